@@ -1,0 +1,56 @@
+# The two commands: `make run` and `make test`. Everything installs into .venv.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: run test test-unit test-integration test-e2e lint migrate seed contracts \
+        contracts-check bench k8s-validate infra-check clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+infra-check: $(STAMP)
+	@$(BIN)/python scripts/check_infra.py
+
+migrate: $(STAMP)
+	$(BIN)/python -m crm_platform.migrations
+
+seed: migrate
+	$(BIN)/python -m gateway.seed
+
+# Starts every service and the gateway (http://127.0.0.1:8000, docs at /docs).
+run: $(STAMP)
+	@$(BIN)/python scripts/check_infra.py --broker-only
+	$(BIN)/python -m crm_platform.migrations
+	$(BIN)/python -m crm_platform.service.topology
+	$(BIN)/python -m gateway.seed
+	@echo "gateway: http://127.0.0.1:8000/docs   (Ctrl-C stops everything)"
+	$(BIN)/honcho start -f Procfile
+
+test: $(STAMP) infra-check contracts-check
+	$(BIN)/pytest -q tests
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check libs gateway services tests bench scripts
+	$(BIN)/mypy libs/crm_platform gateway
+
+contracts: $(STAMP)
+	$(BIN)/python -m crm_platform.contracts write
+
+contracts-check: $(STAMP)
+	$(BIN)/python -m crm_platform.contracts check
+
+bench: $(STAMP) infra-check
+	$(BIN)/python bench/gateway_rpc.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

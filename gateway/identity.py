@@ -1,0 +1,389 @@
+"""Identity use cases: users, teams, API keys, login. SQL stays in this module.
+
+Rules kept here (plain functions at the top, no I/O):
+- a team may not become its own ancestor;
+- a user is deactivated with an active successor other than themself; deactivation
+  bumps the token version (every token dies) and revokes every API key, in the same
+  transaction that writes ``user.deactivated`` to the outbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
+from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from crm_platform.uow import UnitOfWork
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from gateway import events, schemas
+from gateway.db.models import ApiKey, AuditEntry, Team, User
+from gateway.principal import Principal
+from gateway.security import (
+    DUMMY_HASH,
+    hash_api_secret,
+    hash_password,
+    new_api_key,
+    verify_password,
+)
+
+UowFactory = Callable[[Principal | None], UnitOfWork]
+
+
+def descendants(parent_of: dict[str, str | None], roots: Iterable[str]) -> set[str]:
+    """Teams under ``roots`` (inclusive), given each team's parent."""
+    children: dict[str, list[str]] = {}
+    for team, parent in parent_of.items():
+        if parent:
+            children.setdefault(parent, []).append(team)
+    seen: set[str] = set()
+    stack = [r for r in roots if r]
+    while stack:
+        team = stack.pop()
+        if team in seen:
+            continue
+        seen.add(team)
+        stack.extend(children.get(team, []))
+    return seen
+
+
+def would_cycle(parent_of: dict[str, str | None], team_id: str, new_parent: str | None) -> bool:
+    current = new_parent
+    while current is not None:
+        if current == team_id:
+            return True
+        current = parent_of.get(current)
+    return False
+
+
+def check_deactivation(user: User, successor: User | None) -> None:
+    if not user.is_active:
+        raise Conflict("user is already deactivated", code="already_deactivated")
+    if successor is None:
+        raise ValidationFailed(
+            "successor not found", code="invalid_successor",
+            extra={"errors": [{"field": "successor_id", "message": "not found"}]})
+    if successor.id == user.id:
+        raise ValidationFailed("a user cannot succeed themself", code="invalid_successor")
+    if not successor.is_active:
+        raise ValidationFailed("the successor is deactivated", code="invalid_successor")
+
+
+def user_out(user: User) -> dict[str, Any]:
+    return schemas.User.model_validate(user, from_attributes=True).model_dump(mode="json")
+
+
+def team_out(team: Team) -> dict[str, Any]:
+    return schemas.Team.model_validate(team, from_attributes=True).model_dump(mode="json")
+
+
+def key_out(key: ApiKey) -> dict[str, Any]:
+    return schemas.ApiKey.model_validate(key, from_attributes=True).model_dump(mode="json")
+
+
+def _check_version(record: User | Team, expected: int | None) -> None:
+    if expected is not None and record.version != expected:
+        raise StaleVersion(f"record is at version {record.version}, not {expected}",
+                           extra={"current_version": record.version})
+
+
+def _user_event(user: User) -> events.UserUpdated:
+    return events.UserUpdated(
+        id=user.id, username=user.username, display_name=user.display_name,
+        roles=list(user.roles), team_id=user.team_id, email=user.email, phone=user.phone,
+        is_new_staff=user.is_new_staff, is_active=user.is_active,
+    )
+
+
+class IdentityStore:
+    def __init__(self, uow: UowFactory) -> None:
+        self._uow = uow
+
+    # -- authentication ---------------------------------------------------------------
+    def authenticate(self, username: str, password: str) -> User:
+        with self._uow(None) as uow:
+            user = uow.session.scalar(select(User).where(User.username == username))
+            if user is None:
+                verify_password(DUMMY_HASH, password)
+                raise Unauthorized("wrong username or password", code="invalid_credentials")
+            if not verify_password(user.password_hash, password):
+                raise Unauthorized("wrong username or password", code="invalid_credentials")
+            if not user.is_active:
+                raise Unauthorized("this account is deactivated", code="account_deactivated")
+            return user
+
+    def load_principal(self, user_id: str) -> Principal | None:
+        with self._uow(None) as uow:
+            s = uow.session
+            user = s.get(User, user_id)
+            if user is None:
+                return None
+            team_ids, member_ids = self._team_scope(s, user)
+            return Principal(
+                user_id=user.id, username=user.username, display_name=user.display_name,
+                roles=tuple(user.roles), team_id=user.team_id,
+                token_version=user.token_version, is_active=user.is_active,
+                scope_team_ids=tuple(sorted(team_ids)),
+                scope_member_ids=tuple(sorted(member_ids)),
+            )
+
+    def _team_scope(self, s: Session, user: User) -> tuple[set[str], set[str]]:
+        parent_of = dict(s.execute(select(Team.id, Team.parent_id)).tuples().all())
+        roots = set(s.scalars(select(Team.id).where(Team.manager_id == user.id)))
+        if user.team_id:
+            roots.add(user.team_id)
+        team_ids = descendants(parent_of, roots)
+        members: set[str] = set()
+        if team_ids:
+            members = set(s.scalars(select(User.id).where(User.team_id.in_(team_ids))))
+            members |= {m for m in s.scalars(
+                select(Team.manager_id).where(Team.id.in_(team_ids))) if m}
+        return team_ids, members
+
+    def api_key_record(self, key_id: str) -> tuple[str, str, tuple[str, ...], bool] | None:
+        """(user id, secret hash, scopes, usable) for a key id."""
+        with self._uow(None) as uow:
+            key = uow.session.get(ApiKey, key_id)
+            if key is None:
+                return None
+            usable = key.revoked_at is None and (
+                key.expires_at is None or key.expires_at > datetime.now(UTC))
+            return key.user_id, key.secret_hash, tuple(key.scopes), usable
+
+    # -- teams ------------------------------------------------------------------------
+    def create_team(self, actor: Principal, data: schemas.TeamCreate) -> dict[str, Any]:
+        with self._uow(actor) as uow:
+            s = uow.session
+            if data.parent_id and s.get(Team, data.parent_id) is None:
+                raise ValidationFailed("parent team not found", code="invalid_parent")
+            if data.manager_id and s.get(User, data.manager_id) is None:
+                raise ValidationFailed("manager not found", code="invalid_manager")
+            team = Team(id=str(uuid.uuid4()), name=data.name, parent_id=data.parent_id,
+                        manager_id=data.manager_id, kind=data.kind, version=1)
+            s.add(team)
+            s.flush()
+            uow.publish(events.TeamCreated(id=team.id, name=team.name,
+                                           parent_id=team.parent_id, manager_id=team.manager_id))
+            uow.commit()
+            return team_out(team)
+
+    def update_team(self, actor: Principal, team_id: str, data: schemas.TeamUpdate,
+                    expected_version: int | None) -> dict[str, Any]:
+        with self._uow(actor) as uow:
+            s = uow.session
+            team = s.get(Team, team_id, with_for_update=True)
+            if team is None:
+                raise NotFound("team not found")
+            _check_version(team, expected_version)
+            changes = data.model_dump(exclude_unset=True)
+            if "parent_id" in changes:
+                parent_of = dict(s.execute(select(Team.id, Team.parent_id)).tuples().all())
+                if changes["parent_id"] and changes["parent_id"] not in parent_of:
+                    raise ValidationFailed("parent team not found", code="invalid_parent")
+                if would_cycle(parent_of, team.id, changes["parent_id"]):
+                    raise ValidationFailed("a team cannot be placed under itself",
+                                           code="team_cycle")
+            if changes.get("manager_id") and s.get(User, changes["manager_id"]) is None:
+                raise ValidationFailed("manager not found", code="invalid_manager")
+            for name, value in changes.items():
+                setattr(team, name, value)
+            team.version += 1
+            uow.publish(events.TeamUpdated(id=team.id, name=team.name,
+                                           parent_id=team.parent_id, manager_id=team.manager_id))
+            uow.commit()
+            return team_out(team)
+
+    def get_team(self, team_id: str) -> dict[str, Any]:
+        with self._uow(None) as uow:
+            team = uow.session.get(Team, team_id)
+            if team is None:
+                raise NotFound("team not found")
+            return team_out(team)
+
+    def list_teams(self, limit: int | None, cursor: str | None) -> dict[str, Any]:
+        with self._uow(None) as uow:
+            return _page(uow.session, select(Team), Team.name, Team.id, limit, cursor, team_out)
+
+    # -- users ------------------------------------------------------------------------
+    def create_user(self, actor: Principal | None, data: schemas.UserCreate) -> dict[str, Any]:
+        with self._uow(actor) as uow:
+            s = uow.session
+            if s.scalar(select(User.id).where(User.username == data.username)):
+                raise Conflict("username is taken", code="username_taken")
+            if data.team_id and s.get(Team, data.team_id) is None:
+                raise ValidationFailed("team not found", code="invalid_team")
+            user = User(
+                id=str(uuid.uuid4()), username=data.username, display_name=data.display_name,
+                email=data.email, phone=data.phone, password_hash=hash_password(data.password),
+                roles=list(data.roles), team_id=data.team_id, is_active=True,
+                is_new_staff=data.is_new_staff, token_version=1, version=1,
+            )
+            s.add(user)
+            s.flush()
+            uow.publish(events.UserCreated(
+                id=user.id, username=user.username, display_name=user.display_name,
+                roles=list(user.roles), team_id=user.team_id, email=user.email,
+                phone=user.phone, is_new_staff=user.is_new_staff))
+            uow.commit()
+            return user_out(user)
+
+    def update_user(self, actor: Principal, user_id: str, data: schemas.UserUpdate,
+                    expected_version: int | None) -> dict[str, Any]:
+        with self._uow(actor) as uow:
+            s = uow.session
+            user = s.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise NotFound("user not found")
+            _check_version(user, expected_version)
+            changes = data.model_dump(exclude_unset=True)
+            if changes.get("team_id") and s.get(Team, changes["team_id"]) is None:
+                raise ValidationFailed("team not found", code="invalid_team")
+            password = changes.pop("password", None)
+            if password:
+                user.password_hash = hash_password(password)
+                user.token_version += 1  # a password change signs every session out
+            for name, value in changes.items():
+                setattr(user, name, value)
+            if "roles" in changes:
+                user.token_version += 1
+            user.version += 1
+            uow.publish(_user_event(user))
+            uow.commit()
+            return user_out(user)
+
+    def deactivate_user(self, actor: Principal, user_id: str, successor_id: str) -> dict[str, Any]:
+        with self._uow(actor) as uow:
+            s = uow.session
+            user = s.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise NotFound("user not found")
+            successor = s.get(User, successor_id)
+            check_deactivation(user, successor)
+            now = datetime.now(UTC)
+            user.is_active = False
+            user.successor_id = successor_id
+            user.deactivated_at = now
+            user.token_version += 1
+            user.version += 1
+            for key in s.scalars(select(ApiKey).where(
+                    ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))):
+                key.revoked_at = now
+            uow.publish(_user_event(user))
+            uow.publish(events.UserDeactivated(id=user.id, successor_id=successor_id,
+                                               team_id=user.team_id))
+            uow.commit()
+            return user_out(user)
+
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        with self._uow(None) as uow:
+            user = uow.session.get(User, user_id)
+            if user is None:
+                raise NotFound("user not found")
+            return user_out(user)
+
+    def list_users(self, limit: int | None, cursor: str | None, team_id: str | None,
+                   active: bool | None, q: str | None) -> dict[str, Any]:
+        query = select(User)
+        if team_id:
+            query = query.where(User.team_id == team_id)
+        if active is not None:
+            query = query.where(User.is_active.is_(active))
+        if q:
+            like = f"%{q}%"
+            query = query.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+        with self._uow(None) as uow:
+            return _page(uow.session, query, User.username, User.id, limit, cursor, user_out)
+
+    def user_count(self) -> int:
+        with self._uow(None) as uow:
+            return len(uow.session.scalars(select(User.id).limit(1)).all())
+
+    # -- API keys ---------------------------------------------------------------------
+    def create_api_key(self, actor: Principal, owner_id: str,
+                       data: schemas.ApiKeyCreate) -> dict[str, Any]:
+        with self._uow(actor) as uow:
+            s = uow.session
+            owner = s.get(User, owner_id)
+            if owner is None or not owner.is_active:
+                raise ValidationFailed("key owner not found or inactive", code="invalid_user")
+            key_id, full, secret_hash = new_api_key()
+            key = ApiKey(id=key_id, user_id=owner_id, name=data.name, secret_hash=secret_hash,
+                         scopes=list(data.scopes), expires_at=data.expires_at)
+            s.add(key)
+            s.flush()
+            out = key_out(key)
+            uow.commit()
+            return {**out, "key": full}
+
+    def list_api_keys(self, owner_id: str | None) -> dict[str, Any]:
+        query = select(ApiKey).order_by(ApiKey.created_at)
+        if owner_id:
+            query = query.where(ApiKey.user_id == owner_id)
+        with self._uow(None) as uow:
+            return {"items": [key_out(k) for k in uow.session.scalars(query)], "next_cursor": None}
+
+    def revoke_api_key(
+        self, actor: Principal, key_id: str, owner_only: str | None
+    ) -> dict[str, Any]:
+        with self._uow(actor) as uow:
+            key = uow.session.get(ApiKey, key_id, with_for_update=True)
+            if key is None or (owner_only and key.user_id != owner_only):
+                raise NotFound("API key not found")
+            if key.revoked_at is None:
+                key.revoked_at = datetime.now(UTC)
+                uow.publish(events.ApiKeyRevoked(id=key.id, user_id=key.user_id))
+            uow.commit()
+            return key_out(key)
+
+    def verify_api_secret(self, secret_hash: str, secret: str) -> bool:
+        import hmac
+
+        return hmac.compare_digest(secret_hash, hash_api_secret(secret))
+
+    # -- audit ------------------------------------------------------------------------
+    def record_audit(self, entries: list[dict[str, Any]]) -> None:
+        with self._uow(None) as uow:
+            uow.session.add_all([AuditEntry(**e) for e in entries])
+            uow.commit()
+
+    def list_audit(self, limit: int | None, cursor: str | None, actor_id: str | None,
+                   action: str | None, resource_id: str | None) -> dict[str, Any]:
+        size = clamp_limit(limit)
+        query = select(AuditEntry).order_by(AuditEntry.id.desc())
+        if actor_id:
+            query = query.where(AuditEntry.actor_id == actor_id)
+        if action:
+            query = query.where(AuditEntry.action == action)
+        if resource_id:
+            query = query.where(AuditEntry.resource_id == resource_id)
+        after = decode_cursor(cursor)
+        if after:
+            query = query.where(AuditEntry.id < int(after[0]))
+        with self._uow(None) as uow:
+            rows = list(uow.session.scalars(query.limit(size + 1)))
+            more = len(rows) > size
+            rows = rows[:size]
+            items = [schemas.AuditEntry.model_validate(r, from_attributes=True)
+                     .model_dump(mode="json") for r in rows]
+            return {"items": items,
+                    "next_cursor": encode_cursor([rows[-1].id]) if more and rows else None}
+
+
+def _page(s: Session, query: Any, sort_col: Any, id_col: Any, limit: int | None,
+          cursor: str | None, out: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
+    if after:
+        query = query.where(or_(sort_col > after[0], and_(sort_col == after[0], id_col > after[1])))
+    rows = list(s.scalars(query.order_by(sort_col, id_col).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, sort_col.key), getattr(last, id_col.key)])
+    return {"items": [out(r) for r in rows], "next_cursor": next_cursor}

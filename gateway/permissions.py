@@ -1,0 +1,99 @@
+"""Role → permission → record scope. The one table that says who may do what.
+
+A permission is ``<resource>:<action>``; a grant may use ``<resource>:*``. When several
+roles grant a permission, the widest scope wins (own < team < all).
+"""
+
+from __future__ import annotations
+
+from crm_platform.auth import ROLES, Scope
+
+SCOPE_RANK: dict[Scope, int] = {"own": 0, "team": 1, "all": 2}
+
+# Every permission an operation may require (listed so roles can be checked and shown).
+PERMISSIONS = (
+    "user:read", "user:manage", "team:read", "team:manage", "apikey:manage", "audit:read",
+    "customer:read", "customer:write", "customer:claim", "customer:transfer",
+    "customer:handover", "customer:merge", "customer:import", "customer:export",
+    "customer:configure", "followup:read", "followup:write", "visit:read", "visit:write",
+    "visit:review", "segment:read", "segment:write",
+    "lead:read", "lead:write", "opportunity:read", "opportunity:write", "pipeline:configure",
+    "campaign:read", "campaign:write", "product:read", "product:write", "quote:read",
+    "quote:write", "quote:approve", "order:read", "order:write", "order:approve",
+    "target:read", "target:write", "worklog:read", "worklog:write", "analytics:read",
+    "invoice:read", "invoice:write", "payment:read", "payment:write", "receivable:read",
+    "credit:read", "credit:write", "dunning:read", "dunning:configure", "expense:read",
+    "expense:write", "expense:approve", "report:read",
+)
+
+_SALES_REP: dict[str, Scope] = {
+    "user:read": "all", "team:read": "all", "apikey:manage": "own",
+    "customer:read": "own", "customer:write": "own", "customer:claim": "own",
+    "followup:*": "own", "visit:read": "own", "visit:write": "own", "segment:read": "all",
+    "lead:*": "own", "opportunity:*": "own", "campaign:read": "all", "product:read": "all",
+    "quote:read": "own", "quote:write": "own", "order:read": "own", "order:write": "own",
+    "target:read": "own", "worklog:*": "own", "analytics:read": "own",
+    "invoice:read": "own", "payment:read": "own", "receivable:read": "own",
+    "credit:read": "own", "expense:read": "own", "expense:write": "own",
+}
+
+ROLE_GRANTS: dict[str, dict[str, Scope]] = {
+    "admin": {"*": "all"},
+    "sales_rep": _SALES_REP,
+    "sales_manager": {
+        **{perm: "team" for perm in _SALES_REP},
+        "user:read": "all", "team:read": "all", "apikey:manage": "own",
+        "customer:transfer": "team", "customer:handover": "team", "customer:merge": "team",
+        "customer:import": "team", "customer:export": "team", "visit:review": "team",
+        "segment:*": "team", "quote:approve": "team", "order:approve": "team",
+        "target:write": "team", "expense:approve": "team", "report:read": "team",
+        "campaign:read": "all", "product:read": "all",
+    },
+    "marketing": {
+        "user:read": "all", "team:read": "all", "apikey:manage": "own",
+        "customer:read": "all", "segment:*": "all", "lead:*": "all", "campaign:*": "all",
+        "product:*": "all", "analytics:read": "all", "expense:read": "own",
+        "expense:write": "own",
+    },
+    "service_manager": {
+        "user:read": "all", "team:read": "all", "apikey:manage": "own",
+        "customer:read": "all", "followup:read": "all", "product:read": "all",
+    },
+    "service_agent": {
+        "user:read": "all", "team:read": "all", "apikey:manage": "own",
+        "customer:read": "all", "followup:read": "all", "product:read": "all",
+    },
+    "technician": {"user:read": "all", "team:read": "all", "customer:read": "all"},
+    "finance": {
+        "user:read": "all", "team:read": "all", "apikey:manage": "own",
+        "customer:read": "all", "order:read": "all", "invoice:*": "all", "payment:*": "all",
+        "receivable:read": "all", "credit:*": "all", "dunning:*": "all", "expense:*": "all",
+        "report:read": "all", "analytics:read": "all",
+    },
+    "archivist": {"user:read": "all", "team:read": "all", "customer:read": "all"},
+    "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own"},
+}
+
+assert set(ROLE_GRANTS) == set(ROLES), "every role needs a grant table"
+
+
+def _grant(role: str, permission: str) -> Scope | None:
+    grants = ROLE_GRANTS.get(role, {})
+    if permission in grants:
+        return grants[permission]
+    resource = permission.split(":", 1)[0]
+    return grants.get(f"{resource}:*") or grants.get("*")
+
+
+def scope_for(roles: list[str], permission: str) -> Scope | None:
+    """The widest scope any of ``roles`` grants for ``permission``; None if none does."""
+    best: Scope | None = None
+    for role in roles:
+        scope = _grant(role, permission)
+        if scope is not None and (best is None or SCOPE_RANK[scope] > SCOPE_RANK[best]):
+            best = scope
+    return best
+
+
+def permissions_of(roles: list[str]) -> list[str]:
+    return sorted(p for p in PERMISSIONS if scope_for(roles, p) is not None)

@@ -1,0 +1,153 @@
+"""Declarative routes: one line maps an HTTP operation to a service's RPC method.
+
+    Route("POST", "/customers", "customer", "create_customer", "customer:write",
+          body=CustomerCreate, response=Customer, status=201)
+
+The RPC receives path parameters by name, the body as ``data``, the query model as
+``query`` and ``If-Match`` as ``expected_version``; the caller (identity + the scope its
+roles grant for ``permission``) and the request id travel as nameko context headers.
+OpenAPI shows the real request and response models.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from crm_platform.errors import BadRequest, PayloadTooLarge
+from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from gateway.config import gateway_settings
+from gateway.deps import current_principal
+from gateway.etag import etag_json, parse_if_match
+from gateway.idempotency import idempotent
+from gateway.principal import Principal
+
+PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    service: str
+    rpc: str
+    permission: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    if_match: bool = False
+    audit_read: bool = False
+    upload: bool = False  # multipart file field ``file`` → ``data`` = {"filename", "content"}
+    csv_response: str | None = None  # RPC returns {"filename", "content"} → text/csv
+    timeout: float | None = None
+    summary: str | None = None
+    tags: Sequence[str] = field(default_factory=tuple)
+
+
+def _endpoint(route: Route) -> Any:
+    async def endpoint(request: Request, **kwargs: Any) -> Response:
+        principal: Principal = kwargs.pop("principal")
+        rt = request.app.state.runtime
+        caller = principal.caller(route.permission)
+        rpc_kwargs: dict[str, Any] = {
+            name: kwargs.pop(name) for name in PATH_PARAM.findall(route.path)
+        }
+        body = kwargs.pop("body", None)
+        if body is not None:
+            rpc_kwargs["data"] = body.model_dump(mode="json", exclude_unset=True)
+        query = kwargs.pop("query", None)
+        if query is not None:
+            rpc_kwargs["query"] = query.model_dump(mode="json", exclude_none=True)
+        upload: UploadFile | None = kwargs.pop("file", None)
+        if upload is not None:
+            rpc_kwargs["data"] = await _read_upload(upload)
+        if route.if_match:
+            rpc_kwargs["expected_version"] = parse_if_match(kwargs.pop("if_match", None))
+        if route.audit_read:
+            request.state.audit_read = True
+        context = {
+            "caller": caller.to_header(),
+            "correlation_id": request.state.request_id,
+        }
+        idem_key = request.headers.get("Idempotency-Key")
+        if idem_key:
+            context["idempotency_key"] = idem_key
+
+        async def call() -> Any:
+            result = await rt.call(route.service, route.rpc, rpc_kwargs, context, route.timeout)
+            if isinstance(result, dict) and isinstance(result.get("id"), str):
+                request.state.resource_id = result["id"]
+            return result
+
+        if route.csv_response:
+            result = await call()
+            return Response(
+                result["content"], media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition":
+                         f'attachment; filename="{result.get("filename", route.csv_response)}"'},
+            )
+        if route.method == "POST":
+            return await idempotent(request, principal, route.status, call)
+        return etag_json(await call(), route.status)
+
+    params = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+        inspect.Parameter("principal", inspect.Parameter.KEYWORD_ONLY,
+                          default=Depends(current_principal), annotation=Principal),
+    ]
+    for name in PATH_PARAM.findall(route.path):
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str))
+    if route.body is not None:
+        params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=route.body))
+    if route.query is not None:
+        params.append(inspect.Parameter("query", inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Annotated[route.query, Query()]))
+    if route.upload:
+        params.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Annotated[UploadFile, File()]))
+    if route.if_match:
+        params.append(inspect.Parameter(
+            "if_match", inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[str | None, Header(
+                description="the version (ETag) you read; a stale one gets 412")]))
+    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    endpoint.__name__ = route.rpc
+    return endpoint
+
+
+async def _read_upload(upload: UploadFile) -> dict[str, Any]:
+    limit = gateway_settings().max_upload_bytes
+    raw = await upload.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the upload is larger than {limit} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the file must be UTF-8 text", code="invalid_encoding") from exc
+    return {"filename": upload.filename or "upload", "content": text}
+
+
+def build_router(routes: Sequence[Route]) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+    for route in routes:
+        doc = (route.summary or "") + f"\n\nRequires `{route.permission}`; RPC " \
+            f"`{route.service}.{route.rpc}`."
+        responses: dict[int | str, dict[str, Any]] = {}
+        if route.csv_response:
+            responses[200] = {"content": {"text/csv": {}}}
+        router.add_api_route(
+            route.path, _endpoint(route), methods=[route.method],
+            response_model=None if route.csv_response else route.response,
+            status_code=route.status, operation_id=route.rpc,
+            tags=list(route.tags or [route.service]), summary=route.summary,
+            description=doc.strip(), response_class=JSONResponse, responses=responses,
+        )
+    return router

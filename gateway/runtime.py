@@ -1,0 +1,118 @@
+"""The gateway's process-wide state: database, outbox relay, caches, RPC client."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from crm_platform.amqp import ConfirmedPublisher
+from crm_platform.db import make_engine, session_factory
+from crm_platform.errors import RateLimited
+from crm_platform.outbox import OutboxRelay
+from crm_platform.rpc_client import AsyncRpcClient
+from crm_platform.settings import get_settings
+from crm_platform.uow import UnitOfWork
+
+from gateway.config import gateway_settings
+from gateway.db.models import MESSAGING
+from gateway.identity import IdentityStore
+from gateway.principal import Principal, PrincipalCache
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """Token bucket per principal (per replica)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                retry_after = max(1, int((1.0 - tokens) / self.rate + 0.999))
+                raise RateLimited("rate limit exceeded; slow down",
+                                  extra={"retry_after": retry_after})
+            self._buckets[key] = (tokens - 1.0, now)
+
+
+class OutboxThread:
+    """Publishes the gateway's outbox: right after each commit, and a periodic sweep."""
+
+    def __init__(self, relay: OutboxRelay, interval: float) -> None:
+        self.relay = relay
+        self.interval = interval
+        self._queue: queue.Queue[list[str] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def notify(self, ids: Sequence[str]) -> None:
+        self._queue.put(list(ids))
+
+    def _run(self) -> None:
+        next_sweep = 0.0
+        while not self._stopped.is_set():
+            timeout = max(0.0, next_sweep - time.monotonic())
+            try:
+                ids = self._queue.get(timeout=timeout)
+                if ids:
+                    self.relay.publish_ids(ids)
+            except queue.Empty:
+                pass
+            except Exception:
+                log.exception("fast-path publish failed; left for the sweep")
+            if time.monotonic() >= next_sweep:
+                try:
+                    self.relay.sweep()
+                    self.relay.backlog()
+                except Exception:
+                    log.exception("outbox sweep failed")
+                next_sweep = time.monotonic() + self.interval
+
+
+class Runtime:
+    def __init__(self) -> None:
+        settings = get_settings()
+        gw = gateway_settings()
+        self.engine = make_engine(settings.database_url("gateway"), pool_size=10)
+        self.sessions = session_factory(self.engine)
+        self.publisher = ConfirmedPublisher(settings.amqp_uri)
+        self.relay = OutboxRelay(self.sessions, MESSAGING, self.publisher, "gateway",
+                                 grace_seconds=settings.outbox_grace_seconds)
+        self.outbox = OutboxThread(self.relay, settings.outbox_sweep_seconds)
+        self.cache = PrincipalCache(gw.principal_cache_seconds)
+        self.identity = IdentityStore(self.uow)
+        self.rate_limiter = RateLimiter(gw.rate_limit_per_second, gw.rate_limit_burst)
+        self.rpc = AsyncRpcClient(settings.amqp_uri, default_timeout=settings.rpc_timeout)
+
+    def uow(self, actor: Principal | None = None, correlation_id: str | None = None) -> UnitOfWork:
+        def after_commit(ids: Sequence[str]) -> None:
+            self.cache.invalidate()  # identity changed: scopes and activity may differ now
+            self.outbox.notify(ids)
+
+        return UnitOfWork(self.sessions, MESSAGING, "gateway",
+                          actor=actor.user_id if actor else None,
+                          correlation_id=correlation_id, after_commit=after_commit)
+
+    async def call(self, service: str, method: str, kwargs: dict[str, Any],
+                   context: dict[str, Any], timeout: float | None = None) -> Any:
+        return await self.rpc.call(service, method, kwargs, context=context, timeout=timeout)

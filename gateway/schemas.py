@@ -1,0 +1,157 @@
+"""Request and response models of the gateway's own (identity) operations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from crm_platform.auth import ROLES
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is an error, not silence."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class RefreshRequest(Strict):
+    refresh_token: str
+
+
+def _check_roles(roles: list[str]) -> list[str]:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}; known: {list(ROLES)}")
+    return sorted(set(roles))
+
+
+class TeamCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    parent_id: str | None = None
+    manager_id: str | None = None
+    kind: Literal["department", "region"] = "department"
+
+
+class TeamUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    parent_id: str | None = None
+    manager_id: str | None = None
+    kind: Literal["department", "region"] | None = None
+
+
+class Team(BaseModel):
+    id: str
+    name: str
+    parent_id: str | None
+    manager_id: str | None
+    kind: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserCreate(Strict):
+    username: str = Field(min_length=2, max_length=150, pattern=r"^[\w.@+-]+$")
+    password: str = Field(min_length=8, max_length=200)
+    display_name: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(min_length=1)
+    team_id: str | None = None
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+    is_new_staff: bool = False
+
+    _roles = field_validator("roles")(_check_roles)
+
+
+class UserUpdate(Strict):
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    roles: list[str] | None = None
+    team_id: str | None = None
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+    is_new_staff: bool | None = None
+    password: str | None = Field(None, min_length=8, max_length=200)
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, roles: list[str] | None) -> list[str] | None:
+        return None if roles is None else _check_roles(roles)
+
+
+class UserDeactivate(Strict):
+    successor_id: str
+
+
+class User(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    email: str | None
+    phone: str | None
+    roles: list[str]
+    team_id: str | None
+    is_active: bool
+    is_new_staff: bool
+    successor_id: str | None
+    deactivated_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Me(User):
+    permissions: dict[str, str] = Field(description="permission → record scope (own/team/all)")
+    team_ids: list[str] = Field(description="teams in the caller's team scope")
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(default_factory=list, description="permissions; empty = all")
+    expires_at: datetime | None = None
+    user_id: str | None = Field(None, description="admins may create keys for other users")
+
+
+class ApiKey(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="the secret; shown only once")
+
+
+class AuditEntry(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor_id: str | None
+    api_key_id: str | None
+    action: str
+    method: str
+    path: str
+    resource_id: str | None
+    status: int
+    outcome: str
+    request_id: str | None
+    client_ip: str | None
+    detail: dict[str, Any] | None

@@ -1,0 +1,75 @@
+"""The caller's identity and record scope, as the gateway passes it to services.
+
+It travels in the nameko context header ``nameko.caller`` (JSON), so it also follows a
+service's own RPC calls to another service. Services enforce the scope again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from crm_platform.errors import Forbidden
+
+Scope = Literal["own", "team", "all"]
+
+ROLES = (
+    "admin",
+    "sales_manager",
+    "sales_rep",
+    "marketing",
+    "service_manager",
+    "service_agent",
+    "technician",
+    "finance",
+    "archivist",
+    "viewer",
+)
+
+
+class Caller(BaseModel):
+    user_id: str
+    username: str = ""
+    display_name: str = ""
+    roles: list[str] = Field(default_factory=list)
+    permissions: list[str] = Field(default_factory=list)
+    scope: Scope = "own"
+    team_ids: list[str] = Field(default_factory=list)  # own teams and their sub-teams
+    member_ids: list[str] = Field(default_factory=list)  # users in those teams
+    api_key_id: str | None = None
+
+    @classmethod
+    def system(cls, name: str = "system") -> Caller:
+        return cls(user_id=name, username=name, roles=["admin"], scope="all")
+
+    @classmethod
+    def from_context(cls, raw: Any) -> Caller | None:
+        if raw is None:
+            return None
+        if isinstance(raw, (str, bytes)):
+            raw = json.loads(raw)
+        return cls.model_validate(raw)
+
+    def to_header(self) -> str:
+        return self.model_dump_json()
+
+    def has(self, permission: str) -> bool:
+        return "admin" in self.roles or permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if not self.has(permission):
+            raise Forbidden(f"missing permission {permission}", extra={"permission": permission})
+
+    def visible_owner_ids(self) -> set[str] | None:
+        """Owners whose records the caller may see; None means all."""
+        if self.scope == "all":
+            return None
+        if self.scope == "team":
+            return {self.user_id, *self.member_ids}
+        return {self.user_id}
+
+    def can_see_owner(self, owner_id: str | None) -> bool:
+        visible = self.visible_owner_ids()
+        return visible is None or (owner_id is not None and owner_id in visible)

@@ -1,0 +1,133 @@
+"""Database engines and the two messaging tables every service owns.
+
+- ``make_engine`` gives a SQLAlchemy 2 engine for PostgreSQL (psycopg2) or SQLite. Under
+  eventlet, call :func:`make_psycopg_green` first (the service runner does) so a slow
+  query yields to other green threads instead of blocking the whole process.
+- ``messaging_tables`` adds ``outbox`` (events committed with the state change, not yet
+  published) and ``inbox`` (event ids a consumer has applied) to a service's metadata,
+  so its Alembic migrations create them beside its own tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+_green_patched = False
+
+
+def make_psycopg_green() -> None:
+    """Make psycopg2 cooperate with eventlet (idempotent)."""
+    global _green_patched
+    if _green_patched:
+        return
+    from psycogreen.eventlet import patch_psycopg
+
+    patch_psycopg()
+    _green_patched = True
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            parsed, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        parsed,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@dataclass(frozen=True)
+class MessagingTables:
+    outbox: Table
+    inbox: Table
+
+
+def messaging_tables(metadata: MetaData) -> MessagingTables:
+    """Define (once) the outbox and inbox tables on ``metadata``."""
+    if "outbox" in metadata.tables:
+        return MessagingTables(metadata.tables["outbox"], metadata.tables["inbox"])
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", String(36), primary_key=True),  # the CloudEvent id
+        Column("exchange", String(200), nullable=False),
+        Column("routing_key", String(200), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("headers", Text, nullable=False, default="{}"),
+        Column("created_at", UTCDateTime, nullable=False, index=True),
+        Column("attempts", Integer, nullable=False, default=0),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(200), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("processed_at", UTCDateTime, nullable=False),
+    )
+    return MessagingTables(outbox, inbox)

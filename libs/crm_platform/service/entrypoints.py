@@ -1,0 +1,151 @@
+"""Entrypoints with the platform's guarantees.
+
+``rpc``: nameko RPC whose :class:`DomainError` s are expected (returned to the caller,
+not logged as crashes).
+
+``event_handler(source, type)``: a nameko SERVICE_POOL event handler with reliable
+delivery, plus
+- exactly-once effect: the handler gets ``(event, uow)``; its inbox mark and its effect
+  commit together, so a redelivered event is skipped;
+- bounded retries: a handler that raises has its message parked in ``<queue>.retry``
+  with a growing per-message TTL, after which RabbitMQ dead-letters it back to the
+  handler's queue; after ``CRM_EVENT_MAX_ATTEMPTS`` attempts it goes to ``<queue>.dlq``
+  (see ``crmctl dlq``). The original is acked only after the parked copy is confirmed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from nameko.events import EventHandler
+from nameko.rpc import Rpc
+from nameko.timer import Timer
+from pydantic import ValidationError
+
+from crm_platform import metrics
+from crm_platform.errors import DomainError
+from crm_platform.events import CloudEvent
+from crm_platform.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-crm-attempts"
+ERROR_HEADER = "x-crm-error"
+ORIGIN_HEADER = "x-crm-queue"
+
+
+def rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return Rpc.decorator(expected_exceptions=DomainError)(fn)  # type: ignore[no-any-return]
+
+
+def timer(interval: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return Timer.decorator(interval=interval)  # type: ignore[no-any-return]
+
+
+def retry_queue_name(queue: str) -> str:
+    return f"{queue}.retry"
+
+
+def dead_letter_queue_name(queue: str) -> str:
+    return f"{queue}.dlq"
+
+
+def handler_queue_name(source: str, event_type: str, service: str, method: str) -> str:
+    """nameko's SERVICE_POOL queue name (kept, so the queue is the one nameko declares)."""
+    return f"evt-{source}-{event_type}--{service}.{method}"
+
+
+class PoisonEvent(Exception):
+    """The message can never be handled (not a CloudEvent); dead-letter it at once."""
+
+
+class ReliableEventHandler(EventHandler):  # type: ignore[misc]
+    def setup(self) -> None:
+        super().setup()
+        from crm_platform.service.providers import shared_publisher
+
+        settings = get_settings()
+        self.max_attempts = settings.event_max_attempts
+        self.retry_base_ms = settings.event_retry_base_ms
+        self.publisher = shared_publisher(self.container.config["AMQP_URI"])
+        queue = self.queue.name
+        self.publisher.declare_queue(
+            retry_queue_name(queue),
+            {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue},
+        )
+        self.publisher.declare_queue(dead_letter_queue_name(queue))
+
+    def handle_result(
+        self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> tuple[Any, Any]:
+        if exc_info is not None:
+            try:
+                self._park(message, exc_info)
+            except Exception:
+                # could not park it: hand it back to the broker rather than lose it
+                log.exception("could not park failed event; requeueing")
+                self.queue_consumer.requeue_message(message)
+                return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+    def _park(self, message: Any, exc_info: Any) -> None:
+        headers = dict(message.headers or {})
+        attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
+        error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
+        headers.update({ATTEMPTS_HEADER: attempts, ERROR_HEADER: error[:1000]})
+        headers[ORIGIN_HEADER] = self.queue.name
+        service = self.container.service_name
+        if isinstance(exc_info[1], PoisonEvent) or attempts >= self.max_attempts:
+            target, expiration, outcome = dead_letter_queue_name(self.queue.name), None, "dead_lettered"
+            log.error("event dead-lettered after %s attempts: %s", attempts, error)
+        else:
+            delay_ms = self.retry_base_ms * (4 ** (attempts - 1))
+            target, expiration, outcome = retry_queue_name(self.queue.name), delay_ms / 1000, "retried"
+            log.warning("event failed (attempt %s), retry in %s ms: %s", attempts, delay_ms, error)
+        self.publisher.publish(
+            exchange="",
+            routing_key=target,
+            body=message.body,
+            headers=headers,
+            message_id=message.properties.get("message_id"),
+            expiration=expiration,
+        )
+        metrics.EVENTS_CONSUMED.labels(service, self.event_type, outcome).inc()
+
+
+def event_handler(
+    source_service: str, event_type: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate ``def handler(self, event: CloudEvent, uow: UnitOfWork) -> None``.
+
+    The service must have a ``uow`` attribute (a :class:`UnitOfWorkProvider`). The
+    handler must not commit; the wrapper commits its effect with the inbox mark.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        consumer = fn.__name__
+
+        @functools.wraps(fn)
+        def handle(self: Any, body: Any) -> None:
+            try:
+                event = CloudEvent.model_validate(body)
+            except ValidationError as exc:
+                raise PoisonEvent(f"not a CloudEvent: {exc.errors()[:3]}") from exc
+            service = self.name
+            with self.uow() as uow:
+                uow.correlation_id = uow.correlation_id or event.correlationid
+                if not uow.mark_consumed(event.id, event.type, consumer):
+                    metrics.EVENTS_CONSUMED.labels(service, event.type, "duplicate").inc()
+                    return
+                fn(self, event, uow)
+                uow.commit()
+            metrics.EVENTS_CONSUMED.labels(service, event.type, "applied").inc()
+
+        return ReliableEventHandler.decorator(source_service, event_type)(handle)  # type: ignore[no-any-return]
+
+    return decorate

@@ -1,0 +1,200 @@
+"""nameko dependency providers every service uses.
+
+- :class:`UnitOfWorkProvider` (``self.uow()``): a unit of work per use, its events
+  relayed right after commit, plus a sweep of the outbox in every replica.
+- :class:`CallerProvider` (``self.caller``): the caller the gateway passed.
+- :class:`Instrumentation`: entrypoint latency metrics, log context, the ops server.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
+from nameko.timer import Timer
+from sqlalchemy import MetaData, text
+
+from crm_platform import logs, metrics
+from crm_platform.amqp import ConfirmedPublisher
+from crm_platform.auth import Caller
+from crm_platform.db import (
+    make_engine,
+    messaging_tables,
+    session_factory,
+)
+from crm_platform.errors import DomainError
+from crm_platform.outbox import OutboxRelay
+from crm_platform.service import ops
+from crm_platform.settings import get_settings
+from crm_platform.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+_publishers: dict[str, ConfirmedPublisher] = {}
+
+
+def shared_publisher(amqp_uri: str) -> ConfirmedPublisher:
+    """One confirmed publisher per broker per process."""
+    if amqp_uri not in _publishers:
+        _publishers[amqp_uri] = ConfirmedPublisher(amqp_uri)
+    return _publishers[amqp_uri]
+
+
+def _context_str(worker_ctx: Any, key: str) -> str | None:
+    value = worker_ctx.context_data.get(key)
+    return None if value is None else str(value)
+
+
+class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
+    """Gives workers ``self.uow()``, a fresh :class:`UnitOfWork` on the service database."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.metadata = metadata
+        self.tables = messaging_tables(metadata)
+
+    def setup(self) -> None:
+        settings = get_settings()
+        service = self.container.service_name
+        self.engine = make_engine(settings.database_url(service))
+        self.sessions = session_factory(self.engine)
+        amqp_uri = self.container.config.get("AMQP_URI", settings.amqp_uri)
+        self.publisher = shared_publisher(amqp_uri)
+        self.relay = OutboxRelay(
+            self.sessions,
+            self.tables,
+            self.publisher,
+            service,
+            grace_seconds=settings.outbox_grace_seconds,
+        )
+        self.sweep_interval = settings.outbox_sweep_seconds
+        ops.register_check("database", self._check_database)
+        ops.register_check("broker", self._check_broker)
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self._sweep_forever)
+
+    def _sweep_forever(self) -> None:
+        while True:
+            try:
+                self.relay.sweep()
+                self.relay.backlog()
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("outbox sweep failed")
+            eventlet.sleep(self.sweep_interval)
+
+    def _check_database(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def _check_broker(self) -> None:
+        from kombu import Connection
+
+        with Connection(self.publisher.amqp_uri, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+
+    def _after_commit(self, ids: Sequence[str]) -> None:
+        eventlet.spawn_n(self._publish_now, list(ids))
+
+    def _publish_now(self, ids: list[str]) -> None:
+        try:
+            self.relay.publish_ids(ids)
+        except Exception:  # the sweep will pick them up
+            log.exception("fast-path publish failed; left for the sweep")
+
+    def make_uow(self, correlation_id: str | None = None, actor: str | None = None) -> UnitOfWork:
+        return UnitOfWork(
+            self.sessions,
+            self.tables,
+            self.container.service_name,
+            correlation_id=correlation_id,
+            actor=actor,
+            after_commit=self._after_commit,
+        )
+
+    def get_dependency(self, worker_ctx: Any) -> Callable[[], UnitOfWork]:
+        correlation_id = _context_str(worker_ctx, "correlation_id")
+        caller = Caller.from_context(worker_ctx.context_data.get("caller"))
+        actor = caller.user_id if caller else _context_str(worker_ctx, "actor")
+
+        def uow() -> UnitOfWork:
+            return self.make_uow(correlation_id, actor)
+
+        return uow
+
+
+class CallerProvider(DependencyProvider):  # type: ignore[misc]
+    """``self.caller``: who called, with the scope the gateway granted.
+
+    An RPC without a caller gets an identity with no roles and own scope (sees nothing
+    of others); event handlers and timers act as the service itself.
+    """
+
+    def get_dependency(self, worker_ctx: Any) -> Caller:
+        caller = Caller.from_context(worker_ctx.context_data.get("caller"))
+        if caller is not None:
+            return caller
+        if isinstance(worker_ctx.entrypoint, Rpc):
+            return Caller(user_id="anonymous", scope="own")
+        return Caller.system(self.container.service_name)
+
+
+class Instrumentation(DependencyProvider):  # type: ignore[misc]
+    """Latency histogram per entrypoint and outcome, JSON log context, ops server."""
+
+    def setup(self) -> None:
+        self._started: dict[Any, float] = {}
+
+    def start(self) -> None:
+        port = get_settings().ops_port
+        if port:
+            self.container.spawn_managed_thread(lambda: ops.serve(port))
+
+    def get_dependency(self, worker_ctx: Any) -> None:
+        return None
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        self._started[worker_ctx] = time.perf_counter()
+        caller = Caller.from_context(worker_ctx.context_data.get("caller"))
+        logs.bind(
+            correlation_id=_context_str(worker_ctx, "correlation_id"),
+            actor=caller.user_id if caller else _context_str(worker_ctx, "actor"),
+            entrypoint=worker_ctx.entrypoint.method_name,
+        )
+
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        started = self._started.pop(worker_ctx, None)
+        if started is None:
+            return
+        if exc_info is None:
+            outcome = "ok"
+        elif isinstance(exc_info[1], DomainError):
+            outcome = "rejected"
+        else:
+            outcome = "error"
+        entrypoint = worker_ctx.entrypoint
+        kind = (
+            "rpc"
+            if isinstance(entrypoint, Rpc)
+            else "timer"
+            if isinstance(entrypoint, Timer)
+            else "event"
+        )
+        metrics.ENTRYPOINT_LATENCY.labels(
+            self.container.service_name, entrypoint.method_name, kind, outcome
+        ).observe(time.perf_counter() - started)
+
+
+class CrmService:
+    """Base for every service class: metrics and the caller come for free.
+
+    A service adds ``uow = UnitOfWorkProvider(metadata)`` with its own metadata.
+    """
+
+    name: str = ""
+    instrumentation = Instrumentation()
+    caller = CallerProvider()

@@ -1,0 +1,58 @@
+"""Settings from the environment, with laptop defaults.
+
+Each service reads its database from ``<SERVICE>_DATABASE_URL`` (so one shell can run
+every service) or ``DATABASE_URL`` (one pod, one service), else a SQLite file under
+``var/``. ``AMQP_URI`` defaults to the local RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_SECRET = "dev-only-insecure-secret-change-me"
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    env: str = Field("development", alias="CRM_ENV")
+    amqp_uri: str = Field("amqp://guest:guest@127.0.0.1:5672//", alias="AMQP_URI")
+    var_dir: Path = Field(REPO_ROOT / "var", alias="CRM_VAR_DIR")
+    rpc_timeout: float = Field(10.0, alias="CRM_RPC_TIMEOUT")
+    max_workers: int = Field(20, alias="CRM_MAX_WORKERS")
+    ops_port: int = Field(0, alias="CRM_OPS_PORT")  # 0: no ops HTTP server
+    log_level: str = Field("INFO", alias="CRM_LOG_LEVEL")
+    log_json: bool = Field(True, alias="CRM_LOG_JSON")
+    # outbox relay: sweep interval and how old an unsent row must be before the sweep
+    # takes it (the fast path publishes right after commit)
+    outbox_sweep_seconds: float = Field(2.0, alias="CRM_OUTBOX_SWEEP_SECONDS")
+    outbox_grace_seconds: float = Field(1.0, alias="CRM_OUTBOX_GRACE_SECONDS")
+    # consumer retries before a message goes to the dead-letter queue
+    event_max_attempts: int = Field(5, alias="CRM_EVENT_MAX_ATTEMPTS")
+    event_retry_base_ms: int = Field(500, alias="CRM_EVENT_RETRY_BASE_MS")
+    jwt_secret: str = Field(DEV_SECRET, alias="CRM_JWT_SECRET")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env.lower() in {"production", "prod"}
+
+    def database_url(self, service: str) -> str:
+        specific = os.environ.get(f"{service.upper()}_DATABASE_URL")
+        if specific:
+            return specific
+        generic = os.environ.get("DATABASE_URL")
+        if generic:
+            return generic
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.var_dir / f'{service}.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> PlatformSettings:
+    return PlatformSettings()

@@ -1,0 +1,4 @@
+from crm_platform.migrations import run_env
+from services.customer.db.models import Base
+
+run_env(Base.metadata)

@@ -1,0 +1,260 @@
+"""Tables of the customer service (its own database, PLT-01)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crm_platform.db import UTCDateTime, messaging_tables, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+MESSAGING = messaging_tables(Base.metadata)
+MONEY = Numeric(18, 2)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        Index("ix_customers_owner_created", "owner_id", "created_at"),
+        Index("ix_customers_pool", "owner_id", "last_activity_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    phones: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    tax_id: Mapped[str | None] = mapped_column(String(40))
+    industry: Mapped[str | None] = mapped_column(String(100), index=True)
+    province: Mapped[str | None] = mapped_column(String(50), index=True)
+    city: Mapped[str | None] = mapped_column(String(50))
+    district: Mapped[str | None] = mapped_column(String(50))
+    region_band: Mapped[str | None] = mapped_column(String(10))
+    address: Mapped[str | None] = mapped_column(String(500))
+    website: Mapped[str | None] = mapped_column(String(300))
+    legal_representative: Mapped[str | None] = mapped_column(String(100))
+    registered_capital: Mapped[Decimal | None] = mapped_column(MONEY)
+    business_scope: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[str | None] = mapped_column(String(50))
+    source: Mapped[str | None] = mapped_column(String(100))
+    credit_note: Mapped[str | None] = mapped_column(Text)
+    category_ids: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    owner_id: Mapped[str | None] = mapped_column(String(36))
+    owner_team_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="active", nullable=False)
+    merged_into_id: Mapped[str | None] = mapped_column(String(36))
+    # classification (CUS-11), recomputed from events
+    tier: Mapped[str | None] = mapped_column(String(1), index=True)
+    rfm_recency: Mapped[int | None] = mapped_column(Integer)
+    rfm_frequency: Mapped[int | None] = mapped_column(Integer)
+    rfm_monetary: Mapped[int | None] = mapped_column(Integer)
+    lifecycle: Mapped[str] = mapped_column(String(10), default="new", nullable=False)
+    stage: Mapped[str] = mapped_column(String(10), default="prospect", nullable=False)
+    volume_class: Mapped[str] = mapped_column(String(12), default="occasional", nullable=False)
+    paid_revenue: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"), nullable=False)
+    paid_orders: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when the owner last worked the customer (claim, follow-up, visit): drives pool return
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
+                                                       nullable=False)
+    search_text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class CustomerKey(Base):
+    """Duplicate guard: each identity key (normalized name, tax id, phone, email) belongs
+    to one live customer. The primary key makes the database refuse the second claim."""
+
+    __tablename__ = "customer_keys"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True,
+                                             nullable=False)
+
+
+class CustomerHistory(Base):
+    __tablename__ = "customer_history"
+    __table_args__ = (Index("ix_customer_history_customer", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Staff(Base):
+    """Local copy of the gateway's users (fed by ``gateway.events``): owners' names and
+    teams, new-staff flags for round-robin, and a row to lock per claimant."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    team_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    is_new_staff: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffTeam(Base):
+    """Local copy of the gateway's teams (for a rep's manager)."""
+
+    __tablename__ = "staff_teams"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    parent_id: Mapped[str | None] = mapped_column(String(36))
+    manager_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class Setting(Base):
+    """Tunable rules (pool days, claim limit, classification thresholds) as JSON."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+
+class CodeSequence(Base):
+    __tablename__ = "code_sequences"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    next_value: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True,
+                                             nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    title: Mapped[str | None] = mapped_column(String(100))
+    phones: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    email: Mapped[str | None] = mapped_column(String(320))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    hobbies: Mapped[str | None] = mapped_column(String(500))
+    is_decision_maker: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    notes: Mapped[str | None] = mapped_column(Text)
+    marketing_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class AccountTeamMember(Base):
+    __tablename__ = "account_team"
+    __table_args__ = (UniqueConstraint("customer_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True,
+                                             nullable=False)
+    user_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(50), default="member", nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class CustomerCategory(Base):
+    __tablename__ = "customer_categories"
+    __table_args__ = (UniqueConstraint("dimension", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    description: Mapped[str | None] = mapped_column(String(500))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class FollowUp(Base):
+    """A follow-up record (CUS-09); ``next_followup_on`` is the reminder still open until
+    ``next_done``."""
+
+    __tablename__ = "followups"
+    __table_args__ = (Index("ix_followups_customer_time", "customer_id", "occurred_at"),
+                      Index("ix_followups_owner_next", "owner_id", "next_followup_on"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), nullable=False)
+    owner_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    method: Mapped[str] = mapped_column(String(20), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    contact_id: Mapped[str | None] = mapped_column(String(36))
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    result: Mapped[str | None] = mapped_column(Text)
+    next_followup_on: Mapped[date | None] = mapped_column(Date)
+    next_done: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class VisitPlan(Base):
+    """Visit plan → appointment → visit record → report → review → archived (CUS-10)."""
+
+    __tablename__ = "visit_plans"
+    __table_args__ = (Index("ix_visit_plans_owner_status", "owner_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True,
+                                             nullable=False)
+    owner_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    purpose: Mapped[str] = mapped_column(String(200), nullable=False)
+    content: Mapped[str | None] = mapped_column(Text)
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), default="planned", nullable=False)
+    contact_id: Mapped[str | None] = mapped_column(String(36))
+    appointment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    visited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    record: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[str | None] = mapped_column(Text)
+    reviewer_id: Mapped[str | None] = mapped_column(String(36))
+    review_comment: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class AssignmentRuleRow(Base):
+    __tablename__ = "assignment_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, default=100, nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

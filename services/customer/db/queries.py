@@ -1,0 +1,185 @@
+"""SQL of the customer service: lookups, scoped lists, sequences, the duplicate guard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from crm_platform.auth import Caller
+from crm_platform.errors import NotFound
+from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from services.customer.db.models import CodeSequence, Customer, CustomerKey, Setting, Staff
+from services.customer.domain.search import normalize_query
+
+
+def visible(query: Select[Any], caller: Caller) -> Select[Any]:
+    """Records the caller may see: their scope's owners, and the public pool."""
+    owners = caller.visible_owner_ids()
+    if owners is None:
+        return query
+    return query.where(or_(Customer.owner_id.in_(owners), Customer.owner_id.is_(None)))
+
+
+def get_visible(s: Session, caller: Caller, customer_id: str, *, lock: bool = False,
+                include_archived: bool = True) -> Customer:
+    query = visible(select(Customer).where(Customer.id == customer_id), caller)
+    if lock:
+        query = query.with_for_update()
+    customer = s.scalar(query)
+    if customer is None or (not include_archived and customer.status != "active"):
+        raise NotFound("customer not found", code="customer_not_found")
+    return customer
+
+
+def next_sequence(s: Session, name: str, start: int = 1) -> int:
+    """A gap-free counter, safe under concurrency (row lock)."""
+    row = s.get(CodeSequence, name, with_for_update=True)
+    if row is None:
+        s.add(CodeSequence(name=name, next_value=start + 1))
+        s.flush()
+        return start
+    value = row.next_value
+    row.next_value = value + 1
+    return value
+
+
+def existing_keys(s: Session, keys: Iterable[str], exclude_customer: str | None = None
+                  ) -> dict[str, str]:
+    query = select(CustomerKey.key, CustomerKey.customer_id).where(
+        CustomerKey.key.in_(list(keys)))
+    if exclude_customer:
+        query = query.where(CustomerKey.customer_id != exclude_customer)
+    return dict(s.execute(query).tuples().all())
+
+
+def staff_name(s: Session, user_id: str | None) -> str | None:
+    if user_id is None:
+        return None
+    return s.scalar(select(Staff.display_name).where(Staff.id == user_id))
+
+
+def staff_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return dict(s.execute(select(Staff.id, Staff.display_name).where(Staff.id.in_(wanted)))
+                .tuples().all())
+
+
+def owned_count(s: Session, user_id: str) -> int:
+    return int(s.scalar(select(func.count()).select_from(Customer).where(
+        Customer.owner_id == user_id, Customer.status == "active")) or 0)
+
+
+def setting(s: Session, name: str, default: dict[str, Any]) -> dict[str, Any]:
+    row = s.get(Setting, name)
+    return {**default, **(row.value if row else {})}
+
+
+def put_setting(s: Session, name: str, value: dict[str, Any]) -> dict[str, Any]:
+    row = s.get(Setting, name, with_for_update=True)
+    if row is None:
+        s.add(Setting(name=name, value=value, version=1))
+    else:
+        row.value = value
+        row.version += 1
+    return value
+
+
+SORTS = {
+    "name": (Customer.name, False), "-name": (Customer.name, True),
+    "created_at": (Customer.created_at, False), "-created_at": (Customer.created_at, True),
+    "updated_at": (Customer.updated_at, False), "-updated_at": (Customer.updated_at, True),
+}
+
+
+def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[Customer],
+                                                                           str | None]:
+    query = visible(select(Customer), caller)
+    if not q.get("include_archived"):
+        query = query.where(Customer.status == "active")
+    for field, column in (("owner_id", Customer.owner_id), ("team_id", Customer.owner_team_id),
+                          ("kind", Customer.kind), ("province", Customer.province),
+                          ("city", Customer.city), ("industry", Customer.industry),
+                          ("tier", Customer.tier), ("lifecycle", Customer.lifecycle),
+                          ("stage", Customer.stage)):
+        if q.get(field) is not None:
+            query = query.where(column == q[field])
+    if q.get("in_pool") is True:
+        query = query.where(Customer.owner_id.is_(None))
+    elif q.get("in_pool") is False:
+        query = query.where(Customer.owner_id.is_not(None))
+    if q.get("tag"):
+        query = query.where(_json_contains(s, Customer.tags, q["tag"]))
+    if q.get("category_id"):
+        query = query.where(_json_contains(s, Customer.category_ids, q["category_id"]))
+    if q.get("q"):
+        text = normalize_query(q["q"]).replace(" ", "")
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Customer.search_text.like(f"%{escaped}%", escape="\\"))
+    column, descending = SORTS[q.get("sort") or "-created_at"]
+    after = decode_cursor(q.get("cursor"))
+    if after:
+        value = _cursor_value(column, after[0])
+        if descending:
+            query = query.where(or_(column < value, and_(column == value, Customer.id < after[1])))
+        else:
+            query = query.where(or_(column > value, and_(column == value, Customer.id > after[1])))
+    order = (column.desc(), Customer.id.desc()) if descending else (column.asc(), Customer.id)
+    size = clamp_limit(q.get("limit"))
+    rows = list(s.scalars(query.order_by(*order).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    cursor = None
+    if more and rows:
+        last = rows[-1]
+        raw = getattr(last, column.key)
+        cursor = encode_cursor([raw.isoformat() if hasattr(raw, "isoformat") else raw, last.id])
+    return rows, cursor
+
+
+def _cursor_value(column: Any, value: Any) -> Any:
+    if column.key in ("created_at", "updated_at") and isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value)
+    return value
+
+
+def _json_contains(s: Session, column: Any, value: str) -> Any:
+    """``value`` is an element of the JSON array ``column`` (PostgreSQL or SQLite)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import cast
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return cast(column, JSONB).contains([value])
+    each = func.json_each(column).table_valued("value")
+    return select(each.c.value).where(each.c.value == value).exists()
+
+
+def bump(s: Session, customer: Customer) -> None:
+    customer.version += 1
+    from crm_platform.db import utcnow
+
+    customer.updated_at = utcnow()
+
+
+def move_owner_bulk(s: Session, from_user: str, to_user: str, team_id: str | None
+                    ) -> list[tuple[str, int]]:
+    """Reassign every live customer of ``from_user``; returns (id, new version) pairs."""
+    from crm_platform.db import utcnow
+
+    ids = list(s.scalars(select(Customer.id).where(
+        Customer.owner_id == from_user, Customer.status == "active").with_for_update()))
+    if not ids:
+        return []
+    now = utcnow()
+    s.execute(update(Customer).where(Customer.id.in_(ids)).values(
+        owner_id=to_user, owner_team_id=team_id, version=Customer.version + 1,
+        updated_at=now, last_activity_at=now).execution_options(synchronize_session=False))
+    return list(s.execute(select(Customer.id, Customer.version).where(Customer.id.in_(ids)))
+                .tuples().all())

@@ -1,0 +1,1 @@
+"""Customer domain rules: plain Python, no nameko, no SQL."""

@@ -1,0 +1,125 @@
+"""Events the customer service publishes on ``customer.events`` (the contract)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from crm_platform.events import EventData
+
+
+class CustomerSnapshot(EventData):
+    id: str
+    code: str
+    name: str
+    kind: str
+    owner_id: str | None
+    owner_team_id: str | None
+    status: str
+    phones: list[str] = []
+    emails: list[str] = []
+    tax_id: str | None = None
+    industry: str | None = None
+    province: str | None = None
+    city: str | None = None
+    tags: list[str] = []
+    version: int
+
+
+class CustomerCreated(CustomerSnapshot):
+    """A customer record was created (directly, by import or by lead conversion)."""
+
+    event_type = "customer.created"
+
+
+class CustomerUpdated(CustomerSnapshot):
+    """Profile fields changed; ``changed`` lists their names."""
+
+    event_type = "customer.updated"
+    changed: list[str] = []
+
+
+class CustomerOwnerChanged(EventData):
+    """The owning salesperson changed (None: back in the public pool)."""
+
+    event_type = "customer.owner_changed"
+    id: str
+    previous_owner_id: str | None
+    owner_id: str | None
+    owner_team_id: str | None
+    reason: str
+    version: int
+
+
+class CustomerArchived(EventData):
+    event_type = "customer.archived"
+    id: str
+    version: int
+
+
+class CustomerMerged(EventData):
+    """``merged_id`` is gone; every reference to it should now point at ``survivor_id``."""
+
+    event_type = "customer.merged"
+    subject_field = "survivor_id"
+    survivor_id: str
+    merged_id: str
+
+
+class CustomerClassified(EventData):
+    event_type = "customer.classified"
+    id: str
+    tier: str | None
+    lifecycle: str
+    stage: str
+    volume_class: str
+    rfm_recency: int | None = None
+    rfm_frequency: int | None = None
+    rfm_monetary: int | None = None
+    paid_revenue: Decimal = Decimal("0")
+
+
+class ContactCreated(EventData):
+    event_type = "contact.created"
+    id: str
+    customer_id: str
+    name: str
+    phones: list[str] = []
+    email: str | None = None
+    birthday: date | None = None
+    marketing_opt_out: bool = False
+
+
+class ContactUpdated(ContactCreated):
+    event_type = "contact.updated"
+
+
+class FollowupLogged(EventData):
+    event_type = "followup.logged"
+    id: str
+    customer_id: str
+    owner_id: str
+    method: str
+    occurred_at: datetime
+    next_followup_on: date | None = None
+
+
+class FollowupDue(EventData):
+    """A follow-up's next date is set: a reminder for ``owner_id`` on ``due_on``."""
+
+    event_type = "followup.due"
+    id: str
+    customer_id: str
+    owner_id: str
+    due_on: date
+
+
+class VisitPlanChanged(EventData):
+    event_type = "visit_plan.changed"
+    id: str
+    customer_id: str
+    owner_id: str
+    status: str
+    planned_at: datetime
+    extra: dict[str, Any] = {}

@@ -1,0 +1,233 @@
+"""RPC inputs and outputs of the customer service (also the gateway's API models)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CustomerKind = Literal["company", "person"]
+RegionBand = Literal["urban", "county", "township"]
+Tier = Literal["A", "B", "C"]
+Lifecycle = Literal["new", "general", "loyal", "at_risk", "lost"]
+Stage = Literal["prospect", "active", "former"]
+VolumeClass = Literal["key_account", "general", "occasional"]
+OwnerChangeReason = Literal[
+    "created", "claim", "release", "transfer", "handover", "assignment", "pool_return", "merge"
+]
+Scalar = str | int | float | bool | None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Region(Strict):
+    province: str | None = Field(None, max_length=50)
+    city: str | None = Field(None, max_length=50)
+    district: str | None = Field(None, max_length=50)
+    band: RegionBand | None = Field(None, description="urban / county / township")
+
+
+class OwnerRef(BaseModel):
+    id: str
+    display_name: str
+
+
+class CustomerFields(Strict):
+    """Fields a client may set on create and update (CUS-01)."""
+
+    industry: str | None = Field(None, max_length=100)
+    region: Region | None = None
+    address: str | None = Field(None, max_length=500)
+    website: str | None = Field(None, max_length=300)
+    tax_id: str | None = Field(None, max_length=40)
+    legal_representative: str | None = Field(None, max_length=100)
+    registered_capital: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2)
+    business_scope: str | None = Field(None, max_length=2000)
+    size: str | None = Field(None, max_length=50)
+    source: str | None = Field(None, max_length=100)
+    credit_note: str | None = Field(None, max_length=1000)
+    category_ids: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    attributes: dict[str, Scalar] = Field(default_factory=dict, max_length=100)
+
+
+class CustomerCreate(CustomerFields):
+    name: str = Field(min_length=1, max_length=200)
+    kind: CustomerKind
+    phone: str | None = Field(None, max_length=40, description="main phone")
+    email: str | None = Field(None, max_length=320, description="main email")
+    phones: list[str] = Field(default_factory=list, max_length=10)
+    emails: list[str] = Field(default_factory=list, max_length=10)
+    owner_id: str | None = Field(
+        None, description="owner; default by assignment rules (collector owns it)")
+
+
+class CustomerUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    phones: list[str] | None = Field(None, max_length=10)
+    emails: list[str] | None = Field(None, max_length=10)
+    industry: str | None = Field(None, max_length=100)
+    region: Region | None = None
+    address: str | None = Field(None, max_length=500)
+    website: str | None = Field(None, max_length=300)
+    tax_id: str | None = Field(None, max_length=40)
+    legal_representative: str | None = Field(None, max_length=100)
+    registered_capital: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2)
+    business_scope: str | None = Field(None, max_length=2000)
+    size: str | None = Field(None, max_length=50)
+    source: str | None = Field(None, max_length=100)
+    credit_note: str | None = Field(None, max_length=1000)
+    category_ids: list[str] | None = Field(None, max_length=20)
+    tags: list[str] | None = Field(None, max_length=50)
+    attributes: dict[str, Scalar] | None = Field(None, max_length=100)
+
+
+class Classification(BaseModel):
+    tier: Tier | None = None
+    rfm_recency: int | None = None
+    rfm_frequency: int | None = None
+    rfm_monetary: int | None = None
+    lifecycle: Lifecycle = "new"
+    stage: Stage = "prospect"
+    volume_class: VolumeClass = "occasional"
+    paid_revenue: Decimal = Decimal("0")
+    paid_orders: int = 0
+    last_purchase_at: datetime | None = None
+    last_visit_at: datetime | None = None
+    last_followup_at: datetime | None = None
+
+
+class Customer(BaseModel):
+    id: str
+    code: str
+    name: str
+    kind: CustomerKind
+    phones: list[str]
+    emails: list[str]
+    tax_id: str | None
+    industry: str | None
+    region: Region | None
+    address: str | None
+    website: str | None
+    legal_representative: str | None
+    registered_capital: Decimal | None
+    business_scope: str | None
+    size: str | None
+    source: str | None
+    credit_note: str | None
+    category_ids: list[str]
+    tags: list[str]
+    attributes: dict[str, Scalar]
+    owner_id: str | None
+    owner: OwnerRef | None
+    owner_team_id: str | None
+    in_pool: bool
+    status: Literal["active", "archived", "merged"]
+    merged_into_id: str | None = None
+    classification: Classification
+    version: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(None, max_length=100, description="name, code, phone, email, "
+                          "contact name; Chinese, full pinyin or initials")
+    owner_id: str | None = None
+    team_id: str | None = None
+    category_id: str | None = None
+    kind: CustomerKind | None = None
+    province: str | None = None
+    city: str | None = None
+    industry: str | None = None
+    tier: Tier | None = None
+    lifecycle: Lifecycle | None = None
+    stage: Stage | None = None
+    tag: str | None = None
+    segment_id: str | None = None
+    in_pool: bool | None = None
+    include_archived: bool = False
+    sort: Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] = (
+        "-created_at")
+    limit: int | None = Field(None, ge=1, le=500)
+    cursor: str | None = None
+
+
+class Page(BaseModel):
+    next_cursor: str | None = None
+
+
+class CustomerPage(Page):
+    items: list[Customer]
+
+
+class TransferRequest(Strict):
+    to_user_id: str
+    note: str | None = Field(None, max_length=500)
+
+
+class HandoverRequest(Strict):
+    from_user_id: str
+    to_user_id: str
+
+
+class HandoverResult(BaseModel):
+    moved: int
+    followups_moved: int = 0
+    visit_plans_moved: int = 0
+
+
+class HistoryEntry(BaseModel):
+    id: int
+    customer_id: str
+    occurred_at: datetime
+    actor_id: str | None
+    kind: Literal["created", "updated", "owner_changed", "archived", "merged", "restored"]
+    changes: dict[str, Any]
+    reason: str | None
+
+
+class HistoryPage(Page):
+    items: list[HistoryEntry]
+
+
+class DuplicateOwner(BaseModel):
+    """Body of the 409 ``duplicate_customer`` problem."""
+
+    code: Literal["duplicate_customer"]
+    existing_customer_id: str
+    owner: OwnerRef | None
+    matched_on: list[str]
+
+
+class Empty(BaseModel):
+    pass
+
+
+class PoolSettings(Strict):
+    days_without_followup: int = Field(30, ge=1, le=3650)
+    claim_limit: int = Field(200, ge=0, le=100000)
+
+
+class CsvFile(BaseModel):
+    filename: str
+    content: str
+
+
+class ContactIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    title: str | None = Field(None, max_length=100)
+    phones: list[str] = Field(default_factory=list, max_length=5)
+    email: str | None = Field(None, max_length=320)
+    birthday: date | None = None
+    hobbies: str | None = Field(None, max_length=500)
+    is_decision_maker: bool = False
+    notes: str | None = Field(None, max_length=2000)
+    marketing_opt_out: bool = False

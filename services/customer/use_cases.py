@@ -1,0 +1,424 @@
+"""Use cases of the customer service: open the unit of work, load, apply the domain rule,
+write history and events, commit. One function per operation, named like the RPC."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from crm_platform.auth import Caller
+from crm_platform.db import utcnow
+from crm_platform.errors import Conflict, Forbidden, NotFound
+from crm_platform.uow import UnitOfWork
+from services.customer import events, schemas
+from services.customer.db import queries
+from services.customer.db.models import (
+    AssignmentRuleRow,
+    Contact,
+    Customer,
+    CustomerHistory,
+    CustomerKey,
+    FollowUp,
+    Staff,
+    StaffTeam,
+    VisitPlan,
+)
+from services.customer.domain import customers as rules
+from services.customer.domain import ownership
+from services.customer.domain.identity_keys import identity_keys
+from services.customer.domain.search import search_document
+
+POOL_DEFAULTS = {"days_without_followup": 30, "claim_limit": 200}
+OPEN_VISIT_STATES = ("planned", "appointed", "visited", "reported", "returned")
+
+
+# -- shaping -----------------------------------------------------------------------------
+def customer_out(c: Customer, owner_name: str | None) -> dict[str, Any]:
+    region = None
+    if any((c.province, c.city, c.district, c.region_band)):
+        region = {"province": c.province, "city": c.city, "district": c.district,
+                  "band": c.region_band}
+    data = {
+        "id": c.id, "code": c.code, "name": c.name, "kind": c.kind, "phones": c.phones,
+        "emails": c.emails, "tax_id": c.tax_id, "industry": c.industry, "region": region,
+        "address": c.address, "website": c.website,
+        "legal_representative": c.legal_representative,
+        "registered_capital": c.registered_capital, "business_scope": c.business_scope,
+        "size": c.size, "source": c.source, "credit_note": c.credit_note,
+        "category_ids": c.category_ids, "tags": c.tags, "attributes": c.attributes,
+        "owner_id": c.owner_id,
+        "owner": {"id": c.owner_id, "display_name": owner_name or c.owner_id}
+        if c.owner_id else None,
+        "owner_team_id": c.owner_team_id, "in_pool": c.owner_id is None,
+        "status": c.status, "merged_into_id": c.merged_into_id,
+        "classification": {
+            "tier": c.tier, "rfm_recency": c.rfm_recency, "rfm_frequency": c.rfm_frequency,
+            "rfm_monetary": c.rfm_monetary, "lifecycle": c.lifecycle, "stage": c.stage,
+            "volume_class": c.volume_class, "paid_revenue": c.paid_revenue,
+            "paid_orders": c.paid_orders, "last_purchase_at": c.last_purchase_at,
+            "last_visit_at": c.last_visit_at, "last_followup_at": c.last_followup_at,
+        },
+        "version": c.version, "created_by": c.created_by, "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
+    return schemas.Customer.model_validate(data).model_dump(mode="json")
+
+
+def snapshot(c: Customer) -> dict[str, Any]:
+    return {"id": c.id, "code": c.code, "name": c.name, "kind": c.kind,
+            "owner_id": c.owner_id, "owner_team_id": c.owner_team_id, "status": c.status,
+            "phones": c.phones, "emails": c.emails, "tax_id": c.tax_id,
+            "industry": c.industry, "province": c.province, "city": c.city, "tags": c.tags,
+            "version": c.version}
+
+
+def _history(uow: UnitOfWork, customer_id: str, kind: str, changes: dict[str, Any],
+             reason: str | None = None) -> None:
+    uow.session.add(CustomerHistory(customer_id=customer_id, actor_id=uow.actor, kind=kind,
+                                    changes=changes, reason=reason, occurred_at=utcnow()))
+
+
+def _contact_names(uow: UnitOfWork, customer_id: str) -> list[str]:
+    return list(uow.session.scalars(select(Contact.name).where(
+        Contact.customer_id == customer_id)))
+
+
+def refresh_search(uow: UnitOfWork, c: Customer) -> None:
+    c.search_text = search_document(
+        [c.name, *_contact_names(uow, c.id)], [c.code, *c.phones, *c.emails, c.tax_id or ""])
+
+
+# -- duplicate guard ---------------------------------------------------------------------
+def _duplicate_error(uow: UnitOfWork, found: dict[str, str]) -> Conflict:
+    customer_id = next(iter(found.values()))
+    existing = uow.session.get(Customer, customer_id)
+    owner_id = existing.owner_id if existing else None
+    owner = None
+    if owner_id:
+        owner = {"id": owner_id,
+                 "display_name": queries.staff_name(uow.session, owner_id) or owner_id}
+    who = owner["display_name"] if owner else "nobody (it is in the public pool)"
+    return Conflict(
+        f"this customer exists already and belongs to {who}", code="duplicate_customer",
+        extra={"existing_customer_id": customer_id, "owner": owner,
+               "matched_on": sorted(k.split(":", 1)[0] for k in found)})
+
+
+def _claim_keys(uow: UnitOfWork, customer_id: str, keys: set[str]) -> None:
+    """Insert the customer's identity keys; the unique key refuses a racing duplicate."""
+    if not keys:
+        return
+    found = queries.existing_keys(uow.session, keys, exclude_customer=customer_id)
+    if found:
+        raise _duplicate_error(uow, found)
+    try:
+        with uow.session.begin_nested():
+            uow.session.execute(insert(CustomerKey), [
+                {"key": k, "customer_id": customer_id} for k in sorted(keys)])
+    except IntegrityError:
+        found = queries.existing_keys(uow.session, keys, exclude_customer=customer_id)
+        raise _duplicate_error(uow, found or {sorted(keys)[0]: customer_id}) from None
+
+
+def _keys_of(c: Customer) -> set[str]:
+    return identity_keys(c.kind, c.name, c.tax_id, c.phones, c.emails)
+
+
+# -- staff -------------------------------------------------------------------------------
+def _staff_load(uow: UnitOfWork, user_id: str) -> ownership.StaffLoad | None:
+    staff = uow.session.get(Staff, user_id)
+    if staff is None:
+        return None
+    return ownership.StaffLoad(staff.id, staff.is_active, staff.is_new_staff,
+                               queries.owned_count(uow.session, staff.id),
+                               staff.last_assigned_at)
+
+
+def _team_of(uow: UnitOfWork, user_id: str | None) -> str | None:
+    if user_id is None:
+        return None
+    return uow.session.scalar(select(Staff.team_id).where(Staff.id == user_id))
+
+
+def _choose_owner(uow: UnitOfWork, caller: Caller, province: str | None) -> str | None:
+    rows = list(uow.session.scalars(select(AssignmentRuleRow).where(
+        AssignmentRuleRow.active.is_(True))))
+    if not rows:
+        return caller.user_id
+    rules_ = [ownership.AssignmentRule(r.kind, r.config, r.priority) for r in rows]  # type: ignore[arg-type]
+    staff = [ownership.StaffLoad(st.id, st.is_active, st.is_new_staff,
+                                 queries.owned_count(uow.session, st.id), st.last_assigned_at)
+             for st in uow.session.scalars(select(Staff).where(Staff.is_active.is_(True)))
+             if "sales_rep" in st.roles or "sales_manager" in st.roles or st.id == caller.user_id]
+    return ownership.choose_owner(caller.user_id, province, rules_, staff)
+
+
+def _set_owner(uow: UnitOfWork, c: Customer, owner_id: str | None, reason: str) -> None:
+    previous = c.owner_id
+    c.owner_id = owner_id
+    c.owner_team_id = _team_of(uow, owner_id)
+    c.last_activity_at = utcnow()
+    queries.bump(uow.session, c)
+    _history(uow, c.id, "owner_changed", {"from": previous, "to": owner_id}, reason)
+    uow.publish(events.CustomerOwnerChanged(
+        id=c.id, previous_owner_id=previous, owner_id=owner_id,
+        owner_team_id=c.owner_team_id, reason=reason, version=c.version))
+
+
+# -- customers ---------------------------------------------------------------------------
+def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreate) -> dict[str, Any]:
+    fields = rules.flatten_fields(data.model_dump(exclude_unset=True))
+    requested_owner = fields.pop("owner_id", None)
+    s = uow.session
+    if requested_owner and requested_owner != caller.user_id:
+        if caller.scope == "own" or not caller.can_see_owner(requested_owner):
+            raise Forbidden("you may only create customers for yourself",
+                            code="owner_out_of_scope")
+        owner_id: str | None = requested_owner
+        reason = "assignment"
+    else:
+        owner_id = requested_owner or _choose_owner(uow, caller, fields.get("province"))
+        reason = "created" if owner_id == caller.user_id else "assignment"
+    now = utcnow()
+    customer = Customer(
+        id=str(uuid.uuid4()),
+        code=rules.customer_code(now.year, queries.next_sequence(s, f"customer-{now.year}")),
+        status="active", created_by=caller.user_id, created_at=now, updated_at=now,
+        last_activity_at=now, version=1, owner_id=owner_id,
+        owner_team_id=_team_of(uow, owner_id),
+        **{k: v for k, v in fields.items() if hasattr(Customer, k)},
+    )
+    customer.phones = customer.phones or []
+    customer.emails = customer.emails or []
+    keys = _keys_of(customer)  # validates phones / emails / tax id first
+    customer.phones = [k.split(":", 1)[1] for k in sorted(keys) if k.startswith("phone:")] \
+        if customer.phones else []
+    refresh_search(uow, customer)
+    s.add(customer)
+    s.flush()
+    _claim_keys(uow, customer.id, keys)
+    _history(uow, customer.id, "created", {"owner_id": owner_id}, reason)
+    if owner_id and owner_id != caller.user_id:
+        staff = s.get(Staff, owner_id)
+        if staff is not None:
+            staff.last_assigned_at = now
+    uow.publish(events.CustomerCreated(**snapshot(customer)))
+    if owner_id:
+        uow.publish(events.CustomerOwnerChanged(
+            id=customer.id, previous_owner_id=None, owner_id=owner_id,
+            owner_team_id=customer.owner_team_id, reason=reason, version=customer.version))
+    uow.commit()
+    return customer_out(customer, queries.staff_name(s, owner_id))
+
+
+def get_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    c = queries.get_visible(uow.session, caller, customer_id)
+    return customer_out(c, queries.staff_name(uow.session, c.owner_id))
+
+
+def list_customers(uow: UnitOfWork, caller: Caller, query: schemas.CustomerQuery
+                   ) -> dict[str, Any]:
+    rows, cursor = queries.list_customers(uow.session, caller, query.model_dump())
+    names = queries.staff_names(uow.session, (r.owner_id for r in rows))
+    return {"items": [customer_out(r, names.get(r.owner_id or "")) for r in rows],
+            "next_cursor": cursor}
+
+
+def update_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
+                    data: schemas.CustomerUpdate, expected_version: int | None) -> dict[str, Any]:
+    s = uow.session
+    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+    if c.owner_id is not None and not caller.can_see_owner(c.owner_id):
+        raise NotFound("customer not found", code="customer_not_found")
+    rules.check_version(c.version, expected_version)
+    changes = rules.flatten_fields(data.model_dump(exclude_unset=True))
+    current = {name: getattr(c, name) for name in rules.TRACKED_FIELDS}
+    changed = rules.diff(current, changes)
+    if not changed:
+        return customer_out(c, queries.staff_name(s, c.owner_id))
+    for name in changed:
+        setattr(c, name, changes[name])
+    keys = _keys_of(c)
+    if {"name", "tax_id", "phones", "emails"} & set(changed):
+        if "phones" in changed:
+            c.phones = [k.split(":", 1)[1] for k in sorted(keys) if k.startswith("phone:")]
+        s.execute(delete(CustomerKey).where(CustomerKey.customer_id == c.id))
+        _claim_keys(uow, c.id, keys)
+    refresh_search(uow, c)
+    queries.bump(s, c)
+    _history(uow, c.id, "updated", changed)
+    uow.publish(events.CustomerUpdated(**snapshot(c), changed=sorted(changed)))
+    uow.commit()
+    return customer_out(c, queries.staff_name(s, c.owner_id))
+
+
+def archive_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
+                     expected_version: int | None) -> dict[str, Any]:
+    s = uow.session
+    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+    rules.check_version(c.version, expected_version)
+    c.status = "archived"
+    # an archived record no longer blocks a new customer with the same name or phone
+    s.execute(delete(CustomerKey).where(CustomerKey.customer_id == c.id))
+    queries.bump(s, c)
+    _history(uow, c.id, "archived", {})
+    uow.publish(events.CustomerArchived(id=c.id, version=c.version))
+    uow.commit()
+    return customer_out(c, queries.staff_name(s, c.owner_id))
+
+
+def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str, limit: int | None,
+                     cursor: str | None) -> dict[str, Any]:
+    from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+
+    queries.get_visible(uow.session, caller, customer_id)
+    size = clamp_limit(limit)
+    query = select(CustomerHistory).where(CustomerHistory.customer_id == customer_id)
+    after = decode_cursor(cursor)
+    if after:
+        query = query.where(CustomerHistory.id < int(after[0]))
+    rows = list(uow.session.scalars(query.order_by(CustomerHistory.id.desc()).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    items = [schemas.HistoryEntry.model_validate(r, from_attributes=True).model_dump(mode="json")
+             for r in rows]
+    return {"items": items, "next_cursor": encode_cursor([rows[-1].id]) if more else None}
+
+
+# -- ownership ---------------------------------------------------------------------------
+def claim_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    s = uow.session
+    # one claim at a time per rep, so the per-rep limit holds under concurrency
+    s.get(Staff, caller.user_id, with_for_update=True)
+    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+    limit = int(queries.setting(s, "pool", POOL_DEFAULTS)["claim_limit"])
+    ownership.check_claim(c.owner_id, queries.owned_count(s, caller.user_id), limit)
+    _set_owner(uow, c, caller.user_id, "claim")
+    uow.commit()
+    return customer_out(c, queries.staff_name(s, c.owner_id))
+
+
+def release_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    s = uow.session
+    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+    ownership.check_release(c.owner_id, caller)
+    _set_owner(uow, c, None, "release")
+    uow.commit()
+    return customer_out(c, None)
+
+
+def transfer_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
+                      data: schemas.TransferRequest) -> dict[str, Any]:
+    s = uow.session
+    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+    if c.owner_id is not None and not caller.can_see_owner(c.owner_id):
+        raise NotFound("customer not found", code="customer_not_found")
+    target = _staff_load(uow, data.to_user_id)
+    ownership.check_transfer(c.owner_id, target)
+    if not caller.can_see_owner(data.to_user_id):
+        raise Forbidden("the new owner is outside your team", code="owner_out_of_scope")
+    _set_owner(uow, c, data.to_user_id, "transfer")
+    uow.commit()
+    return customer_out(c, queries.staff_name(s, c.owner_id))
+
+
+def handover(uow: UnitOfWork, from_user_id: str, to_user_id: str) -> dict[str, int]:
+    """Move every customer, open follow-up and open visit plan of one user to another
+    (CUS-07) in one transaction; history and events per customer."""
+    s = uow.session
+    ownership.check_handover(from_user_id, _staff_load(uow, to_user_id))
+    team_id = _team_of(uow, to_user_id)
+    moved = queries.move_owner_bulk(s, from_user_id, to_user_id, team_id)
+    now = utcnow()
+    if moved:
+        s.execute(insert(CustomerHistory), [
+            {"customer_id": cid, "actor_id": uow.actor, "kind": "owner_changed",
+             "changes": {"from": from_user_id, "to": to_user_id}, "reason": "handover",
+             "occurred_at": now} for cid, _ in moved])
+    for cid, version in moved:
+        uow.publish(events.CustomerOwnerChanged(
+            id=cid, previous_owner_id=from_user_id, owner_id=to_user_id,
+            owner_team_id=team_id, reason="handover", version=version))
+    from sqlalchemy import update
+
+    followups = s.execute(update(FollowUp).where(
+        FollowUp.owner_id == from_user_id, FollowUp.next_followup_on.is_not(None),
+        FollowUp.next_done.is_(False)).values(owner_id=to_user_id)
+        .execution_options(synchronize_session=False)).rowcount
+    visits = s.execute(update(VisitPlan).where(
+        VisitPlan.owner_id == from_user_id, VisitPlan.status.in_(OPEN_VISIT_STATES))
+        .values(owner_id=to_user_id, version=VisitPlan.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    uow.commit()
+    return {"moved": len(moved), "followups_moved": int(followups or 0),
+            "visit_plans_moved": int(visits or 0)}
+
+
+def handover_customers(uow: UnitOfWork, caller: Caller, data: schemas.HandoverRequest
+                       ) -> dict[str, int]:
+    if caller.scope != "all" and not (caller.can_see_owner(data.from_user_id)
+                                      and caller.can_see_owner(data.to_user_id)):
+        raise Forbidden("both users must be in your team", code="owner_out_of_scope")
+    return handover(uow, data.from_user_id, data.to_user_id)
+
+
+def return_idle_to_pool(uow: UnitOfWork, now: datetime | None = None, batch: int = 500) -> int:
+    """Customers nobody worked for N days go back to the pool (CUS-05). Rows are claimed
+    with SKIP LOCKED, so replicas running this timer together never both move one."""
+    s = uow.session
+    days = int(queries.setting(s, "pool", POOL_DEFAULTS)["days_without_followup"])
+    now = now or datetime.now(UTC)
+    from datetime import timedelta
+
+    cutoff = now - timedelta(days=days)
+    query = select(Customer).where(
+        Customer.owner_id.is_not(None), Customer.status == "active",
+        Customer.last_activity_at < cutoff).limit(batch)
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(s.scalars(query))
+    for c in rows:
+        if ownership.pool_return_due(c.last_activity_at, now, days):
+            _set_owner(uow, c, None, "pool_return")
+    uow.commit()
+    return len(rows)
+
+
+def get_pool_settings(uow: UnitOfWork) -> dict[str, Any]:
+    return queries.setting(uow.session, "pool", POOL_DEFAULTS)
+
+
+def put_pool_settings(uow: UnitOfWork, caller: Caller, data: schemas.PoolSettings
+                      ) -> dict[str, Any]:
+    if caller.scope != "all":
+        raise Forbidden("only admins change pool settings", code="permission_denied")
+    value = queries.put_setting(uow.session, "pool", data.model_dump())
+    uow.commit()
+    return value
+
+
+# -- staff copy (gateway events) ---------------------------------------------------------
+def upsert_staff(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    s = uow.session
+    staff = s.get(Staff, data["id"])
+    if staff is None:
+        staff = Staff(id=data["id"], display_name=data.get("display_name") or data["id"])
+        s.add(staff)
+    staff.display_name = data.get("display_name") or staff.display_name
+    staff.team_id = data.get("team_id")
+    staff.roles = list(data.get("roles") or [])
+    staff.is_new_staff = bool(data.get("is_new_staff", False))
+    staff.is_active = bool(data.get("is_active", True))
+
+
+def upsert_team(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    s = uow.session
+    team = s.get(StaffTeam, data["id"]) or StaffTeam(id=data["id"], name=data["name"])
+    team.name = data["name"]
+    team.parent_id = data.get("parent_id")
+    team.manager_id = data.get("manager_id")
+    s.merge(team)

@@ -1,0 +1,17 @@
+"""End-to-end fixtures: the whole platform, started once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.platform import Platform, running_platform
+
+__all__ = ["Platform"]
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(tmp_path_factory.mktemp("platform")) as running:
+        yield running

@@ -1,0 +1,216 @@
+"""Customer archive and ownership through the gateway (CUS-01, CUS-04 … CUS-07, CUS-13)."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.infra import wait_until
+from tests.support.platform import Platform
+
+pytestmark = pytest.mark.e2e
+
+
+def _phone() -> str:
+    return "139" + str(uuid.uuid4().int)[:8]
+
+
+def _staff_known(platform: Platform, token: str, user_id: str) -> None:
+    """Wait until the customer service has the user in its staff copy (via events)."""
+    def known() -> bool:
+        with platform.client(token) as c:
+            r = c.post("/api/v1/customers", json={"name": f"probe-{uuid.uuid4().hex[:6]}",
+                                                  "kind": "person"})
+            return bool(r.status_code == 201 and r.json()["owner"]["display_name"] != user_id)
+    wait_until(known, 20, "staff copy in the customer service")
+
+
+@pytest.fixture(scope="module")
+def sales_team(platform: Platform) -> dict[str, Any]:
+    with platform.admin() as admin:
+        team = admin.post("/api/v1/teams", json={"name": f"East-{uuid.uuid4().hex[:4]}"}).json()
+    manager = platform.new_user(["sales_manager"], team_id=team["id"], display_name="张经理")
+    rep_a = platform.new_user(["sales_rep"], team_id=team["id"], display_name="李娜")
+    rep_b = platform.new_user(["sales_rep"], team_id=team["id"], display_name="王芳")
+    outsider = platform.new_user(["sales_rep"], display_name="赵外")
+    for user in (manager, rep_a, rep_b, outsider):
+        _staff_known(platform, user["token"], user["id"])
+    return {"team": team, "manager": manager, "a": rep_a, "b": rep_b, "outsider": outsider}
+
+
+def test_create_get_update_with_etag_and_history(platform: Platform,
+                                                  sales_team: dict[str, Any]) -> None:
+    rep = sales_team["a"]
+    with platform.client(rep["token"]) as c:
+        r = c.post("/api/v1/customers", json={
+            "name": f"杭州云帆科技有限公司{uuid.uuid4().hex[:4]}", "kind": "company",
+            "phone": _phone(), "industry": "软件", "tags": ["重点", "重点"],
+            "region": {"province": "浙江", "city": "杭州", "band": "urban"},
+            "registered_capital": "1000000.50"})
+        assert r.status_code == 201, r.text
+        customer = r.json()
+        assert customer["owner_id"] == rep["id"] and customer["owner"]["display_name"] == "李娜"
+        assert customer["tags"] == ["重点"] and customer["registered_capital"] == "1000000.50"
+        assert customer["phones"][0].startswith("+86")
+        got = c.get(f"/api/v1/customers/{customer['id']}")
+        assert got.status_code == 200 and got.headers["etag"] == '"1"'
+        updated = c.patch(f"/api/v1/customers/{customer['id']}", json={"industry": "制造"},
+                          headers={"If-Match": '"1"'})
+        assert updated.status_code == 200 and updated.json()["version"] == 2
+        stale = c.patch(f"/api/v1/customers/{customer['id']}", json={"industry": "x"},
+                        headers={"If-Match": '"1"'})
+        assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
+        history = c.get(f"/api/v1/customers/{customer['id']}/history").json()["items"]
+        assert [h["kind"] for h in history][:2] == ["updated", "created"]
+        assert history[0]["changes"]["industry"] == {"from": "软件", "to": "制造"}
+        assert history[0]["actor_id"] == rep["id"]
+
+
+def test_racing_reps_create_one_company(platform: Platform, sales_team: dict[str, Any]) -> None:
+    base = f"宁波海天{uuid.uuid4().hex[:4]}机械"
+    phone = _phone()
+    bodies = [
+        (sales_team["a"]["token"], {"name": f"{base}有限公司", "kind": "company",
+                                    "phone": phone}),
+        (sales_team["b"]["token"], {"name": f" {base}  有限公司 ", "kind": "company",
+                                    "phone": f"+86 {phone[:3]} {phone[3:7]} {phone[7:]}"}),
+    ] * 4
+
+    def create(item: tuple[str, dict[str, Any]]) -> httpx.Response:
+        with platform.client(item[0]) as c:
+            return c.post("/api/v1/customers", json=item[1])
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(create, bodies))
+    created = [r for r in results if r.status_code == 201]
+    refused = [r for r in results if r.status_code == 409]
+    assert len(created) == 1 and len(refused) == 7, [r.text for r in results]
+    problem = refused[0].json()
+    assert problem["code"] == "duplicate_customer"
+    assert problem["owner"]["id"] == created[0].json()["owner_id"]
+    assert problem["existing_customer_id"] == created[0].json()["id"]
+    # a person may share a name with another person, but not a phone
+    with platform.client(sales_team["a"]["token"]) as c:
+        assert c.post("/api/v1/customers", json={"name": "张伟", "kind": "person"}
+                      ).status_code == 201
+        assert c.post("/api/v1/customers", json={"name": "张伟", "kind": "person"}
+                      ).status_code == 201
+        dup = c.post("/api/v1/customers", json={"name": "别人", "kind": "person", "phone": phone})
+        assert dup.status_code == 409
+
+
+def test_duplicate_names_the_owner_even_out_of_scope(platform: Platform,
+                                                      sales_team: dict[str, Any]) -> None:
+    name = f"深圳鹏程{uuid.uuid4().hex[:4]}电子有限公司"
+    with platform.client(sales_team["a"]["token"]) as c:
+        original = c.post("/api/v1/customers", json={"name": name, "kind": "company"}).json()
+    with platform.client(sales_team["outsider"]["token"]) as c:
+        r = c.post("/api/v1/customers", json={"name": name.replace("有限公司", " Co., Ltd."),
+                                              "kind": "company"})
+        assert r.status_code == 409
+        assert r.json()["owner"] == {"id": sales_team["a"]["id"], "display_name": "李娜"}
+        # but the customer itself stays invisible to the outsider
+        assert c.get(f"/api/v1/customers/{original['id']}").status_code == 404
+        assert c.patch(f"/api/v1/customers/{original['id']}", json={"industry": "x"}
+                       ).status_code == 404
+
+
+def test_scope_own_team_all(platform: Platform, sales_team: dict[str, Any]) -> None:
+    with platform.client(sales_team["b"]["token"]) as c:
+        mine = c.post("/api/v1/customers", json={"name": f"b-{uuid.uuid4().hex[:6]}",
+                                                 "kind": "person"}).json()
+    with platform.client(sales_team["a"]["token"]) as c:
+        assert c.get(f"/api/v1/customers/{mine['id']}").status_code == 404
+        listed = c.get("/api/v1/customers", params={"limit": 500}).json()["items"]
+        assert all(x["owner_id"] in (sales_team["a"]["id"], None) for x in listed)
+    with platform.client(sales_team["manager"]["token"]) as c:
+        assert c.get(f"/api/v1/customers/{mine['id']}").status_code == 200
+        team_list = c.get("/api/v1/customers", params={
+            "team_id": sales_team["team"]["id"], "limit": 500}).json()["items"]
+        assert mine["id"] in {x["id"] for x in team_list}
+    with platform.client(sales_team["outsider"]["token"]) as c:
+        assert c.get(f"/api/v1/customers/{mine['id']}").status_code == 404
+    with platform.admin() as c:
+        assert c.get(f"/api/v1/customers/{mine['id']}").status_code == 200
+
+
+def test_search_chinese_pinyin_initials_and_phone(platform: Platform,
+                                                  sales_team: dict[str, Any]) -> None:
+    phone = _phone()
+    with platform.client(sales_team["a"]["token"]) as c:
+        made = c.post("/api/v1/customers", json={"name": "张三木", "kind": "person",
+                                                 "phone": phone}).json()
+        for q in ("张三", "zhsm", "zhangsan", "zsm", phone[-8:], made["code"]):
+            found = c.get("/api/v1/customers", params={"q": q}).json()["items"]
+            assert made["id"] in {x["id"] for x in found}, q
+
+
+def test_pool_claim_race_has_one_winner(platform: Platform, sales_team: dict[str, Any]) -> None:
+    with platform.client(sales_team["a"]["token"]) as c:
+        customer = c.post("/api/v1/customers", json={"name": f"pool-{uuid.uuid4().hex[:6]}",
+                                                     "kind": "person"}).json()
+        released = c.post(f"/api/v1/customers/{customer['id']}/release")
+        assert released.status_code == 200 and released.json()["in_pool"] is True
+    claimants = [platform.new_user(["sales_rep"]) for _ in range(4)]
+
+    def claim(i: int) -> httpx.Response:
+        with platform.client(claimants[i % 4]["token"]) as c:
+            return c.post(f"/api/v1/customers/{customer['id']}/claim")
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(claim, range(20)))
+    winners = [r for r in results if r.status_code == 200]
+    assert len(winners) == 1, [r.status_code for r in results]
+    assert all(r.status_code == 409 for r in results if r.status_code != 200)
+    with platform.admin() as c:
+        final = c.get(f"/api/v1/customers/{customer['id']}").json()
+        assert final["owner_id"] == winners[0].json()["owner_id"]
+        owner_changes = [h for h in c.get(f"/api/v1/customers/{customer['id']}/history")
+                         .json()["items"] if h["kind"] == "owner_changed"]
+        assert [h["reason"] for h in owner_changes][:2] == ["claim", "release"]
+
+
+def test_handover_moves_a_thousand_customers(platform: Platform) -> None:
+    leaver = platform.new_user(["sales_rep"], display_name="离职者")
+    successor = platform.new_user(["sales_rep"], display_name="接手人")
+    _staff_known(platform, leaver["token"], leaver["id"])
+    _staff_known(platform, successor["token"], successor["id"])
+
+    def create(i: int) -> int:
+        with platform.client(leaver["token"]) as c:
+            return c.post("/api/v1/customers", json={
+                "name": f"交接{i}-{uuid.uuid4().hex[:6]}", "kind": "person"}).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(create, range(1000))) == {201}
+    with platform.admin() as c:
+        r = c.post("/api/v1/customers/handover", json={"from_user_id": leaver["id"],
+                                                        "to_user_id": successor["id"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["moved"] >= 1000
+        left = c.get("/api/v1/customers", params={"owner_id": leaver["id"]}).json()["items"]
+        assert left == []
+        page = c.get("/api/v1/customers", params={"owner_id": successor["id"], "limit": 500})
+        assert len(page.json()["items"]) == 500 and page.json()["next_cursor"]
+
+
+def test_deactivating_a_user_hands_their_customers_over(platform: Platform) -> None:
+    leaver = platform.new_user(["sales_rep"])
+    successor = platform.new_user(["sales_rep"])
+    _staff_known(platform, leaver["token"], leaver["id"])
+    _staff_known(platform, successor["token"], successor["id"])
+    with platform.client(leaver["token"]) as c:
+        made = c.post("/api/v1/customers", json={"name": f"离-{uuid.uuid4().hex[:6]}",
+                                                 "kind": "person"}).json()
+    with platform.admin() as c:
+        assert c.post(f"/api/v1/users/{leaver['id']}/deactivate",
+                      json={"successor_id": successor["id"]}).status_code == 200
+
+        def moved() -> bool:
+            return bool(c.get(f"/api/v1/customers/{made['id']}").json()["owner_id"]
+                        == successor["id"])
+        wait_until(moved, 20, "handover after user.deactivated")

@@ -1,0 +1,127 @@
+"""Customer domain rules without I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from crm_platform.auth import Caller
+from crm_platform.errors import Conflict, Forbidden, ValidationFailed
+
+from services.customer.domain import customers, ownership
+from services.customer.domain.identity_keys import (
+    identity_keys,
+    normalize_company_name,
+    normalize_phone,
+)
+from services.customer.domain.search import pinyin_forms, search_document
+
+
+@pytest.mark.parametrize("a,b", [
+    ("ＡＢＣ 科技有限公司", "abc科技"),
+    ("ABC Tech Co., Ltd.", "abc tech"),
+    ("华为技术（深圳）有限公司", "华为技术(深圳)有限公司"),
+    ("深圳 腾讯 计算机系统 有限公司", "深圳腾讯计算机系统"),
+    ("Acme Inc.", "ACME"),
+])
+def test_company_names_that_are_the_same_company(a: str, b: str) -> None:
+    assert normalize_company_name(a) == normalize_company_name(b)
+
+
+def test_different_companies_stay_different() -> None:
+    assert normalize_company_name("华为技术") != normalize_company_name("华为终端")
+    # a latin suffix must be a word of its own: "Disco" is not "Dis" + "co"
+    assert normalize_company_name("Disco") == "disco"
+
+
+@pytest.mark.parametrize("raw", ["138 0013 8000", "+86-138-0013-8000", "(+86)13800138000",
+                                 "１３８００１３８０００"])
+def test_phone_formats_normalize_to_e164(raw: str) -> None:
+    assert normalize_phone(raw) == "+8613800138000"
+
+
+def test_invalid_phone_is_a_validation_error() -> None:
+    with pytest.raises(ValidationFailed):
+        normalize_phone("not a phone")
+
+
+def test_people_do_not_collide_on_name_but_do_on_phone() -> None:
+    a = identity_keys("person", "张三", None, [], [])
+    b = identity_keys("person", "张三", None, [], [])
+    assert a == set() and b == set()
+    assert identity_keys("person", "张三", None, ["13800138000"], []) & identity_keys(
+        "company", "其他公司", None, ["+86 138 0013 8000"], [])
+
+
+def test_company_keys_include_name_and_tax_id() -> None:
+    keys = identity_keys("company", "北京测试有限公司", "91110000-MA01", [], ["A@B.cn"])
+    assert keys == {"name:北京测试", "tax:91110000MA01", "email:a@b.cn"}
+
+
+def test_pinyin_full_and_both_initial_styles() -> None:
+    full, initials, firsts = pinyin_forms("张三木")
+    assert (full, initials, firsts) == ("zhangsanmu", "zhsm", "zsm")
+    doc = search_document(["张三木"], ["+8613800138000"])
+    for fragment in ("张三", "zhsm", "zhangsan", "zsm", "13800138000"):
+        assert fragment in doc
+
+
+def test_claim_rules() -> None:
+    ownership.check_claim(None, owned=3, limit=10)
+    with pytest.raises(Conflict) as owned:
+        ownership.check_claim("u1", owned=0, limit=10)
+    assert owned.value.code == "already_owned"
+    with pytest.raises(Conflict) as limit:
+        ownership.check_claim(None, owned=10, limit=10)
+    assert limit.value.code == "claim_limit_reached"
+
+
+def test_release_by_someone_else_with_own_scope_is_forbidden() -> None:
+    rep = Caller(user_id="u2", scope="own")
+    with pytest.raises(Forbidden):
+        ownership.check_release("u1", rep)
+    ownership.check_release("u1", Caller(user_id="m", scope="team", member_ids=["u1"]))
+
+
+def _staff(id_: str, owned: int = 0, new: bool = False,
+           last: datetime | None = None) -> ownership.StaffLoad:
+    return ownership.StaffLoad(id_, True, new, owned, last)
+
+
+def test_assignment_default_is_the_collector() -> None:
+    assert ownership.choose_owner("c", None, [], []) == "c"
+
+
+def test_assignment_by_region_then_round_robin() -> None:
+    rules = [ownership.AssignmentRule("region", {"province": "广东", "owner_id": "gd"}, 1),
+             ownership.AssignmentRule("round_robin", {}, 2)]
+    now = datetime.now(UTC)
+    staff = [_staff("gd"), _staff("n1", new=True, last=now),
+             _staff("n2", new=True, last=now - timedelta(days=1))]
+    assert ownership.choose_owner("c", "广东", rules, staff) == "gd"
+    assert ownership.choose_owner("c", "北京", rules, staff) == "n2"
+
+
+def test_assignment_by_capacity() -> None:
+    rule = [ownership.AssignmentRule("capacity", {"max": 2})]
+    assert ownership.choose_owner("c", None, rule, [_staff("c", 1), _staff("x", 0)]) == "c"
+    assert ownership.choose_owner("c", None, rule, [_staff("c", 2), _staff("x", 1)]) == "x"
+    assert ownership.choose_owner("c", None, rule, [_staff("c", 2), _staff("x", 2)]) is None
+
+
+def test_pool_return_after_configured_days() -> None:
+    now = datetime.now(UTC)
+    assert ownership.pool_return_due(now - timedelta(days=30), now, 30)
+    assert not ownership.pool_return_due(now - timedelta(days=29), now, 30)
+
+
+def test_diff_records_only_real_changes() -> None:
+    current = {"name": "A", "tags": ["x"], "phones": []}
+    changes = customers.flatten_fields({"name": "A", "tags": ["x", "y", " y "]})
+    assert customers.diff(current, changes) == {"tags": {"from": ["x"], "to": ["x", "y"]}}
+
+
+def test_region_object_is_flattened() -> None:
+    out = customers.flatten_fields({"region": {"province": "浙江", "city": "杭州"},
+                                    "phone": "1", "phones": ["2"]})
+    assert out["province"] == "浙江" and out["city"] == "杭州" and out["phones"] == ["1", "2"]

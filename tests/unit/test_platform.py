@@ -1,0 +1,81 @@
+"""Shared machinery without I/O: errors, envelope, cursors, permissions, identity rules."""
+
+from __future__ import annotations
+
+import pytest
+from crm_platform.auth import Caller
+from crm_platform.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    NotFound,
+    StaleVersion,
+    error_from_remote,
+)
+from crm_platform.events import CloudEvent, EventData
+from crm_platform.pagination import decode_cursor, encode_cursor
+
+from gateway.identity import descendants, would_cycle
+from gateway.permissions import ROLE_GRANTS, scope_for
+
+
+class Thing(EventData):
+    event_type = "thing.happened"
+    id: str
+    name: str
+
+
+def test_domain_error_survives_nameko_serialisation_shape() -> None:
+    err = Conflict("exists", code="duplicate_customer", extra={"owner": {"id": "u"}})
+    rebuilt = error_from_remote(type(err).__name__, list(err.args))
+    assert isinstance(rebuilt, Conflict)
+    assert (rebuilt.status, rebuilt.code, rebuilt.extra) == (409, "duplicate_customer",
+                                                             {"owner": {"id": "u"}})
+    assert isinstance(error_from_remote("StaleVersion", ["x", None, {}]), StaleVersion)
+    assert error_from_remote("ValueError", ["x"]) is None
+
+
+def test_problem_body_has_code_and_extra() -> None:
+    body = NotFound("no such customer").to_problem("/x")
+    assert body["status"] == 404 and body["code"] == "not_found" and body["instance"] == "/x"
+    assert issubclass(BadRequest, DomainError)
+
+
+def test_cloudevent_envelope() -> None:
+    ev = CloudEvent.wrap("customer", Thing(id="c1", name="张三"), correlation_id="r1",
+                         actor="u1")
+    body = ev.model_dump(mode="json")
+    assert body["specversion"] == "1.0" and body["type"] == "thing.happened"
+    assert body["source"] == "/crm/customer" and body["subject"] == "c1"
+    assert body["correlationid"] == "r1" and body["actor"] == "u1"
+    assert ev.payload(Thing).name == "张三"
+    # consumers ignore unknown fields
+    assert Thing.model_validate({"id": "1", "name": "n", "later": True}).id == "1"
+
+
+def test_cursor_roundtrip_and_garbage() -> None:
+    assert decode_cursor(encode_cursor(["张三", "id-1"])) == ["张三", "id-1"]
+    with pytest.raises(BadRequest):
+        decode_cursor("!!!not-base64")
+
+
+def test_scope_widest_wins_and_unknown_is_none() -> None:
+    assert scope_for(["sales_rep"], "customer:read") == "own"
+    assert scope_for(["sales_rep", "sales_manager"], "customer:read") == "team"
+    assert scope_for(["admin"], "anything:at_all") == "all"
+    assert scope_for(["viewer"], "customer:export") is None
+    assert set(ROLE_GRANTS) >= {"admin", "sales_rep", "finance", "archivist"}
+
+
+def test_caller_visibility() -> None:
+    assert Caller(user_id="u", scope="all").visible_owner_ids() is None
+    assert Caller(user_id="u", scope="own").visible_owner_ids() == {"u"}
+    team = Caller(user_id="m", scope="team", member_ids=["a", "b"])
+    assert team.visible_owner_ids() == {"m", "a", "b"} and not team.can_see_owner("z")
+
+
+def test_team_hierarchy_rules() -> None:
+    parents = {"root": None, "east": "root", "sh": "east", "north": "root"}
+    assert descendants(parents, ["east"]) == {"east", "sh"}
+    assert would_cycle(parents, "root", "sh")
+    assert not would_cycle(parents, "north", "east")
