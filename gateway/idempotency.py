@@ -36,7 +36,7 @@ async def idempotent(
 ) -> JSONResponse:
     key = request.headers.get(HEADER)
     if not key:
-        return etag_json(await work(), status)
+        return _respond(request, await work(), status)
     if len(key) > 200:
         raise ValidationFailed("Idempotency-Key is at most 200 characters",
                                code="invalid_idempotency_key")
@@ -53,10 +53,16 @@ async def idempotent(
     except BaseException:
         await run_in_threadpool(_release, rt.sessions, principal.key, key)
         raise
-    response = etag_json(result, status)
+    response = _respond(request, result, status)
     await run_in_threadpool(_complete, rt.sessions, principal.key, key, status, result,
                             dict(response.headers))
     return response
+
+
+def _respond(request: Request, result: Any, status: int) -> JSONResponse:
+    if isinstance(result, dict) and isinstance(result.get("id"), str):
+        request.state.resource_id = result["id"]  # for the audit trail
+    return etag_json(result, status)
 
 
 def _claim(sessions: Any, principal: str, key: str, digest: str) -> JSONResponse | None:

@@ -81,10 +81,7 @@ def _endpoint(route: Route) -> Any:
             context["idempotency_key"] = idem_key
 
         async def call() -> Any:
-            result = await rt.call(route.service, route.rpc, rpc_kwargs, context, route.timeout)
-            if isinstance(result, dict) and isinstance(result.get("id"), str):
-                request.state.resource_id = result["id"]
-            return result
+            return await rt.call(route.service, route.rpc, rpc_kwargs, context, route.timeout)
 
         if route.csv_response:
             result = await call()
@@ -95,7 +92,10 @@ def _endpoint(route: Route) -> Any:
             )
         if route.method == "POST":
             return await idempotent(request, principal, route.status, call)
-        return etag_json(await call(), route.status)
+        result = await call()
+        if isinstance(result, dict) and isinstance(result.get("id"), str):
+            request.state.resource_id = result["id"]
+        return etag_json(result, route.status)
 
     params = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),

@@ -294,7 +294,11 @@ def claim_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[st
     s = uow.session
     # one claim at a time per rep, so the per-rep limit holds under concurrency
     s.get(Staff, caller.user_id, with_for_update=True)
-    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+    # not scoped: a pool customer someone just claimed is "already owned" (409) for the
+    # loser of the race, not "not found"
+    c = s.get(Customer, customer_id, with_for_update=True)
+    if c is None or c.status != "active":
+        raise NotFound("customer not found", code="customer_not_found")
     limit = int(queries.setting(s, "pool", POOL_DEFAULTS)["claim_limit"])
     ownership.check_claim(c.owner_id, queries.owned_count(s, caller.user_id), limit)
     _set_owner(uow, c, caller.user_id, "claim")
