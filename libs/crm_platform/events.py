@@ -7,6 +7,7 @@ client can subscribe. The AMQP body is the whole envelope as JSON.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -81,7 +82,7 @@ class CloudEvent(BaseModel):
             data=payload.model_dump(mode="json"),
         )
 
-    def payload(self, model: type[EventDataT]) -> EventDataT:
+    def payload(self, model: builtins.type[EventDataT]) -> EventDataT:
         return model.model_validate(self.data)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import Connection, MetaData, text
 
 from crm_platform.db import make_engine
 from crm_platform.settings import REPO_ROOT, get_settings
@@ -76,7 +76,7 @@ def run_env(metadata: MetaData) -> None:
     _configure_and_run(connection, metadata)
 
 
-def _configure_and_run(connection: object, metadata: MetaData) -> None:
+def _configure_and_run(connection: Connection, metadata: MetaData) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

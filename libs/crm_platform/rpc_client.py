@@ -132,10 +132,11 @@ class AsyncRpcClient:
             self._pending.pop(correlation_id, None)
         error = body.get("error")
         if error:
-            domain = error_from_remote(str(error.get("exc_type")), list(error.get("exc_args") or []))
+            exc_type = str(error.get("exc_type"))
+            domain = error_from_remote(exc_type, list(error.get("exc_args") or []))
             if domain is not None:
                 raise domain
-            raise RemoteError(str(error.get("exc_type")), str(error.get("value")))
+            raise RemoteError(exc_type, str(error.get("value")))
         return body.get("result")
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from crm_platform.events import CloudEvent
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
 from crm_platform.uow import UnitOfWork
+
 from services.customer import schemas, use_cases
 from services.customer.db.models import Base
 

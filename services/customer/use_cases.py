@@ -7,13 +7,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
-
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound
 from crm_platform.uow import UnitOfWork
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
 from services.customer import events, schemas
 from services.customer.db import queries
 from services.customer.db.models import (
@@ -170,7 +170,8 @@ def _set_owner(uow: UnitOfWork, c: Customer, owner_id: str | None, reason: str) 
 
 
 # -- customers ---------------------------------------------------------------------------
-def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreate) -> dict[str, Any]:
+def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreate
+                    ) -> dict[str, Any]:
     fields = rules.flatten_fields(data.model_dump(exclude_unset=True))
     requested_owner = fields.pop("owner_id", None)
     s = uow.session

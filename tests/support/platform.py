@@ -84,19 +84,26 @@ class Platform:
 
 
 @contextmanager
-def running_platform(tmp: Path, services: list[str] | None = None,
+def running_platform(tmp: Path, services: list[str] | None = None, *, sqlite: bool = False,
                      **extra_env: str) -> Iterator[Platform]:
+    """Start the platform; with ``sqlite`` it runs on the laptop default (SQLite files under
+    ``CRM_VAR_DIR``) instead of PostgreSQL."""
     services = services or SERVICES
     vhost = Vhost()
     dbs = Databases("crm_e2e")
     procs: dict[str, Proc] = {}
     try:
-        urls = {c: dbs.create(c) for c in ["gateway", *services]}
+        if sqlite:
+            urls = {c: f"sqlite:///{tmp / f'{c}.db'}" for c in ["gateway", *services]}
+            db_env = {"CRM_VAR_DIR": str(tmp)}  # the default location, no URL given
+        else:
+            urls = {c: dbs.create(c) for c in ["gateway", *services]}
+            db_env = {f"{c.upper()}_DATABASE_URL": url for c, url in urls.items()}
         for component, url in urls.items():
             upgrade(component, url)
         env = base_env(
             vhost.uri,
-            **{f"{c.upper()}_DATABASE_URL": url for c, url in urls.items()},
+            **db_env,
             CRM_ADMIN_PASSWORD=ADMIN_PASSWORD,
             CRM_RATE_LIMIT_PER_SECOND="2000",
             CRM_RATE_LIMIT_BURST="5000",

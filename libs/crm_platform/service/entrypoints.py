@@ -101,11 +101,13 @@ class ReliableEventHandler(EventHandler):  # type: ignore[misc]
         headers[ORIGIN_HEADER] = self.queue.name
         service = self.container.service_name
         if isinstance(exc_info[1], PoisonEvent) or attempts >= self.max_attempts:
-            target, expiration, outcome = dead_letter_queue_name(self.queue.name), None, "dead_lettered"
+            target, outcome = dead_letter_queue_name(self.queue.name), "dead_lettered"
+            expiration: float | None = None
             log.error("event dead-lettered after %s attempts: %s", attempts, error)
         else:
             delay_ms = self.retry_base_ms * (4 ** (attempts - 1))
-            target, expiration, outcome = retry_queue_name(self.queue.name), delay_ms / 1000, "retried"
+            target, outcome = retry_queue_name(self.queue.name), "retried"
+            expiration = delay_ms / 1000
             log.warning("event failed (attempt %s), retry in %s ms: %s", attempts, delay_ms, error)
         self.publisher.publish(
             exchange="",

@@ -49,7 +49,7 @@ class HandlerQueue:
 
 
 def service_classes(modules: tuple[str, ...] | list[str] = SERVICE_MODULES) -> list[type]:
-    found = []
+    found: list[type] = []
     for name in modules:
         try:
             module = importlib.import_module(name)

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from crm_platform.db import UTCDateTime, messaging_tables, utcnow
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -19,8 +20,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from crm_platform.db import UTCDateTime, messaging_tables, utcnow
 
 
 class Base(DeclarativeBase):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
-from sqlalchemy.orm import Session
-
 from crm_platform.auth import Caller
 from crm_platform.errors import NotFound
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
 from services.customer.db.models import CodeSequence, Customer, CustomerKey, Setting, Staff
 from services.customer.domain.search import normalize_query
 

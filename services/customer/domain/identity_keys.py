@@ -13,7 +13,6 @@ import unicodedata
 from collections.abc import Iterable
 
 import phonenumbers
-
 from crm_platform.errors import ValidationFailed
 
 # Legal-form suffixes that do not distinguish one company from another (longest first).
