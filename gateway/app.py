@@ -73,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     rt = Runtime()
     app.state.runtime = rt
     rt.outbox.start()
+    rt.audit.start()
     tasks = [asyncio.create_task(_connect_rpc(rt)),
              asyncio.create_task(_watch_identity_changes(rt))]
     try:
@@ -81,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await rt.rpc.close()
+        rt.audit.stop()
         rt.outbox.stop()
         rt.publisher.close()
         rt.engine.dispose()

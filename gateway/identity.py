@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import events, schemas
@@ -32,6 +32,7 @@ from gateway.security import (
 )
 
 UowFactory = Callable[[Principal | None], UnitOfWork]
+AUDIT_TABLE = cast(Table, AuditEntry.__table__)  # Core insert: no ORM bulk bookkeeping
 
 
 def descendants(parent_of: dict[str, str | None], roots: Iterable[str]) -> set[str]:
@@ -346,8 +347,9 @@ class IdentityStore:
 
     # -- audit ------------------------------------------------------------------------
     def record_audit(self, entries: list[dict[str, Any]]) -> None:
+        # one multi-row INSERT without RETURNING: the audit writer's batch is hot
         with self._uow(None) as uow:
-            uow.session.add_all([AuditEntry(**e) for e in entries])
+            uow.session.execute(insert(AUDIT_TABLE), entries)
             uow.commit()
 
     def list_audit(self, limit: int | None, cursor: str | None, actor_id: str | None,

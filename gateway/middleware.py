@@ -4,13 +4,13 @@ latency metrics and the audit trail of writes and confidential reads."""
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_platform import logs, metrics
 from crm_platform.errors import PayloadTooLarge
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import domain_error_response
@@ -30,7 +30,7 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = (headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+        request_id = (headers.get("x-request-id") or secrets.token_hex(12))[:64]
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         logs.bind(correlation_id=request_id)
@@ -82,6 +82,7 @@ class GatewayMiddleware:
         path_params = scope.get("path_params") or {}
         resource_id = state.get("resource_id") or next(iter(path_params.values()), None)
         entry = {
+            "occurred_at": datetime.now(UTC),
             "actor_id": principal.user_id if principal else None,
             "api_key_id": principal.api_key_id if principal else None,
             "action": getattr(route, "operation_id", None) or getattr(route, "name", None)
@@ -97,7 +98,4 @@ class GatewayMiddleware:
             "detail": {"query": scope.get("query_string", b"").decode("latin-1")[:500]}
             if state.get("audit_read") else None,
         }
-        try:
-            await run_in_threadpool(runtime.identity.record_audit, [entry])
-        except Exception:
-            log.exception("could not write the audit entry %s", entry)
+        runtime.audit.add(entry)

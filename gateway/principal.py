@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 
 from crm_platform.auth import Caller, Scope
 from crm_platform.errors import Forbidden
-
-from gateway.permissions import permissions_of, scope_for
+from crm_platform.permissions import permissions_of, scope_for
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,7 @@ class Principal:
     api_key_scopes: tuple[str, ...] = ()
     _scopes: dict[str, Scope | None] = field(default_factory=dict, compare=False, repr=False)
     _granted: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _headers: dict[str | None, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -65,6 +65,13 @@ class Principal:
                     self._granted[perm] = scope
         return self._granted
 
+    def caller_header(self, permission: str | None = None) -> str:
+        """The caller as the JSON context header, memoised per permission (hot path)."""
+        header = self._headers.get(permission)
+        if header is None:
+            header = self._headers[permission] = self.caller(permission).to_header()
+        return header
+
     def caller(self, permission: str | None = None) -> Caller:
         scope: Scope = self.require(permission) if permission else "own"
         return Caller(
@@ -72,7 +79,7 @@ class Principal:
             username=self.username,
             display_name=self.display_name,
             roles=list(self.roles),
-            permissions=list(self.permissions()),
+            key_scopes=list(self.api_key_scopes),
             scope=scope,
             team_ids=list(self.scope_team_ids) if scope != "own" else [],
             member_ids=list(self.scope_member_ids) if scope == "team" else [],

@@ -55,7 +55,7 @@ def _endpoint(route: Route) -> Any:
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         principal: Principal = kwargs.pop("principal")
         rt = request.app.state.runtime
-        caller = principal.caller(route.permission)
+        caller_header = principal.caller_header(route.permission)
         rpc_kwargs: dict[str, Any] = {
             name: kwargs.pop(name) for name in PATH_PARAM.findall(route.path)
         }
@@ -73,7 +73,7 @@ def _endpoint(route: Route) -> Any:
         if route.audit_read:
             request.state.audit_read = True
         context = {
-            "caller": caller.to_header(),
+            "caller": caller_header,
             "correlation_id": request.state.request_id,
         }
         idem_key = request.headers.get("Idempotency-Key")

@@ -89,6 +89,53 @@ class OutboxThread:
                 next_sweep = time.monotonic() + self.interval
 
 
+class AuditWriter:
+    """Writes audit entries in batches from a background thread, so a read that must be
+    audited does not wait for an insert. Entries are flushed every ``interval`` seconds
+    and on shutdown; a crash can lose at most that window. Adding is a list append: no
+    per-entry thread wake-up on the request path."""
+
+    def __init__(self, write: Any, interval: float = 0.05) -> None:
+        self._write = write
+        self.interval = interval
+        self._buffer: list[dict[str, Any]] = []
+        self._swap = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self._buffer.append(entry)  # atomic under the GIL
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
+        self._drain()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._swap:
+            entries, self._buffer = self._buffer, []
+        if entries:
+            self._flush(entries)
+
+    def _flush(self, entries: list[dict[str, Any]]) -> None:
+        for attempt in range(3):
+            try:
+                self._write(entries)
+                return
+            except Exception:
+                log.exception("audit write failed (attempt %s)", attempt + 1)
+                time.sleep(0.5 * (attempt + 1))
+        for entry in entries:  # keep them in the log at least
+            log.error("audit entry not stored: %s", entry)
+
+
 class Runtime:
     def __init__(self) -> None:
         settings = get_settings()
@@ -103,6 +150,7 @@ class Runtime:
         self.identity = IdentityStore(self.uow)
         self.rate_limiter = RateLimiter(gw.rate_limit_per_second, gw.rate_limit_burst)
         self.rpc = AsyncRpcClient(settings.amqp_uri, default_timeout=settings.rpc_timeout)
+        self.audit = AuditWriter(self.identity.record_audit)
 
     def uow(self, actor: Principal | None = None, correlation_id: str | None = None) -> UnitOfWork:
         def after_commit(ids: Sequence[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,7 +46,24 @@ def issue_token(user_id: str, token_version: int, kind: str, lifetime: timedelta
     return jwt.encode(claims, get_settings().jwt_secret, algorithm=ALGORITHM)
 
 
+_verified: dict[str, dict[str, Any]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def decode_token(token: str, kind: str) -> dict[str, Any]:
+    """Verified claims; a token verified before is not verified again until it expires
+    (the signature cannot change), which keeps HMAC and JSON off the hot path."""
+    claims = _verified.get(token)
+    if claims is not None and claims["exp"] > time.time() and claims["typ"] == kind:
+        return claims
+    claims = _decode(token, kind)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[token] = claims
+    return claims
+
+
+def _decode(token: str, kind: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token, get_settings().jwt_secret, algorithms=[ALGORITHM],

@@ -7,26 +7,16 @@ service's own RPC calls to another service. Services enforce the scope again.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from crm_platform.errors import Forbidden
+from crm_platform.permissions import ROLES, Scope, scope_for
 
-Scope = Literal["own", "team", "all"]
+__all__ = ["ROLES", "Caller", "Scope"]
 
-ROLES = (
-    "admin",
-    "sales_manager",
-    "sales_rep",
-    "marketing",
-    "service_manager",
-    "service_agent",
-    "technician",
-    "finance",
-    "archivist",
-    "viewer",
-)
+
 
 
 class Caller(BaseModel):
@@ -34,7 +24,8 @@ class Caller(BaseModel):
     username: str = ""
     display_name: str = ""
     roles: list[str] = Field(default_factory=list)
-    permissions: list[str] = Field(default_factory=list)
+    # an API key may narrow its user's permissions to these (empty: no narrowing)
+    key_scopes: list[str] = Field(default_factory=list)
     scope: Scope = "own"
     team_ids: list[str] = Field(default_factory=list)  # own teams and their sub-teams
     member_ids: list[str] = Field(default_factory=list)  # users in those teams
@@ -56,7 +47,13 @@ class Caller(BaseModel):
         return self.model_dump_json()
 
     def has(self, permission: str) -> bool:
-        return "admin" in self.roles or permission in self.permissions
+        """Whether the caller's roles (and API key, if any) grant ``permission``."""
+        if scope_for(self.roles, permission) is None:
+            return False
+        if self.key_scopes:
+            resource = permission.split(":", 1)[0]
+            return bool({permission, f"{resource}:*", "*"} & set(self.key_scopes))
+        return True
 
     def require(self, permission: str) -> None:
         if not self.has(permission):

@@ -76,6 +76,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """``pool_size`` should cover the process's concurrency (nameko workers + relay):
+    connections beyond it are opened and closed per use, which is slow."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
@@ -87,8 +89,11 @@ def make_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> E
         parsed,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        max_overflow=5,
+        # no pre-ping: it costs a round trip per checkout; a connection broken by a
+        # database restart fails one use, is invalidated with the pool, and the next
+        # use reconnects
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
 

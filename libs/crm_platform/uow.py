@@ -36,8 +36,10 @@ class UnitOfWork:
         correlation_id: str | None = None,
         actor: str | None = None,
         after_commit: AfterCommit | None = None,
+        read_only: bool = False,
     ) -> None:
         self._sessions = sessions
+        self.read_only = read_only
         self.tables = tables
         self.service = service
         self.correlation_id = correlation_id
@@ -105,6 +107,8 @@ class UnitOfWork:
         self.session.flush()
 
     def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         if self._pending:
             now = utcnow()
             self.session.execute(

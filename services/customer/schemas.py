@@ -231,3 +231,93 @@ class ContactIn(Strict):
     is_decision_maker: bool = False
     notes: str | None = Field(None, max_length=2000)
     marketing_opt_out: bool = False
+
+
+class ContactUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    title: str | None = Field(None, max_length=100)
+    phones: list[str] | None = Field(None, max_length=5)
+    email: str | None = Field(None, max_length=320)
+    birthday: date | None = None
+    hobbies: str | None = Field(None, max_length=500)
+    is_decision_maker: bool | None = None
+    notes: str | None = Field(None, max_length=2000)
+    marketing_opt_out: bool | None = None
+
+
+class Contact(BaseModel):
+    id: str
+    customer_id: str
+    name: str
+    title: str | None
+    phones: list[str]
+    email: str | None
+    birthday: date | None
+    hobbies: str | None
+    is_decision_maker: bool
+    notes: str | None
+    marketing_opt_out: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(Page):
+    items: list[Contact]
+
+
+CategoryDimension = Literal["type", "region", "position", "industry", "nature"]
+
+
+class CategoryIn(Strict):
+    dimension: CategoryDimension = Field(
+        description="type, region, position, industry or nature (government / special / "
+        "ordinary company / individual / partner)")
+    name: str = Field(min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=500)
+
+
+class CategoryUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=500)
+    retired: bool | None = Field(None, description="retired categories stay on existing "
+                                 "customers but cannot be newly assigned")
+
+
+class Category(BaseModel):
+    id: str
+    dimension: str
+    name: str
+    description: str | None
+    retired_at: datetime | None
+    version: int
+    created_at: datetime
+
+
+class CategoryPage(Page):
+    items: list[Category]
+
+
+class CategoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dimension: CategoryDimension | None = None
+    include_retired: bool = False
+
+
+class AccountTeamMemberIn(Strict):
+    user_id: str
+    role: str = Field("member", min_length=1, max_length=50)
+
+
+class AccountTeamMember(BaseModel):
+    user_id: str
+    display_name: str
+    role: str
+    added_at: datetime
+
+
+class AccountTeam(BaseModel):
+    customer_id: str
+    owner: OwnerRef | None
+    members: list[AccountTeamMember]

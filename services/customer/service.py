@@ -8,8 +8,9 @@ from crm_platform.events import CloudEvent
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
 from crm_platform.uow import UnitOfWork
 
-from services.customer import schemas, use_cases
+from services.customer import schemas
 from services.customer.db.models import Base
+from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
 # team.created / team.updated.
@@ -28,7 +29,7 @@ class CustomerService(CrmService):
 
     @rpc
     def get_customer(self, customer_id: str) -> dict[str, Any]:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             return use_cases.get_customer(uow, self.caller, customer_id)
 
     @rpc

@@ -7,6 +7,7 @@ import uuid
 import jwt
 import pytest
 
+from tests.support.infra import wait_until
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.e2e
@@ -185,9 +186,12 @@ def test_audit_log_records_writes_and_is_admin_only(platform: Platform) -> None:
         _is_problem(c.post("/api/v1/teams", json={"name": "nope"}), 403)
         _is_problem(c.get("/api/v1/audit-log"), 403)
     with platform.admin() as c:
-        entries = c.get("/api/v1/audit-log", params={"actor_id": rep["id"]}).json()["items"]
-        denied = [e for e in entries if e["action"] == "create_team"]
-        assert denied and denied[0]["outcome"] == "denied" and denied[0]["status"] == 403
+        def denied_entries() -> list[dict[str, object]]:
+            entries = c.get("/api/v1/audit-log", params={"actor_id": rep["id"]}).json()["items"]
+            return [e for e in entries if e["action"] == "create_team"]
+
+        denied = wait_until(denied_entries, 10, "audit entry")  # written in batches
+        assert denied[0]["outcome"] == "denied" and denied[0]["status"] == 403
         created = c.get("/api/v1/audit-log", params={"action": "create_user"}).json()["items"]
         assert any(e["resource_id"] == rep["id"] for e in created)
 

@@ -14,9 +14,9 @@ from crm_platform.errors import (
 )
 from crm_platform.events import CloudEvent, EventData
 from crm_platform.pagination import decode_cursor, encode_cursor
+from crm_platform.permissions import ROLE_GRANTS, scope_for
 
 from gateway.identity import descendants, would_cycle
-from gateway.permissions import ROLE_GRANTS, scope_for
 
 
 class Thing(EventData):

@@ -15,14 +15,21 @@ delivery, plus
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import logging
+import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+from kombu import Connection, Producer
+from nameko.amqp.publish import Publisher
 from nameko.events import EventHandler
-from nameko.rpc import Rpc
+from nameko.exceptions import UnserializableValueError, serialize
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 from pydantic import ValidationError
 
@@ -38,8 +45,87 @@ ERROR_HEADER = "x-crm-error"
 ORIGIN_HEADER = "x-crm-queue"
 
 
+class _UnconfirmedPublisher(Publisher):  # type: ignore[misc]
+    """RPC replies need no publisher confirm: a lost reply is a caller's timeout, never a
+    lost state change, and waiting for the confirm costs a broker round trip per call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["use_confirms"] = False
+        super().__init__(*args, **kwargs)
+
+
+class _Responder(Responder):  # type: ignore[misc]
+    publisher_cls = _UnconfirmedPublisher
+
+
+class _ReplyChannel:
+    """One long-lived producer per process for RPC replies; nameko's own Responder builds
+    a connection object and checks out a pooled producer per reply, which is a large
+    share of a small call's cost."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._producer: Any = None
+        self._connection: Any = None
+
+    def send(self, amqp_uri: str, exchange: Any, message: Any, result: Any,
+             exc_info: Any) -> tuple[Any, Any]:
+        error = serialize(exc_info[1]) if exc_info is not None else None
+        try:
+            body = json.dumps({"result": result, "error": error})
+        except (TypeError, ValueError):
+            exc_info = sys.exc_info()
+            body = json.dumps({"result": None,
+                               "error": serialize(UnserializableValueError(result))})
+            result = None
+        with self._lock:
+            if self._producer is None:
+                self._connection = Connection(amqp_uri, heartbeat=0)
+                self._producer = Producer(self._connection.channel())
+            try:
+                self._producer.publish(
+                    body, exchange=exchange, routing_key=message.properties["reply_to"],
+                    correlation_id=message.properties.get("correlation_id"),
+                    content_type="application/json", content_encoding="utf-8",
+                    retry=False)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self._connection.release()
+                self._producer = self._connection = None
+                raise
+        return result, exc_info
+
+
+_replies = _ReplyChannel()
+
+
+class _RpcConsumer(RpcConsumer):  # type: ignore[misc]
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        config = self.container.config
+        exchange = get_rpc_exchange(config)
+        if message.properties.get("content_type") == "application/json":
+            try:
+                result, exc_info = _replies.send(config["AMQP_URI"], exchange, message,
+                                                 result, exc_info)
+                self.queue_consumer.ack_message(message)
+                return result, exc_info
+            except Exception:
+                log.warning("fast RPC reply failed; using nameko's responder", exc_info=True)
+        responder = _Responder(config["AMQP_URI"], exchange,
+                               config.get("serializer", "json"), message,
+                               ssl=config.get("AMQP_SSL"),
+                               login_method=config.get("LOGIN_METHOD"))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class CrmRpc(Rpc):  # type: ignore[misc]
+    rpc_consumer = _RpcConsumer()
+
+
 def rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return Rpc.decorator(expected_exceptions=DomainError)(fn)  # type: ignore[no-any-return]
+    return CrmRpc.decorator(expected_exceptions=DomainError)(fn)  # type: ignore[no-any-return]
 
 
 def timer(interval: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -45,6 +45,14 @@ def shared_publisher(amqp_uri: str) -> ConfirmedPublisher:
     return _publishers[amqp_uri]
 
 
+def caller_of(worker_ctx: Any) -> Caller | None:
+    """The caller in the worker's context, parsed once per worker."""
+    if not hasattr(worker_ctx, "_crm_caller"):
+        worker_ctx._crm_caller = Caller.from_context(worker_ctx.context_data.get("caller"))
+    caller: Caller | None = worker_ctx._crm_caller
+    return caller
+
+
 def _context_str(worker_ctx: Any, key: str) -> str | None:
     value = worker_ctx.context_data.get(key)
     return None if value is None else str(value)
@@ -60,8 +68,13 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
     def setup(self) -> None:
         settings = get_settings()
         service = self.container.service_name
-        self.engine = make_engine(settings.database_url(service))
+        # every worker may hold a connection, plus the relay's fast path and sweep
+        self.engine = make_engine(settings.database_url(service),
+                                  pool_size=settings.max_workers + 4)
         self.sessions = session_factory(self.engine)
+        # reads run in autocommit: no BEGIN / ROLLBACK round trips around one SELECT
+        self.read_sessions = session_factory(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         amqp_uri = self.container.config.get("AMQP_URI", settings.amqp_uri)
         self.publisher = shared_publisher(amqp_uri)
         self.relay = OutboxRelay(
@@ -106,23 +119,27 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         except Exception:  # the sweep will pick them up
             log.exception("fast-path publish failed; left for the sweep")
 
-    def make_uow(self, correlation_id: str | None = None, actor: str | None = None) -> UnitOfWork:
+    def make_uow(self, correlation_id: str | None = None, actor: str | None = None,
+                 read_only: bool = False) -> UnitOfWork:
         return UnitOfWork(
-            self.sessions,
+            self.read_sessions if read_only else self.sessions,
             self.tables,
             self.container.service_name,
             correlation_id=correlation_id,
             actor=actor,
             after_commit=self._after_commit,
+            read_only=read_only,
         )
 
-    def get_dependency(self, worker_ctx: Any) -> Callable[[], UnitOfWork]:
+    def get_dependency(self, worker_ctx: Any) -> Callable[..., UnitOfWork]:
         correlation_id = _context_str(worker_ctx, "correlation_id")
-        caller = Caller.from_context(worker_ctx.context_data.get("caller"))
+        caller = caller_of(worker_ctx)
         actor = caller.user_id if caller else _context_str(worker_ctx, "actor")
 
-        def uow() -> UnitOfWork:
-            return self.make_uow(correlation_id, actor)
+        def uow(read_only: bool = False) -> UnitOfWork:
+            """``read_only``: one consistent-enough snapshot per statement, no
+            transaction; for single-query reads on the hot path."""
+            return self.make_uow(correlation_id, actor, read_only)
 
         return uow
 
@@ -135,7 +152,7 @@ class CallerProvider(DependencyProvider):  # type: ignore[misc]
     """
 
     def get_dependency(self, worker_ctx: Any) -> Caller:
-        caller = Caller.from_context(worker_ctx.context_data.get("caller"))
+        caller = caller_of(worker_ctx)
         if caller is not None:
             return caller
         if isinstance(worker_ctx.entrypoint, Rpc):
@@ -159,7 +176,7 @@ class Instrumentation(DependencyProvider):  # type: ignore[misc]
 
     def worker_setup(self, worker_ctx: Any) -> None:
         self._started[worker_ctx] = time.perf_counter()
-        caller = Caller.from_context(worker_ctx.context_data.get("caller"))
+        caller = caller_of(worker_ctx)
         logs.bind(
             correlation_id=_context_str(worker_ctx, "correlation_id"),
             actor=caller.user_id if caller else _context_str(worker_ctx, "actor"),

@@ -1,12 +1,18 @@
 """Role → permission → record scope. The one table that says who may do what.
 
+Shared by the gateway (which checks each operation's permission and passes the scope)
+and the services (which check secondary permissions from the caller's roles).
+
 A permission is ``<resource>:<action>``; a grant may use ``<resource>:*``. When several
 roles grant a permission, the widest scope wins (own < team < all).
 """
 
 from __future__ import annotations
 
-from crm_platform.auth import ROLES, Scope
+from functools import lru_cache
+from typing import Literal
+
+Scope = Literal["own", "team", "all"]
 
 SCOPE_RANK: dict[Scope, int] = {"own": 0, "team": 1, "all": 2}
 
@@ -74,7 +80,7 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
     "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own"},
 }
 
-assert set(ROLE_GRANTS) == set(ROLES), "every role needs a grant table"
+ROLES = tuple(ROLE_GRANTS)
 
 
 def _grant(role: str, permission: str) -> Scope | None:
@@ -85,7 +91,12 @@ def _grant(role: str, permission: str) -> Scope | None:
     return grants.get(f"{resource}:*") or grants.get("*")
 
 
-def scope_for(roles: list[str], permission: str) -> Scope | None:
+def scope_for(roles: list[str] | tuple[str, ...], permission: str) -> Scope | None:
+    return _scope_for(tuple(sorted(roles)), permission)
+
+
+@lru_cache(maxsize=4096)
+def _scope_for(roles: tuple[str, ...], permission: str) -> Scope | None:
     """The widest scope any of ``roles`` grants for ``permission``; None if none does."""
     best: Scope | None = None
     for role in roles:
@@ -95,5 +106,5 @@ def scope_for(roles: list[str], permission: str) -> Scope | None:
     return best
 
 
-def permissions_of(roles: list[str]) -> list[str]:
+def permissions_of(roles: list[str] | tuple[str, ...]) -> list[str]:
     return sorted(p for p in PERMISSIONS if scope_for(roles, p) is not None)

@@ -9,7 +9,7 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import Conflict, Forbidden, NotFound
+from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -17,9 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from services.customer import events, schemas
 from services.customer.db import queries
 from services.customer.db.models import (
+    AccountTeamMember,
     AssignmentRuleRow,
     Contact,
     Customer,
+    CustomerCategory,
     CustomerHistory,
     CustomerKey,
     FollowUp,
@@ -37,7 +39,8 @@ OPEN_VISIT_STATES = ("planned", "appointed", "visited", "reported", "returned")
 
 
 # -- shaping -----------------------------------------------------------------------------
-def customer_out(c: Customer, owner_name: str | None) -> dict[str, Any]:
+def customer_out(c: Any, owner_name: str | None) -> dict[str, Any]:
+    """API shape of a customer (an ORM object or a Core row with the same names)."""
     region = None
     if any((c.province, c.city, c.district, c.region_band)):
         region = {"province": c.province, "city": c.city, "district": c.district,
@@ -90,6 +93,37 @@ def _contact_names(uow: UnitOfWork, customer_id: str) -> list[str]:
 def refresh_search(uow: UnitOfWork, c: Customer) -> None:
     c.search_text = search_document(
         [c.name, *_contact_names(uow, c.id)], [c.code, *c.phones, *c.emails, c.tax_id or ""])
+
+
+def writable(uow: UnitOfWork, caller: Caller, customer_id: str) -> Customer:
+    """A live customer the caller may change: owned within their scope (a pool customer
+    must be claimed first; account team members may add to it)."""
+    c = queries.get_visible(uow.session, caller, customer_id, lock=True,
+                            include_archived=False)
+    if caller.scope == "all" or (c.owner_id is not None and caller.can_see_owner(c.owner_id)):
+        return c
+    if c.owner_id is None:
+        raise Forbidden("claim this customer from the pool before changing it",
+                        code="claim_first")
+    on_team = uow.session.scalar(select(AccountTeamMember.id).where(
+        AccountTeamMember.customer_id == c.id, AccountTeamMember.user_id == caller.user_id))
+    if on_team is None:
+        raise NotFound("customer not found", code="customer_not_found")
+    return c
+
+
+def _check_categories(uow: UnitOfWork, wanted: list[str], current: list[str]) -> None:
+    """Newly assigned categories must exist and not be retired."""
+    new = set(wanted) - set(current)
+    if not new:
+        return
+    active = set(uow.session.scalars(select(CustomerCategory.id).where(
+        CustomerCategory.id.in_(new), CustomerCategory.retired_at.is_(None))))
+    missing = sorted(new - active)
+    if missing:
+        raise ValidationFailed(f"unknown or retired categories: {missing}",
+                               code="invalid_category", extra={"errors": [
+                                   {"field": "category_ids", "message": f"{missing}"}]})
 
 
 # -- duplicate guard ---------------------------------------------------------------------
@@ -175,6 +209,7 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
     fields = rules.flatten_fields(data.model_dump(exclude_unset=True))
     requested_owner = fields.pop("owner_id", None)
     s = uow.session
+    _check_categories(uow, fields.get("category_ids") or [], [])
     if requested_owner and requested_owner != caller.user_id:
         if caller.scope == "own" or not caller.can_see_owner(requested_owner):
             raise Forbidden("you may only create customers for yourself",
@@ -217,8 +252,8 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
 
 
 def get_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
-    c = queries.get_visible(uow.session, caller, customer_id)
-    return customer_out(c, queries.staff_name(uow.session, c.owner_id))
+    c, owner_name = queries.get_visible_with_owner_name(uow.session, caller, customer_id)
+    return customer_out(c, owner_name)
 
 
 def list_customers(uow: UnitOfWork, caller: Caller, query: schemas.CustomerQuery
@@ -232,11 +267,11 @@ def list_customers(uow: UnitOfWork, caller: Caller, query: schemas.CustomerQuery
 def update_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
                     data: schemas.CustomerUpdate, expected_version: int | None) -> dict[str, Any]:
     s = uow.session
-    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
-    if c.owner_id is not None and not caller.can_see_owner(c.owner_id):
-        raise NotFound("customer not found", code="customer_not_found")
+    c = writable(uow, caller, customer_id)
     rules.check_version(c.version, expected_version)
     changes = rules.flatten_fields(data.model_dump(exclude_unset=True))
+    if changes.get("category_ids") is not None:
+        _check_categories(uow, changes["category_ids"], c.category_ids)
     current = {name: getattr(c, name) for name in rules.TRACKED_FIELDS}
     changed = rules.diff(current, changes)
     if not changed:
@@ -260,7 +295,7 @@ def update_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
 def archive_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
                      expected_version: int | None) -> dict[str, Any]:
     s = uow.session
-    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+    c = writable(uow, caller, customer_id)
     rules.check_version(c.version, expected_version)
     c.status = "archived"
     # an archived record no longer blocks a new customer with the same name or phone
@@ -319,9 +354,7 @@ def release_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[
 def transfer_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
                       data: schemas.TransferRequest) -> dict[str, Any]:
     s = uow.session
-    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
-    if c.owner_id is not None and not caller.can_see_owner(c.owner_id):
-        raise NotFound("customer not found", code="customer_not_found")
+    c = writable(uow, caller, customer_id)
     target = _staff_load(uow, data.to_user_id)
     ownership.check_transfer(c.owner_id, target)
     if not caller.can_see_owner(data.to_user_id):

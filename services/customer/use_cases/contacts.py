@@ -1,0 +1,214 @@
+"""Contacts (CUS-03), categories (CUS-02) and account teams (CUS-08)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from crm_platform.auth import Caller
+from crm_platform.db import utcnow
+from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_platform.uow import UnitOfWork
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from services.customer import events, schemas
+from services.customer.db import queries
+from services.customer.db.models import (
+    AccountTeamMember,
+    Contact,
+    CustomerCategory,
+    Staff,
+)
+from services.customer.domain import customers as rules
+from services.customer.domain.identity_keys import normalize_email, normalize_phone
+from services.customer.use_cases.customers import refresh_search, writable
+
+
+def contact_out(c: Contact) -> dict[str, Any]:
+    return schemas.Contact.model_validate(c, from_attributes=True).model_dump(mode="json")
+
+
+def _contact_event(c: Contact, cls: type[events.ContactCreated]) -> events.ContactCreated:
+    return cls(id=c.id, customer_id=c.customer_id, name=c.name, phones=c.phones,
+               email=c.email, birthday=c.birthday, marketing_opt_out=c.marketing_opt_out)
+
+
+def _clean_contact(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("phones") is not None:
+        fields["phones"] = [normalize_phone(p) for p in fields["phones"]]
+    if fields.get("email"):
+        fields["email"] = normalize_email(fields["email"])
+    return fields
+
+
+def create_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
+                   data: schemas.ContactIn) -> dict[str, Any]:
+    s = uow.session
+    customer = writable(uow, caller, customer_id)
+    if customer.kind != "company":
+        raise ValidationFailed("contacts belong to company customers", code="not_a_company")
+    now = utcnow()
+    contact = Contact(id=str(uuid.uuid4()), customer_id=customer_id, version=1,
+                      created_at=now, updated_at=now, **_clean_contact(data.model_dump()))
+    s.add(contact)
+    s.flush()
+    refresh_search(uow, customer)
+    uow.publish(_contact_event(contact, events.ContactCreated))
+    uow.commit()
+    return contact_out(contact)
+
+
+def list_contacts(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    queries.get_visible(uow.session, caller, customer_id)
+    rows = uow.session.scalars(select(Contact).where(Contact.customer_id == customer_id)
+                               .order_by(Contact.created_at, Contact.id))
+    return {"items": [contact_out(c) for c in rows], "next_cursor": None}
+
+
+def _contact(uow: UnitOfWork, customer_id: str, contact_id: str) -> Contact:
+    contact = uow.session.get(Contact, contact_id, with_for_update=True)
+    if contact is None or contact.customer_id != customer_id:
+        raise NotFound("contact not found", code="contact_not_found")
+    return contact
+
+
+def get_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
+                contact_id: str) -> dict[str, Any]:
+    queries.get_visible(uow.session, caller, customer_id)
+    return contact_out(_contact(uow, customer_id, contact_id))
+
+
+def update_contact(uow: UnitOfWork, caller: Caller, customer_id: str, contact_id: str,
+                   data: schemas.ContactUpdate, expected_version: int | None) -> dict[str, Any]:
+    customer = writable(uow, caller, customer_id)
+    contact = _contact(uow, customer_id, contact_id)
+    rules.check_version(contact.version, expected_version)
+    for name, value in _clean_contact(data.model_dump(exclude_unset=True)).items():
+        setattr(contact, name, value)
+    contact.version += 1
+    contact.updated_at = utcnow()
+    uow.session.flush()
+    refresh_search(uow, customer)
+    uow.publish(_contact_event(contact, events.ContactUpdated))
+    uow.commit()
+    return contact_out(contact)
+
+
+def delete_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
+                   contact_id: str) -> dict[str, Any]:
+    customer = writable(uow, caller, customer_id)
+    contact = _contact(uow, customer_id, contact_id)
+    out = contact_out(contact)
+    uow.session.delete(contact)
+    uow.session.flush()
+    refresh_search(uow, customer)
+    uow.commit()
+    return out
+
+
+# -- categories (CUS-02) ---------------------------------------------------------------
+def category_out(c: CustomerCategory) -> dict[str, Any]:
+    return schemas.Category.model_validate(c, from_attributes=True).model_dump(mode="json")
+
+
+def _configurer(caller: Caller) -> None:
+    if not caller.has("customer:configure"):
+        raise Forbidden("managing categories needs customer:configure",
+                        code="permission_denied")
+
+
+def create_category(uow: UnitOfWork, caller: Caller, data: schemas.CategoryIn
+                    ) -> dict[str, Any]:
+    _configurer(caller)
+    category = CustomerCategory(id=str(uuid.uuid4()), version=1, created_at=utcnow(),
+                                **data.model_dump())
+    uow.session.add(category)
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        raise Conflict("a category with this name exists in that dimension",
+                       code="duplicate_category") from None
+    uow.commit()
+    return category_out(category)
+
+
+def update_category(uow: UnitOfWork, caller: Caller, category_id: str,
+                    data: schemas.CategoryUpdate, expected_version: int | None
+                    ) -> dict[str, Any]:
+    _configurer(caller)
+    category = uow.session.get(CustomerCategory, category_id, with_for_update=True)
+    if category is None:
+        raise NotFound("category not found")
+    rules.check_version(category.version, expected_version)
+    changes = data.model_dump(exclude_unset=True)
+    retired = changes.pop("retired", None)
+    for name, value in changes.items():
+        setattr(category, name, value)
+    if retired is True and category.retired_at is None:
+        category.retired_at = utcnow()
+    elif retired is False:
+        category.retired_at = None
+    category.version += 1
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        raise Conflict("a category with this name exists in that dimension",
+                       code="duplicate_category") from None
+    uow.commit()
+    return category_out(category)
+
+
+def list_categories(uow: UnitOfWork, query: schemas.CategoryQuery) -> dict[str, Any]:
+    q = select(CustomerCategory).order_by(CustomerCategory.dimension, CustomerCategory.name)
+    if query.dimension:
+        q = q.where(CustomerCategory.dimension == query.dimension)
+    if not query.include_retired:
+        q = q.where(CustomerCategory.retired_at.is_(None))
+    return {"items": [category_out(c) for c in uow.session.scalars(q)], "next_cursor": None}
+
+
+# -- account team (CUS-08) -------------------------------------------------------------
+def account_team(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    s = uow.session
+    customer = queries.get_visible(s, caller, customer_id)
+    rows = list(s.scalars(select(AccountTeamMember).where(
+        AccountTeamMember.customer_id == customer_id).order_by(AccountTeamMember.added_at)))
+    names = queries.staff_names(s, [customer.owner_id, *(r.user_id for r in rows)])
+    owner = None
+    if customer.owner_id:
+        owner = {"id": customer.owner_id,
+                 "display_name": names.get(customer.owner_id, customer.owner_id)}
+    return {"customer_id": customer_id, "owner": owner, "members": [
+        {"user_id": r.user_id, "display_name": names.get(r.user_id, r.user_id),
+         "role": r.role, "added_at": r.added_at.isoformat()} for r in rows]}
+
+
+def add_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,
+                    data: schemas.AccountTeamMemberIn) -> dict[str, Any]:
+    s = uow.session
+    customer = writable(uow, caller, customer_id)
+    staff = s.get(Staff, data.user_id)
+    if staff is None or not staff.is_active:
+        raise ValidationFailed("unknown or inactive user", code="invalid_user")
+    if data.user_id == customer.owner_id:
+        raise Conflict("the owner is on the account team already", code="already_member")
+    try:
+        with s.begin_nested():
+            s.add(AccountTeamMember(customer_id=customer_id, user_id=data.user_id,
+                                    role=data.role, added_at=utcnow()))
+    except IntegrityError:
+        raise Conflict("already on the account team", code="already_member") from None
+    uow.commit()
+    return account_team(uow, caller, customer_id)
+
+
+def remove_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,
+                       user_id: str) -> dict[str, Any]:
+    writable(uow, caller, customer_id)
+    result = uow.session.execute(delete(AccountTeamMember).where(
+        AccountTeamMember.customer_id == customer_id, AccountTeamMember.user_id == user_id))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound("not on the account team")
+    uow.commit()
+    return account_team(uow, caller, customer_id)
