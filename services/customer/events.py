@@ -116,10 +116,45 @@ class FollowupDue(EventData):
 
 
 class VisitPlanChanged(EventData):
-    event_type = "visit_plan.changed"
+    """Base of the visit_plan.* events (not published itself)."""
+
     id: str
     customer_id: str
     owner_id: str
     status: str
     planned_at: datetime
     extra: dict[str, Any] = {}
+
+
+class VisitPlanCreated(VisitPlanChanged):
+    event_type = "visit_plan.created"
+
+
+class VisitPlanAppointed(VisitPlanChanged):
+    event_type = "visit_plan.appointed"
+
+
+class VisitPlanVisited(VisitPlanChanged):
+    event_type = "visit_plan.visited"
+
+
+class VisitPlanReported(VisitPlanChanged):
+    event_type = "visit_plan.reported"
+
+
+class VisitPlanApproved(VisitPlanChanged):
+    event_type = "visit_plan.approved"
+
+
+class VisitPlanReturned(VisitPlanChanged):
+    event_type = "visit_plan.returned"
+
+
+class VisitPlanArchived(VisitPlanChanged):
+    event_type = "visit_plan.archived"
+
+
+VISIT_EVENTS: dict[str, type[VisitPlanChanged]] = {
+    "appoint": VisitPlanAppointed, "record": VisitPlanVisited, "report": VisitPlanReported,
+    "approve": VisitPlanApproved, "return": VisitPlanReturned, "archive": VisitPlanArchived,
+}

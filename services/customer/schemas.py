@@ -321,3 +321,101 @@ class AccountTeam(BaseModel):
     customer_id: str
     owner: OwnerRef | None
     members: list[AccountTeamMember]
+
+
+FollowupMethod = Literal["phone", "visit", "email", "wechat", "meeting", "other"]
+
+
+class FollowupIn(Strict):
+    method: FollowupMethod
+    occurred_at: datetime | None = Field(None, description="default: now")
+    contact_id: str | None = None
+    content: str = Field(min_length=1, max_length=5000)
+    result: str | None = Field(None, max_length=2000)
+    next_followup_on: date | None = Field(None, description="becomes a reminder")
+
+
+class Followup(BaseModel):
+    id: str
+    customer_id: str
+    owner_id: str
+    method: str
+    occurred_at: datetime
+    contact_id: str | None
+    content: str
+    result: str | None
+    next_followup_on: date | None
+    next_done: bool
+    created_at: datetime
+
+
+class FollowupPage(Page):
+    items: list[Followup]
+
+
+class FollowupQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(None, ge=1, le=500)
+    cursor: str | None = None
+
+
+class DueFollowupQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    due_on_or_before: date | None = Field(None, description="default: today")
+    owner_id: str | None = None
+
+
+class VisitPlanIn(Strict):
+    customer_id: str
+    purpose: str = Field(min_length=1, max_length=200)
+    content: str | None = Field(None, max_length=5000)
+    planned_at: datetime
+    contact_id: str | None = None
+
+
+class VisitAction(Strict):
+    action: Literal["appoint", "record", "report", "approve", "return", "archive"]
+    appointment_at: datetime | None = None
+    visited_at: datetime | None = None
+    record: str | None = Field(None, max_length=5000)
+    report: str | None = Field(None, max_length=5000)
+    comment: str | None = Field(None, max_length=2000)
+
+
+class VisitPlan(BaseModel):
+    id: str
+    customer_id: str
+    owner_id: str
+    purpose: str
+    content: str | None
+    planned_at: datetime
+    status: str
+    contact_id: str | None
+    appointment_at: datetime | None
+    visited_at: datetime | None
+    record: str | None
+    report: str | None
+    reviewer_id: str | None
+    review_comment: str | None
+    reviewed_at: datetime | None
+    overdue: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class VisitPlanPage(Page):
+    items: list[VisitPlan]
+
+
+class VisitPlanQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str | None = None
+    owner_id: str | None = None
+    status: str | None = None
+    overdue: bool | None = None
+    limit: int | None = Field(None, ge=1, le=500)
+    cursor: str | None = None

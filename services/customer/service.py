@@ -10,6 +10,7 @@ from crm_platform.uow import UnitOfWork
 
 from services.customer import schemas
 from services.customer.db.models import Base
+from services.customer.use_cases import activities, contacts
 from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
@@ -100,6 +101,118 @@ class CustomerService(CrmService):
             with self.uow() as uow:
                 if use_cases.return_idle_to_pool(uow) == 0:
                     return
+
+    # -- contacts, categories, account team -------------------------------------------
+    @rpc
+    def create_contact(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.create_contact(uow, self.caller, customer_id,
+                                           schemas.ContactIn.model_validate(data))
+
+    @rpc
+    def list_contacts(self, customer_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return contacts.list_contacts(uow, self.caller, customer_id)
+
+    @rpc
+    def get_contact(self, customer_id: str, contact_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return contacts.get_contact(uow, self.caller, customer_id, contact_id)
+
+    @rpc
+    def update_contact(self, customer_id: str, contact_id: str, data: dict[str, Any],
+                       expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.update_contact(uow, self.caller, customer_id, contact_id,
+                                           schemas.ContactUpdate.model_validate(data),
+                                           expected_version)
+
+    @rpc
+    def delete_contact(self, customer_id: str, contact_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.delete_contact(uow, self.caller, customer_id, contact_id)
+
+    @rpc
+    def create_category(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.create_category(uow, self.caller,
+                                            schemas.CategoryIn.model_validate(data))
+
+    @rpc
+    def update_category(self, category_id: str, data: dict[str, Any],
+                        expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.update_category(uow, self.caller, category_id,
+                                            schemas.CategoryUpdate.model_validate(data),
+                                            expected_version)
+
+    @rpc
+    def list_categories(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return contacts.list_categories(
+                uow, schemas.CategoryQuery.model_validate(query or {}))
+
+    @rpc
+    def get_account_team(self, customer_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return contacts.account_team(uow, self.caller, customer_id)
+
+    @rpc
+    def add_account_team_member(self, customer_id: str, data: dict[str, Any]
+                                ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.add_team_member(uow, self.caller, customer_id,
+                                            schemas.AccountTeamMemberIn.model_validate(data))
+
+    @rpc
+    def remove_account_team_member(self, customer_id: str, user_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.remove_team_member(uow, self.caller, customer_id, user_id)
+
+    # -- follow-ups and visit plans -----------------------------------------------------
+    @rpc
+    def log_followup(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return activities.log_followup(uow, self.caller, customer_id,
+                                           schemas.FollowupIn.model_validate(data))
+
+    @rpc
+    def list_followups(self, customer_id: str, query: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return activities.list_followups(
+                uow, self.caller, customer_id, schemas.FollowupQuery.model_validate(query or {}))
+
+    @rpc
+    def list_due_followups(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return activities.due_followups(
+                uow, self.caller, schemas.DueFollowupQuery.model_validate(query or {}))
+
+    @rpc
+    def create_visit_plan(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return activities.create_visit_plan(uow, self.caller,
+                                                 schemas.VisitPlanIn.model_validate(data))
+
+    @rpc
+    def get_visit_plan(self, plan_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return activities.get_visit_plan(uow, self.caller, plan_id)
+
+    @rpc
+    def act_on_visit_plan(self, plan_id: str, data: dict[str, Any],
+                          expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return activities.act_on_visit_plan(uow, self.caller, plan_id,
+                                                schemas.VisitAction.model_validate(data),
+                                                expected_version)
+
+    @rpc
+    def list_visit_plans(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return activities.list_visit_plans(
+                uow, self.caller, schemas.VisitPlanQuery.model_validate(query or {}))
 
     # -- gateway identity events --------------------------------------------------------
     @event_handler("gateway", "user.created")
