@@ -55,6 +55,8 @@ def _endpoint(route: Route) -> Any:
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         principal: Principal = kwargs.pop("principal")
         rt = request.app.state.runtime
+        if route.audit_read:  # before the permission check: denied attempts are audited too
+            request.state.audit_read = True
         caller_header = principal.caller_header(route.permission)
         rpc_kwargs: dict[str, Any] = {
             name: kwargs.pop(name) for name in PATH_PARAM.findall(route.path)
@@ -70,8 +72,6 @@ def _endpoint(route: Route) -> Any:
             rpc_kwargs["data"] = await _read_upload(upload)
         if route.if_match:
             rpc_kwargs["expected_version"] = parse_if_match(kwargs.pop("if_match", None))
-        if route.audit_read:
-            request.state.audit_read = True
         context = {
             "caller": caller_header,
             "correlation_id": request.state.request_id,

@@ -419,3 +419,34 @@ class VisitPlanQuery(BaseModel):
     overdue: bool | None = None
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
+
+
+class ImportRowResult(BaseModel):
+    row: int = Field(description="1-based data row number (after the header)")
+    status: Literal["created", "duplicate", "invalid"]
+    customer_id: str | None = None
+    duplicate_of: str | None = None
+    owner: OwnerRef | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class ImportResult(BaseModel):
+    created: int
+    duplicates: int
+    invalid: int
+    rows: list[ImportRowResult]
+
+
+class ExportQuery(CustomerQuery):
+    pass
+
+
+class MergeRequest(Strict):
+    survivor_id: str
+    merged_id: str
+
+
+class MergeResult(BaseModel):
+    survivor: Customer
+    merged_id: str
+    moved: dict[str, int]

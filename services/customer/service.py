@@ -10,7 +10,7 @@ from crm_platform.uow import UnitOfWork
 
 from services.customer import schemas
 from services.customer.db.models import Base
-from services.customer.use_cases import activities, contacts
+from services.customer.use_cases import activities, bulk, contacts
 from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
@@ -213,6 +213,24 @@ class CustomerService(CrmService):
         with self.uow(read_only=True) as uow:
             return activities.list_visit_plans(
                 uow, self.caller, schemas.VisitPlanQuery.model_validate(query or {}))
+
+    # -- bulk ---------------------------------------------------------------------------
+    @rpc
+    def import_customers(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return bulk.import_customers(uow, self.caller, schemas.CsvFile.model_validate(data))
+
+    @rpc
+    def export_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return bulk.export_customers(uow, self.caller,
+                                         schemas.ExportQuery.model_validate(query or {}))
+
+    @rpc
+    def merge_customers(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return bulk.merge_customers(uow, self.caller,
+                                        schemas.MergeRequest.model_validate(data))
 
     # -- gateway identity events --------------------------------------------------------
     @event_handler("gateway", "user.created")

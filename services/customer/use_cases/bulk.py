@@ -1,0 +1,268 @@
+"""Bulk import and export (CUS-13, CUS-15) and merging duplicates (CUS-14)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from crm_platform.auth import Caller
+from crm_platform.db import utcnow
+from crm_platform.errors import Conflict, Forbidden, ValidationFailed
+from crm_platform.uow import UnitOfWork
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from services.customer import events, schemas
+from services.customer.db import queries
+from services.customer.db.models import (
+    AccountTeamMember,
+    Contact,
+    Customer,
+    CustomerHistory,
+    CustomerKey,
+    FollowUp,
+    Staff,
+    VisitPlan,
+)
+from services.customer.domain import customers as rules
+from services.customer.domain.identity_keys import identity_keys
+from services.customer.domain.search import search_document
+from services.customer.use_cases.customers import customer_out, refresh_search, snapshot, writable
+
+MAX_IMPORT_ROWS = 10_000
+MAX_EXPORT_ROWS = 100_000
+CSV_COLUMNS = ("code", "name", "kind", "phones", "emails", "tax_id", "industry", "province",
+               "city", "district", "address", "source", "tags", "owner_id", "owner_name",
+               "tier", "lifecycle", "stage", "created_at")
+LIST_SEPARATOR = ";"
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(LIST_SEPARATOR) if v.strip()]
+
+
+def _parse_row(raw: dict[str, str | None]) -> schemas.CustomerCreate:
+    fields: dict[str, Any] = {
+        "name": (raw.get("name") or "").strip(),
+        "kind": (raw.get("kind") or "company").strip() or "company",
+        "phones": _split(raw.get("phones") or raw.get("phone")),
+        "emails": _split(raw.get("emails") or raw.get("email")),
+        "tags": _split(raw.get("tags")),
+    }
+    for name in ("tax_id", "industry", "address", "source", "website"):
+        if (raw.get(name) or "").strip():
+            fields[name] = (raw.get(name) or "").strip()
+    region = {k: (raw.get(k) or "").strip() for k in ("province", "city", "district")}
+    if any(region.values()):
+        fields["region"] = {k: v or None for k, v in region.items()}
+    return schemas.CustomerCreate.model_validate(fields)
+
+
+def import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
+                     ) -> dict[str, Any]:
+    """Validate every row, then create all valid non-duplicate rows in one transaction:
+    a crash or a refused commit leaves nothing half-imported. Rows duplicating an
+    existing customer or an earlier row of the same file are reported, not created."""
+    if not caller.has("customer:import"):
+        raise Forbidden("importing needs customer:import", code="permission_denied")
+    reader = csv.DictReader(io.StringIO(data.content))
+    if not reader.fieldnames or "name" not in reader.fieldnames:
+        raise ValidationFailed("the CSV needs a header row with at least a `name` column",
+                               code="invalid_csv")
+    s = uow.session
+    results: list[dict[str, Any]] = []
+    staged: list[tuple[int, Customer, set[str]]] = []
+    claimed: dict[str, int] = {}  # key -> row that claimed it in this file
+    now = utcnow()
+    rows = list(reader)
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise ValidationFailed(f"at most {MAX_IMPORT_ROWS} rows per import",
+                               code="too_many_rows")
+    parsed: list[tuple[int, schemas.CustomerCreate, set[str]]] = []
+    for number, raw in enumerate(rows, start=1):
+        try:
+            record = _parse_row(raw)
+            keys = identity_keys(record.kind, record.name, record.tax_id, record.phones,
+                                 record.emails)
+        except ValidationError as exc:
+            results.append({"row": number, "status": "invalid", "errors": [
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]})
+            continue
+        except ValidationFailed as exc:
+            results.append({"row": number, "status": "invalid", "errors": [exc.detail]})
+            continue
+        parsed.append((number, record, keys))
+    existing: dict[str, str] = {}
+    all_keys = sorted({k for _, _, keys in parsed for k in keys})
+    for start in range(0, len(all_keys), 1000):
+        existing.update(queries.existing_keys(s, all_keys[start:start + 1000]))
+    owners = dict(s.execute(select(Customer.id, Customer.owner_id).where(
+        Customer.id.in_(set(existing.values())))).tuples().all()) if existing else {}
+    names = queries.staff_names(s, [*owners.values(), caller.user_id])
+    team_id = s.scalar(select(Staff.team_id).where(Staff.id == caller.user_id))
+    year = now.year
+    for number, record, keys in parsed:
+        hit = next((existing[k] for k in sorted(keys) if k in existing), None)
+        if hit is not None:
+            owner_id = owners.get(hit)
+            results.append({"row": number, "status": "duplicate", "duplicate_of": hit,
+                            "owner": {"id": owner_id, "display_name": names.get(
+                                owner_id or "", owner_id)} if owner_id else None})
+            continue
+        earlier = next((claimed[k] for k in sorted(keys) if k in claimed), None)
+        if earlier is not None:
+            results.append({"row": number, "status": "duplicate",
+                            "errors": [f"duplicates row {earlier} of this file"]})
+            continue
+        fields = rules.flatten_fields(record.model_dump(exclude_unset=True))
+        customer = Customer(
+            id=str(uuid.uuid4()),
+            code=rules.customer_code(year, queries.next_sequence(s, f"customer-{year}")),
+            status="active", created_by=caller.user_id, created_at=now, updated_at=now,
+            last_activity_at=now, version=1, owner_id=caller.user_id, owner_team_id=team_id,
+            phones=[k.split(":", 1)[1] for k in sorted(keys) if k.startswith("phone:")],
+            emails=list(fields.pop("emails", []) or []),
+            **{k: v for k, v in fields.items()
+               if hasattr(Customer, k) and k not in ("phones", "emails")},
+        )
+        customer.search_text = search_document([customer.name], [
+            customer.code, *customer.phones, *customer.emails, customer.tax_id or ""])
+        for key in keys:
+            claimed[key] = number
+        staged.append((number, customer, keys))
+        results.append({"row": number, "status": "created", "customer_id": customer.id})
+    if staged:
+        table = Customer.__table__
+        columns = [c.key for c in table.columns]
+        try:
+            s.execute(insert(table), [_column_values(cu, columns) for _, cu, _ in staged])
+            s.execute(insert(CustomerKey), [{"key": k, "customer_id": cu.id}
+                                            for _, cu, keys in staged for k in sorted(keys)])
+        except IntegrityError:
+            raise Conflict("another user created some of these customers meanwhile; "
+                           "nothing was imported, run the import again",
+                           code="import_conflict") from None
+        s.execute(insert(CustomerHistory), [
+            {"customer_id": cu.id, "actor_id": caller.user_id, "kind": "created",
+             "changes": {"owner_id": caller.user_id}, "reason": "import",
+             "occurred_at": now} for _, cu, _ in staged])
+        for _, cu, _ in staged:
+            uow.publish(events.CustomerCreated(**snapshot(cu)))
+            uow.publish(events.CustomerOwnerChanged(
+                id=cu.id, previous_owner_id=None, owner_id=cu.owner_id,
+                owner_team_id=cu.owner_team_id, reason="created", version=1))
+    uow.commit()
+    results.sort(key=lambda r: r["row"])
+    counts = {status: sum(r["status"] == status for r in results)
+              for status in ("created", "duplicate", "invalid")}
+    return {"created": counts["created"], "duplicates": counts["duplicate"],
+            "invalid": counts["invalid"], "rows": results}
+
+
+def _column_values(customer: Customer, columns: list[str]) -> dict[str, Any]:
+    """Column values for a Core insert, with the model's defaults filled in (ORM
+    defaults apply at flush, which a bulk insert skips)."""
+    table = Customer.__table__
+    values = {}
+    for name in columns:
+        value = getattr(customer, name)
+        default = table.c[name].default
+        if value is None and default is not None:
+            arg = default.arg  # type: ignore[attr-defined]
+            value = arg(None) if callable(arg) else arg
+        values[name] = value
+    return values
+
+
+def export_customers(uow: UnitOfWork, caller: Caller, query: schemas.ExportQuery
+                     ) -> dict[str, Any]:
+    """Customers in the caller's scope matching the filters, as CSV (UTF-8 with BOM so
+    spreadsheet programs read Chinese correctly). The gateway audits every export."""
+    if not caller.has("customer:export"):
+        raise Forbidden("exporting needs customer:export", code="permission_denied")
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    q = query.model_dump()
+    q["limit"] = 500
+    written = 0
+    while True:
+        rows, cursor = queries.list_customers(uow.session, caller, q)
+        names = queries.staff_names(uow.session, (r.owner_id for r in rows))
+        for c in rows:
+            writer.writerow(_csv_row(c, names))
+        written += len(rows)
+        if cursor is None or written >= MAX_EXPORT_ROWS:
+            break
+        q["cursor"] = cursor
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    return {"filename": f"customers-{stamp}.csv", "content": out.getvalue(), "rows": written}
+
+
+def _csv_row(c: Customer, names: dict[str, str]) -> Iterable[Any]:
+    return (c.code, c.name, c.kind, LIST_SEPARATOR.join(c.phones),
+            LIST_SEPARATOR.join(c.emails), c.tax_id or "", c.industry or "",
+            c.province or "", c.city or "", c.district or "", c.address or "",
+            c.source or "", LIST_SEPARATOR.join(c.tags), c.owner_id or "",
+            names.get(c.owner_id or "", ""), c.tier or "", c.lifecycle, c.stage,
+            c.created_at.isoformat())
+
+
+def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
+                    ) -> dict[str, Any]:
+    """The survivor keeps its own record and gains the merged one's contacts, follow-ups,
+    visit plans, account team, history and identity keys; the merged record stays as a
+    tombstone pointing at the survivor; ``customer.merged`` tells other services."""
+    if data.survivor_id == data.merged_id:
+        raise ValidationFailed("a customer cannot be merged into itself", code="same_customer")
+    s = uow.session
+    first, second = sorted([data.survivor_id, data.merged_id])  # lock in a fixed order
+    locked = {cid: writable(uow, caller, cid) for cid in (first, second)}
+    survivor, merged = locked[data.survivor_id], locked[data.merged_id]
+    moved = {}
+    for model in (Contact, FollowUp, VisitPlan):
+        moved[model.__tablename__] = int(s.execute(
+            update(model).where(model.customer_id == merged.id)
+            .values(customer_id=survivor.id).execution_options(synchronize_session=False)
+        ).rowcount or 0)  # type: ignore[attr-defined]
+    members = set(s.scalars(select(AccountTeamMember.user_id).where(
+        AccountTeamMember.customer_id == survivor.id)))
+    s.execute(delete(AccountTeamMember).where(AccountTeamMember.customer_id == merged.id,
+                                              AccountTeamMember.user_id.in_(members)))
+    s.execute(update(AccountTeamMember).where(AccountTeamMember.customer_id == merged.id)
+              .values(customer_id=survivor.id).execution_options(synchronize_session=False))
+    moved["history"] = int(s.execute(
+        update(CustomerHistory).where(CustomerHistory.customer_id == merged.id)
+        .values(customer_id=survivor.id).execution_options(synchronize_session=False)
+    ).rowcount or 0)  # type: ignore[attr-defined]
+    # the survivor answers for the merged record's names, phones and emails from now on
+    s.execute(update(CustomerKey).where(CustomerKey.customer_id == merged.id)
+              .values(customer_id=survivor.id).execution_options(synchronize_session=False))
+    survivor.phones = list(dict.fromkeys([*survivor.phones, *merged.phones]))
+    survivor.emails = list(dict.fromkeys([*survivor.emails, *merged.emails]))
+    survivor.tags = list(dict.fromkeys([*survivor.tags, *merged.tags]))
+    survivor.paid_revenue += merged.paid_revenue
+    survivor.paid_orders += merged.paid_orders
+    for name in ("last_purchase_at", "last_visit_at", "last_followup_at"):
+        values = [v for v in (getattr(survivor, name), getattr(merged, name)) if v]
+        setattr(survivor, name, max(values) if values else None)
+    merged.status = "merged"
+    merged.merged_into_id = survivor.id
+    queries.bump(s, merged)
+    queries.bump(s, survivor)
+    s.flush()
+    refresh_search(uow, survivor)
+    s.add(CustomerHistory(customer_id=survivor.id, actor_id=caller.user_id, kind="merged",
+                          changes={"merged_id": merged.id, "merged_code": merged.code},
+                          occurred_at=utcnow()))
+    uow.publish(events.CustomerMerged(survivor_id=survivor.id, merged_id=merged.id))
+    uow.publish(events.CustomerUpdated(**snapshot(survivor), changed=["phones", "emails",
+                                                                      "tags"]))
+    uow.commit()
+    return {"survivor": customer_out(survivor, queries.staff_name(s, survivor.owner_id)),
+            "merged_id": merged.id, "moved": moved}
