@@ -450,3 +450,23 @@ class MergeResult(BaseModel):
     survivor: Customer
     merged_id: str
     moved: dict[str, int]
+
+
+class ClassificationSettings(Strict):
+    """Thresholds of the classification (CUS-11); all are settings, none are constants."""
+
+    a_share: float = Field(0.2, gt=0, lt=1, description="top share of payers that is tier A")
+    b_share: float = Field(0.3, ge=0, lt=1, description="the next share, tier B")
+    new_days: int = Field(90, ge=1)
+    loyal_orders: int = Field(5, ge=1)
+    at_risk_days: int = Field(180, ge=1)
+    lost_days: int = Field(365, ge=1)
+    active_days: int = Field(365, ge=1)
+    key_account_revenue: Decimal = Field(Decimal("1000000"), ge=0)
+    general_revenue: Decimal = Field(Decimal("100000"), ge=0)
+    currency: str = Field("CNY", min_length=3, max_length=3)
+    run_every_hours: float = Field(20, gt=0)
+
+
+class RecomputeResult(BaseModel):
+    changed: int

@@ -10,11 +10,12 @@ from crm_platform.uow import UnitOfWork
 
 from services.customer import schemas
 from services.customer.db.models import Base
-from services.customer.use_cases import activities, bulk, contacts
+from services.customer.use_cases import activities, bulk, classification, contacts
 from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
-# team.created / team.updated.
+# team.created / team.updated; sales order.confirmed; billing payment.received /
+# payment.refunded (classification).
 
 
 class CustomerService(CrmService):
@@ -231,6 +232,40 @@ class CustomerService(CrmService):
         with self.uow() as uow:
             return bulk.merge_customers(uow, self.caller,
                                         schemas.MergeRequest.model_validate(data))
+
+    # -- classification -----------------------------------------------------------------
+    @rpc
+    def get_classification_settings(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return classification.get_settings(uow)
+
+    @rpc
+    def put_classification_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        body = schemas.ClassificationSettings.model_validate(data).model_dump(mode="json")
+        with self.uow() as uow:
+            return classification.put_settings(uow, self.caller, body)
+
+    @rpc
+    def recompute_classification(self) -> dict[str, Any]:
+        with self.uow() as uow:
+            return classification.recompute_now(uow, self.caller)
+
+    @timer(interval=600)
+    def classify_nightly(self) -> None:
+        with self.uow() as uow:
+            classification.run_nightly(uow)
+
+    @event_handler("sales", "order.confirmed")
+    def on_order_confirmed(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        classification.on_order_confirmed(uow, event.data)
+
+    @event_handler("billing", "payment.received")
+    def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        classification.on_payment(uow, event.data, +1)
+
+    @event_handler("billing", "payment.refunded")
+    def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        classification.on_payment(uow, event.data, -1)
 
     # -- gateway identity events --------------------------------------------------------
     @event_handler("gateway", "user.created")

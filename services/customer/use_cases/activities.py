@@ -18,6 +18,7 @@ from services.customer.db import queries
 from services.customer.db.models import Contact, Customer, FollowUp, VisitPlan
 from services.customer.domain import customers as rules
 from services.customer.domain import visits
+from services.customer.use_cases import classification
 from services.customer.use_cases.customers import writable
 
 
@@ -176,6 +177,7 @@ def act_on_visit_plan(uow: UnitOfWork, caller: Caller, plan_id: str,
             if customer.last_visit_at is None or plan.visited_at > customer.last_visit_at:
                 customer.last_visit_at = plan.visited_at
             customer.last_activity_at = max(customer.last_activity_at, plan.visited_at)
+            classification.reclassify(uow, customer)  # a visit moves the lifecycle
     elif data.action == "report":
         if not data.report:
             raise ValidationFailed("a visit report needs its content", code="report_required")

@@ -1,0 +1,147 @@
+"""Customer classification (CUS-11): ABC tier, RFM scores, lifecycle, transaction stage
+and volume class. Thresholds come from settings, never from constants here."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    a_share: float = 0.2            # top share of paying customers by revenue → tier A
+    b_share: float = 0.3            # the next share → tier B; the rest → C
+    new_days: int = 90              # created within this many days and no purchase → new
+    loyal_orders: int = 5           # this many paid orders or more → loyal
+    at_risk_days: int = 180         # no visit or purchase for this long → at risk
+    lost_days: int = 365            # … and for this long → lost
+    active_days: int = 365          # a purchase within this long → active stage
+    key_account_revenue: Decimal = Decimal("1000000")
+    general_revenue: Decimal = Decimal("100000")
+
+    @classmethod
+    def from_settings(cls, raw: Mapping[str, object]) -> Thresholds:
+        base = cls()
+        values = {}
+        for name in cls.__dataclass_fields__:
+            if name in raw:
+                current = getattr(base, name)
+                values[name] = type(current)(str(raw[name])) if isinstance(
+                    current, Decimal) else type(current)(raw[name])
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """Population-wide boundaries computed by the nightly run and reused when one
+    customer is reclassified on an event."""
+
+    tier_a_min: Decimal | None = None
+    tier_b_min: Decimal | None = None
+    recency_days: Sequence[float] = field(default_factory=list)   # 4 quintile boundaries
+    frequency: Sequence[float] = field(default_factory=list)
+    monetary: Sequence[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Facts:
+    created_at: datetime
+    paid_revenue: Decimal
+    paid_orders: int
+    last_purchase_at: datetime | None
+    last_visit_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Classification:
+    tier: str | None
+    rfm_recency: int | None
+    rfm_frequency: int | None
+    rfm_monetary: int | None
+    lifecycle: str
+    stage: str
+    volume_class: str
+
+
+def quintile_bounds(values: Sequence[float]) -> list[float]:
+    """The 20/40/60/80th percentile values (empty for an empty population)."""
+    if not values:
+        return []
+    ordered = sorted(values)
+    n = len(ordered)
+    return [ordered[min(n - 1, int(n * q / 5))] for q in range(1, 5)]
+
+
+def score(value: float, bounds: Sequence[float], higher_is_better: bool = True) -> int:
+    """1–5 by quintile; for recency fewer days is better."""
+    if not bounds:
+        return 3
+    rank = bisect_right(list(bounds), value) + 1  # 1..5, 5 = highest value
+    return rank if higher_is_better else 6 - rank
+
+
+def compute_cutoffs(population: Sequence[Facts], now: datetime, t: Thresholds) -> Cutoffs:
+    payers = sorted((f.paid_revenue for f in population if f.paid_revenue > 0), reverse=True)
+    tier_a = tier_b = None
+    if payers:
+        a_count = max(1, round(len(payers) * t.a_share))
+        b_count = max(0, round(len(payers) * t.b_share))
+        tier_a = payers[a_count - 1]
+        tier_b = payers[min(len(payers) - 1, a_count + b_count - 1)] if b_count else tier_a
+    buyers = [f for f in population if f.last_purchase_at is not None]
+    return Cutoffs(
+        tier_a_min=tier_a,
+        tier_b_min=tier_b,
+        recency_days=quintile_bounds([(now - f.last_purchase_at).total_seconds() / 86400
+                                      for f in buyers if f.last_purchase_at]),
+        frequency=quintile_bounds([float(f.paid_orders) for f in buyers]),
+        monetary=quintile_bounds([float(f.paid_revenue) for f in buyers]),
+    )
+
+
+def classify(f: Facts, now: datetime, t: Thresholds, c: Cutoffs) -> Classification:
+    tier = None
+    if f.paid_revenue > 0 and c.tier_a_min is not None:
+        if f.paid_revenue >= c.tier_a_min:
+            tier = "A"
+        elif c.tier_b_min is not None and f.paid_revenue >= c.tier_b_min:
+            tier = "B"
+        else:
+            tier = "C"
+    elif f.paid_revenue <= 0:
+        tier = "C" if f.paid_orders else None
+    rfm: tuple[int | None, int | None, int | None] = (None, None, None)
+    if f.last_purchase_at is not None:
+        days = (now - f.last_purchase_at).total_seconds() / 86400
+        rfm = (score(days, c.recency_days, higher_is_better=False),
+               score(float(f.paid_orders), c.frequency),
+               score(float(f.paid_revenue), c.monetary))
+    touches = [d for d in (f.last_purchase_at, f.last_visit_at) if d is not None]
+    last_touch = max(touches) if touches else f.created_at
+    idle = now - last_touch
+    if f.paid_orders == 0 and now - f.created_at < timedelta(days=t.new_days):
+        lifecycle = "new"
+    elif idle >= timedelta(days=t.lost_days):
+        lifecycle = "lost"
+    elif idle >= timedelta(days=t.at_risk_days):
+        lifecycle = "at_risk"
+    elif f.paid_orders >= t.loyal_orders:
+        lifecycle = "loyal"
+    else:
+        lifecycle = "general"
+    if f.paid_orders == 0 or f.last_purchase_at is None:
+        stage = "prospect"
+    elif now - f.last_purchase_at <= timedelta(days=t.active_days):
+        stage = "active"
+    else:
+        stage = "former"
+    if f.paid_revenue >= t.key_account_revenue:
+        volume = "key_account"
+    elif f.paid_revenue >= t.general_revenue:
+        volume = "general"
+    else:
+        volume = "occasional"
+    return Classification(tier, rfm[0], rfm[1], rfm[2], lifecycle, stage, volume)
