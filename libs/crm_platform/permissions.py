@@ -35,7 +35,7 @@ PERMISSIONS = (
 _SALES_REP: dict[str, Scope] = {
     "user:read": "all", "team:read": "all", "apikey:manage": "own",
     "customer:read": "own", "customer:write": "own", "customer:claim": "own",
-    "followup:*": "own", "visit:read": "own", "visit:write": "own", "segment:read": "all",
+    "followup:*": "own", "visit:read": "own", "visit:write": "own", "segment:*": "own",
     "lead:*": "own", "opportunity:*": "own", "campaign:read": "all", "product:read": "all",
     "quote:read": "own", "quote:write": "own", "order:read": "own", "order:write": "own",
     "target:read": "own", "worklog:*": "own", "analytics:read": "own",

@@ -470,3 +470,46 @@ class ClassificationSettings(Strict):
 
 class RecomputeResult(BaseModel):
     changed: int
+
+
+class SegmentCondition(Strict):
+    field: str = Field(min_length=1, max_length=100,
+                       description="a customer field, or attributes.<key>")
+    op: Literal["eq", "ne", "in", "gte", "lte", "contains", "within_days", "older_than_days",
+                "is_empty", "not_empty"]
+    value: Any = None
+
+
+class SegmentIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=1000)
+    conditions: list[SegmentCondition] = Field(min_length=1, max_length=30)
+
+
+class SegmentUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=1000)
+    conditions: list[SegmentCondition] | None = Field(None, min_length=1, max_length=30)
+
+
+class Segment(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    conditions: list[SegmentCondition]
+    member_count: int | None = Field(None, description="members in your scope, now")
+    owner_id: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SegmentPage(Page):
+    items: list[Segment]
+
+
+class SegmentMembersQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(None, ge=1, le=500)
+    cursor: str | None = None

@@ -10,7 +10,7 @@ from crm_platform.uow import UnitOfWork
 
 from services.customer import schemas
 from services.customer.db.models import Base
-from services.customer.use_cases import activities, bulk, classification, contacts
+from services.customer.use_cases import activities, bulk, classification, contacts, segments
 from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
@@ -232,6 +232,44 @@ class CustomerService(CrmService):
         with self.uow() as uow:
             return bulk.merge_customers(uow, self.caller,
                                         schemas.MergeRequest.model_validate(data))
+
+    # -- segments -----------------------------------------------------------------------
+    @rpc
+    def create_segment(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return segments.create_segment(uow, self.caller,
+                                           schemas.SegmentIn.model_validate(data))
+
+    @rpc
+    def list_segments(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return segments.list_segments(uow, self.caller)
+
+    @rpc
+    def get_segment(self, segment_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return segments.get_segment(uow, self.caller, segment_id)
+
+    @rpc
+    def update_segment(self, segment_id: str, data: dict[str, Any],
+                       expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return segments.update_segment(uow, self.caller, segment_id,
+                                           schemas.SegmentUpdate.model_validate(data),
+                                           expected_version)
+
+    @rpc
+    def delete_segment(self, segment_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return segments.delete_segment(uow, self.caller, segment_id)
+
+    @rpc
+    def list_segment_members(self, segment_id: str, query: dict[str, Any] | None = None
+                             ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return segments.segment_members(
+                uow, self.caller, segment_id,
+                schemas.SegmentMembersQuery.model_validate(query or {}))
 
     # -- classification -----------------------------------------------------------------
     @rpc

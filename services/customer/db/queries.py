@@ -156,6 +156,13 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
         query = query.where(_json_contains(s, Customer.tags, q["tag"]))
     if q.get("category_id"):
         query = query.where(_json_contains(s, Customer.category_ids, q["category_id"]))
+    if q.get("segment_id"):
+        from services.customer.db.models import SegmentRow
+
+        segment = s.get(SegmentRow, q["segment_id"])
+        if segment is None:
+            raise NotFound("segment not found", code="segment_not_found")
+        query = query.where(segment_clause(s, segment.conditions))
     if q.get("q"):
         text = normalize_query(q["q"]).replace(" ", "")
         if text:
@@ -223,3 +230,42 @@ def move_owner_bulk(s: Session, from_user: str, to_user: str, team_id: str | Non
         updated_at=now, last_activity_at=now).execution_options(synchronize_session=False))
     return list(s.execute(select(Customer.id, Customer.version).where(Customer.id.in_(ids)))
                 .tuples().all())
+
+
+def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:
+    """The SQL condition of a segment (validated by domain.segments beforehand)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import Float, cast, true
+
+    clauses = []
+    now = datetime.now(UTC)
+    for cond in conditions:
+        name, op, value = cond["field"], cond["op"], cond.get("value")
+        if name.startswith("attributes."):
+            element = Customer.attributes[name.split(".", 1)[1]]
+            is_number = op in ("gte", "lte") or isinstance(value, (int, float))
+            column: Any = element.as_float() if is_number else element.as_string()
+        else:
+            column = getattr(Customer, name)
+        if op == "eq":
+            clauses.append(column == value)
+        elif op == "ne":
+            clauses.append(or_(column != value, column.is_(None)))
+        elif op == "in":
+            clauses.append(column.in_(list(value)))
+        elif op == "gte":
+            clauses.append(cast(column, Float) >= float(value))
+        elif op == "lte":
+            clauses.append(cast(column, Float) <= float(value))
+        elif op == "contains":
+            clauses.append(_json_contains(s, column, str(value)))
+        elif op == "within_days":
+            clauses.append(column >= now - timedelta(days=int(value)))
+        elif op == "older_than_days":
+            clauses.append(or_(column < now - timedelta(days=int(value)), column.is_(None)))
+        elif op == "is_empty":
+            clauses.append(column.is_(None))
+        elif op == "not_empty":
+            clauses.append(column.is_not(None))
+    return and_(true(), *clauses)
