@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import problems
 from gateway.config import check_production_secrets, gateway_settings
 from gateway.middleware import GatewayMiddleware
-from gateway.routes import identity, service_routes
+from gateway.routes import composite, identity, service_routes
 from gateway.routetable import build_router
 from gateway.runtime import Runtime
 
@@ -101,6 +101,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.include_router(identity.router)
+    app.include_router(composite.router)
     app.include_router(build_router(service_routes()))
 
     @app.get("/healthz", include_in_schema=False)

@@ -513,3 +513,42 @@ class SegmentMembersQuery(BaseModel):
 
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
+
+
+class Customer360Core(BaseModel):
+    """The customer service's part of the 360 view."""
+
+    customer: Customer
+    contacts: list[Contact]
+    account_team: AccountTeam
+    latest_followups: list[Followup]
+    open_visit_plans: list[VisitPlan]
+    open_reminders: list[Followup]
+
+
+class AssignmentRuleIn(Strict):
+    kind: Literal["collector", "region", "round_robin", "capacity"]
+    config: dict[str, Scalar] = Field(
+        default_factory=dict, description="region: {province, owner_id}; capacity: {max}")
+    priority: int = Field(100, ge=0, le=10000, description="lower runs first")
+    active: bool = True
+
+
+class AssignmentRuleUpdate(Strict):
+    config: dict[str, Scalar] | None = None
+    priority: int | None = Field(None, ge=0, le=10000)
+    active: bool | None = None
+
+
+class AssignmentRule(BaseModel):
+    id: str
+    kind: str
+    config: dict[str, Scalar]
+    priority: int
+    active: bool
+    version: int
+    created_at: datetime
+
+
+class AssignmentRulePage(Page):
+    items: list[AssignmentRule]

@@ -55,6 +55,11 @@ class CustomerService(CrmService):
             return use_cases.archive_customer(uow, self.caller, customer_id, expected_version)
 
     @rpc
+    def get_customer_360(self, customer_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return activities.customer_360(uow, self.caller, customer_id)
+
+    @rpc
     def get_customer_history(self, customer_id: str,
                              query: dict[str, Any] | None = None) -> dict[str, Any]:
         q = query or {}
@@ -169,6 +174,30 @@ class CustomerService(CrmService):
     def remove_account_team_member(self, customer_id: str, user_id: str) -> dict[str, Any]:
         with self.uow() as uow:
             return contacts.remove_team_member(uow, self.caller, customer_id, user_id)
+
+    @rpc
+    def create_assignment_rule(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.create_assignment_rule(
+                uow, self.caller, schemas.AssignmentRuleIn.model_validate(data))
+
+    @rpc
+    def list_assignment_rules(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return contacts.list_assignment_rules(uow)
+
+    @rpc
+    def update_assignment_rule(self, rule_id: str, data: dict[str, Any],
+                               expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.update_assignment_rule(
+                uow, self.caller, rule_id, schemas.AssignmentRuleUpdate.model_validate(data),
+                expected_version)
+
+    @rpc
+    def delete_assignment_rule(self, rule_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.delete_assignment_rule(uow, self.caller, rule_id)
 
     # -- follow-ups and visit plans -----------------------------------------------------
     @rpc

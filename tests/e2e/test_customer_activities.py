@@ -167,3 +167,67 @@ def test_visit_plan_review_by_the_manager(platform: Platform, crew: dict[str, An
         assert act(m, {"action": "archive"})["status"] == "archived"
     with platform.client(crew["rep"]["token"]) as c:
         assert c.get(f"/api/v1/customers/{cid}").json()["classification"]["last_visit_at"]
+
+
+def test_customer_360_composes_and_marks_missing_sections(platform: Platform,
+                                                          crew: dict[str, Any]) -> None:
+    cid = crew["company"]["id"]
+    with platform.client(crew["rep"]["token"]) as c:
+        r = c.get(f"/api/v1/customers/{cid}/360")
+        assert r.status_code == 200, r.text
+        view = r.json()
+        assert view["customer"]["id"] == cid
+        assert view["contacts"] and view["latest_followups"]
+        assert view["account_team"]["owner"]["id"] == crew["rep"]["id"]
+        # services not running in this deployment are marked, not fatal
+        assert view["sections"]["billing"]["status"] == "unavailable"
+        assert view["sections"]["sales"]["status"] == "unavailable"
+    with platform.client(crew["helper"]["token"]) as c:
+        other = c.post("/api/v1/customers", json={"name": f"z{uuid.uuid4().hex[:6]}",
+                                                  "kind": "person"}).json()
+    with platform.client(crew["rep"]["token"]) as c:
+        assert c.get(f"/api/v1/customers/{other['id']}/360").status_code == 404
+
+
+def test_assignment_rules_route_new_customers(platform: Platform, crew: dict[str, Any]) -> None:
+    """CUS-06: a region rule sends a province's customers to its rep; round-robin spreads
+    the rest over flagged new staff; the collector stays the default."""
+    province = f"省{uuid.uuid4().hex[:4]}"
+    newbies = [platform.new_user(["sales_rep"], display_name=f"新人{i}", is_new_staff=True)
+               for i in range(2)]
+    for user in newbies:
+        _staff_known(platform, user["token"], user["id"])
+    with platform.admin() as admin:
+        bad = admin.post("/api/v1/assignment-rules", json={"kind": "region", "config": {}})
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_rule"
+        region = admin.post("/api/v1/assignment-rules", json={
+            "kind": "region", "priority": 1,
+            "config": {"province": province, "owner_id": crew["helper"]["id"]}})
+        assert region.status_code == 201, region.text
+        rr = admin.post("/api/v1/assignment-rules",
+                        json={"kind": "round_robin", "priority": 2}).json()
+    with platform.client(crew["rep"]["token"]) as c:
+        forbidden = c.post("/api/v1/assignment-rules", json={"kind": "round_robin"})
+        assert forbidden.status_code == 403
+    try:
+        with platform.client(crew["manager"]["token"]) as c:
+            routed = c.post("/api/v1/customers", json={
+                "name": f"区域客户{uuid.uuid4().hex[:4]}", "kind": "company",
+                "region": {"province": province}}).json()
+            assert routed["owner"]["id"] == crew["helper"]["id"], routed
+            spread = [c.post("/api/v1/customers", json={
+                "name": f"轮转客户{uuid.uuid4().hex[:6]}", "kind": "person"}).json()
+                for _ in range(4)]
+        owners = [x["owner"]["id"] for x in spread]
+        # the two new staff members take turns; nobody gets a second before both had one
+        assert set(owners) == {u["id"] for u in newbies}
+        assert owners[0] != owners[1] and owners[:2] == owners[2:]
+    finally:
+        with platform.admin() as admin:
+            admin.delete(f"/api/v1/assignment-rules/{region.json()['id']}")
+            admin.delete(f"/api/v1/assignment-rules/{rr['id']}")
+            assert admin.get("/api/v1/assignment-rules").json()["items"] == []
+    with platform.client(crew["rep"]["token"]) as c:
+        mine = c.post("/api/v1/customers", json={"name": f"自录{uuid.uuid4().hex[:4]}",
+                                                 "kind": "person"}).json()
+        assert mine["owner"]["id"] == crew["rep"]["id"]  # back to the collector default

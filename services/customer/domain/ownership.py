@@ -109,3 +109,18 @@ def choose_owner(
             under = [s for s in staff if s.is_active and s.owned < cap]
             return min(under, key=lambda s: (s.owned, s.id)).id if under else None
     return collector_id
+
+
+def check_rule(kind: str, config: dict[str, object]) -> None:
+    """Assignment rule shapes (CUS-06)."""
+    Invalid = ValidationFailed
+    if kind == "region":
+        if not config.get("province") or not config.get("owner_id"):
+            raise Invalid("a region rule needs province and owner_id", code="invalid_rule")
+    elif kind == "capacity":
+        cap = config.get("max")
+        if not isinstance(cap, int) or cap < 1:
+            raise Invalid("a capacity rule needs max (customers per rep) ≥ 1",
+                          code="invalid_rule")
+    elif kind not in ("collector", "round_robin"):
+        raise Invalid(f"unknown rule kind {kind!r}", code="invalid_rule")

@@ -226,3 +226,28 @@ def list_visit_plans(uow: UnitOfWork, caller: Caller, query: schemas.VisitPlanQu
 
 def today() -> date:
     return datetime.now(UTC).date()
+
+
+def customer_360(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    """Profile, contacts, owner and account team, classification, latest follow-ups,
+    open visit plans and reminders (CUS-16, the customer service's sections)."""
+    from services.customer.use_cases.contacts import account_team, list_contacts
+    from services.customer.use_cases.customers import get_customer
+
+    s = uow.session
+    customer = get_customer(uow, caller, customer_id)
+    followups = s.scalars(select(FollowUp).where(FollowUp.customer_id == customer_id)
+                          .order_by(FollowUp.occurred_at.desc()).limit(5))
+    reminders = s.scalars(select(FollowUp).where(FollowUp.customer_id == customer_id,
+                                                 FollowUp.next_done.is_(False))
+                          .order_by(FollowUp.next_followup_on))
+    plans = s.scalars(select(VisitPlan).where(VisitPlan.customer_id == customer_id,
+                                              VisitPlan.status.in_(visits.OPEN_STATES))
+                      .order_by(VisitPlan.planned_at))
+    now = utcnow()
+    return {"customer": customer,
+            "contacts": list_contacts(uow, caller, customer_id)["items"],
+            "account_team": account_team(uow, caller, customer_id),
+            "latest_followups": [followup_out(f) for f in followups],
+            "open_visit_plans": [visit_out(v, now) for v in plans],
+            "open_reminders": [followup_out(f) for f in reminders]}

@@ -1,4 +1,5 @@
-"""Contacts (CUS-03), categories (CUS-02) and account teams (CUS-08)."""
+"""Contacts (CUS-03), categories (CUS-02), account teams (CUS-08) and assignment rules
+(CUS-06): the customer service's configuration and people around a customer."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from services.customer import events, schemas
 from services.customer.db import queries
 from services.customer.db.models import (
     AccountTeamMember,
+    AssignmentRuleRow,
     Contact,
     CustomerCategory,
     Staff,
 )
 from services.customer.domain import customers as rules
+from services.customer.domain import ownership
 from services.customer.domain.identity_keys import normalize_email, normalize_phone
 from services.customer.use_cases.customers import refresh_search, writable
 
@@ -212,3 +215,56 @@ def remove_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,
         raise NotFound("not on the account team")
     uow.commit()
     return account_team(uow, caller, customer_id)
+
+
+# -- assignment rules (CUS-06) ---------------------------------------------------------
+def rule_out(r: AssignmentRuleRow) -> dict[str, Any]:
+    return schemas.AssignmentRule.model_validate(r, from_attributes=True).model_dump(
+        mode="json")
+
+
+def create_assignment_rule(uow: UnitOfWork, caller: Caller, data: schemas.AssignmentRuleIn
+                           ) -> dict[str, Any]:
+    _configurer(caller)
+    ownership.check_rule(data.kind, dict(data.config))
+    rule = AssignmentRuleRow(id=str(uuid.uuid4()), kind=data.kind, config=dict(data.config),
+                             priority=data.priority, active=data.active, version=1,
+                             created_at=utcnow())
+    uow.session.add(rule)
+    uow.commit()
+    return rule_out(rule)
+
+
+def update_assignment_rule(uow: UnitOfWork, caller: Caller, rule_id: str,
+                           data: schemas.AssignmentRuleUpdate, expected_version: int | None
+                           ) -> dict[str, Any]:
+    _configurer(caller)
+    rule = uow.session.get(AssignmentRuleRow, rule_id, with_for_update=True)
+    if rule is None:
+        raise NotFound("assignment rule not found")
+    rules.check_version(rule.version, expected_version)
+    changes = data.model_dump(exclude_unset=True)
+    if "config" in changes:
+        ownership.check_rule(rule.kind, dict(changes["config"]))
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    rule.version += 1
+    uow.commit()
+    return rule_out(rule)
+
+
+def delete_assignment_rule(uow: UnitOfWork, caller: Caller, rule_id: str) -> dict[str, Any]:
+    _configurer(caller)
+    rule = uow.session.get(AssignmentRuleRow, rule_id, with_for_update=True)
+    if rule is None:
+        raise NotFound("assignment rule not found")
+    out = rule_out(rule)
+    uow.session.delete(rule)
+    uow.commit()
+    return out
+
+
+def list_assignment_rules(uow: UnitOfWork) -> dict[str, Any]:
+    rows = uow.session.scalars(select(AssignmentRuleRow).order_by(
+        AssignmentRuleRow.priority, AssignmentRuleRow.created_at))
+    return {"items": [rule_out(r) for r in rows], "next_cursor": None}
