@@ -41,7 +41,7 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs gateway services tests bench scripts
-	$(BIN)/mypy libs/crm_platform gateway services/customer/domain
+	$(BIN)/mypy libs/crm_platform gateway $(wildcard services/*/domain)
 
 contracts: $(STAMP)
 	$(BIN)/python -m crm_platform.contracts write
