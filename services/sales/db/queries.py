@@ -1,0 +1,205 @@
+"""SQL of the sales service: scoping, pagination, numbers, settings and the analytics
+aggregates. Use cases call these; nothing else builds queries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from crm_platform.auth import Caller
+from crm_platform.errors import NotFound
+from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from services.sales.db.models import (
+    Base,
+    NumberSequence,
+    Opportunity,
+    Order,
+    PipelineStage,
+    Setting,
+    Staff,
+    Team,
+)
+
+M = TypeVar("M", bound=Base)
+
+
+def visible(query: Select[Any], model: Any, caller: Caller) -> Select[Any]:
+    """Records whose owner is in the caller's scope (own / team and sub-teams / all)."""
+    owners = caller.visible_owner_ids()
+    if owners is None:
+        return query
+    return query.where(model.owner_id.in_(owners))
+
+
+def get_visible(s: Session, model: type[M], record_id: str, caller: Caller, what: str, *,
+                lock: bool = False) -> M:
+    query = visible(select(model).where(model.id == record_id),  # type: ignore[attr-defined]
+                    model, caller)
+    if lock:
+        query = query.with_for_update()
+    row = s.scalar(query)
+    if row is None:
+        raise NotFound(f"{what} not found", code=f"{what.replace(' ', '_')}_not_found")
+    return row
+
+
+def page(s: Session, query: Select[Any], model: Any, limit: int | None, cursor: str | None,
+         *, newest_first: bool = True) -> tuple[list[Any], str | None]:
+    """Keyset pagination on (created_at, id)."""
+    size = clamp_limit(limit)
+    key = decode_cursor(cursor)
+    created, ident = model.created_at, model.id
+    if key:
+        at = datetime.fromisoformat(str(key[0]))
+        if newest_first:
+            query = query.where(or_(created < at, and_(created == at, ident < key[1])))
+        else:
+            query = query.where(or_(created > at, and_(created == at, ident > key[1])))
+    order = (created.desc(), ident.desc()) if newest_first else (created, ident)
+    rows = list(s.scalars(query.order_by(*order).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    nxt = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more else None
+    return rows, nxt
+
+
+def next_number(s: Session, series: str, year: int) -> str:
+    """``SO-2026-000042``: gap-free per series and year; the row lock serialises writers
+    and rolls back with their transaction, so a crash leaves no hole and no duplicate."""
+    name = f"{series}-{year}"
+    row = s.get(NumberSequence, name, with_for_update=True)
+    if row is None:
+        s.add(NumberSequence(name=name, next_value=2))
+        s.flush()
+        value = 1
+    else:
+        value = row.next_value
+        row.next_value = value + 1
+    return f"{series}-{year}-{value:06d}"
+
+
+def setting(s: Session, name: str, default: dict[str, Any]) -> dict[str, Any]:
+    row = s.get(Setting, name)
+    return {**default, **(row.value if row else {})}
+
+
+def put_setting(s: Session, name: str, value: dict[str, Any]) -> None:
+    row = s.get(Setting, name, with_for_update=True)
+    if row is None:
+        s.add(Setting(name=name, value=value, version=1))
+    else:
+        row.value = value
+        row.version += 1
+
+
+def manager_of(s: Session, user_id: str | None) -> str | None:
+    """The manager of the user's team, or of the nearest parent team that has one (not the
+    user themself)."""
+    if user_id is None:
+        return None
+    team_id = s.scalar(select(Staff.team_id).where(Staff.id == user_id))
+    seen: set[str] = set()
+    while team_id and team_id not in seen:
+        seen.add(team_id)
+        team = s.get(Team, team_id)
+        if team is None:
+            return None
+        if team.manager_id and team.manager_id != user_id:
+            return team.manager_id
+        team_id = team.parent_id
+    return None
+
+
+def team_of(s: Session, user_id: str | None) -> str | None:
+    if user_id is None:
+        return None
+    return s.scalar(select(Staff.team_id).where(Staff.id == user_id))
+
+
+def team_and_subteams(s: Session, team_id: str) -> set[str]:
+    teams = {team_id}
+    frontier = {team_id}
+    while frontier:
+        children = set(s.scalars(select(Team.id).where(Team.parent_id.in_(frontier))))
+        frontier = children - teams
+        teams |= frontier
+    return teams
+
+
+# -- analytics --------------------------------------------------------------------------------
+def _opportunity_filters(query: Select[Any], caller: Caller, currency: str,
+                         owner_ids: set[str] | None) -> Select[Any]:
+    query = visible(query, Opportunity, caller).where(Opportunity.currency == currency)
+    if owner_ids is not None:
+        query = query.where(Opportunity.owner_id.in_(owner_ids))
+    return query
+
+
+def funnel_totals(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None
+                  ) -> list[tuple[PipelineStage, int, Decimal]]:
+    """Open opportunities per stage: count and amount (one grouped scan)."""
+    agg = _opportunity_filters(
+        select(Opportunity.stage_id, func.count(), func.coalesce(func.sum(Opportunity.amount), 0))
+        .where(Opportunity.status == "open"), caller, currency, owner_ids,
+    ).group_by(Opportunity.stage_id)
+    totals = {stage_id: (int(n), Decimal(amount)) for stage_id, n, amount in s.execute(agg)}
+    stages = list(s.scalars(select(PipelineStage).order_by(PipelineStage.position)))
+    return [(st, *totals.get(st.id, (0, Decimal("0")))) for st in stages
+            if st.is_active or st.id in totals]
+
+
+def win_loss(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None,
+             closed_from: datetime | None, closed_to: datetime | None, group: Any
+             ) -> list[tuple[Any, int, int, Decimal, Decimal]]:
+    """Closed opportunities grouped by ``group`` (a column expression or None): won, lost,
+    won amount and the sum of days from creation to close."""
+    epoch_days = (func.extract("epoch", Opportunity.closed_at)
+                  - func.extract("epoch", Opportunity.created_at)) / 86400
+    if s.bind is not None and s.bind.dialect.name == "sqlite":
+        epoch_days = func.julianday(Opportunity.closed_at) - func.julianday(
+            Opportunity.created_at)
+    cols = [
+        func.sum(case((Opportunity.status == "won", 1), else_=0)),
+        func.sum(case((Opportunity.status == "lost", 1), else_=0)),
+        func.coalesce(func.sum(case((Opportunity.status == "won", Opportunity.amount),
+                                    else_=0)), 0),
+        func.coalesce(func.sum(epoch_days), 0),
+    ]
+    key = group if group is not None else func.cast(None, Opportunity.owner_id.type)
+    query = _opportunity_filters(select(key, *cols).where(
+        Opportunity.status.in_(("won", "lost"))), caller, currency, owner_ids)
+    if closed_from is not None:
+        query = query.where(Opportunity.closed_at >= closed_from)
+    if closed_to is not None:
+        query = query.where(Opportunity.closed_at < closed_to)
+    if group is not None:
+        query = query.group_by(group)
+    return [(k, int(won or 0), int(lost or 0), Decimal(str(amount)), Decimal(str(days)))
+            for k, won, lost, amount, days in s.execute(query)]
+
+
+def forecast(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None
+             ) -> list[tuple[date | None, str, int, Decimal]]:
+    """Open opportunities by expected close date and stage (the domain buckets months and
+    applies probabilities)."""
+    query = _opportunity_filters(
+        select(Opportunity.expected_close_date, Opportunity.stage_id, func.count(),
+               func.coalesce(func.sum(Opportunity.amount), 0))
+        .where(Opportunity.status == "open"), caller, currency, owner_ids,
+    ).group_by(Opportunity.expected_close_date, Opportunity.stage_id)
+    return [(d, stage_id, int(n), Decimal(str(a))) for d, stage_id, n, a in s.execute(query)]
+
+
+def confirmed_revenue(s: Session, currency: str, owner_ids: set[str] | None,
+                      start: datetime, end: datetime) -> Decimal:
+    """Sum of confirmed orders (confirmed, in delivery or completed) in a period."""
+    query = select(func.coalesce(func.sum(Order.amount), 0)).where(
+        Order.currency == currency, Order.confirmed_at >= start, Order.confirmed_at < end,
+        Order.status.in_(("confirmed", "in_delivery", "completed")))
+    if owner_ids is not None:
+        query = query.where(Order.owner_id.in_(owner_ids))
+    return Decimal(str(s.scalar(query) or 0))

@@ -1,0 +1,97 @@
+"""Quote and order lines, amounts and payment terms (SAL-06, SAL-07). Exact decimals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from crm_platform.errors import ValidationFailed
+from crm_platform.money import ZERO, rounded, text
+
+HUNDRED = Decimal("100")
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    id: str
+    name: str
+    unit: str
+    tax_rate: Decimal
+    currency: str
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class LineIn:
+    product_id: str
+    quantity: Decimal
+    unit_price: Decimal
+    discount_percent: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Priced:
+    lines: list[dict[str, str]]
+    amount: Decimal  # what the customer pays: discounts applied, tax included
+    tax_amount: Decimal  # the tax contained in ``amount``
+    max_discount_percent: Decimal
+
+
+def price_lines(lines: list[LineIn], catalogue: dict[str, CatalogueItem], currency: str
+                ) -> Priced:
+    """Each line: quantity × unit price less its discount, rounded to the currency. Prices
+    include tax (含税价, the Chinese contract convention); each line shows the tax it
+    contains at the product's rate. The total is the sum of the rounded lines, so the
+    document always adds up to what its lines show."""
+    if not lines:
+        raise ValidationFailed("at least one line is needed", code="no_lines")
+    out: list[dict[str, str]] = []
+    amount = tax = ZERO
+    max_discount = ZERO
+    for n, line in enumerate(lines, start=1):
+        item = catalogue.get(line.product_id)
+        if item is None or not item.is_active:
+            raise ValidationFailed(f"line {n}: unknown or retired product",
+                                   code="unknown_product",
+                                   extra={"line": n, "product_id": line.product_id})
+        if line.quantity <= 0:
+            raise ValidationFailed(f"line {n}: quantity must be positive",
+                                   code="invalid_quantity", extra={"line": n})
+        if not ZERO <= line.discount_percent <= HUNDRED:
+            raise ValidationFailed(f"line {n}: discount must be between 0 and 100 %",
+                                   code="invalid_discount", extra={"line": n})
+        gross = line.quantity * line.unit_price
+        net = rounded(gross * (HUNDRED - line.discount_percent) / HUNDRED, currency)
+        line_tax = rounded(net * item.tax_rate / (1 + item.tax_rate), currency)
+        amount += net
+        tax += line_tax
+        max_discount = max(max_discount, line.discount_percent)
+        out.append({
+            "product_id": item.id, "product_name": item.name, "unit": item.unit,
+            "quantity": format(line.quantity.normalize(), "f"),
+            "unit_price": text(line.unit_price, currency),
+            "discount_percent": format(line.discount_percent.normalize(), "f"),
+            "tax_rate": format(item.tax_rate.normalize(), "f"),
+            "amount": text(net, currency), "tax_amount": text(line_tax, currency),
+        })
+    return Priced(out, amount, tax, max_discount)
+
+
+def needs_discount_approval(max_discount_percent: Decimal, threshold_percent: Decimal) -> bool:
+    return max_discount_percent > threshold_percent
+
+
+def check_payment_terms(installments: list[tuple[Decimal, int]]) -> None:
+    """Installments as (percent, days after confirmation); they must cover exactly 100 %."""
+    if not installments:
+        return  # one installment of 100 % due on confirmation
+    if len(installments) > 36:
+        raise ValidationFailed("at most 36 installments", code="invalid_payment_terms")
+    for percent, due_days in installments:
+        if percent <= 0 or due_days < 0:
+            raise ValidationFailed("each installment needs a positive percent and due_days "
+                                   "of 0 or more", code="invalid_payment_terms")
+    total = sum((p for p, _ in installments), ZERO)
+    if total != HUNDRED:
+        raise ValidationFailed(f"installments add up to {total} %, not 100 %",
+                               code="invalid_payment_terms", extra={"total_percent": str(total)})

@@ -1,0 +1,690 @@
+"""RPC inputs and outputs of the sales service (also the gateway's API models).
+
+Money is a decimal string beside a currency code; a JSON number is accepted on input only
+when it has no more decimals than the currency (checked in the use cases)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Currency = Field("CNY", min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+LeadStatus = Literal["new", "contacted", "qualified", "disqualified", "converted"]
+OpportunityStatus = Literal["open", "won", "lost"]
+QuoteStatus = Literal["draft", "pending_approval", "approved", "rejected", "converted",
+                      "superseded"]
+OrderStatus = Literal["draft", "pending_approval", "confirmed", "in_delivery", "completed",
+                      "cancelled"]
+CampaignKind = Literal["advertising", "launch", "promotion", "event", "other"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel):
+    next_cursor: str | None = None
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class Reason(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Comment(Strict):
+    comment: str | None = Field(None, max_length=1000)
+
+
+class Material(Strict):
+    document_id: str | None = Field(None, max_length=100, description="documents service id")
+    title: str = Field(min_length=1, max_length=200)
+    url: str | None = Field(None, max_length=1000)
+
+
+# -- leads (SAL-01) -------------------------------------------------------------------------
+class LeadIn(Strict):
+    name: str = Field(min_length=1, max_length=200, description="company or person")
+    kind: Literal["company", "person"] = "company"
+    contact_name: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=200)
+    source: str | None = Field(None, max_length=100)
+    campaign_id: str | None = None
+    province: str | None = Field(None, max_length=50)
+    industry: str | None = Field(None, max_length=100)
+    estimated_amount: Decimal | None = Field(None, ge=0)
+    currency: str = Currency
+    note: str | None = Field(None, max_length=4000)
+    owner_id: str | None = Field(None, description="default: whoever enters the lead")
+
+
+class LeadUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    contact_name: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=200)
+    source: str | None = Field(None, max_length=100)
+    province: str | None = Field(None, max_length=50)
+    industry: str | None = Field(None, max_length=100)
+    estimated_amount: Decimal | None = Field(None, ge=0)
+    note: str | None = Field(None, max_length=4000)
+
+
+class LeadAssign(Strict):
+    owner_id: str
+
+
+class LeadConvert(Strict):
+    opportunity_name: str | None = Field(None, max_length=200)
+    amount: Decimal | None = Field(None, ge=0, description="default: the lead's estimate")
+    expected_close_date: date | None = None
+    stage_id: str | None = Field(None, description="default: the first stage")
+
+
+class Lead(Out):
+    id: str
+    name: str
+    kind: str
+    contact_name: str | None
+    phone: str | None
+    email: str | None
+    source: str | None
+    campaign_id: str | None
+    province: str | None
+    industry: str | None
+    estimated_amount: Decimal | None
+    currency: str
+    note: str | None
+    status: LeadStatus
+    disqualify_reason: str | None
+    owner_id: str | None
+    customer_id: str | None
+    opportunity_id: str | None
+    converted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class LeadPage(Page):
+    items: list[Lead]
+
+
+class LeadQuery(ListQuery):
+    status: LeadStatus | None = None
+    owner_id: str | None = None
+    campaign_id: str | None = None
+    q: str | None = Field(None, max_length=100)
+
+
+class LeadConversion(BaseModel):
+    customer_id: str
+    opportunity_id: str
+    lead: Lead
+
+
+# -- pipeline and opportunities (SAL-02) ----------------------------------------------------
+class StageIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    probability: Decimal = Field(ge=0, le=100, description="win probability in percent")
+    position: int = Field(ge=0, le=1000)
+
+
+class StageUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    probability: Decimal | None = Field(None, ge=0, le=100)
+    position: int | None = Field(None, ge=0, le=1000)
+    is_active: bool | None = None
+
+
+class Stage(Out):
+    id: str
+    name: str
+    probability: Decimal
+    position: int
+    is_active: bool
+    version: int
+
+
+class StagePage(Page):
+    items: list[Stage]
+
+
+class OpportunityIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    customer_id: str
+    amount: Decimal = Field(ge=0)
+    currency: str = Currency
+    stage_id: str | None = Field(None, description="default: the first stage")
+    expected_close_date: date | None = None
+    campaign_id: str | None = None
+
+
+class OpportunityUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    amount: Decimal | None = Field(None, ge=0)
+    expected_close_date: date | None = None
+    campaign_id: str | None = None
+
+
+class StageMove(Strict):
+    stage_id: str
+
+
+class Opportunity(Out):
+    id: str
+    name: str
+    customer_id: str
+    owner_id: str | None
+    amount: Decimal
+    currency: str
+    stage_id: str
+    stage_name: str | None = None
+    probability: Decimal | None = None
+    expected_close_date: date | None
+    status: OpportunityStatus
+    lost_reason: str | None
+    lead_id: str | None
+    campaign_id: str | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class OpportunityPage(Page):
+    items: list[Opportunity]
+
+
+class OpportunityQuery(ListQuery):
+    status: OpportunityStatus | None = None
+    stage_id: str | None = None
+    owner_id: str | None = None
+    customer_id: str | None = None
+
+
+class StageChange(Out):
+    id: int
+    from_stage_id: str | None
+    to_stage_id: str | None
+    from_status: str | None
+    to_status: str
+    amount: Decimal
+    changed_by: str
+    changed_at: datetime
+
+
+class StageHistory(BaseModel):
+    items: list[StageChange]
+    next_cursor: str | None = None
+
+
+# -- analytics (SAL-03) ----------------------------------------------------------------------
+class AnalyticsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    currency: str = Currency
+    owner_id: str | None = None
+    team_id: str | None = None
+    period: str | None = Field(None, description="YYYY, YYYY-Qn or YYYY-MM (close date)")
+    group_by: Literal["rep", "team", "period", "none"] = "none"
+
+
+class FunnelStage(BaseModel):
+    stage_id: str
+    stage: str
+    position: int
+    probability: str
+    count: int
+    amount: str
+    weighted_amount: str
+
+
+class Funnel(BaseModel):
+    currency: str
+    stages: list[FunnelStage]
+    total_count: int
+    total_amount: str
+    total_weighted_amount: str
+
+
+class WinLossRow(BaseModel):
+    key: str | None
+    won: int
+    lost: int
+    closed: int
+    win_rate: str | None
+    lost_rate: str | None
+    won_amount: str
+    average_cycle_days: str | None
+
+
+class WinLoss(BaseModel):
+    currency: str
+    group_by: str
+    rows: list[WinLossRow]
+    total: WinLossRow
+
+
+class ForecastMonth(BaseModel):
+    month: str
+    count: int
+    amount: str
+    weighted_amount: str
+
+
+class Forecast(BaseModel):
+    currency: str
+    months: list[ForecastMonth]
+    total_amount: str
+    total_weighted_amount: str
+
+
+# -- campaigns (SAL-04) ----------------------------------------------------------------------
+class CampaignIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    theme: str | None = Field(None, max_length=500)
+    kind: CampaignKind
+    start_date: date | None = None
+    end_date: date | None = None
+    region: str | None = Field(None, max_length=100)
+    currency: str = Currency
+    budget: Decimal = Field(ge=0)
+    materials: list[Material] = Field(default_factory=list, max_length=50)
+
+
+class CampaignUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    theme: str | None = Field(None, max_length=500)
+    start_date: date | None = None
+    end_date: date | None = None
+    region: str | None = Field(None, max_length=100)
+    budget: Decimal | None = Field(None, ge=0)
+    materials: list[Material] | None = Field(None, max_length=50)
+
+
+class Campaign(Out):
+    id: str
+    name: str
+    theme: str | None
+    kind: str
+    start_date: date | None
+    end_date: date | None
+    region: str | None
+    currency: str
+    budget: Decimal
+    actual_cost: Decimal
+    materials: list[dict[str, Any]]
+    owner_id: str
+    created_at: datetime
+    version: int
+
+
+class CampaignPage(Page):
+    items: list[Campaign]
+
+
+class CampaignRoi(BaseModel):
+    campaign_id: str
+    currency: str
+    budget: str
+    actual_cost: str
+    leads: int
+    converted_leads: int
+    won_opportunities: int
+    won_revenue: str
+    cost_per_lead: str | None
+    roi: str | None
+
+
+# -- products (SAL-05) -----------------------------------------------------------------------
+class ProductCategoryIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    parent_id: str | None = None
+
+
+class ProductCategory(Out):
+    id: str
+    name: str
+    parent_id: str | None
+    version: int
+
+
+class ProductCategoryPage(Page):
+    items: list[ProductCategory]
+
+
+class ProductLineIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    category_id: str | None = None
+
+
+class ProductLine(Out):
+    id: str
+    name: str
+    category_id: str | None
+    version: int
+
+
+class ProductLinePage(Page):
+    items: list[ProductLine]
+
+
+class ProductIn(Strict):
+    code: str = Field(min_length=1, max_length=50)
+    name: str = Field(min_length=1, max_length=200)
+    product_version: str = Field("1", min_length=1, max_length=30,
+                                 description="the product's release, e.g. V2.1")
+    category_id: str | None = None
+    line_id: str | None = None
+    unit: str = Field(min_length=1, max_length=20)
+    currency: str = Currency
+    list_price: Decimal = Field(ge=0)
+    tax_rate: Decimal = Field(Decimal("0.13"), ge=0, le=1, description="0.13 = 13 %")
+    materials: list[Material] = Field(default_factory=list, max_length=50)
+
+
+class ProductUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    category_id: str | None = None
+    line_id: str | None = None
+    unit: str | None = Field(None, min_length=1, max_length=20)
+    list_price: Decimal | None = Field(None, ge=0)
+    tax_rate: Decimal | None = Field(None, ge=0, le=1)
+    is_active: bool | None = None
+    materials: list[Material] | None = Field(None, max_length=50)
+
+
+class Product(Out):
+    id: str
+    code: str
+    name: str
+    product_version: str
+    category_id: str | None
+    line_id: str | None
+    unit: str
+    currency: str
+    list_price: Decimal
+    tax_rate: Decimal
+    is_active: bool
+    materials: list[dict[str, Any]]
+    created_at: datetime
+    version: int
+
+
+class ProductPage(Page):
+    items: list[Product]
+
+
+class ProductQuery(ListQuery):
+    code: str | None = None
+    category_id: str | None = None
+    line_id: str | None = None
+    include_inactive: bool = False
+
+
+# -- quotes and orders (SAL-06, SAL-07) ----------------------------------------------------------
+class LineIn(Strict):
+    product_id: str
+    quantity: Decimal = Field(gt=0, max_digits=14, decimal_places=4)
+    unit_price: Decimal | None = Field(None, ge=0, description="default: the list price")
+    discount_percent: Decimal = Field(Decimal("0"), ge=0, le=100, decimal_places=2)
+
+
+class Line(BaseModel):
+    product_id: str
+    product_name: str
+    unit: str
+    quantity: str
+    unit_price: str
+    discount_percent: str
+    tax_rate: str
+    amount: str
+    tax_amount: str
+
+
+class QuoteIn(Strict):
+    customer_id: str
+    opportunity_id: str | None = None
+    currency: str = Currency
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    valid_until: date | None = None
+    note: str | None = Field(None, max_length=4000)
+
+
+class QuoteUpdate(Strict):
+    lines: list[LineIn] | None = Field(None, min_length=1, max_length=200)
+    valid_until: date | None = None
+    note: str | None = Field(None, max_length=4000)
+
+
+class Quote(Out):
+    id: str
+    number: str
+    customer_id: str
+    opportunity_id: str | None
+    owner_id: str | None
+    currency: str
+    lines: list[Line]
+    amount: Decimal
+    tax_amount: Decimal
+    max_discount_percent: Decimal
+    valid_until: date | None
+    note: str | None
+    status: QuoteStatus
+    approver_id: str | None
+    decided_by: str | None
+    decision_comment: str | None
+    order_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class QuotePage(Page):
+    items: list[Quote]
+
+
+class QuoteQuery(ListQuery):
+    customer_id: str | None = None
+    opportunity_id: str | None = None
+    status: QuoteStatus | None = None
+
+
+class Installment(Strict):
+    percent: Decimal = Field(gt=0, le=100)
+    due_days: int = Field(ge=0, le=3650, description="days after confirmation")
+
+
+class PaymentTerms(Strict):
+    installments: list[Installment] = Field(
+        default_factory=list, description="empty: all due on confirmation")
+
+
+class OrderFields(Strict):
+    key_terms: str | None = Field(None, max_length=8000)
+    signed_at: date | None = None
+    signer: str | None = Field(None, max_length=100)
+    start_date: date | None = None
+    end_date: date | None = None
+    contract_document_id: str | None = Field(None, max_length=100)
+
+
+class OrderIn(OrderFields):
+    customer_id: str
+    currency: str = Currency
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    payment_terms: PaymentTerms = Field(default_factory=PaymentTerms)
+    opportunity_id: str | None = None
+
+
+class QuoteConvert(OrderFields):
+    payment_terms: PaymentTerms = Field(default_factory=PaymentTerms)
+
+
+class OrderUpdate(OrderFields):
+    lines: list[LineIn] | None = Field(None, min_length=1, max_length=200)
+    payment_terms: PaymentTerms | None = None
+
+
+class OrderApprove(Strict):
+    credit_override: bool = Field(
+        False, description="confirm even though the customer is over their credit limit")
+    comment: str | None = Field(None, max_length=1000)
+
+
+class Order(Out):
+    id: str
+    number: str
+    customer_id: str
+    quote_id: str | None
+    opportunity_id: str | None
+    owner_id: str | None
+    currency: str
+    lines: list[Line]
+    amount: Decimal
+    tax_amount: Decimal
+    payment_terms: dict[str, Any]
+    key_terms: str | None
+    signed_at: date | None
+    signer: str | None
+    start_date: date | None
+    end_date: date | None
+    contract_document_id: str | None
+    status: OrderStatus
+    credit_override_by: str | None
+    last_credit_check: dict[str, Any] | None
+    paid_amount: Decimal
+    paid_status: Literal["unpaid", "partially_paid", "paid"]
+    confirmed_at: datetime | None
+    completed_at: datetime | None
+    cancelled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class OrderPage(Page):
+    items: list[Order]
+
+
+class OrderQuery(ListQuery):
+    customer_id: str | None = None
+    status: OrderStatus | None = None
+    owner_id: str | None = None
+
+
+class DeliveryLine(Strict):
+    product_id: str
+    quantity: Decimal = Field(gt=0)
+
+
+class DeliveryIn(Strict):
+    delivered_on: date
+    lines: list[DeliveryLine] = Field(default_factory=list, max_length=200)
+    carrier: str | None = Field(None, max_length=100)
+    tracking_number: str | None = Field(None, max_length=100)
+    note: str | None = Field(None, max_length=4000)
+    completes_order: bool = Field(False, description="this delivery completes the order")
+
+
+class Delivery(Out):
+    id: str
+    order_id: str
+    delivered_on: date
+    lines: list[dict[str, Any]]
+    carrier: str | None
+    tracking_number: str | None
+    note: str | None
+    recorded_by: str
+    recorded_at: datetime
+
+
+class DeliveryPage(Page):
+    items: list[Delivery]
+
+
+class SalesSettings(Strict):
+    quote_discount_approval_percent: Decimal = Field(
+        Decimal("10"), ge=0, le=100,
+        description="a quote with any line discounted more than this needs the manager")
+    credit_check_timeout_seconds: float = Field(5, gt=0, le=60)
+
+
+# -- targets and work logs (SAL-08, SAL-09) -------------------------------------------------------
+class TargetIn(Strict):
+    subject_kind: Literal["rep", "team"]
+    subject_id: str
+    period: str = Field(description="YYYY, YYYY-Qn or YYYY-MM")
+    amount: Decimal = Field(ge=0)
+    currency: str = Currency
+
+
+class TargetUpdate(Strict):
+    amount: Decimal = Field(ge=0)
+
+
+class Target(Out):
+    id: str
+    subject_kind: str
+    subject_id: str
+    period: str
+    amount: Decimal
+    currency: str
+    achieved: Decimal = Decimal("0")
+    achievement: str | None = None
+    version: int
+
+
+class TargetPage(Page):
+    items: list[Target]
+
+
+class TargetQuery(ListQuery):
+    period: str | None = None
+    subject_id: str | None = None
+
+
+class WorkLogIn(Strict):
+    kind: Literal["log", "plan"]
+    day: date
+    content: str = Field(min_length=1, max_length=8000)
+    customer_id: str | None = None
+
+
+class WorkLogUpdate(Strict):
+    content: str = Field(min_length=1, max_length=8000)
+
+
+class WorkLog(Out):
+    id: str
+    author_id: str
+    kind: str
+    day: date
+    content: str
+    customer_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class WorkLogPage(Page):
+    items: list[WorkLog]
+
+
+class WorkLogQuery(ListQuery):
+    author_id: str | None = None
+    kind: Literal["log", "plan"] | None = None
+    day_from: date | None = None
+    day_to: date | None = None

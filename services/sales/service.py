@@ -1,0 +1,508 @@
+"""nameko entrypoints of the sales service: thin adapters onto ``use_cases``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_platform.errors import NotFound
+from crm_platform.events import CloudEvent
+from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc
+from crm_platform.service.calls import call
+from crm_platform.uow import UnitOfWork
+from nameko.rpc import RpcProxy
+
+from services.sales import schemas
+from services.sales.db.models import Base
+from services.sales.use_cases import catalogue, common, orders, pipeline, planning
+
+# Subscriptions (one place): customer customer.created / updated / owner_changed /
+# archived / merged; gateway user.created / updated / deactivated, team.created / updated;
+# billing payment.received / payment.refunded (order paid status), expense.approved
+# (campaign cost). Synchronous calls: customer.create_customer / get_customer (lead
+# conversion, a customer not yet copied here), billing.check_credit (order confirmation).
+
+CUSTOMER_TIMEOUT = 10.0
+
+
+class SalesService(CrmService):
+    name = "sales"
+    uow = UnitOfWorkProvider(Base.metadata)
+    customer_rpc = RpcProxy("customer")
+    billing_rpc = RpcProxy("billing")
+
+    # -- calls to other services ------------------------------------------------------------
+    def _fetch_customer(self, customer_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(call(self.customer_rpc, "get_customer", timeout=CUSTOMER_TIMEOUT,
+                             customer_id=customer_id))
+        except NotFound:
+            return None
+
+    def _create_customer(self, data: dict[str, Any]) -> dict[str, Any]:
+        return dict(call(self.customer_rpc, "create_customer", timeout=CUSTOMER_TIMEOUT,
+                         data=data))
+
+    def _credit_checker(self, uow: UnitOfWork) -> orders.CheckCredit:
+        timeout = float(common.settings(uow)["credit_check_timeout_seconds"])
+
+        def check(customer_id: str, amount: str, currency: str, order_id: str
+                  ) -> dict[str, Any]:
+            return dict(call(self.billing_rpc, "check_credit", timeout=timeout,
+                             customer_id=customer_id, amount=amount, currency=currency,
+                             order_id=order_id))
+        return check
+
+    # -- leads ------------------------------------------------------------------------------
+    @rpc
+    def create_lead(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.create_lead(uow, self.caller, schemas.LeadIn.model_validate(data))
+
+    @rpc
+    def get_lead(self, lead_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return pipeline.get_lead(uow, self.caller, lead_id)
+
+    @rpc
+    def list_leads(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.list_leads(uow, self.caller,
+                                       schemas.LeadQuery.model_validate(query or {}))
+
+    @rpc
+    def update_lead(self, lead_id: str, data: dict[str, Any],
+                    expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.update_lead(uow, self.caller, lead_id,
+                                        schemas.LeadUpdate.model_validate(data),
+                                        expected_version)
+
+    @rpc
+    def assign_lead(self, lead_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.assign_lead(uow, self.caller, lead_id,
+                                        schemas.LeadAssign.model_validate(data))
+
+    @rpc
+    def contact_lead(self, lead_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.move_lead(uow, self.caller, lead_id, "contact")
+
+    @rpc
+    def qualify_lead(self, lead_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.move_lead(uow, self.caller, lead_id, "qualify")
+
+    @rpc
+    def disqualify_lead(self, lead_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        reason = schemas.Reason.model_validate(data).reason
+        with self.uow() as uow:
+            return pipeline.move_lead(uow, self.caller, lead_id, "disqualify", reason)
+
+    @rpc
+    def convert_lead(self, lead_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.convert_lead(uow, self.caller, lead_id,
+                                         schemas.LeadConvert.model_validate(data or {}),
+                                         self._create_customer, self._fetch_customer)
+
+    # -- pipeline and opportunities -----------------------------------------------------------
+    @rpc
+    def list_pipeline_stages(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return pipeline.list_stages(uow)
+
+    @rpc
+    def create_pipeline_stage(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.create_stage(uow, schemas.StageIn.model_validate(data))
+
+    @rpc
+    def update_pipeline_stage(self, stage_id: str, data: dict[str, Any],
+                              expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.update_stage(uow, stage_id, schemas.StageUpdate.model_validate(data),
+                                         expected_version)
+
+    @rpc
+    def create_opportunity(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.create_opportunity(uow, self.caller,
+                                               schemas.OpportunityIn.model_validate(data),
+                                               self._fetch_customer)
+
+    @rpc
+    def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return pipeline.get_opportunity(uow, self.caller, opportunity_id)
+
+    @rpc
+    def list_opportunities(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.list_opportunities(
+                uow, self.caller, schemas.OpportunityQuery.model_validate(query or {}))
+
+    @rpc
+    def update_opportunity(self, opportunity_id: str, data: dict[str, Any],
+                           expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.update_opportunity(uow, self.caller, opportunity_id,
+                                               schemas.OpportunityUpdate.model_validate(data),
+                                               expected_version)
+
+    @rpc
+    def move_opportunity_stage(self, opportunity_id: str, data: dict[str, Any]
+                               ) -> dict[str, Any]:
+        stage_id = schemas.StageMove.model_validate(data).stage_id
+        with self.uow() as uow:
+            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "stage",
+                                             stage_id=stage_id)
+
+    @rpc
+    def win_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "win")
+
+    @rpc
+    def lose_opportunity(self, opportunity_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        reason = schemas.Reason.model_validate(data).reason
+        with self.uow() as uow:
+            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "lose",
+                                             reason=reason)
+
+    @rpc
+    def reopen_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "reopen")
+
+    @rpc
+    def get_opportunity_history(self, opportunity_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return pipeline.stage_history(uow, self.caller, opportunity_id)
+
+    # -- analytics ----------------------------------------------------------------------------
+    @rpc
+    def get_funnel(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.funnel(uow, self.caller,
+                                   schemas.AnalyticsQuery.model_validate(query or {}))
+
+    @rpc
+    def get_win_loss(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.win_loss(uow, self.caller,
+                                     schemas.AnalyticsQuery.model_validate(query or {}))
+
+    @rpc
+    def get_forecast(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.forecast(uow, self.caller,
+                                     schemas.AnalyticsQuery.model_validate(query or {}))
+
+    # -- campaigns ----------------------------------------------------------------------------
+    @rpc
+    def create_campaign(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.create_campaign(uow, self.caller,
+                                             schemas.CampaignIn.model_validate(data))
+
+    @rpc
+    def get_campaign(self, campaign_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return catalogue.get_campaign(uow, campaign_id)
+
+    @rpc
+    def list_campaigns(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.list_campaigns(uow, schemas.ListQuery.model_validate(query or {}))
+
+    @rpc
+    def update_campaign(self, campaign_id: str, data: dict[str, Any],
+                        expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.update_campaign(uow, campaign_id,
+                                             schemas.CampaignUpdate.model_validate(data),
+                                             expected_version)
+
+    @rpc
+    def get_campaign_roi(self, campaign_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.campaign_roi(uow, campaign_id)
+
+    # -- products -----------------------------------------------------------------------------
+    @rpc
+    def create_product_category(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.create_product_category(
+                uow, schemas.ProductCategoryIn.model_validate(data))
+
+    @rpc
+    def list_product_categories(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return catalogue.list_product_categories(uow)
+
+    @rpc
+    def create_product_line(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.create_product_line(uow, schemas.ProductLineIn.model_validate(data))
+
+    @rpc
+    def list_product_lines(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return catalogue.list_product_lines(uow)
+
+    @rpc
+    def create_product(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.create_product(uow, schemas.ProductIn.model_validate(data))
+
+    @rpc
+    def get_product(self, product_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return catalogue.get_product(uow, product_id)
+
+    @rpc
+    def list_products(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.list_products(uow, schemas.ProductQuery.model_validate(query or {}))
+
+    @rpc
+    def update_product(self, product_id: str, data: dict[str, Any],
+                       expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return catalogue.update_product(uow, product_id,
+                                            schemas.ProductUpdate.model_validate(data),
+                                            expected_version)
+
+    # -- quotes -------------------------------------------------------------------------------
+    @rpc
+    def create_quote(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.create_quote(uow, self.caller, schemas.QuoteIn.model_validate(data),
+                                       self._fetch_customer)
+
+    @rpc
+    def get_quote(self, quote_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return orders.get_quote(uow, self.caller, quote_id)
+
+    @rpc
+    def list_quotes(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.list_quotes(uow, self.caller,
+                                      schemas.QuoteQuery.model_validate(query or {}))
+
+    @rpc
+    def list_customer_quotes(self, customer_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.list_quotes(uow, self.caller, schemas.QuoteQuery(
+                customer_id=customer_id, limit=500))
+
+    @rpc
+    def update_quote(self, quote_id: str, data: dict[str, Any],
+                     expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.update_quote(uow, self.caller, quote_id,
+                                       schemas.QuoteUpdate.model_validate(data),
+                                       expected_version)
+
+    @rpc
+    def submit_quote(self, quote_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.submit_quote(uow, self.caller, quote_id)
+
+    @rpc
+    def approve_quote(self, quote_id: str, data: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        comment = schemas.Comment.model_validate(data or {}).comment
+        with self.uow() as uow:
+            return orders.decide_quote(uow, self.caller, quote_id, True, comment)
+
+    @rpc
+    def reject_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        comment = schemas.Comment.model_validate(data or {}).comment
+        with self.uow() as uow:
+            return orders.decide_quote(uow, self.caller, quote_id, False, comment)
+
+    @rpc
+    def convert_quote(self, quote_id: str, data: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.convert_quote(uow, self.caller, quote_id,
+                                        schemas.QuoteConvert.model_validate(data or {}),
+                                        self._fetch_customer)
+
+    # -- orders -------------------------------------------------------------------------------
+    @rpc
+    def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.create_order(uow, self.caller, schemas.OrderIn.model_validate(data),
+                                       self._fetch_customer)
+
+    @rpc
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return orders.get_order(uow, self.caller, order_id)
+
+    @rpc
+    def list_orders(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.list_orders(uow, self.caller,
+                                      schemas.OrderQuery.model_validate(query or {}))
+
+    @rpc
+    def update_order(self, order_id: str, data: dict[str, Any],
+                     expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.update_order(uow, self.caller, order_id,
+                                       schemas.OrderUpdate.model_validate(data),
+                                       expected_version)
+
+    @rpc
+    def submit_order(self, order_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.submit_order(uow, self.caller, order_id)
+
+    @rpc
+    def confirm_order(self, order_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.confirm_order(uow, self.caller, order_id, self._credit_checker(uow))
+
+    @rpc
+    def approve_order(self, order_id: str, data: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.approve_order(uow, self.caller, order_id,
+                                        schemas.OrderApprove.model_validate(data or {}),
+                                        self._credit_checker(uow))
+
+    @rpc
+    def cancel_order(self, order_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        reason = schemas.Reason.model_validate(data).reason
+        with self.uow() as uow:
+            return orders.cancel_order(uow, self.caller, order_id, reason)
+
+    @rpc
+    def complete_order(self, order_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.complete_order(uow, self.caller, order_id)
+
+    @rpc
+    def record_delivery(self, order_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.record_delivery(uow, self.caller, order_id,
+                                          schemas.DeliveryIn.model_validate(data))
+
+    @rpc
+    def list_deliveries(self, order_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return orders.list_deliveries(uow, self.caller, order_id)
+
+    @rpc
+    def customer_sales_summary(self, customer_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return orders.customer_summary(uow, self.caller, customer_id)
+
+    @rpc
+    def get_sales_settings(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return orders.get_settings(uow)
+
+    @rpc
+    def put_sales_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return orders.put_settings(uow, self.caller,
+                                       schemas.SalesSettings.model_validate(data))
+
+    # -- targets and work logs ------------------------------------------------------------------
+    @rpc
+    def create_sales_target(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return planning.create_target(uow, self.caller, schemas.TargetIn.model_validate(data))
+
+    @rpc
+    def list_sales_targets(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return planning.list_targets(uow, self.caller,
+                                         schemas.TargetQuery.model_validate(query or {}))
+
+    @rpc
+    def update_sales_target(self, target_id: str, data: dict[str, Any],
+                            expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return planning.update_target(uow, self.caller, target_id,
+                                          schemas.TargetUpdate.model_validate(data),
+                                          expected_version)
+
+    @rpc
+    def create_work_log(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return planning.create_work_log(uow, self.caller,
+                                            schemas.WorkLogIn.model_validate(data))
+
+    @rpc
+    def list_work_logs(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return planning.list_work_logs(uow, self.caller,
+                                           schemas.WorkLogQuery.model_validate(query or {}))
+
+    @rpc
+    def update_work_log(self, log_id: str, data: dict[str, Any],
+                        expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return planning.update_work_log(uow, self.caller, log_id,
+                                            schemas.WorkLogUpdate.model_validate(data),
+                                            expected_version)
+
+    # -- events from other services -------------------------------------------------------------
+    @event_handler("customer", "customer.created")
+    def on_customer_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.upsert_customer(uow, event.data)
+
+    @event_handler("customer", "customer.updated")
+    def on_customer_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.upsert_customer(uow, event.data)
+
+    @event_handler("customer", "customer.owner_changed")
+    def on_customer_owner_changed(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.on_owner_changed(uow, event.data)
+
+    @event_handler("customer", "customer.archived")
+    def on_customer_archived(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.on_customer_archived(uow, event.data)
+
+    @event_handler("customer", "customer.merged")
+    def on_customer_merged(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.on_customer_merged(uow, event.data)
+
+    @event_handler("billing", "payment.received")
+    def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        orders.on_payment(uow, event.id, event.data, +1)
+
+    @event_handler("billing", "payment.refunded")
+    def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        orders.on_payment(uow, event.id, event.data, -1)
+
+    @event_handler("billing", "expense.approved")
+    def on_expense_approved(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        catalogue.on_expense_approved(uow, event.data)
+
+    @event_handler("gateway", "user.created")
+    def on_user_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.upsert_staff(uow, event.data)
+
+    @event_handler("gateway", "user.updated")
+    def on_user_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.upsert_staff(uow, event.data)
+
+    @event_handler("gateway", "user.deactivated")
+    def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.deactivate_staff(uow, event.data)
+
+    @event_handler("gateway", "team.created")
+    def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.upsert_team(uow, event.data)
+
+    @event_handler("gateway", "team.updated")
+    def on_team_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        common.upsert_team(uow, event.data)

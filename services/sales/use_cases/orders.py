@@ -1,0 +1,462 @@
+"""Quotes with discount approval (SAL-06), orders / contracts with the credit check and
+deliveries (SAL-07), and the paid status billing reports back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from crm_platform.auth import Caller
+from crm_platform.db import utcnow
+from crm_platform.errors import Conflict, Forbidden, ValidationFailed
+from crm_platform.money import ZERO
+from crm_platform.uow import UnitOfWork
+from sqlalchemy import func, select
+
+from services.sales import events, schemas
+from services.sales.db import queries
+from services.sales.db.models import (
+    CustomerCopy,
+    Delivery,
+    Opportunity,
+    Order,
+    OrderPayment,
+    Product,
+    Quote,
+)
+from services.sales.domain import pricing, workflow
+from services.sales.use_cases.common import (
+    FetchCustomer,
+    amount,
+    check_version,
+    customer_for,
+    settings,
+)
+from services.sales.use_cases.pipeline import opportunity_out
+
+# ``check_credit(customer_id, amount, currency, order_id)`` asks billing (over RPC with a
+# timeout; ServiceUnavailable when it does not answer).
+CheckCredit = Callable[[str, str, str, str], dict[str, Any]]
+
+
+def _threshold(uow: UnitOfWork) -> Decimal:
+    return Decimal(str(settings(uow)["quote_discount_approval_percent"]))
+
+
+def _price(uow: UnitOfWork, lines: list[schemas.LineIn], currency: str) -> pricing.Priced:
+    ids = {line.product_id for line in lines}
+    products = {p.id: p for p in uow.session.scalars(select(Product).where(Product.id.in_(ids)))}
+    catalogue = {p.id: pricing.CatalogueItem(p.id, p.name, p.unit, p.tax_rate, p.currency,
+                                             p.is_active) for p in products.values()}
+    priced_in: list[pricing.LineIn] = []
+    for n, line in enumerate(lines, start=1):
+        product = products.get(line.product_id)
+        if line.unit_price is None and product is not None and product.currency != currency:
+            raise ValidationFailed(f"line {n}: the list price is in {product.currency}; "
+                                   f"give a unit_price in {currency}",
+                                   code="currency_mismatch", extra={"line": n})
+        price = line.unit_price if line.unit_price is not None else (
+            product.list_price if product is not None else ZERO)
+        priced_in.append(pricing.LineIn(line.product_id, line.quantity,
+                                        amount(price, currency, f"lines[{n}].unit_price"),
+                                        line.discount_percent))
+    return pricing.price_lines(priced_in, catalogue, currency)
+
+
+# -- quotes -------------------------------------------------------------------------------------
+def quote_out(q: Quote) -> dict[str, Any]:
+    return schemas.Quote.model_validate(q, from_attributes=True).model_dump(mode="json")
+
+
+def _quote_event(q: Quote, cls: type[events.QuoteEvent], **extra: Any) -> events.QuoteEvent:
+    return cls(id=q.id, number=q.number, customer_id=q.customer_id, owner_id=q.owner_id,
+               amount=q.amount, currency=q.currency,
+               max_discount_percent=q.max_discount_percent, **extra)
+
+
+def create_quote(uow: UnitOfWork, caller: Caller, data: schemas.QuoteIn, fetch: FetchCustomer
+                 ) -> dict[str, Any]:
+    """A new quote supersedes the customer's unfinished quotes for the same opportunity, so
+    one customer never holds two live quotes that disagree (SAL-06)."""
+    s = uow.session
+    customer = customer_for(uow, caller, data.customer_id, fetch)
+    priced = _price(uow, data.lines, data.currency)
+    now = utcnow()
+    live = s.scalars(select(Quote).where(
+        Quote.customer_id == customer.id, Quote.opportunity_id.is_(None)
+        if data.opportunity_id is None else Quote.opportunity_id == data.opportunity_id,
+        Quote.status.in_(("draft", "pending_approval", "approved", "rejected")))
+        .with_for_update())
+    for old in live:
+        old.status = workflow.next_status(workflow.QUOTE, "quote", old.status, "supersede")
+        old.version += 1
+        old.updated_at = now
+    q = Quote(id=str(uuid.uuid4()), number=queries.next_number(s, "QT", now.year),
+              customer_id=customer.id, opportunity_id=data.opportunity_id,
+              owner_id=customer.owner_id, owner_team_id=customer.owner_team_id,
+              currency=data.currency, lines=priced.lines, amount=priced.amount,
+              tax_amount=priced.tax_amount, max_discount_percent=priced.max_discount_percent,
+              valid_until=data.valid_until, note=data.note, status="draft",
+              created_by=caller.user_id, created_at=now, updated_at=now, version=1)
+    s.add(q)
+    uow.commit()
+    return quote_out(q)
+
+
+def get_quote(uow: UnitOfWork, caller: Caller, quote_id: str) -> dict[str, Any]:
+    return quote_out(queries.get_visible(uow.session, Quote, quote_id, caller, "quote"))
+
+
+def list_quotes(uow: UnitOfWork, caller: Caller, q: schemas.QuoteQuery) -> dict[str, Any]:
+    query = queries.visible(select(Quote), Quote, caller)
+    for name in ("customer_id", "opportunity_id", "status"):
+        if getattr(q, name):
+            query = query.where(getattr(Quote, name) == getattr(q, name))
+    rows, nxt = queries.page(uow.session, query, Quote, q.limit, q.cursor)
+    return {"items": [quote_out(r) for r in rows], "next_cursor": nxt}
+
+
+def update_quote(uow: UnitOfWork, caller: Caller, quote_id: str, data: schemas.QuoteUpdate,
+                 expected_version: int | None) -> dict[str, Any]:
+    q = queries.get_visible(uow.session, Quote, quote_id, caller, "quote", lock=True)
+    check_version(q.version, expected_version, "quote")
+    q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "edit")
+    if data.lines is not None:
+        priced = _price(uow, data.lines, q.currency)
+        q.lines, q.amount, q.tax_amount = priced.lines, priced.amount, priced.tax_amount
+        q.max_discount_percent = priced.max_discount_percent
+    for name in ("valid_until", "note"):
+        if name in data.model_fields_set:
+            setattr(q, name, getattr(data, name))
+    q.decided_by = q.decision_comment = None
+    q.version += 1
+    q.updated_at = utcnow()
+    uow.commit()
+    return quote_out(q)
+
+
+def submit_quote(uow: UnitOfWork, caller: Caller, quote_id: str) -> dict[str, Any]:
+    """Within the discount threshold the quote is approved at once; above it, it waits for
+    the owner's manager."""
+    s = uow.session
+    q = queries.get_visible(s, Quote, quote_id, caller, "quote", lock=True)
+    if pricing.needs_discount_approval(q.max_discount_percent, _threshold(uow)):
+        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status,
+                                        "submit_for_approval")
+        q.approver_id = queries.manager_of(s, q.owner_id)
+        uow.publish(_quote_event(q, events.QuoteSubmitted, approver_id=q.approver_id))
+    else:
+        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "submit")
+        uow.publish(_quote_event(q, events.QuoteApproved, decided_by=None))
+    q.version += 1
+    q.updated_at = utcnow()
+    uow.commit()
+    return quote_out(q)
+
+
+def _check_approver(caller: Caller, owner_id: str | None, permission: str) -> None:
+    if not caller.has(permission):
+        raise Forbidden("only the owner's manager can decide", code="permission_denied")
+    if owner_id == caller.user_id and caller.scope != "all":
+        raise Forbidden("you cannot approve your own request", code="self_approval")
+    if caller.scope == "own" or not caller.can_see_owner(owner_id):
+        raise Forbidden("only the owner's manager can decide", code="permission_denied")
+
+
+def decide_quote(uow: UnitOfWork, caller: Caller, quote_id: str, approve: bool,
+                 comment: str | None) -> dict[str, Any]:
+    q = queries.get_visible(uow.session, Quote, quote_id, caller, "quote", lock=True)
+    _check_approver(caller, q.owner_id, "quote:approve")
+    if approve:
+        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "approve")
+        uow.publish(_quote_event(q, events.QuoteApproved, decided_by=caller.user_id))
+    else:
+        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "reject")
+        uow.publish(_quote_event(q, events.QuoteRejected, decided_by=caller.user_id,
+                                 comment=comment))
+    q.decided_by, q.decision_comment = caller.user_id, comment
+    q.version += 1
+    q.updated_at = utcnow()
+    uow.commit()
+    return quote_out(q)
+
+
+def convert_quote(uow: UnitOfWork, caller: Caller, quote_id: str, data: schemas.QuoteConvert,
+                  fetch: FetchCustomer) -> dict[str, Any]:
+    s = uow.session
+    q = queries.get_visible(s, Quote, quote_id, caller, "quote", lock=True)
+    q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "convert")
+    customer = customer_for(uow, caller, q.customer_id, fetch)
+    order = _new_order(uow, caller, customer, q.currency, q.lines, q.amount, q.tax_amount,
+                       data.payment_terms, data, quote=q)
+    q.order_id = order.id
+    q.version += 1
+    q.updated_at = utcnow()
+    uow.commit()
+    return order_out(order)
+
+
+# -- orders -------------------------------------------------------------------------------------
+def order_out(o: Order) -> dict[str, Any]:
+    if o.paid_amount <= 0:
+        paid = "unpaid"
+    elif o.paid_amount < o.amount:
+        paid = "partially_paid"
+    else:
+        paid = "paid"
+    return schemas.Order.model_validate({**{k: getattr(o, k) for k in schemas.Order.model_fields
+                                            if hasattr(o, k)}, "paid_status": paid}
+                                        ).model_dump(mode="json")
+
+
+def _terms(terms: schemas.PaymentTerms) -> dict[str, Any]:
+    pricing.check_payment_terms([(i.percent, i.due_days) for i in terms.installments])
+    return {"installments": [{"percent": format(i.percent.normalize(), "f"), "due_days": i.due_days}
+                             for i in terms.installments]}
+
+
+def _new_order(uow: UnitOfWork, caller: Caller, customer: CustomerCopy, currency: str,
+               lines: list[dict[str, Any]], total: Decimal, tax: Decimal,
+               terms: schemas.PaymentTerms, fields: schemas.OrderFields,
+               quote: Quote | None = None, opportunity_id: str | None = None) -> Order:
+    now = utcnow()
+    o = Order(id=str(uuid.uuid4()), number=queries.next_number(uow.session, "SO", now.year),
+              customer_id=customer.id, quote_id=quote.id if quote else None,
+              opportunity_id=quote.opportunity_id if quote else opportunity_id,
+              owner_id=customer.owner_id, owner_team_id=customer.owner_team_id,
+              currency=currency, lines=lines, amount=total, tax_amount=tax,
+              payment_terms=_terms(terms), status="draft", paid_amount=ZERO,
+              created_by=caller.user_id, created_at=now, updated_at=now, version=1,
+              **fields.model_dump(include=set(schemas.OrderFields.model_fields)))
+    uow.session.add(o)
+    return o
+
+
+def create_order(uow: UnitOfWork, caller: Caller, data: schemas.OrderIn, fetch: FetchCustomer
+                 ) -> dict[str, Any]:
+    customer = customer_for(uow, caller, data.customer_id, fetch)
+    priced = _price(uow, data.lines, data.currency)
+    o = _new_order(uow, caller, customer, data.currency, priced.lines, priced.amount,
+                   priced.tax_amount, data.payment_terms, data,
+                   opportunity_id=data.opportunity_id)
+    uow.commit()
+    return order_out(o)
+
+
+def get_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
+    return order_out(queries.get_visible(uow.session, Order, order_id, caller, "order"))
+
+
+def list_orders(uow: UnitOfWork, caller: Caller, q: schemas.OrderQuery) -> dict[str, Any]:
+    query = queries.visible(select(Order), Order, caller)
+    for name in ("customer_id", "status", "owner_id"):
+        if getattr(q, name):
+            query = query.where(getattr(Order, name) == getattr(q, name))
+    rows, nxt = queries.page(uow.session, query, Order, q.limit, q.cursor)
+    return {"items": [order_out(r) for r in rows], "next_cursor": nxt}
+
+
+def update_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.OrderUpdate,
+                 expected_version: int | None) -> dict[str, Any]:
+    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+    check_version(o.version, expected_version, "order")
+    workflow.next_status(workflow.ORDER, "order", o.status, "edit")
+    if o.quote_id is not None and data.lines is not None:
+        raise Conflict("an order from a quote keeps the quote's lines; revise the quote",
+                       code="lines_from_quote")
+    if data.lines is not None:
+        priced = _price(uow, data.lines, o.currency)
+        o.lines, o.amount, o.tax_amount = priced.lines, priced.amount, priced.tax_amount
+    if data.payment_terms is not None:
+        o.payment_terms = _terms(data.payment_terms)
+    for name in schemas.OrderFields.model_fields:
+        if name in data.model_fields_set:
+            setattr(o, name, getattr(data, name))
+    o.version += 1
+    o.updated_at = utcnow()
+    uow.commit()
+    return order_out(o)
+
+
+def _order_event_base(o: Order) -> dict[str, Any]:
+    return {"order_id": o.id, "number": o.number, "customer_id": o.customer_id,
+            "owner_id": o.owner_id, "owner_team_id": o.owner_team_id}
+
+
+def _max_discount(o: Order) -> Decimal:
+    return max((Decimal(line.get("discount_percent", "0")) for line in o.lines), default=ZERO)
+
+
+def submit_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
+    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+    o.status = workflow.next_status(workflow.ORDER, "order", o.status, "submit")
+    o.version += 1
+    o.updated_at = utcnow()
+    uow.commit()
+    return order_out(o)
+
+
+def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: CheckCredit,
+                  *, override: bool = False) -> dict[str, Any]:
+    """Confirm after billing's credit check. Over the limit → 409 ``credit_limit_exceeded``
+    (the check is recorded on the order) unless a manager approved the override; billing
+    not answering → 503 and the order stays as it was."""
+    s = uow.session
+    o = queries.get_visible(s, Order, order_id, caller, "order", lock=True)
+    workflow.next_status(workflow.ORDER, "order", o.status, "confirm")
+    if (not override and o.quote_id is None
+            and pricing.needs_discount_approval(_max_discount(o), _threshold(uow))):
+        raise Conflict("a discount above the threshold needs the manager's approval: submit "
+                       "the order", code="discount_approval_required")
+    check = check_credit(o.customer_id, str(o.amount), o.currency, o.id)
+    o.last_credit_check = {**check, "checked_at": utcnow().isoformat()}
+    if not check.get("allowed", False) and not override:
+        o.version += 1
+        uow.commit()  # keep the refused check on the order for whoever approves it
+        raise Conflict("the order exceeds the customer's credit: a manager must approve an "
+                       "override", code="credit_limit_exceeded",
+                       extra={"credit": {k: check.get(k) for k in (
+                           "reason", "limit", "exposure", "available", "currency")}})
+    if override:
+        o.credit_override_by = caller.user_id
+    now = utcnow()
+    o.status = "confirmed"
+    o.confirmed_at = now
+    o.version += 1
+    o.updated_at = now
+    customer = s.get(CustomerCopy, o.customer_id)
+    uow.publish(events.OrderConfirmed(
+        **_order_event_base(o), customer_name=customer.name if customer else o.customer_id,
+        currency=o.currency, amount=o.amount, tax_amount=o.tax_amount, lines=o.lines,
+        payment_terms=o.payment_terms, confirmed_at=now, signed_at=o.signed_at,
+        start_date=o.start_date, end_date=o.end_date,
+        credit_override_by=o.credit_override_by))
+    uow.commit()
+    return order_out(o)
+
+
+def approve_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.OrderApprove,
+                  check_credit: CheckCredit) -> dict[str, Any]:
+    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+    _check_approver(caller, o.owner_id, "order:approve")
+    if o.status != "pending_approval":
+        workflow.next_status(workflow.ORDER, "order", o.status, "submit")  # raises 409
+    return confirm_order(uow, caller, order_id, check_credit, override=data.credit_override)
+
+
+def cancel_order(uow: UnitOfWork, caller: Caller, order_id: str, reason: str) -> dict[str, Any]:
+    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+    was_confirmed = o.status == "confirmed"
+    o.status = workflow.next_status(workflow.ORDER, "order", o.status, "cancel")
+    o.cancelled_reason = workflow.require_reason(reason, "cancellation reason")
+    o.version += 1
+    o.updated_at = utcnow()
+    uow.publish(events.OrderCancelled(**_order_event_base(o), reason=o.cancelled_reason,
+                                      was_confirmed=was_confirmed))
+    uow.commit()
+    return order_out(o)
+
+
+def complete_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
+    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+    _complete(uow, o)
+    uow.commit()
+    return order_out(o)
+
+
+def _complete(uow: UnitOfWork, o: Order) -> None:
+    o.status = workflow.next_status(workflow.ORDER, "order", o.status, "complete")
+    o.completed_at = utcnow()
+    o.version += 1
+    o.updated_at = o.completed_at
+    uow.publish(events.OrderCompleted(**_order_event_base(o), completed_at=o.completed_at))
+
+
+# -- deliveries ---------------------------------------------------------------------------------
+def record_delivery(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.DeliveryIn
+                    ) -> dict[str, Any]:
+    s = uow.session
+    o = queries.get_visible(s, Order, order_id, caller, "order", lock=True)
+    if o.status == "confirmed":
+        o.status = workflow.next_status(workflow.ORDER, "order", o.status, "start_delivery")
+    elif o.status != "in_delivery":
+        workflow.next_status(workflow.ORDER, "order", o.status, "start_delivery")  # raises
+    ordered = {line["product_id"] for line in o.lines}
+    for n, line in enumerate(data.lines, start=1):
+        if line.product_id not in ordered:
+            raise ValidationFailed(f"line {n}: that product is not on the order",
+                                   code="not_on_order", extra={"line": n})
+    d = Delivery(id=str(uuid.uuid4()), order_id=o.id, delivered_on=data.delivered_on,
+                 lines=[{"product_id": x.product_id, "quantity": str(x.quantity)}
+                        for x in data.lines],
+                 carrier=data.carrier, tracking_number=data.tracking_number, note=data.note,
+                 recorded_by=caller.user_id, recorded_at=utcnow())
+    s.add(d)
+    o.version += 1
+    o.updated_at = utcnow()
+    uow.publish(events.OrderDelivered(**_order_event_base(o), delivery_id=d.id,
+                                      delivered_on=d.delivered_on, lines=d.lines))
+    if data.completes_order:
+        _complete(uow, o)
+    uow.commit()
+    return schemas.Delivery.model_validate(d, from_attributes=True).model_dump(mode="json")
+
+
+def list_deliveries(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
+    queries.get_visible(uow.session, Order, order_id, caller, "order")
+    rows = uow.session.scalars(select(Delivery).where(Delivery.order_id == order_id)
+                               .order_by(Delivery.delivered_on, Delivery.recorded_at))
+    return {"items": [schemas.Delivery.model_validate(r, from_attributes=True)
+                      .model_dump(mode="json") for r in rows], "next_cursor": None}
+
+
+# -- paid status from billing ------------------------------------------------------------------
+def on_payment(uow: UnitOfWork, event_id: str, data: dict[str, Any], sign: int) -> None:
+    """``payment.received`` / ``payment.refunded``: each allocation to an order adds to (or
+    takes from) its paid amount; one row per (payment or refund event, order)."""
+    s = uow.session
+    per_order: dict[str, Decimal] = {}
+    for alloc in data.get("allocations") or []:
+        order_id = alloc.get("order_id")
+        if order_id:
+            per_order[order_id] = per_order.get(order_id, ZERO) + Decimal(str(alloc["amount"]))
+    key = data["payment_id"] if sign > 0 else f"refund:{event_id}"
+    for order_id, paid in per_order.items():
+        o = s.get(Order, order_id, with_for_update=True)
+        if o is None or s.get(OrderPayment, (key, order_id)) is not None:
+            continue
+        s.add(OrderPayment(payment_id=key, order_id=order_id, amount=sign * paid))
+        s.flush()
+        o.paid_amount = s.scalar(select(func.coalesce(func.sum(OrderPayment.amount), 0))
+                                 .where(OrderPayment.order_id == order_id)) or ZERO
+        o.version += 1
+
+
+def get_settings(uow: UnitOfWork) -> dict[str, Any]:
+    return schemas.SalesSettings.model_validate(settings(uow)).model_dump(mode="json")
+
+
+def put_settings(uow: UnitOfWork, caller: Caller, data: schemas.SalesSettings) -> dict[str, Any]:
+    if caller.scope != "all":
+        raise Forbidden("only admins change sales settings", code="permission_denied")
+    queries.put_setting(uow.session, "sales", data.model_dump(mode="json"))
+    uow.commit()
+    return data.model_dump(mode="json")
+
+
+
+def customer_summary(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    """The sales section of the customer 360 view (CUS-16), within the caller's scope."""
+    s = uow.session
+    opps = list(s.scalars(queries.visible(select(Opportunity), Opportunity, caller).where(
+        Opportunity.customer_id == customer_id, Opportunity.status == "open")
+        .order_by(Opportunity.updated_at.desc()).limit(20)))
+    recent_orders = list(s.scalars(queries.visible(select(Order), Order, caller).where(
+        Order.customer_id == customer_id).order_by(Order.created_at.desc()).limit(10)))
+    recent_quotes = list(s.scalars(queries.visible(select(Quote), Quote, caller).where(
+        Quote.customer_id == customer_id).order_by(Quote.created_at.desc()).limit(5)))
+    return {"open_opportunities": [opportunity_out(uow, o) for o in opps],
+            "recent_orders": [order_out(o) for o in recent_orders],
+            "recent_quotes": [quote_out(q) for q in recent_quotes]}

@@ -1,0 +1,418 @@
+"""Leads (SAL-01), pipeline stages and opportunities (SAL-02), analytics (SAL-03)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from crm_platform.auth import Caller
+from crm_platform.db import utcnow
+from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_platform.money import ZERO, rounded
+from crm_platform.uow import UnitOfWork
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from services.sales import events, schemas
+from services.sales.db import queries
+from services.sales.db.models import Lead, Opportunity, PipelineStage, Staff, StageChange
+from services.sales.domain import analytics, workflow
+from services.sales.use_cases.common import (
+    FetchCustomer,
+    amount,
+    check_version,
+    customer_for,
+)
+
+# ``create_customer(data)`` creates the customer through the customer service (its
+# duplicate guard applies) and returns the created record.
+CreateCustomer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _out(model: type[Any], row: Any, **extra: Any) -> dict[str, Any]:
+    return model.model_validate({**{k: getattr(row, k) for k in model.model_fields
+                                    if hasattr(row, k)}, **extra}).model_dump(mode="json")
+
+
+# -- leads ---------------------------------------------------------------------------------------
+def lead_out(lead: Lead) -> dict[str, Any]:
+    return _out(schemas.Lead, lead)
+
+
+def create_lead(uow: UnitOfWork, caller: Caller, data: schemas.LeadIn) -> dict[str, Any]:
+    owner = data.owner_id or caller.user_id
+    if not caller.can_see_owner(owner):
+        raise Forbidden("you may only create leads for people in your scope",
+                        code="owner_out_of_scope")
+    now = utcnow()
+    fields = data.model_dump(exclude={"owner_id"})
+    if data.estimated_amount is not None:
+        fields["estimated_amount"] = amount(data.estimated_amount, data.currency,
+                                            "estimated_amount")
+    lead = Lead(id=str(uuid.uuid4()), status="new", owner_id=owner,
+                owner_team_id=queries.team_of(uow.session, owner), created_by=caller.user_id,
+                created_at=now, updated_at=now, version=1, **fields)
+    uow.session.add(lead)
+    uow.publish(events.LeadCreated(id=lead.id, name=lead.name, source=lead.source,
+                                   campaign_id=lead.campaign_id, owner_id=owner))
+    uow.commit()
+    return lead_out(lead)
+
+
+def get_lead(uow: UnitOfWork, caller: Caller, lead_id: str) -> dict[str, Any]:
+    return lead_out(queries.get_visible(uow.session, Lead, lead_id, caller, "lead"))
+
+
+def list_leads(uow: UnitOfWork, caller: Caller, q: schemas.LeadQuery) -> dict[str, Any]:
+    query = queries.visible(select(Lead), Lead, caller)
+    for name in ("status", "owner_id", "campaign_id"):
+        if getattr(q, name):
+            query = query.where(getattr(Lead, name) == getattr(q, name))
+    if q.q:
+        like = f"%{q.q}%"
+        query = query.where(or_(Lead.name.ilike(like), Lead.contact_name.ilike(like),
+                                Lead.phone.ilike(like)))
+    rows, nxt = queries.page(uow.session, query, Lead, q.limit, q.cursor)
+    return {"items": [lead_out(r) for r in rows], "next_cursor": nxt}
+
+
+def _touch(row: Any, expected_version: int | None, what: str) -> None:
+    check_version(row.version, expected_version, what)
+    row.version += 1
+    row.updated_at = utcnow()
+
+
+def update_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadUpdate,
+                expected_version: int | None) -> dict[str, Any]:
+    lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
+    if lead.status == "converted":
+        raise Conflict("a converted lead cannot change", code="invalid_transition")
+    for name, value in data.model_dump(exclude_unset=True).items():
+        setattr(lead, name, value)
+    _touch(lead, expected_version, "lead")
+    uow.commit()
+    return lead_out(lead)
+
+
+def assign_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadAssign
+                ) -> dict[str, Any]:
+    lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
+    if caller.scope == "own" and data.owner_id != caller.user_id:
+        raise Forbidden("only a manager assigns leads to others", code="owner_out_of_scope")
+    if not caller.can_see_owner(data.owner_id):
+        raise Forbidden("that user is outside your scope", code="owner_out_of_scope")
+    staff = uow.session.get(Staff, data.owner_id)
+    if staff is not None and not staff.is_active:
+        raise ValidationFailed("the new owner is inactive", code="invalid_owner")
+    if lead.status == "converted":
+        raise Conflict("a converted lead cannot be reassigned", code="invalid_transition")
+    lead.owner_id = data.owner_id
+    lead.owner_team_id = queries.team_of(uow.session, data.owner_id)
+    _touch(lead, None, "lead")
+    uow.commit()
+    return lead_out(lead)
+
+
+def move_lead(uow: UnitOfWork, caller: Caller, lead_id: str, action: str,
+              reason: str | None = None) -> dict[str, Any]:
+    lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
+    lead.status = workflow.next_status(workflow.LEAD, "lead", lead.status, action)
+    lead.disqualify_reason = workflow.require_reason(reason, "disqualification reason") \
+        if action == "disqualify" else None
+    _touch(lead, None, "lead")
+    uow.commit()
+    return lead_out(lead)
+
+
+def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadConvert,
+                 create_customer: CreateCustomer, fetch: FetchCustomer) -> dict[str, Any]:
+    """Lead → customer (created by the customer service, so a company that already belongs
+    to another rep is refused naming its owner) + an opportunity at the first stage."""
+    s = uow.session
+    lead = queries.get_visible(s, Lead, lead_id, caller, "lead", lock=True)
+    workflow.next_status(workflow.LEAD, "lead", lead.status, "convert")
+    stage = _stage(uow, data.stage_id)
+    body: dict[str, Any] = {"name": lead.name, "kind": lead.kind, "owner_id": lead.owner_id,
+                            "source": lead.source or "lead"}
+    if lead.phone:
+        body["phone"] = lead.phone
+    if lead.email:
+        body["email"] = lead.email
+    if lead.province:
+        body["region"] = {"province": lead.province}
+    if lead.industry:
+        body["industry"] = lead.industry
+    try:
+        created = create_customer(body)
+    except Conflict as exc:
+        existing = exc.extra.get("existing_customer_id")
+        owner = (exc.extra.get("owner") or {}).get("id")
+        if exc.code != "duplicate_customer" or not existing or owner != lead.owner_id:
+            raise  # another rep's customer: refused, naming the owner
+        created = {"id": existing}  # the lead's own rep has it already: convert into it
+    customer = customer_for(uow, caller, created["id"], fetch)
+    now = utcnow()
+    opp_amount = data.amount if data.amount is not None else (lead.estimated_amount or ZERO)
+    opportunity = Opportunity(
+        id=str(uuid.uuid4()), name=data.opportunity_name or lead.name,
+        customer_id=customer.id, owner_id=customer.owner_id,
+        owner_team_id=customer.owner_team_id,
+        amount=amount(opp_amount, lead.currency, "amount"), currency=lead.currency,
+        stage_id=stage.id, expected_close_date=data.expected_close_date, status="open",
+        lead_id=lead.id, campaign_id=lead.campaign_id, created_at=now, updated_at=now,
+        version=1)
+    s.add(opportunity)
+    _stage_change(uow, caller, opportunity, None, None)
+    lead.status = "converted"
+    lead.customer_id, lead.opportunity_id, lead.converted_at = customer.id, opportunity.id, now
+    _touch(lead, None, "lead")
+    uow.publish(events.LeadConverted(id=lead.id, customer_id=customer.id,
+                                     opportunity_id=opportunity.id,
+                                     campaign_id=lead.campaign_id, owner_id=lead.owner_id))
+    uow.commit()
+    return {"customer_id": customer.id, "opportunity_id": opportunity.id,
+            "lead": lead_out(lead)}
+
+
+# -- pipeline stages ---------------------------------------------------------------------------
+def stage_out(st: PipelineStage) -> dict[str, Any]:
+    return _out(schemas.Stage, st)
+
+
+def _stage(uow: UnitOfWork, stage_id: str | None) -> PipelineStage:
+    if stage_id is None:
+        first = uow.session.scalar(select(PipelineStage).where(
+            PipelineStage.is_active.is_(True)).order_by(PipelineStage.position).limit(1))
+        if first is None:
+            raise ValidationFailed("no pipeline stage is configured", code="no_stages")
+        return first
+    st = uow.session.get(PipelineStage, stage_id)
+    if st is None or not st.is_active:
+        raise ValidationFailed("unknown or inactive stage", code="invalid_stage",
+                               extra={"stage_id": stage_id})
+    return st
+
+
+def list_stages(uow: UnitOfWork) -> dict[str, Any]:
+    rows = uow.session.scalars(select(PipelineStage).order_by(PipelineStage.position))
+    return {"items": [stage_out(r) for r in rows], "next_cursor": None}
+
+
+def create_stage(uow: UnitOfWork, data: schemas.StageIn) -> dict[str, Any]:
+    st = PipelineStage(id=str(uuid.uuid4()), name=data.name, probability=data.probability,
+                       position=data.position, is_active=True, version=1)
+    uow.session.add(st)
+    _flush_unique(uow, "a stage with that name exists")
+    uow.commit()
+    return stage_out(st)
+
+
+def update_stage(uow: UnitOfWork, stage_id: str, data: schemas.StageUpdate,
+                 expected_version: int | None) -> dict[str, Any]:
+    st = uow.session.get(PipelineStage, stage_id, with_for_update=True)
+    if st is None:
+        raise NotFound("stage not found", code="stage_not_found")
+    check_version(st.version, expected_version, "stage")
+    for name, value in data.model_dump(exclude_unset=True).items():
+        setattr(st, name, value)
+    st.version += 1
+    _flush_unique(uow, "a stage with that name exists")
+    uow.commit()
+    return stage_out(st)
+
+
+def _flush_unique(uow: UnitOfWork, message: str) -> None:
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        raise Conflict(message, code="duplicate") from None
+
+
+# -- opportunities -------------------------------------------------------------------------------
+def opportunity_out(uow: UnitOfWork, o: Opportunity) -> dict[str, Any]:
+    st = uow.session.get(PipelineStage, o.stage_id)
+    return _out(schemas.Opportunity, o, stage_name=st.name if st else None,
+                probability=st.probability if st else None)
+
+
+def _opportunity_event(o: Opportunity, cls: type[events.OpportunityEvent], **extra: Any
+                       ) -> events.OpportunityEvent:
+    return cls(id=o.id, customer_id=o.customer_id, owner_id=o.owner_id, stage_id=o.stage_id,
+               status=o.status, amount=o.amount, currency=o.currency,
+               campaign_id=o.campaign_id, **extra)
+
+
+def _stage_change(uow: UnitOfWork, caller: Caller, o: Opportunity, from_stage: str | None,
+                  from_status: str | None) -> None:
+    uow.session.add(StageChange(opportunity_id=o.id, from_stage_id=from_stage,
+                                to_stage_id=o.stage_id, from_status=from_status,
+                                to_status=o.status, amount=o.amount,
+                                changed_by=caller.user_id, changed_at=utcnow()))
+
+
+def create_opportunity(uow: UnitOfWork, caller: Caller, data: schemas.OpportunityIn,
+                       fetch: FetchCustomer) -> dict[str, Any]:
+    customer = customer_for(uow, caller, data.customer_id, fetch)
+    stage = _stage(uow, data.stage_id)
+    now = utcnow()
+    o = Opportunity(id=str(uuid.uuid4()), name=data.name, customer_id=customer.id,
+                    owner_id=customer.owner_id, owner_team_id=customer.owner_team_id,
+                    amount=amount(data.amount, data.currency, "amount"),
+                    currency=data.currency, stage_id=stage.id,
+                    expected_close_date=data.expected_close_date, status="open",
+                    campaign_id=data.campaign_id, created_at=now, updated_at=now, version=1)
+    uow.session.add(o)
+    _stage_change(uow, caller, o, None, None)
+    uow.commit()
+    return opportunity_out(uow, o)
+
+
+def get_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str) -> dict[str, Any]:
+    return opportunity_out(uow, queries.get_visible(uow.session, Opportunity, opportunity_id,
+                                                    caller, "opportunity"))
+
+
+def list_opportunities(uow: UnitOfWork, caller: Caller, q: schemas.OpportunityQuery
+                       ) -> dict[str, Any]:
+    query = queries.visible(select(Opportunity), Opportunity, caller)
+    for name in ("status", "stage_id", "owner_id", "customer_id"):
+        if getattr(q, name):
+            query = query.where(getattr(Opportunity, name) == getattr(q, name))
+    rows, nxt = queries.page(uow.session, query, Opportunity, q.limit, q.cursor)
+    return {"items": [opportunity_out(uow, r) for r in rows], "next_cursor": nxt}
+
+
+def update_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str,
+                       data: schemas.OpportunityUpdate, expected_version: int | None
+                       ) -> dict[str, Any]:
+    o = queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity",
+                            lock=True)
+    if o.status != "open":
+        raise Conflict("a closed opportunity cannot change", code="invalid_transition")
+    for name, value in data.model_dump(exclude_unset=True).items():
+        setattr(o, name, amount(value, o.currency, "amount") if name == "amount" else value)
+    _touch(o, expected_version, "opportunity")
+    uow.commit()
+    return opportunity_out(uow, o)
+
+
+def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, action: str,
+                     stage_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    o = queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity",
+                            lock=True)
+    from_stage, from_status = o.stage_id, o.status
+    o.status = workflow.next_status(workflow.OPPORTUNITY, "opportunity", o.status, action)
+    if action == "stage":
+        target = _stage(uow, stage_id)
+        if target.id == o.stage_id:
+            raise Conflict("the opportunity is at that stage already", code="same_stage")
+        o.stage_id = target.id
+    if action == "lose":
+        o.lost_reason = workflow.require_reason(reason, "loss reason")
+    if action == "reopen":
+        o.lost_reason, o.closed_at = None, None
+    if action in ("win", "lose"):
+        o.closed_at = utcnow()
+    _touch(o, None, "opportunity")
+    _stage_change(uow, caller, o, from_stage, from_status)
+    if action == "stage":
+        uow.publish(_opportunity_event(o, events.OpportunityStageChanged,
+                                       from_stage_id=from_stage))
+    elif action == "win":
+        uow.publish(_opportunity_event(o, events.OpportunityWon))
+    elif action == "lose":
+        uow.publish(_opportunity_event(o, events.OpportunityLost, lost_reason=o.lost_reason))
+    uow.commit()
+    return opportunity_out(uow, o)
+
+
+def stage_history(uow: UnitOfWork, caller: Caller, opportunity_id: str) -> dict[str, Any]:
+    queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity")
+    rows = uow.session.scalars(select(StageChange).where(
+        StageChange.opportunity_id == opportunity_id).order_by(StageChange.id))
+    return {"items": [_out(schemas.StageChange, r) for r in rows], "next_cursor": None}
+
+
+# -- analytics -------------------------------------------------------------------------------------
+def _owner_filter(uow: UnitOfWork, q: schemas.AnalyticsQuery) -> set[str] | None:
+    owners: set[str] | None = None
+    if q.team_id:
+        teams = queries.team_and_subteams(uow.session, q.team_id)
+        owners = set(uow.session.scalars(select(Staff.id).where(Staff.team_id.in_(teams))))
+    if q.owner_id:
+        owners = {q.owner_id} if owners is None else owners & {q.owner_id}
+    return owners
+
+
+def funnel(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
+    totals = queries.funnel_totals(uow.session, caller, q.currency, _owner_filter(uow, q))
+    return analytics.funnel([
+        analytics.StageTotal(st.id, st.name, st.position, st.probability, n, total)
+        for st, n, total in totals], q.currency)
+
+
+def _period_bounds(period: str | None) -> tuple[datetime | None, datetime | None]:
+    if not period:
+        return None, None
+    first, last = analytics.period_range(period)
+    return (datetime.combine(first, time.min, UTC),
+            datetime.combine(last + timedelta(days=1), time.min, UTC))
+
+
+def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
+    start, end = _period_bounds(q.period)
+    owners = _owner_filter(uow, q)
+    s = uow.session
+    total = queries.win_loss(s, caller, q.currency, owners, start, end, None)
+    rows: list[dict[str, object]] = []
+    if q.group_by == "rep":
+        group_rows = queries.win_loss(s, caller, q.currency, owners, start, end,
+                                      Opportunity.owner_id)
+    elif q.group_by == "team":
+        group_rows = queries.win_loss(s, caller, q.currency, owners, start, end,
+                                      Opportunity.owner_team_id)
+    elif q.group_by == "period":
+        month = func.to_char(Opportunity.closed_at, "YYYY-MM") \
+            if s.bind is not None and s.bind.dialect.name == "postgresql" \
+            else func.strftime("%Y-%m", Opportunity.closed_at)
+        group_rows = queries.win_loss(s, caller, q.currency, owners, start, end, month)
+    else:
+        group_rows = []
+    for key, won, lost, won_amount, days in sorted(group_rows, key=lambda r: str(r[0])):
+        rows.append(analytics.win_loss_row(key, won, lost, won_amount, days, q.currency))
+    if total:
+        _, won, lost, won_amount, days = total[0]
+    else:
+        won, lost, won_amount, days = 0, 0, ZERO, ZERO
+    return {"currency": q.currency, "group_by": q.group_by, "rows": rows,
+            "total": analytics.win_loss_row(None, won, lost, won_amount, days, q.currency)}
+
+
+def forecast(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
+    """Open pipeline by expected close month, amount and probability-weighted amount."""
+    s = uow.session
+    probability = {st.id: st.probability for st in s.scalars(select(PipelineStage))}
+    months: dict[str, list[Any]] = defaultdict(lambda: [0, ZERO, ZERO])
+    start, end = _period_bounds(q.period)
+    for close, stage_id, n, total in queries.forecast(s, caller, q.currency,
+                                                      _owner_filter(uow, q)):
+        if start is not None and end is not None and close is not None and not (
+                start.date() <= close < end.date()):
+            continue
+        key = close.strftime("%Y-%m") if isinstance(close, date) else "undated"
+        bucket = months[key]
+        bucket[0] += n
+        bucket[1] += total
+        bucket[2] += rounded(total * probability.get(stage_id, ZERO) / 100, q.currency)
+    out = [{"month": k, "count": v[0], "amount": str(rounded(v[1], q.currency)),
+            "weighted_amount": str(rounded(v[2], q.currency))}
+           for k, v in sorted(months.items())]
+    return {"currency": q.currency, "months": out,
+            "total_amount": str(rounded(sum((v[1] for v in months.values()), ZERO),
+                                        q.currency)),
+            "total_weighted_amount": str(rounded(sum((v[2] for v in months.values()), ZERO),
+                                                 q.currency))}
+
