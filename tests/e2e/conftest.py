@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.sales_support import org
 from tests.support.platform import Platform, running_platform
 
-__all__ = ["Platform"]
+__all__ = ["Platform", "org"]
 
 
 @pytest.fixture(scope="session")

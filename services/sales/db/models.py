@@ -310,7 +310,8 @@ class OrderPayment(Base):
 
     __tablename__ = "order_payments"
 
-    payment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # a payment id, or "refund:<event id>" for a refund
+    payment_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
 
