@@ -67,6 +67,10 @@ ROUTES = [
           query=s.AnalyticsQuery, response=s.WinLoss, tags=ANALYTICS),
     Route("GET", "/analytics/forecast", "sales", "get_forecast", "analytics:read",
           query=s.AnalyticsQuery, response=s.Forecast, tags=ANALYTICS),
+    Route("POST", "/analytics/rebuild", "sales", "rebuild_analytics", "pipeline:configure",
+          response=s.RebuildResult, tags=ANALYTICS, timeout=300,
+          summary="Recompute the analytics totals from the opportunities (admins; after a "
+          "bulk load)"),
     # campaigns (SAL-04)
     Route("POST", "/campaigns", "sales", "create_campaign", "campaign:write",
           body=s.CampaignIn, response=s.Campaign, status=201, tags=CAMPAIGNS),

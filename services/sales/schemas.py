@@ -291,6 +291,10 @@ class Forecast(BaseModel):
     total_weighted_amount: str
 
 
+class RebuildResult(BaseModel):
+    rebuilt: bool
+
+
 # -- campaigns (SAL-04) ----------------------------------------------------------------------
 class CampaignIn(Strict):
     name: str = Field(min_length=1, max_length=200)

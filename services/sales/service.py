@@ -199,6 +199,11 @@ class SalesService(CrmService):
             return pipeline.forecast(uow, self.caller,
                                      schemas.AnalyticsQuery.model_validate(query or {}))
 
+    @rpc
+    def rebuild_analytics(self) -> dict[str, Any]:
+        with self.uow() as uow:
+            return pipeline.rebuild_totals(uow, self.caller)
+
     # -- campaigns ----------------------------------------------------------------------------
     @rpc
     def create_campaign(self, data: dict[str, Any]) -> dict[str, Any]:

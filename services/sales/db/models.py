@@ -358,3 +358,33 @@ class WorkLog(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+
+# -- analytics rollups, maintained in the same transaction as each opportunity change ------
+class OpenPipelineTotal(Base):
+    """Open opportunities per owner, stage and expected close month: the funnel and the
+    forecast read these few rows instead of scanning every opportunity."""
+
+    __tablename__ = "open_pipeline_totals"
+
+    owner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    close_month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "" = undated
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+
+
+class ClosedPipelineTotal(Base):
+    """Won and lost opportunities per owner, team and close month (win / loss figures)."""
+
+    __tablename__ = "closed_pipeline_totals"
+
+    owner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(36), primary_key=True)  # "" = no team
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    closed_month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    status: Mapped[str] = mapped_column(String(4), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    cycle_days: Mapped[Decimal] = mapped_column(Numeric(18, 4), nullable=False)

@@ -3,7 +3,7 @@ aggregates. Use cases call these; nothing else builds queries."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from services.sales.db.models import (
     Base,
+    ClosedPipelineTotal,
     NumberSequence,
-    Opportunity,
+    OpenPipelineTotal,
     Order,
     PipelineStage,
     Setting,
@@ -130,68 +131,70 @@ def team_and_subteams(s: Session, team_id: str) -> set[str]:
     return teams
 
 
-# -- analytics --------------------------------------------------------------------------------
-def _opportunity_filters(query: Select[Any], caller: Caller, currency: str,
-                         owner_ids: set[str] | None) -> Select[Any]:
-    query = visible(query, Opportunity, caller).where(Opportunity.currency == currency)
+# -- analytics (from the rollups, see rollups.py) ------------------------------------------
+def _totals(query: Select[Any], table: Any, caller: Caller, currency: str,
+            owner_ids: set[str] | None) -> Select[Any]:
+    query = visible(query, table, caller).where(table.currency == currency)
     if owner_ids is not None:
-        query = query.where(Opportunity.owner_id.in_(owner_ids))
+        query = query.where(table.owner_id.in_(owner_ids))
     return query
 
 
 def funnel_totals(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None
                   ) -> list[tuple[PipelineStage, int, Decimal]]:
-    """Open opportunities per stage: count and amount (one grouped scan)."""
-    agg = _opportunity_filters(
-        select(Opportunity.stage_id, func.count(), func.coalesce(func.sum(Opportunity.amount), 0))
-        .where(Opportunity.status == "open"), caller, currency, owner_ids,
-    ).group_by(Opportunity.stage_id)
-    totals = {stage_id: (int(n), Decimal(amount)) for stage_id, n, amount in s.execute(agg)}
+    """Open opportunities per stage: count and amount."""
+    t = OpenPipelineTotal
+    agg = _totals(select(t.stage_id, func.sum(t.count), func.sum(t.amount)), t, caller,
+                  currency, owner_ids).group_by(t.stage_id)
+    totals = {stage_id: (int(n or 0), Decimal(str(amount or 0)))
+              for stage_id, n, amount in s.execute(agg)}
     stages = list(s.scalars(select(PipelineStage).order_by(PipelineStage.position)))
     return [(st, *totals.get(st.id, (0, Decimal("0")))) for st in stages
-            if st.is_active or st.id in totals]
+            if st.is_active or totals.get(st.id, (0,))[0]]
 
 
 def win_loss(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None,
-             closed_from: datetime | None, closed_to: datetime | None, group: Any
+             first_month: str | None, last_month: str | None, group: str | None
              ) -> list[tuple[Any, int, int, Decimal, Decimal]]:
-    """Closed opportunities grouped by ``group`` (a column expression or None): won, lost,
-    won amount and the sum of days from creation to close."""
-    epoch_days = (func.extract("epoch", Opportunity.closed_at)
-                  - func.extract("epoch", Opportunity.created_at)) / 86400
-    if s.bind is not None and s.bind.dialect.name == "sqlite":
-        epoch_days = func.julianday(Opportunity.closed_at) - func.julianday(
-            Opportunity.created_at)
-    cols = [
-        func.sum(case((Opportunity.status == "won", 1), else_=0)),
-        func.sum(case((Opportunity.status == "lost", 1), else_=0)),
-        func.coalesce(func.sum(case((Opportunity.status == "won", Opportunity.amount),
-                                    else_=0)), 0),
-        func.coalesce(func.sum(epoch_days), 0),
-    ]
-    key = group if group is not None else func.cast(None, Opportunity.owner_id.type)
-    query = _opportunity_filters(select(key, *cols).where(
-        Opportunity.status.in_(("won", "lost"))), caller, currency, owner_ids)
-    if closed_from is not None:
-        query = query.where(Opportunity.closed_at >= closed_from)
-    if closed_to is not None:
-        query = query.where(Opportunity.closed_at < closed_to)
-    if group is not None:
-        query = query.group_by(group)
-    return [(k, int(won or 0), int(lost or 0), Decimal(str(amount)), Decimal(str(days)))
-            for k, won, lost, amount, days in s.execute(query)]
+    """Closed opportunities grouped by ``group`` (owner_id, team_id, closed_month or
+    None): won, lost, won amount and the sum of days from creation to close."""
+    t = ClosedPipelineTotal
+    won = t.status == "won"
+    cols = [func.sum(case((won, t.count), else_=0)), func.sum(case((won, 0), else_=t.count)),
+            func.sum(case((won, t.amount), else_=0)), func.sum(t.cycle_days)]
+    key = getattr(t, group) if group else None
+    query = _totals(select(*([key] if key is not None else []), *cols), t, caller, currency,
+                    owner_ids)
+    if first_month is not None:
+        query = query.where(t.closed_month >= first_month)
+    if last_month is not None:
+        query = query.where(t.closed_month <= last_month)
+    if key is not None:
+        query = query.group_by(key)
+    rows = []
+    for row in s.execute(query):
+        values = list(row) if key is not None else [None, *row]
+        k, n_won, n_lost, amount, days = values
+        if n_won is None and n_lost is None:
+            continue
+        rows.append((k if k != "" else None, int(n_won or 0), int(n_lost or 0),
+                     Decimal(str(amount or 0)), Decimal(str(days or 0))))
+    return rows
 
 
-def forecast(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None
-             ) -> list[tuple[date | None, str, int, Decimal]]:
-    """Open opportunities by expected close date and stage (the domain buckets months and
-    applies probabilities)."""
-    query = _opportunity_filters(
-        select(Opportunity.expected_close_date, Opportunity.stage_id, func.count(),
-               func.coalesce(func.sum(Opportunity.amount), 0))
-        .where(Opportunity.status == "open"), caller, currency, owner_ids,
-    ).group_by(Opportunity.expected_close_date, Opportunity.stage_id)
-    return [(d, stage_id, int(n), Decimal(str(a))) for d, stage_id, n, a in s.execute(query)]
+def forecast(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None,
+             first_month: str | None, last_month: str | None
+             ) -> list[tuple[str, str, int, Decimal]]:
+    """Open opportunities by expected close month ("" = undated) and stage."""
+    t = OpenPipelineTotal
+    query = _totals(select(t.close_month, t.stage_id, func.sum(t.count), func.sum(t.amount)),
+                    t, caller, currency, owner_ids).group_by(t.close_month, t.stage_id)
+    if first_month is not None:
+        query = query.where(t.close_month >= first_month)
+    if last_month is not None:
+        query = query.where(t.close_month <= last_month)
+    return [(m, stage_id, int(n or 0), Decimal(str(a or 0)))
+            for m, stage_id, n, a in s.execute(query) if n]
 
 
 def confirmed_revenue(s: Session, currency: str, owner_ids: set[str] | None,

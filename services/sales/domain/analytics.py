@@ -42,6 +42,24 @@ def funnel(stages: list[StageTotal], currency: str) -> dict[str, object]:
             "total_weighted_amount": str(rounded(total_weighted, currency))}
 
 
+def forecast(rows: list[tuple[str, Decimal, int, Decimal]], currency: str
+             ) -> dict[str, object]:
+    """Rows of (month, stage probability %, count, amount) → per month count, amount and
+    weighted amount (each stage's weighted share rounded, then summed)."""
+    months: dict[str, list[Decimal]] = {}
+    for month, probability, count, amount in rows:
+        bucket = months.setdefault(month, [ZERO, ZERO, ZERO])
+        bucket[0] += count
+        bucket[1] += amount
+        bucket[2] += rounded(amount * probability / HUNDRED, currency)
+    out = [{"month": m, "count": int(v[0]), "amount": str(rounded(v[1], currency)),
+            "weighted_amount": str(rounded(v[2], currency))} for m, v in sorted(months.items())]
+    return {"currency": currency, "months": out,
+            "total_amount": str(rounded(sum((v[1] for v in months.values()), ZERO), currency)),
+            "total_weighted_amount": str(rounded(sum((v[2] for v in months.values()), ZERO),
+                                                 currency))}
+
+
 def rate(part: int, whole: int) -> str | None:
     if whole == 0:
         return None

@@ -11,9 +11,9 @@ from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.errors import NotFound, StaleVersion, ValidationFailed
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from services.sales.db import queries
+from services.sales.db import queries, rollups
 from services.sales.db.models import (
     CustomerCopy,
     Lead,
@@ -106,8 +106,14 @@ def on_owner_changed(uow: UnitOfWork, data: dict[str, Any]) -> None:
     new_owner, team = data.get("owner_id"), data.get("owner_team_id")
     if new_owner is None:
         return  # back in the pool: the work stays with its rep until someone claims it
-    for model, states in ((Opportunity, ("open",)),
-                          (Quote, ("draft", "pending_approval", "approved", "rejected")),
+    opportunities = s.scalars(select(Opportunity).where(
+        Opportunity.customer_id == data["id"], Opportunity.status == "open").with_for_update())
+    for o in opportunities:
+        before = rollups.snapshot(o)
+        o.owner_id, o.owner_team_id = new_owner, team
+        o.version += 1
+        rollups.move(s, before, rollups.snapshot(o))
+    for model, states in ((Quote, ("draft", "pending_approval", "approved", "rejected")),
                           (Order, ("draft", "pending_approval"))):
         s.execute(update(model).where(model.customer_id == data["id"],  # type: ignore[attr-defined]
                                       model.status.in_(states))  # type: ignore[attr-defined]

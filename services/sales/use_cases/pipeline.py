@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from crm_platform.money import ZERO, rounded
+from crm_platform.money import ZERO
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from services.sales import events, schemas
-from services.sales.db import queries
+from services.sales.db import queries, rollups
 from services.sales.db.models import Lead, Opportunity, PipelineStage, Staff, StageChange
 from services.sales.domain import analytics, workflow
 from services.sales.use_cases.common import (
@@ -165,6 +163,7 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
         lead_id=lead.id, campaign_id=lead.campaign_id, created_at=now, updated_at=now,
         version=1)
     s.add(opportunity)
+    rollups.move(s, None, rollups.snapshot(opportunity))
     _stage_change(uow, caller, opportunity, None, None)
     lead.status = "converted"
     lead.customer_id, lead.opportunity_id, lead.converted_at = customer.id, opportunity.id, now
@@ -265,6 +264,7 @@ def create_opportunity(uow: UnitOfWork, caller: Caller, data: schemas.Opportunit
                     expected_close_date=data.expected_close_date, status="open",
                     campaign_id=data.campaign_id, created_at=now, updated_at=now, version=1)
     uow.session.add(o)
+    rollups.move(uow.session, None, rollups.snapshot(o))
     _stage_change(uow, caller, o, None, None)
     uow.commit()
     return opportunity_out(uow, o)
@@ -292,9 +292,11 @@ def update_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str,
                             lock=True)
     if o.status != "open":
         raise Conflict("a closed opportunity cannot change", code="invalid_transition")
+    before = rollups.snapshot(o)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(o, name, amount(value, o.currency, "amount") if name == "amount" else value)
     _touch(o, expected_version, "opportunity")
+    rollups.move(uow.session, before, rollups.snapshot(o))
     uow.commit()
     return opportunity_out(uow, o)
 
@@ -304,6 +306,7 @@ def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, actio
     o = queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity",
                             lock=True)
     from_stage, from_status = o.stage_id, o.status
+    before = rollups.snapshot(o)
     o.status = workflow.next_status(workflow.OPPORTUNITY, "opportunity", o.status, action)
     if action == "stage":
         target = _stage(uow, stage_id)
@@ -317,6 +320,7 @@ def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, actio
     if action in ("win", "lose"):
         o.closed_at = utcnow()
     _touch(o, None, "opportunity")
+    rollups.move(uow.session, before, rollups.snapshot(o))
     _stage_change(uow, caller, o, from_stage, from_status)
     if action == "stage":
         uow.publish(_opportunity_event(o, events.OpportunityStageChanged,
@@ -354,39 +358,25 @@ def funnel(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[s
         for st, n, total in totals], q.currency)
 
 
-def _period_bounds(period: str | None) -> tuple[datetime | None, datetime | None]:
+def _months(period: str | None) -> tuple[str | None, str | None]:
     if not period:
         return None, None
     first, last = analytics.period_range(period)
-    return (datetime.combine(first, time.min, UTC),
-            datetime.combine(last + timedelta(days=1), time.min, UTC))
+    return first.strftime("%Y-%m"), last.strftime("%Y-%m")
 
 
 def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
-    start, end = _period_bounds(q.period)
+    first, last = _months(q.period)
     owners = _owner_filter(uow, q)
     s = uow.session
-    total = queries.win_loss(s, caller, q.currency, owners, start, end, None)
-    rows: list[dict[str, object]] = []
-    if q.group_by == "rep":
-        group_rows = queries.win_loss(s, caller, q.currency, owners, start, end,
-                                      Opportunity.owner_id)
-    elif q.group_by == "team":
-        group_rows = queries.win_loss(s, caller, q.currency, owners, start, end,
-                                      Opportunity.owner_team_id)
-    elif q.group_by == "period":
-        month = func.to_char(Opportunity.closed_at, "YYYY-MM") \
-            if s.bind is not None and s.bind.dialect.name == "postgresql" \
-            else func.strftime("%Y-%m", Opportunity.closed_at)
-        group_rows = queries.win_loss(s, caller, q.currency, owners, start, end, month)
-    else:
-        group_rows = []
-    for key, won, lost, won_amount, days in sorted(group_rows, key=lambda r: str(r[0])):
-        rows.append(analytics.win_loss_row(key, won, lost, won_amount, days, q.currency))
-    if total:
-        _, won, lost, won_amount, days = total[0]
-    else:
-        won, lost, won_amount, days = 0, 0, ZERO, ZERO
+    total = queries.win_loss(s, caller, q.currency, owners, first, last, None)
+    group = {"rep": "owner_id", "team": "team_id", "period": "closed_month"}.get(q.group_by)
+    group_rows = queries.win_loss(s, caller, q.currency, owners, first, last, group) \
+        if group else []
+    rows = [analytics.win_loss_row(key, won, lost, won_amount, days, q.currency)
+            for key, won, lost, won_amount, days in sorted(group_rows,
+                                                          key=lambda r: str(r[0]))]
+    _, won, lost, won_amount, days = total[0] if total else (None, 0, 0, ZERO, ZERO)
     return {"currency": q.currency, "group_by": q.group_by, "rows": rows,
             "total": analytics.win_loss_row(None, won, lost, won_amount, days, q.currency)}
 
@@ -395,24 +385,16 @@ def forecast(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict
     """Open pipeline by expected close month, amount and probability-weighted amount."""
     s = uow.session
     probability = {st.id: st.probability for st in s.scalars(select(PipelineStage))}
-    months: dict[str, list[Any]] = defaultdict(lambda: [0, ZERO, ZERO])
-    start, end = _period_bounds(q.period)
-    for close, stage_id, n, total in queries.forecast(s, caller, q.currency,
-                                                      _owner_filter(uow, q)):
-        if start is not None and end is not None and close is not None and not (
-                start.date() <= close < end.date()):
-            continue
-        key = close.strftime("%Y-%m") if isinstance(close, date) else "undated"
-        bucket = months[key]
-        bucket[0] += n
-        bucket[1] += total
-        bucket[2] += rounded(total * probability.get(stage_id, ZERO) / 100, q.currency)
-    out = [{"month": k, "count": v[0], "amount": str(rounded(v[1], q.currency)),
-            "weighted_amount": str(rounded(v[2], q.currency))}
-           for k, v in sorted(months.items())]
-    return {"currency": q.currency, "months": out,
-            "total_amount": str(rounded(sum((v[1] for v in months.values()), ZERO),
-                                        q.currency)),
-            "total_weighted_amount": str(rounded(sum((v[2] for v in months.values()), ZERO),
-                                                 q.currency))}
+    first, last = _months(q.period)
+    rows = queries.forecast(s, caller, q.currency, _owner_filter(uow, q), first, last)
+    return analytics.forecast([(month or "undated", probability.get(stage_id, ZERO), n, total)
+                               for month, stage_id, n, total in rows], q.currency)
 
+
+def rebuild_totals(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+    """Recompute the analytics rollups from the opportunities (after a bulk load)."""
+    if caller.scope != "all":
+        raise Forbidden("only admins rebuild analytics", code="permission_denied")
+    rollups.rebuild(uow.session)
+    uow.commit()
+    return {"rebuilt": True}
