@@ -43,6 +43,7 @@ ORDER: Transitions = {
     "edit": _t("draft", "draft"),
     "submit": _t("draft", "pending_approval"),
     "confirm": _t("draft pending_approval", "confirmed"),
+    "approve": _t("pending_approval", "confirmed"),  # the manager's confirmation
     "start_delivery": _t("confirmed", "in_delivery"),
     "complete": _t("in_delivery", "completed"),
     "cancel": _t("draft pending_approval confirmed", "cancelled"),

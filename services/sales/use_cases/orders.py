@@ -341,8 +341,7 @@ def approve_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.
                   check_credit: CheckCredit) -> dict[str, Any]:
     o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
     _check_approver(caller, o.owner_id, "order:approve")
-    if o.status != "pending_approval":
-        workflow.next_status(workflow.ORDER, "order", o.status, "submit")  # raises 409
+    workflow.next_status(workflow.ORDER, "order", o.status, "approve")
     return confirm_order(uow, caller, order_id, check_credit, override=data.credit_override)
 
 
