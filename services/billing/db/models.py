@@ -1,0 +1,298 @@
+"""Tables of the billing service (its own database, PLT-01).
+
+Amounts are ``Numeric(19, 4)`` (room for every currency's minor unit); the service always
+rounds them to the currency's minor unit before storing (``crm_platform.money``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from crm_platform.db import UTCDateTime, messaging_tables, utcnow
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+MESSAGING = messaging_tables(Base.metadata)
+MONEY = Numeric(19, 4)
+
+
+# -- local copies fed by events ----------------------------------------------------------
+class BillingCustomer(Base):
+    """Local copy of the customer service's customers (``customer.events``): the owner
+    and team scope every billing record; ``source_version`` drops stale events (each
+    event type has its own queue, so they may arrive out of order)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    owner_team_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="active", nullable=False)
+    merged_into_id: Mapped[str | None] = mapped_column(String(36))
+    source_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Staff(Base):
+    """Local copy of the gateway's users: names, teams (for escalation and approvals)."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    team_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+
+class StaffTeam(Base):
+    """Local copy of the gateway's teams: each team's manager and parent."""
+
+    __tablename__ = "staff_teams"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    parent_id: Mapped[str | None] = mapped_column(String(36))
+    manager_id: Mapped[str | None] = mapped_column(String(36))
+
+
+# -- payment plans (BIL-01) --------------------------------------------------------------
+class PaymentPlan(Base):
+    """One per confirmed order (the unique order_id makes a redelivered or republished
+    ``order.confirmed`` a no-op). Also the billing copy of the order for exposure and
+    sales figures."""
+
+    __tablename__ = "payment_plans"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    order_number: Mapped[str | None] = mapped_column(String(50))
+    customer_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    owner_id: Mapped[str | None] = mapped_column(String(36))
+    owner_team_id: Mapped[str | None] = mapped_column(String(36))
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), default="active", nullable=False)
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    signed_on: Mapped[date | None] = mapped_column(Date)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+    __table_args__ = (UniqueConstraint("plan_id", "number"),
+                      Index("ix_installments_status_due", "status", "due_date"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("payment_plans.id"), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    percent: Mapped[Decimal] = mapped_column(Numeric(9, 4), nullable=False)
+    due_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    due_date: Mapped[date] = mapped_column(Date, nullable=False)
+    # pending → invoiced, or cancelled with its order; back to pending when its invoice
+    # is voided; waived when there is nothing to collect (zero amount)
+    status: Mapped[str] = mapped_column(String(10), default="pending", nullable=False)
+    invoice_id: Mapped[str | None] = mapped_column(String(36))
+
+
+# -- invoices (BIL-02) -------------------------------------------------------------------
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_customer_status", "customer_id", "status"),
+                      Index("ix_invoices_status_due", "status", "due_date"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    number: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    type: Mapped[str] = mapped_column(String(15), nullable=False)
+    customer_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    order_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    plan_id: Mapped[str | None] = mapped_column(String(36))
+    installment_number: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)  # tax included
+    tax_amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    paid_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"), nullable=False)
+    status: Mapped[str] = mapped_column(String(15), nullable=False)
+    issue_date: Mapped[date] = mapped_column(Date, nullable=False)
+    due_date: Mapped[date] = mapped_column(Date, nullable=False)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    void_reason: Mapped[str | None] = mapped_column(String(500))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
+    notes: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# -- payments (BIL-03) -------------------------------------------------------------------
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_customer_received", "customer_id", "received_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    number: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    customer_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    # what is neither allocated to an invoice nor refunded: the customer's credit balance
+    unallocated_amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    refunded_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"),
+                                                     nullable=False)
+    method: Mapped[str] = mapped_column(String(20), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    payer_account: Mapped[str | None] = mapped_column(String(100))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    notes: Mapped[str | None] = mapped_column(Text)
+    handler_id: Mapped[str | None] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Allocation(Base):
+    """Money of a payment applied to an invoice. A refund adds a negative row, so the paid
+    amount of an invoice on any date is the sum of its rows effective by then (ageing as
+    of any date)."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (Index("ix_allocations_invoice", "invoice_id", "effective_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True,
+                                            nullable=False)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    effective_on: Mapped[date] = mapped_column(Date, nullable=False)
+    refund_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True,
+                                            nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    refunded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# -- credit (BIL-05) ---------------------------------------------------------------------
+class CreditProfile(Base):
+    __tablename__ = "credit_profiles"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    credit_limit: Mapped[Decimal | None] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    hold: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    hold_reason: Mapped[str | None] = mapped_column(String(500))
+    rating: Mapped[str | None] = mapped_column(String(1))
+    on_time_ratio: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    average_days_late: Mapped[Decimal | None] = mapped_column(Numeric(9, 2))
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    updated_by: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# -- dunning (BIL-06) --------------------------------------------------------------------
+class DunningEntry(Base):
+    """One row per (invoice, step): the unique key is what makes each reminder fire once,
+    whichever replica or run gets there first."""
+
+    __tablename__ = "dunning_log"
+    __table_args__ = (UniqueConstraint("invoice_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), nullable=False)
+    step: Mapped[int] = mapped_column(Integer, nullable=False)
+    offset_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    outcome: Mapped[str] = mapped_column(String(10), nullable=False)  # sent / skipped
+    as_of: Mapped[date] = mapped_column(Date, nullable=False)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    owner_id: Mapped[str | None] = mapped_column(String(36))
+    manager_id: Mapped[str | None] = mapped_column(String(36))
+    outstanding: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# -- expenses (BIL-08) -------------------------------------------------------------------
+class Expense(Base):
+    __tablename__ = "expenses"
+    __table_args__ = (Index("ix_expenses_submitter_status", "submitter_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    number: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)  # company / personal
+    category: Mapped[str] = mapped_column(String(12), nullable=False)
+    channel: Mapped[str] = mapped_column(String(8), nullable=False)  # direct / channel
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    description: Mapped[str] = mapped_column(String(1000), nullable=False)
+    incurred_on: Mapped[date] = mapped_column(Date, nullable=False)
+    region: Mapped[str | None] = mapped_column(String(100))
+    customer_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(36))
+    campaign_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    submitter_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    submitter_team_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_comment: Mapped[str | None] = mapped_column(String(1000))
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# -- configuration -----------------------------------------------------------------------
+class Setting(Base):
+    """Tunable rules (invoicing lead days, rating thresholds, dunning schedule) as JSON."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+
+class NumberSequence(Base):
+    """Document number counters (``invoice-2026``): locked in the numbering transaction,
+    so numbers never repeat and a rollback gives the number back."""
+
+    __tablename__ = "number_sequences"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    next_value: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -1,0 +1,185 @@
+"""SQL of the billing service: scope, lookups, sequences, settings, keyset pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from crm_platform.auth import Caller
+from crm_platform.errors import NotFound
+from crm_platform.money import rounded
+from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from sqlalchemy import Select, Table, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.billing.db.models import (
+    BillingCustomer,
+    NumberSequence,
+    Setting,
+    Staff,
+    StaffTeam,
+)
+
+
+def is_postgres(s: Session) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
+
+
+def insert_ignore(s: Session, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True if the row was inserted."""
+    stmt: Any
+    if is_postgres(s):
+        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
+    return bool(getattr(s.execute(stmt), "rowcount", 0) == 1)
+
+
+def skip_locked(s: Session, query: Select[Any]) -> Select[Any]:
+    """Claim rows for a timer run: replicas running together take different rows."""
+    if is_postgres(s):
+        return query.with_for_update(skip_locked=True)
+    return query  # SQLite: one writer at a time anyway
+
+
+def next_sequence(s: Session, name: str) -> int:
+    """Gap-free counter: the row stays locked until the caller's transaction ends, so
+    concurrent numbering waits, and a rollback (or a crash) gives the number back."""
+    insert_ignore(s, NumberSequence.__table__, {"name": name, "next_value": 1})  # type: ignore[arg-type]
+    row = s.scalar(select(NumberSequence).where(NumberSequence.name == name)
+                   .with_for_update().execution_options(populate_existing=True))
+    assert row is not None
+    value = row.next_value
+    row.next_value = value + 1
+    s.flush()
+    return value
+
+
+def setting(s: Session, name: str, default: dict[str, Any]) -> dict[str, Any]:
+    row = s.get(Setting, name)
+    return {**default, **(row.value if row else {})}
+
+
+def put_setting(s: Session, name: str, value: dict[str, Any]) -> dict[str, Any]:
+    row = s.get(Setting, name, with_for_update=True)
+    if row is None:
+        s.add(Setting(name=name, value=value, version=1))
+    else:
+        row.value = value
+        row.version += 1
+    return value
+
+
+def money(value: Any, currency: str) -> Decimal:
+    """A SQL aggregate (exact on PostgreSQL, float-ish on SQLite) as an exact amount."""
+    return rounded(Decimal(str(value or 0)), currency)
+
+
+# -- customers and scope -----------------------------------------------------------------
+def customer(s: Session, customer_id: str | None) -> BillingCustomer | None:
+    """The local copy, following merges to the survivor."""
+    if not customer_id:
+        return None
+    found = s.get(BillingCustomer, customer_id)
+    for _ in range(10):
+        if found is None or not found.merged_into_id:
+            break
+        found = s.get(BillingCustomer, found.merged_into_id)
+    return found
+
+
+def visible_customer(s: Session, caller: Caller, customer_id: str) -> BillingCustomer:
+    """Out of scope and unknown look the same: 404."""
+    found = customer(s, customer_id)
+    if found is None or not caller.can_see_owner(found.owner_id):
+        raise NotFound("customer not found", code="customer_not_found")
+    return found
+
+
+def scoped(query: Select[Any], customer_column: Any, caller: Caller) -> Select[Any]:
+    """Records whose customer's owner is within the caller's scope."""
+    owners = caller.visible_owner_ids()
+    if owners is None:
+        return query
+    return query.where(customer_column.in_(
+        select(BillingCustomer.id).where(BillingCustomer.owner_id.in_(sorted(owners)))))
+
+
+def customer_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return dict(s.execute(select(BillingCustomer.id, BillingCustomer.name)
+                          .where(BillingCustomer.id.in_(wanted))).tuples().all())
+
+
+def staff_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return dict(s.execute(select(Staff.id, Staff.display_name).where(Staff.id.in_(wanted)))
+                .tuples().all())
+
+
+def team_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return dict(s.execute(select(StaffTeam.id, StaffTeam.name)
+                          .where(StaffTeam.id.in_(wanted))).tuples().all())
+
+
+def team_chain(s: Session, team_id: str | None) -> list[StaffTeam]:
+    """The team and its parents, nearest first."""
+    chain: list[StaffTeam] = []
+    seen: set[str] = set()
+    while team_id and team_id not in seen and len(chain) < 20:
+        seen.add(team_id)
+        team = s.get(StaffTeam, team_id)
+        if team is None:
+            break
+        chain.append(team)
+        team_id = team.parent_id
+    return chain
+
+
+def team_of(s: Session, user_id: str | None) -> str | None:
+    if not user_id:
+        return None
+    return s.scalar(select(Staff.team_id).where(Staff.id == user_id))
+
+
+def manager_of(s: Session, user_id: str | None, team_id: str | None = None) -> str | None:
+    """The manager of the user's team; the next team up when the user manages their own."""
+    for team in team_chain(s, team_id or team_of(s, user_id)):
+        if team.manager_id and team.manager_id != user_id:
+            return team.manager_id
+    return None
+
+
+def manages(s: Session, manager_id: str, user_id: str, team_id: str | None = None) -> bool:
+    """Whether ``manager_id`` manages the user's team or a team above it."""
+    return any(t.manager_id == manager_id
+               for t in team_chain(s, team_id or team_of(s, user_id)))
+
+
+# -- keyset pages ------------------------------------------------------------------------
+def page_newest_first(s: Session, query: Select[Any], model: Any, limit: int | None,
+                      cursor: str | None) -> tuple[list[Any], str | None]:
+    """Rows by ``created_at`` desc, ``id`` desc, with an opaque cursor."""
+    after = decode_cursor(cursor)
+    if after:
+        at = datetime.fromisoformat(str(after[0]))
+        query = query.where(or_(model.created_at < at,
+                                and_(model.created_at == at, model.id < str(after[1]))))
+    size = clamp_limit(limit)
+    rows = list(s.scalars(query.order_by(model.created_at.desc(), model.id.desc())
+                          .limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) \
+        if more and rows else None
+    return rows, next_cursor

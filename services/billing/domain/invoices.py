@@ -1,0 +1,69 @@
+"""Invoices (BIL-02): numbering and the state machine
+
+    issued ──pay part──▶ partially_paid ──pay rest──▶ paid
+      │  ╲                    │                        │ refund
+      │   ╲ past due (timer)  │ past due (timer)       ▼
+      │    ▼                  ▼                  back to issued / partially_paid
+      │   overdue ──pay rest──────────────────▶ paid
+      ▼
+    void  (only without money on it: issued, or overdue with nothing paid)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from crm_platform.errors import StateViolation
+
+InvoiceStatus = Literal["issued", "partially_paid", "paid", "overdue", "void"]
+InvoiceType = Literal["vat_special", "vat_ordinary", "other"]
+OPEN_STATUSES: frozenset[str] = frozenset({"issued", "partially_paid", "overdue"})
+INVOICE_TYPES: tuple[str, ...] = ("vat_special", "vat_ordinary", "other")
+
+
+def invoice_number(year: int, sequence: int) -> str:
+    return f"INV-{year}-{sequence:06d}"
+
+
+def payment_number(year: int, sequence: int) -> str:
+    return f"PAY-{year}-{sequence:06d}"
+
+
+def expense_number(year: int, sequence: int) -> str:
+    return f"EXP-{year}-{sequence:06d}"
+
+
+def status_after_payment(current: str, amount: Decimal, paid: Decimal) -> InvoiceStatus:
+    """The status once ``paid`` of ``amount`` is on the invoice (after a payment or a
+    refund). Overdue stays overdue until paid in full; becoming overdue is the timer's
+    transition (it publishes ``invoice.overdue``)."""
+    if current == "void":
+        raise StateViolation("a void invoice takes no payments", code="invoice_void")
+    if paid >= amount:
+        return "paid"
+    if current == "overdue":
+        return "overdue"
+    return "partially_paid" if paid > 0 else "issued"
+
+
+def becomes_overdue(status: str, due_date: date, today: date) -> bool:
+    """Past its due date (the day after) and not paid in full."""
+    return status in ("issued", "partially_paid") and due_date < today
+
+
+def check_void(status: str, paid_amount: Decimal) -> None:
+    """Money on an invoice must be refunded before it can be voided."""
+    if status == "void":
+        raise StateViolation("the invoice is void already", code="invoice_void")
+    if status in ("paid", "partially_paid") or paid_amount > 0:
+        raise StateViolation("an invoice with payments on it cannot be voided; refund "
+                             "first", code="invoice_has_payments",
+                             extra={"status": status})
+
+
+def check_payable(status: str) -> None:
+    if status not in OPEN_STATUSES:
+        raise StateViolation(f"the invoice is {status}; it takes no more payments",
+                             code="invoice_not_open", extra={"status": status})

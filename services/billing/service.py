@@ -1,0 +1,364 @@
+"""nameko entrypoints of the billing service: thin adapters onto ``use_cases``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from crm_platform.events import CloudEvent
+from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
+from crm_platform.uow import UnitOfWork
+
+from services.billing import schemas
+from services.billing.db.models import Base
+from services.billing.use_cases import (
+    configuration,
+    copies,
+    credit,
+    dunning,
+    expenses,
+    invoices,
+    payments,
+    plans,
+    reports,
+)
+from services.billing.use_cases.common import today
+
+# Subscriptions (one place): customer customer.created / customer.updated /
+# customer.owner_changed / customer.archived / customer.merged; gateway user.created /
+# user.updated / user.deactivated, team.created / team.updated; sales order.confirmed /
+# order.cancelled.
+
+
+class BillingService(CrmService):
+    name = "billing"
+    uow = UnitOfWorkProvider(Base.metadata)
+
+    # -- payment plans ------------------------------------------------------------------
+    @rpc
+    def list_payment_plans(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return plans.list_payment_plans(
+                uow, self.caller, schemas.PaymentPlanQuery.model_validate(query or {}))
+
+    @rpc
+    def get_payment_plan(self, plan_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return plans.get_payment_plan(uow, self.caller, plan_id)
+
+    @rpc
+    def invoice_installment(self, plan_id: str, number: str | int,
+                            data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return plans.invoice_installment(
+                uow, self.caller, plan_id, _int(number),
+                schemas.InstallmentInvoiceIn.model_validate(data or {}))
+
+    # -- invoices -----------------------------------------------------------------------
+    @rpc
+    def list_invoices(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return invoices.list_invoices(uow, self.caller,
+                                          schemas.InvoiceQuery.model_validate(query or {}))
+
+    @rpc
+    def get_invoice(self, invoice_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return invoices.get_invoice(uow, self.caller, invoice_id)
+
+    @rpc
+    def issue_invoice(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return invoices.issue_invoice(uow, self.caller,
+                                          schemas.InvoiceCreate.model_validate(data))
+
+    @rpc
+    def void_invoice(self, invoice_id: str, data: dict[str, Any],
+                     expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return invoices.void_invoice(uow, self.caller, invoice_id,
+                                         schemas.VoidRequest.model_validate(data),
+                                         expected_version)
+
+    @rpc
+    def get_dunning_log(self, invoice_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return invoices.dunning_log(uow, self.caller, invoice_id)
+
+    # -- payments -----------------------------------------------------------------------
+    @rpc
+    def create_payment(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return payments.create_payment(uow, self.caller,
+                                           schemas.PaymentCreate.model_validate(data))
+
+    @rpc
+    def list_payments(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return payments.list_payments(uow, self.caller,
+                                          schemas.PaymentQuery.model_validate(query or {}))
+
+    @rpc
+    def get_payment(self, payment_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return payments.get_payment(uow, self.caller, payment_id)
+
+    @rpc
+    def refund_payment(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return payments.refund_payment(uow, self.caller, payment_id,
+                                           schemas.RefundRequest.model_validate(data))
+
+    @rpc
+    def allocate_payment(self, payment_id: str, data: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return payments.allocate_payment(
+                uow, self.caller, payment_id, schemas.AllocateRequest.model_validate(data or {}))
+
+    # -- receivables, statements, reports ----------------------------------------------
+    @rpc
+    def list_receivables(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return reports.list_receivables(
+                uow, self.caller, schemas.ReceivableQuery.model_validate(query or {}))
+
+    @rpc
+    def get_ageing(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return reports.get_ageing(uow, self.caller,
+                                      schemas.AgeingQuery.model_validate(query or {}))
+
+    @rpc
+    def get_statement(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return reports.get_statement(uow, self.caller,
+                                         schemas.StatementQuery.model_validate(query))
+
+    @rpc
+    def get_period_report(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return reports.get_period_report(uow, self.caller,
+                                             schemas.PeriodQuery.model_validate(query))
+
+    @rpc
+    def customer_billing_summary(self, customer_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return reports.customer_billing_summary(uow, self.caller, customer_id)
+
+    # -- credit -------------------------------------------------------------------------
+    @rpc
+    def get_credit(self, customer_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return credit.get_credit(uow, self.caller, customer_id)
+
+    @rpc
+    def put_credit(self, customer_id: str, data: dict[str, Any],
+                   expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return credit.put_credit(uow, self.caller, customer_id,
+                                     schemas.CreditUpdate.model_validate(data),
+                                     expected_version)
+
+    @rpc
+    def check_credit(self, customer_id: str, amount: str, currency: str,
+                     order_id: str | None = None) -> dict[str, Any]:
+        """Internal: the sales service asks before confirming an order (no scope check:
+        the caller already holds the order)."""
+        with self.uow() as uow:
+            return credit.check_credit(uow, customer_id, amount, currency, order_id)
+
+    @rpc
+    def check_customer_credit(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return credit.check_customer_credit(
+                uow, self.caller, customer_id, schemas.CreditCheckRequest.model_validate(data))
+
+    # -- dunning, settings, jobs --------------------------------------------------------
+    @rpc
+    def get_dunning_settings(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return dunning.get_dunning_settings(uow)
+
+    @rpc
+    def put_dunning_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return dunning.put_dunning_settings(uow, self.caller,
+                                                schemas.DunningSettings.model_validate(data))
+
+    @rpc
+    def run_dunning(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        dunning.check_admin(self.caller)
+        body = schemas.JobRun.model_validate(data or {})
+        as_of = body.as_of or today()
+        invoices_, sent, skipped = self._dunning(as_of, body.customer_id)
+        return {"as_of": as_of.isoformat(), "invoices": invoices_, "sent": sent,
+                "skipped": skipped}
+
+    @rpc
+    def get_billing_settings(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return configuration.get_billing_settings(uow)
+
+    @rpc
+    def put_billing_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return configuration.put_billing_settings(
+                uow, self.caller, schemas.BillingSettings.model_validate(data))
+
+    @rpc
+    def run_billing_job(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Run one timer job now as of a date (admins; how tests move the clock)."""
+        dunning.check_admin(self.caller)
+        body = schemas.BillingJobRun.model_validate(data)
+        as_of = body.as_of or today()
+        if body.job == "dunning":
+            processed = self._dunning(as_of, body.customer_id)[1]
+        elif body.job == "ratings":
+            with self.uow() as uow:
+                processed = credit.rerate_all(uow, as_of, body.customer_id)
+        else:
+            job = plans.invoice_due_installments if body.job == "installments" \
+                else invoices.mark_overdue
+            processed = self._drain(job, as_of, body.customer_id)
+        return {"job": body.job, "as_of": as_of.isoformat(), "processed": processed}
+
+    @timer(interval=60)
+    def run_billing_timers(self) -> None:
+        """Every replica runs this; the jobs claim rows with SKIP LOCKED."""
+        as_of = today()
+        self._drain(plans.invoice_due_installments, as_of, None)
+        self._drain(invoices.mark_overdue, as_of, None)
+        self._dunning(as_of, None)
+
+    def _drain(self, job: Callable[..., int], as_of: date, customer_id: str | None) -> int:
+        total = 0
+        while True:
+            with self.uow() as uow:
+                done = job(uow, as_of, customer_id)
+            total += done
+            if done == 0:
+                return total
+
+    def _dunning(self, as_of: date, customer_id: str | None) -> tuple[int, int, int]:
+        after, seen, sent, skipped = "", 0, 0, 0
+        while True:
+            with self.uow() as uow:
+                n, s, k, last = dunning.run_batch(uow, as_of, after, customer_id)
+            seen, sent, skipped = seen + n, sent + s, skipped + k
+            if last is None:
+                return seen, sent, skipped
+            after = last
+
+    # -- expenses -----------------------------------------------------------------------
+    @rpc
+    def create_expense(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return expenses.create_expense(uow, self.caller,
+                                           schemas.ExpenseCreate.model_validate(data))
+
+    @rpc
+    def list_expenses(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return expenses.list_expenses(uow, self.caller,
+                                          schemas.ExpenseQuery.model_validate(query or {}))
+
+    @rpc
+    def get_expense(self, expense_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return expenses.get_expense(uow, self.caller, expense_id)
+
+    @rpc
+    def update_expense(self, expense_id: str, data: dict[str, Any],
+                       expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return expenses.update_expense(uow, self.caller, expense_id,
+                                           schemas.ExpenseUpdate.model_validate(data),
+                                           expected_version)
+
+    @rpc
+    def submit_expense(self, expense_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return expenses.submit_expense(uow, self.caller, expense_id)
+
+    @rpc
+    def approve_expense(self, expense_id: str, data: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return expenses.decide_expense(uow, self.caller, expense_id, "approve",
+                                           schemas.ExpenseDecision.model_validate(data or {}))
+
+    @rpc
+    def reject_expense(self, expense_id: str, data: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return expenses.decide_expense(uow, self.caller, expense_id, "reject",
+                                           schemas.ExpenseDecision.model_validate(data or {}))
+
+    @rpc
+    def get_campaign_costs(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return expenses.campaign_costs(uow, self.caller,
+                                           schemas.CampaignCostQuery.model_validate(query))
+
+    # -- sales events -------------------------------------------------------------------
+    @event_handler("sales", "order.confirmed")
+    def on_order_confirmed(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        plans.on_order_confirmed(uow, event.data)
+
+    @event_handler("sales", "order.cancelled")
+    def on_order_cancelled(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        plans.on_order_cancelled(uow, event.data)
+
+    # -- customer events ----------------------------------------------------------------
+    @event_handler("customer", "customer.created")
+    def on_customer_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.on_customer_snapshot(uow, event.data)
+
+    @event_handler("customer", "customer.updated")
+    def on_customer_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.on_customer_snapshot(uow, event.data)
+
+    @event_handler("customer", "customer.owner_changed")
+    def on_customer_owner_changed(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.on_owner_changed(uow, event.data)
+
+    @event_handler("customer", "customer.archived")
+    def on_customer_archived(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.on_customer_archived(uow, event.data)
+
+    @event_handler("customer", "customer.merged")
+    def on_customer_merged(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.on_customer_merged(uow, event.data)
+
+    # -- gateway identity events --------------------------------------------------------
+    @event_handler("gateway", "user.created")
+    def on_user_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.upsert_staff(uow, event.data, created=True)
+
+    @event_handler("gateway", "user.updated")
+    def on_user_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.upsert_staff(uow, event.data)
+
+    @event_handler("gateway", "user.deactivated")
+    def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.deactivate_staff(uow, event.data)
+
+    @event_handler("gateway", "team.created")
+    def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.upsert_team(uow, event.data, created=True)
+
+    @event_handler("gateway", "team.updated")
+    def on_team_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        copies.upsert_team(uow, event.data)
+
+
+def _int(value: str | int) -> int:
+    from crm_platform.errors import ValidationFailed
+
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed("the installment number is a whole number",
+                               code="invalid_installment") from None

@@ -1,0 +1,247 @@
+"""Payments (BIL-03): record money received and allocate it (oldest due first unless told),
+keep the rest as the customer's credit balance, apply that balance to later invoices,
+refund."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from crm_platform.auth import Caller
+from crm_platform.db import utcnow
+from crm_platform.errors import Conflict, NotFound
+from crm_platform.money import ZERO, rounded
+from crm_platform.uow import UnitOfWork
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.billing import events, schemas
+from services.billing.db import queries
+from services.billing.db.models import Allocation, Invoice, Payment, Refund
+from services.billing.domain import allocation as rules
+from services.billing.domain.invoices import OPEN_STATUSES, payment_number
+from services.billing.use_cases.common import aware, positive, text
+from services.billing.use_cases.invoices import apply_money, effective_from
+
+
+# -- shaping -----------------------------------------------------------------------------
+def payment_out(s: Session, p: Payment, customer_name: str | None = None) -> dict[str, Any]:
+    c = p.currency
+    rows = s.execute(select(Allocation, Invoice.number, Invoice.order_id)
+                     .select_from(Allocation).join(Invoice, Invoice.id == Allocation.invoice_id)
+                     .where(Allocation.payment_id == p.id).order_by(Allocation.id)).all()
+    refunds = s.scalars(select(Refund).where(Refund.payment_id == p.id)
+                        .order_by(Refund.refunded_at))
+    allocated = sum((a.amount for a, _, _ in rows), ZERO)
+    data = {
+        "id": p.id, "number": p.number, "customer_id": p.customer_id,
+        "customer_name": customer_name if customer_name is not None else
+        queries.customer_names(s, [p.customer_id]).get(p.customer_id),
+        "amount": text(p.amount, c), "currency": c, "method": p.method,
+        "received_at": p.received_at, "payer_account": p.payer_account,
+        "reference": p.reference, "notes": p.notes, "handler_id": p.handler_id,
+        "allocated_amount": text(allocated, c),
+        "unallocated_amount": text(p.unallocated_amount, c),
+        "refunded_amount": text(p.refunded_amount, c),
+        "allocations": [{"invoice_id": a.invoice_id, "invoice_number": number,
+                         "order_id": order_id, "amount": text(a.amount, c),
+                         "effective_on": a.effective_on, "refund_id": a.refund_id}
+                        for a, number, order_id in rows],
+        "refunds": [{"id": r.id, "amount": text(r.amount, c), "reason": r.reason,
+                     "refunded_at": r.refunded_at, "created_by": r.created_by}
+                    for r in refunds],
+        "version": p.version, "created_at": p.created_at,
+    }
+    return schemas.Payment.model_validate(data).model_dump(mode="json")
+
+
+def _refs(allocs: Sequence[tuple[Invoice, Decimal]], currency: str
+          ) -> list[events.AllocationRef]:
+    return [events.AllocationRef(invoice_id=inv.id, order_id=inv.order_id,
+                                 amount=text(value, currency)) for inv, value in allocs]
+
+
+# -- allocation --------------------------------------------------------------------------
+def _open_invoices(s: Session, customer_id: str, currency: str) -> list[Invoice]:
+    """The customer's open invoices, locked in a fixed order (no deadlocks between two
+    payments of one customer)."""
+    return list(s.scalars(select(Invoice).where(
+        Invoice.customer_id == customer_id, Invoice.currency == currency,
+        Invoice.status.in_(OPEN_STATUSES)).order_by(Invoice.id).with_for_update()))
+
+
+def _allocate(uow: UnitOfWork, payment: Payment, amount: Decimal,
+              requested: list[schemas.AllocationIn] | None,
+              ) -> tuple[list[tuple[Invoice, Decimal]], Decimal]:
+    """Apply up to ``amount`` of ``payment``; returns what went where and what is left."""
+    s = uow.session
+    invoices = {inv.id: inv for inv in _open_invoices(s, payment.customer_id,
+                                                      payment.currency)}
+    opens = {i.id: rules.OpenInvoice(i.id, i.number, i.issue_date, i.due_date,
+                                     rounded(i.amount - i.paid_amount, i.currency))
+             for i in invoices.values()}
+    if requested is not None:
+        wanted = [(a.invoice_id, positive(a.amount, payment.currency)) for a in requested]
+        plan = rules.check_requested(amount, wanted, opens)
+    else:
+        plan, _ = rules.allocate_oldest_first(amount, list(opens.values()))
+    applied: list[tuple[Invoice, Decimal]] = []
+    for invoice_id, value in plan:
+        inv = invoices[invoice_id]
+        at = effective_from(payment.received_at, inv)
+        s.add(Allocation(payment_id=payment.id, invoice_id=inv.id, amount=value,
+                         effective_on=at.date(), created_at=utcnow()))
+        apply_money(uow, inv, value, at)
+        applied.append((inv, value))
+    return applied, amount - sum((v for _, v in applied), ZERO)
+
+
+def apply_credit(uow: UnitOfWork, customer_id: str, currency: str) -> int:
+    """Use the customer's credit balance (unallocated payments, oldest first) on their
+    open invoices, oldest due first; ``payment.allocated`` per payment used."""
+    s = uow.session
+    payments = list(s.scalars(select(Payment).where(
+        Payment.customer_id == customer_id, Payment.currency == currency,
+        Payment.unallocated_amount > 0).order_by(Payment.received_at, Payment.id)
+        .with_for_update()))
+    used = 0
+    for p in payments:
+        applied, left = _allocate(uow, p, p.unallocated_amount, None)
+        if not applied:
+            break  # nothing open any more
+        p.unallocated_amount = rounded(left, currency)
+        p.version += 1
+        p.updated_at = utcnow()
+        used += 1
+        uow.publish(events.PaymentAllocated(payment_id=p.id, customer_id=p.customer_id,
+                                            currency=currency,
+                                            allocations=_refs(applied, currency)))
+    return used
+
+
+# -- use cases ---------------------------------------------------------------------------
+def create_payment(uow: UnitOfWork, caller: Caller, data: schemas.PaymentCreate
+                   ) -> dict[str, Any]:
+    s = uow.session
+    customer = queries.visible_customer(s, caller, data.customer_id)
+    currency = data.currency
+    amount = positive(data.amount, currency)
+    received_at = aware(data.received_at)
+    year = received_at.year
+    now = utcnow()
+    payment = Payment(
+        id=str(uuid.uuid4()),
+        number=payment_number(year, queries.next_sequence(s, f"payment-{year}")),
+        customer_id=customer.id, currency=currency, amount=amount,
+        unallocated_amount=amount, refunded_amount=ZERO, method=data.method,
+        received_at=received_at, payer_account=data.payer_account,
+        reference=data.reference, notes=data.notes, handler_id=caller.user_id, version=1,
+        created_at=now, updated_at=now)
+    s.add(payment)
+    s.flush()
+    applied, left = _allocate(uow, payment, amount, data.allocations)
+    payment.unallocated_amount = rounded(left, currency)
+    uow.publish(events.PaymentReceived(
+        payment_id=payment.id, number=payment.number, customer_id=customer.id,
+        owner_id=customer.owner_id, amount=text(amount, currency), currency=currency,
+        method=data.method, received_at=received_at, unallocated=text(left, currency),
+        allocations=_refs(applied, currency)))
+    uow.commit()
+    return payment_out(s, payment, customer.name)
+
+
+def visible_payment(s: Session, caller: Caller, payment_id: str, *, lock: bool = False
+                    ) -> Payment:
+    query = queries.scoped(select(Payment).where(Payment.id == payment_id),
+                           Payment.customer_id, caller)
+    if lock:
+        query = query.with_for_update()
+    p: Payment | None = s.scalar(query)
+    if p is None:
+        raise NotFound("payment not found", code="payment_not_found")
+    return p
+
+
+def get_payment(uow: UnitOfWork, caller: Caller, payment_id: str) -> dict[str, Any]:
+    return payment_out(uow.session, visible_payment(uow.session, caller, payment_id))
+
+
+def list_payments(uow: UnitOfWork, caller: Caller, query: schemas.PaymentQuery
+                  ) -> dict[str, Any]:
+    s = uow.session
+    q = queries.scoped(select(Payment), Payment.customer_id, caller)
+    if query.customer_id:
+        found = queries.customer(s, query.customer_id)
+        q = q.where(Payment.customer_id == (found.id if found else query.customer_id))
+    if query.method:
+        q = q.where(Payment.method == query.method)
+    rows, cursor = queries.page_newest_first(s, q, Payment, query.limit, query.cursor)
+    names = queries.customer_names(s, (r.customer_id for r in rows))
+    return {"items": [payment_out(s, r, names.get(r.customer_id)) for r in rows],
+            "next_cursor": cursor}
+
+
+def allocate_payment(uow: UnitOfWork, caller: Caller, payment_id: str,
+                     data: schemas.AllocateRequest) -> dict[str, Any]:
+    """Apply a payment's credit balance now (to named invoices, or oldest due first)."""
+    s = uow.session
+    p = visible_payment(s, caller, payment_id, lock=True)
+    if p.unallocated_amount <= 0:
+        raise Conflict("nothing of this payment is left to allocate",
+                       code="nothing_to_allocate")
+    applied, left = _allocate(uow, p, p.unallocated_amount, data.allocations)
+    if applied:
+        p.unallocated_amount = rounded(left, p.currency)
+        p.version += 1
+        p.updated_at = utcnow()
+        uow.publish(events.PaymentAllocated(payment_id=p.id, customer_id=p.customer_id,
+                                            currency=p.currency,
+                                            allocations=_refs(applied, p.currency)))
+    uow.commit()
+    return payment_out(s, p)
+
+
+def refund_payment(uow: UnitOfWork, caller: Caller, payment_id: str,
+                   data: schemas.RefundRequest) -> dict[str, Any]:
+    s = uow.session
+    p = visible_payment(s, caller, payment_id, lock=True)
+    currency = p.currency
+    amount = positive(data.amount, currency)
+    refunded_at = aware(data.refunded_at) if data.refunded_at else utcnow()
+    net = s.execute(select(Allocation.invoice_id, func.sum(Allocation.amount))
+                    .where(Allocation.payment_id == p.id)
+                    .group_by(Allocation.invoice_id)).all()
+    invoices = {i.id: i for i in s.scalars(select(Invoice).where(
+        Invoice.id.in_([row[0] for row in net])).order_by(Invoice.id).with_for_update())}
+    applied = [rules.Applied(iid, invoices[iid].due_date, queries.money(value, currency))
+               for iid, value in net if queries.money(value, currency) > 0]
+    from_balance, taken = rules.plan_refund(
+        amount, rounded(p.amount - p.refunded_amount, currency),
+        rounded(p.unallocated_amount, currency), applied)
+    refund = Refund(id=str(uuid.uuid4()), payment_id=p.id, amount=amount,
+                    reason=data.reason, refunded_at=refunded_at, created_by=caller.user_id,
+                    created_at=utcnow())
+    s.add(refund)
+    s.flush()
+    reversed_: list[tuple[Invoice, Decimal]] = []
+    for invoice_id, value in taken:
+        inv = invoices[invoice_id]
+        s.add(Allocation(payment_id=p.id, invoice_id=inv.id, amount=-value,
+                         effective_on=refunded_at.date(), refund_id=refund.id,
+                         created_at=utcnow()))
+        apply_money(uow, inv, -value, refunded_at)
+        reversed_.append((inv, value))
+    p.unallocated_amount = rounded(p.unallocated_amount - from_balance, currency)
+    p.refunded_amount = rounded(p.refunded_amount + amount, currency)
+    p.version += 1
+    p.updated_at = utcnow()
+    owner = queries.customer(s, p.customer_id)
+    uow.publish(events.PaymentRefunded(
+        payment_id=p.id, refund_id=refund.id, customer_id=p.customer_id,
+        owner_id=owner.owner_id if owner else None, amount=text(amount, currency),
+        currency=currency, reason=data.reason, refunded_at=refunded_at,
+        allocations=_refs(reversed_, currency)))
+    uow.commit()
+    return payment_out(s, p)
