@@ -17,9 +17,10 @@ from services.sales.use_cases import catalogue, common, orders, pipeline, planni
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
 # archived / merged; gateway user.created / updated / deactivated, team.created / updated;
-# billing payment.received / payment.refunded (order paid status), expense.approved
-# (campaign cost). Synchronous calls: customer.create_customer / get_customer (lead
-# conversion, a customer not yet copied here), billing.check_credit (order confirmation).
+# billing payment.received / payment.allocated / payment.refunded (order paid status),
+# expense.approved (campaign cost). Synchronous calls: customer.create_customer /
+# get_customer (lead conversion, a customer not yet copied here), billing.check_credit
+# (order confirmation).
 
 CUSTOMER_TIMEOUT = 10.0
 
@@ -482,6 +483,10 @@ class SalesService(CrmService):
 
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        orders.on_payment(uow, event.id, event.data, +1)
+
+    @event_handler("billing", "payment.allocated")
+    def on_payment_allocated(self, event: CloudEvent, uow: UnitOfWork) -> None:
         orders.on_payment(uow, event.id, event.data, +1)
 
     @event_handler("billing", "payment.refunded")

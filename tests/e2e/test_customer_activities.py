@@ -173,15 +173,23 @@ def test_customer_360_composes_and_marks_missing_sections(platform: Platform,
                                                           crew: dict[str, Any]) -> None:
     cid = crew["company"]["id"]
     with platform.client(crew["rep"]["token"]) as c:
+        opp = c.post("/api/v1/opportunities", json={"name": "扩容", "customer_id": cid,
+                                                    "amount": "1200.00"})
+        assert opp.status_code == 201, opp.text
         r = c.get(f"/api/v1/customers/{cid}/360")
         assert r.status_code == 200, r.text
         view = r.json()
         assert view["customer"]["id"] == cid
         assert view["contacts"] and view["latest_followups"]
         assert view["account_team"]["owner"]["id"] == crew["rep"]["id"]
+        sales = view["sections"]["sales"]
+        assert sales["status"] == "ok", sales
+        assert [o["id"] for o in sales["data"]["open_opportunities"]] == [opp.json()["id"]]
+        assert view["sections"]["billing"]["status"] == "ok"
+        assert view["sections"]["billing"]["data"]["customer_id"] == cid
         # services not running in this deployment are marked, not fatal
-        assert view["sections"]["billing"]["status"] == "unavailable"
-        assert view["sections"]["sales"]["status"] == "unavailable"
+        assert view["sections"]["service"]["status"] == "unavailable"
+        assert view["sections"]["documents"]["status"] == "unavailable"
     with platform.client(crew["helper"]["token"]) as c:
         other = c.post("/api/v1/customers", json={"name": f"z{uuid.uuid4().hex[:6]}",
                                                   "kind": "person"}).json()

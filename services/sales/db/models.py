@@ -305,13 +305,13 @@ class Order(Base):
 
 
 class OrderPayment(Base):
-    """Payments billing allocated to an order, one row per (payment, order): the order's
-    paid amount is their sum, safe against a redelivered event."""
+    """Money billing allocated to (or refunded from) an order, one row per (billing event,
+    order): the order's paid amount is their sum, safe against a redelivered event."""
 
     __tablename__ = "order_payments"
 
-    # a payment id, or "refund:<event id>" for a refund
-    payment_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    # "paid:<event id>" or "refund:<event id>"
+    source_key: Mapped[str] = mapped_column(String(80), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
 

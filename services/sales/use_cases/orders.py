@@ -413,20 +413,21 @@ def list_deliveries(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str,
 
 # -- paid status from billing ------------------------------------------------------------------
 def on_payment(uow: UnitOfWork, event_id: str, data: dict[str, Any], sign: int) -> None:
-    """``payment.received`` / ``payment.refunded``: each allocation to an order adds to (or
-    takes from) its paid amount; one row per (payment or refund event, order)."""
+    """``payment.received`` / ``payment.allocated`` (a credit balance applied later) /
+    ``payment.refunded``: each allocation to an order adds to (or takes from) its paid
+    amount; one row per (event, order) so a redelivery counts once."""
     s = uow.session
     per_order: dict[str, Decimal] = {}
     for alloc in data.get("allocations") or []:
         order_id = alloc.get("order_id")
         if order_id:
             per_order[order_id] = per_order.get(order_id, ZERO) + Decimal(str(alloc["amount"]))
-    key = data["payment_id"] if sign > 0 else f"refund:{event_id}"
+    key = f"{'paid' if sign > 0 else 'refund'}:{event_id}"
     for order_id, paid in per_order.items():
         o = s.get(Order, order_id, with_for_update=True)
         if o is None or s.get(OrderPayment, (key, order_id)) is not None:
             continue
-        s.add(OrderPayment(payment_id=key, order_id=order_id, amount=sign * paid))
+        s.add(OrderPayment(source_key=key, order_id=order_id, amount=sign * paid))
         s.flush()
         o.paid_amount = s.scalar(select(func.coalesce(func.sum(OrderPayment.amount), 0))
                                  .where(OrderPayment.order_id == order_id)) or ZERO

@@ -160,10 +160,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_order_deliveries_order_id'), ['order_id'], unique=False)
 
     op.create_table('order_payments',
-    sa.Column('payment_id', sa.String(length=80), nullable=False),
+    sa.Column('source_key', sa.String(length=80), nullable=False),
     sa.Column('order_id', sa.String(length=36), nullable=False),
     sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
-    sa.PrimaryKeyConstraint('payment_id', 'order_id')
+    sa.PrimaryKeyConstraint('source_key', 'order_id')
     )
     op.create_table('orders',
     sa.Column('id', sa.String(length=36), nullable=False),
