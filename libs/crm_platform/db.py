@@ -20,12 +20,14 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -98,8 +100,25 @@ def make_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> E
     )
 
 
-def is_postgres(engine: Engine) -> bool:
+def is_postgres(bind: Engine | Session) -> bool:
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
     return engine.dialect.name == "postgresql"
+
+
+def insert_ignore(s: Session, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite); True if the row was
+    inserted. How event consumers create a row another consumer may be creating at the
+    same moment (local copies fed by several queues) without a unique-violation retry."""
+    dialect = postgresql if is_postgres(s) else sqlite
+    stmt = dialect.insert(table).values(values).on_conflict_do_nothing()
+    return bool(getattr(s.execute(stmt), "rowcount", 0) == 1)
+
+
+def skip_locked(s: Session, query: Select[Any]) -> Select[Any]:
+    """Claim rows for a timer run: replicas running together take different rows."""
+    if is_postgres(s):
+        return query.with_for_update(skip_locked=True)
+    return query  # SQLite: one writer at a time anyway
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

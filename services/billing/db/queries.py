@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.auth import Caller
+from crm_platform.db import insert_ignore
 from crm_platform.errors import NotFound
 from crm_platform.money import rounded
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-from sqlalchemy import Select, Table, and_, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from services.billing.db.models import (
@@ -22,27 +22,6 @@ from services.billing.db.models import (
     Staff,
     StaffTeam,
 )
-
-
-def is_postgres(s: Session) -> bool:
-    return s.get_bind().dialect.name == "postgresql"
-
-
-def insert_ignore(s: Session, table: Table, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; True if the row was inserted."""
-    stmt: Any
-    if is_postgres(s):
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
-    return bool(getattr(s.execute(stmt), "rowcount", 0) == 1)
-
-
-def skip_locked(s: Session, query: Select[Any]) -> Select[Any]:
-    """Claim rows for a timer run: replicas running together take different rows."""
-    if is_postgres(s):
-        return query.with_for_update(skip_locked=True)
-    return query  # SQLite: one writer at a time anyway
 
 
 def next_sequence(s: Session, name: str) -> int:

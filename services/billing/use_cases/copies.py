@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_platform.db import utcnow
+from crm_platform.db import insert_ignore, utcnow
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select, update
 
-from services.billing.db import queries
 from services.billing.db.models import (
     BillingCustomer,
     CreditProfile,
@@ -28,7 +27,7 @@ def _row(uow: UnitOfWork, customer_id: str, name: str | None = None,
     """The copy, locked. Handlers of different customer events (and orders) run at the
     same time: the first insert wins and the others wait on its row lock."""
     s = uow.session
-    queries.insert_ignore(s, BillingCustomer.__table__, {  # type: ignore[arg-type]
+    insert_ignore(s, BillingCustomer.__table__, {  # type: ignore[arg-type]
         "id": customer_id, "name": name or customer_id, "owner_id": owner_id,
         "owner_team_id": owner_team_id, "status": "active", "source_version": 0,
         "updated_at": utcnow()})
@@ -101,7 +100,7 @@ def upsert_staff(uow: UnitOfWork, data: dict[str, Any], *, created: bool = False
     """``created``: a user.created handled after a user.updated (each event type has its
     own queue) must not bring back the older state."""
     s = uow.session
-    inserted = queries.insert_ignore(s, Staff.__table__, {  # type: ignore[arg-type]
+    inserted = insert_ignore(s, Staff.__table__, {  # type: ignore[arg-type]
         "id": data["id"], "display_name": data.get("display_name") or data["id"],
         "roles": [], "is_active": True})
     if created and not inserted:
@@ -123,7 +122,7 @@ def deactivate_staff(uow: UnitOfWork, data: dict[str, Any]) -> None:
 
 def upsert_team(uow: UnitOfWork, data: dict[str, Any], *, created: bool = False) -> None:
     s = uow.session
-    inserted = queries.insert_ignore(s, StaffTeam.__table__, {  # type: ignore[arg-type]
+    inserted = insert_ignore(s, StaffTeam.__table__, {  # type: ignore[arg-type]
         "id": data["id"], "name": data["name"]})
     if created and not inserted:
         return  # team.updated got here first and carries the newer state

@@ -9,7 +9,7 @@ from typing import Any
 
 from crm_platform import money
 from crm_platform.auth import Caller
-from crm_platform.db import utcnow
+from crm_platform.db import insert_ignore, utcnow
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -93,7 +93,7 @@ def get_credit(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, A
 def _profile(s: Session, customer_id: str, currency: str | None = None) -> CreditProfile:
     profile = s.get(CreditProfile, customer_id, with_for_update=True)
     if profile is None:
-        queries.insert_ignore(s, CreditProfile.__table__, {  # type: ignore[arg-type]
+        insert_ignore(s, CreditProfile.__table__, {  # type: ignore[arg-type]
             "customer_id": customer_id, "hold": False, "version": 1,
             "currency": currency or billing_settings(s)["default_currency"],
             "updated_at": utcnow()})

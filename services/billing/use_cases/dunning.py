@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from crm_platform.auth import Caller
-from crm_platform.db import utcnow
+from crm_platform.db import insert_ignore, skip_locked, utcnow
 from crm_platform.errors import Forbidden
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
@@ -56,7 +56,7 @@ def run_batch(uow: UnitOfWork, as_of: date, after_id: str, customer_id: str | No
         Invoice.issue_date <= as_of)
     if customer_id:
         query = query.where(Invoice.customer_id == customer_id)
-    rows = list(s.scalars(queries.skip_locked(s, query.order_by(Invoice.id).limit(batch))))
+    rows = list(s.scalars(skip_locked(s, query.order_by(Invoice.id).limit(batch))))
     if not rows:
         uow.rollback()
         return 0, 0, 0, None
@@ -81,10 +81,10 @@ def run_batch(uow: UnitOfWork, as_of: date, after_id: str, customer_id: str | No
                 "outstanding": outstanding, "currency": inv.currency,
                 "created_at": utcnow()}
         for step in plan.skip:
-            skipped += queries.insert_ignore(s, table, {  # type: ignore[arg-type]
+            skipped += insert_ignore(s, table, {  # type: ignore[arg-type]
                 **base, "step": step, "offset_days": sched.offsets[step - 1],
                 "outcome": "skipped", "escalated": False, "manager_id": None})
-        won = queries.insert_ignore(s, table, {  # type: ignore[arg-type]
+        won = insert_ignore(s, table, {  # type: ignore[arg-type]
             **base, "step": plan.fire, "offset_days": sched.offsets[plan.fire - 1],
             "outcome": "sent", "escalated": escalated, "manager_id": manager_id})
         if won:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.auth import Caller
-from crm_platform.db import utcnow
+from crm_platform.db import skip_locked, utcnow
 from crm_platform.errors import NotFound, ValidationFailed
 from crm_platform.money import ZERO, rounded
 from crm_platform.uow import UnitOfWork
@@ -229,7 +229,7 @@ def mark_overdue(uow: UnitOfWork, as_of: date, customer_id: str | None = None,
                                   Invoice.due_date < as_of)
     if customer_id:
         query = query.where(Invoice.customer_id == customer_id)
-    rows = list(s.scalars(queries.skip_locked(s, query.order_by(Invoice.due_date)
+    rows = list(s.scalars(skip_locked(s, query.order_by(Invoice.due_date)
                                               .limit(batch))))
     owners = dict(s.execute(select(BillingCustomer.id, BillingCustomer.owner_id).where(
         BillingCustomer.id.in_({r.customer_id for r in rows}))).tuples().all())

@@ -11,7 +11,7 @@ from typing import Any
 
 from crm_platform import money
 from crm_platform.auth import Caller
-from crm_platform.db import utcnow
+from crm_platform.db import is_postgres, utcnow
 from crm_platform.errors import NotFound, StateViolation
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
@@ -251,7 +251,7 @@ def invoice_due_installments(uow: UnitOfWork, as_of: date, customer_id: str | No
              .order_by(Installment.due_date, Installment.id).limit(batch))
     if customer_id:
         query = query.where(PaymentPlan.customer_id == customer_id)
-    if queries.is_postgres(s):
+    if is_postgres(s):
         query = query.with_for_update(skip_locked=True, of=Installment)
     rows = list(s.scalars(query))
     touched: set[tuple[str, str]] = set()

@@ -9,6 +9,7 @@ from typing import Any
 
 from crm_platform import money
 from crm_platform.auth import Caller
+from crm_platform.db import insert_ignore
 from crm_platform.errors import NotFound, StaleVersion, ValidationFailed
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select, update
@@ -68,16 +69,24 @@ def customer_for(uow: UnitOfWork, caller: Caller, customer_id: str,
 
 
 # -- copies fed by events -------------------------------------------------------------------------
+def _locked_customer(uow: UnitOfWork, customer_id: str, name: str | None) -> CustomerCopy:
+    """The copy row, created if missing, locked: customer.created, owner_changed and an
+    RPC fallback may all arrive at once from different queues."""
+    s = uow.session
+    insert_ignore(s, CustomerCopy.__table__, {  # type: ignore[arg-type]
+        "id": customer_id, "name": name or customer_id, "status": "active", "version": -1})
+    customer = s.get(CustomerCopy, customer_id, with_for_update=True,
+                     populate_existing=True)
+    assert customer is not None
+    return customer
+
+
 def upsert_customer(uow: UnitOfWork, data: dict[str, Any]) -> CustomerCopy:
     """Apply a customer snapshot unless a newer version is already here (events may
     arrive out of order across queues)."""
     s = uow.session
-    customer = s.get(CustomerCopy, data["id"], with_for_update=True)
+    customer = _locked_customer(uow, data["id"], data.get("name"))
     version = int(data.get("version") or 0)
-    if customer is None:
-        customer = CustomerCopy(id=data["id"], name=data.get("name") or data["id"],
-                                version=-1)
-        s.add(customer)
     if version and version < customer.version:
         return customer
     customer.name = data.get("name") or customer.name
@@ -93,13 +102,10 @@ def on_owner_changed(uow: UnitOfWork, data: dict[str, Any]) -> None:
     """The customer's open opportunities, unfinished quotes and draft orders follow the new
     owner; closed business stays with whoever closed it."""
     s = uow.session
-    customer = s.get(CustomerCopy, data["id"], with_for_update=True)
+    customer = _locked_customer(uow, data["id"], None)
     version = int(data.get("version") or 0)
-    if customer is not None and version and version < customer.version:
+    if version and version < customer.version:
         return
-    if customer is None:
-        customer = CustomerCopy(id=data["id"], name=data["id"], version=version)
-        s.add(customer)
     customer.owner_id = data.get("owner_id")
     customer.owner_team_id = data.get("owner_team_id")
     customer.version = version
@@ -124,10 +130,7 @@ def on_owner_changed(uow: UnitOfWork, data: dict[str, Any]) -> None:
 def on_customer_merged(uow: UnitOfWork, data: dict[str, Any]) -> None:
     s = uow.session
     survivor, merged = data["survivor_id"], data["merged_id"]
-    gone = s.get(CustomerCopy, merged, with_for_update=True)
-    if gone is None:
-        gone = CustomerCopy(id=merged, name=merged, version=0)
-        s.add(gone)
+    gone = _locked_customer(uow, merged, None)
     gone.merged_into_id = survivor
     gone.status = "merged"
     for model in (Opportunity, Quote, Order, Lead):
@@ -141,25 +144,27 @@ def on_customer_archived(uow: UnitOfWork, data: dict[str, Any]) -> None:
         customer.status = "archived"
 
 
+def _locked(uow: UnitOfWork, model: Any, values: dict[str, Any]) -> Any:
+    insert_ignore(uow.session, model.__table__, values)
+    return uow.session.get(model, values["id"], with_for_update=True, populate_existing=True)
+
+
 def upsert_staff(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    s = uow.session
-    staff = s.get(Staff, data["id"]) or Staff(id=data["id"], display_name=data["id"])
+    staff = _locked(uow, Staff, {"id": data["id"], "display_name": data["id"],
+                                 "is_active": True})
     staff.display_name = data.get("display_name") or staff.display_name
     staff.team_id = data.get("team_id")
     staff.is_active = bool(data.get("is_active", True))
-    s.merge(staff)
 
 
 def deactivate_staff(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    staff = uow.session.get(Staff, data["id"])
+    staff = uow.session.get(Staff, data["id"], with_for_update=True)
     if staff is not None:
         staff.is_active = False
 
 
 def upsert_team(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    s = uow.session
-    team = s.get(Team, data["id"]) or Team(id=data["id"], name=data["name"])
+    team = _locked(uow, Team, {"id": data["id"], "name": data["name"]})
     team.name = data["name"]
     team.parent_id = data.get("parent_id")
     team.manager_id = data.get("manager_id")
-    s.merge(team)

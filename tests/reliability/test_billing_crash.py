@@ -1,0 +1,73 @@
+"""Billing killed with SIGKILL twice while 500 orders are confirmed in sales, then
+restarted: exactly 500 payment plans and no invoice number used twice (issue: billing)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.support.infra import wait_until
+from tests.support.orders import confirm_orders, create_orders, seller
+from tests.support.platform import Platform, running_platform
+
+ORDERS = 500
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(Path(tmp_path_factory.mktemp("billing-crash")),
+                          ["customer", "sales", "billing"],
+                          CRM_RATE_LIMIT_PER_SECOND="100000",
+                          CRM_RATE_LIMIT_BURST="100000") as running:
+        yield running
+
+
+def _scalar(url: str, sql: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def test_billing_killed_twice_while_orders_are_confirmed(platform: Platform) -> None:
+    who = seller(platform)
+    orders = create_orders(platform, who, ORDERS)
+    billing = platform.procs["billing"]
+    billing_db = platform.db_urls["billing"]
+    kills: list[int] = []
+
+    def chaos() -> None:
+        # kill when billing has made some plans (mid-stream), twice
+        for threshold in (60, 250):
+            wait_until(lambda t=threshold: _scalar(  # type: ignore[misc]
+                billing_db, "SELECT count(*) FROM payment_plans") >= t, 180, "plans")
+            billing.kill()
+            kills.append(_scalar(billing_db, "SELECT count(*) FROM payment_plans"))
+            time.sleep(1.5)  # confirmations meanwhile get 503 and retry; events queue up
+            billing.start()
+            platform.wait_service_ready("billing")
+
+    killer = threading.Thread(target=chaos, daemon=True)
+    killer.start()
+    result = confirm_orders(platform, who, orders, give_up_after=240)
+    killer.join(240)
+    assert len(kills) == 2, "billing was not killed twice"
+    wait_until(lambda: _scalar(billing_db, "SELECT count(*) FROM payment_plans") >= ORDERS,
+               120, "all payment plans")
+    time.sleep(2)  # anything redelivered late would show up now
+    assert _scalar(billing_db, "SELECT count(*) FROM payment_plans") == ORDERS
+    assert _scalar(billing_db, "SELECT count(DISTINCT order_id) FROM payment_plans") == ORDERS
+    invoices = _scalar(billing_db, "SELECT count(*) FROM invoices")
+    assert invoices == ORDERS  # the 30 % due on confirmation, invoiced once per order
+    assert _scalar(billing_db, "SELECT count(DISTINCT number) FROM invoices") == invoices
+    assert _scalar(platform.db_urls["sales"],
+                   "SELECT count(*) FROM orders WHERE status = 'confirmed'") == ORDERS
+    print(f"confirmed {ORDERS} orders in {result['seconds']:.1f} s with "
+          f"{result['retries']} retried confirmations; killed at {kills} plans")
