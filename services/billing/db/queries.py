@@ -12,7 +12,7 @@ from crm_platform.db import insert_ignore
 from crm_platform.errors import NotFound
 from crm_platform.money import rounded
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.billing.db.models import (
@@ -26,15 +26,18 @@ from services.billing.db.models import (
 
 def next_sequence(s: Session, name: str) -> int:
     """Gap-free counter: the row stays locked until the caller's transaction ends, so
-    concurrent numbering waits, and a rollback (or a crash) gives the number back."""
-    insert_ignore(s, NumberSequence.__table__, {"name": name, "next_value": 1})  # type: ignore[arg-type]
-    row = s.scalar(select(NumberSequence).where(NumberSequence.name == name)
-                   .with_for_update().execution_options(populate_existing=True))
-    assert row is not None
-    value = row.next_value
-    row.next_value = value + 1
-    s.flush()
-    return value
+    concurrent numbering waits, and a rollback (or a crash) gives the number back. One
+    ``UPDATE … RETURNING`` in the common case; callers take their number as late in the
+    transaction as they can, since everyone numbering in the series waits for them."""
+    table = NumberSequence.__table__
+    bump = (update(table).where(table.c.name == name)  # type: ignore[attr-defined]
+            .values(next_value=table.c.next_value + 1)  # type: ignore[attr-defined]
+            .returning(table.c.next_value))  # type: ignore[attr-defined]
+    value = s.execute(bump).scalar()
+    if value is None:  # the first number of the series: one insert wins, then bump
+        insert_ignore(s, table, {"name": name, "next_value": 1})  # type: ignore[arg-type]
+        value = s.execute(bump).scalar_one()
+    return int(value) - 1
 
 
 def setting(s: Session, name: str, default: dict[str, Any]) -> dict[str, Any]:

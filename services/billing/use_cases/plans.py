@@ -14,8 +14,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import is_postgres, utcnow
 from crm_platform.errors import NotFound, StateViolation
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.billing import events, schemas
@@ -74,7 +73,7 @@ def invoice_installment_row(uow: UnitOfWork, plan: PaymentPlan, inst: Installmen
     customer = queries.customer(s, plan.customer_id)
     if customer is None:  # pragma: no cover - the plan created the copy
         raise NotFound("customer not found", code="customer_not_found")
-    count = len(_installments(s, [plan.id])[plan.id])
+    count = s.scalar(select(func.count()).where(Installment.plan_id == plan.id))
     label = f"installment {inst.number}/{count} of order {plan.order_number or plan.order_id}"
     lines = rules.prorate_lines(plan.lines, inst.amount, plan.currency, label)
     inv = create_invoice_row(uow, customer, plan.currency, lines, invoice_type, issue_date,
@@ -114,13 +113,10 @@ def on_order_confirmed(uow: UnitOfWork, data: dict[str, Any]) -> None:
         lines=list(data.get("lines") or []), status="active", confirmed_at=confirmed_at,
         signed_on=parse_date(data.get("signed_at")), version=1, created_at=now,
         updated_at=now)
-    try:
-        with s.begin_nested():
-            s.add(plan)
-            s.flush()
-    except IntegrityError:
-        log.info("order %s has a payment plan already", order_id)
-        return
+    # a racing duplicate (same order, another event id) fails on the unique order_id and
+    # is retried; its retry finds the plan above and stops
+    s.add(plan)
+    s.flush()
     # nothing to collect on a zero installment (a free order): waived, never invoiced
     rows = [Installment(plan_id=plan.id, number=d.number, percent=d.percent,
                         due_days=d.due_days, amount=d.amount, due_date=d.due_date,

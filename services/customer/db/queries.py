@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from crm_platform.auth import Caller
+from crm_platform.db import insert_ignore
 from crm_platform.errors import NotFound
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
@@ -76,11 +77,11 @@ def get_visible_with_owner_name(s: Session, caller: Caller, customer_id: str
 
 def next_sequence(s: Session, name: str, start: int = 1) -> int:
     """A gap-free counter, safe under concurrency (row lock)."""
-    row = s.get(CodeSequence, name, with_for_update=True)
-    if row is None:
-        s.add(CodeSequence(name=name, next_value=start + 1))
-        s.flush()
-        return start
+    # two writers may both create the row; one insert wins, the other waits on the lock
+    insert_ignore(s, CodeSequence.__table__, {"name": name,  # type: ignore[arg-type]
+                                              "next_value": start})
+    row = s.get(CodeSequence, name, with_for_update=True, populate_existing=True)
+    assert row is not None
     value = row.next_value
     row.next_value = value + 1
     return value

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from crm_platform.auth import Caller
+from crm_platform.db import insert_ignore
 from crm_platform.errors import NotFound
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from sqlalchemy import Select, and_, case, func, or_, select
@@ -72,14 +73,13 @@ def next_number(s: Session, series: str, year: int) -> str:
     """``SO-2026-000042``: gap-free per series and year; the row lock serialises writers
     and rolls back with their transaction, so a crash leaves no hole and no duplicate."""
     name = f"{series}-{year}"
-    row = s.get(NumberSequence, name, with_for_update=True)
-    if row is None:
-        s.add(NumberSequence(name=name, next_value=2))
-        s.flush()
-        value = 1
-    else:
-        value = row.next_value
-        row.next_value = value + 1
+    # the first number of a year: two writers may both create the row; one insert wins
+    insert_ignore(s, NumberSequence.__table__, {"name": name,  # type: ignore[arg-type]
+                                                "next_value": 1})
+    row = s.get(NumberSequence, name, with_for_update=True, populate_existing=True)
+    assert row is not None
+    value = row.next_value
+    row.next_value = value + 1
     return f"{series}-{year}-{value:06d}"
 
 
