@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Column,
     DateTime,
     Engine,
@@ -26,10 +27,11 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 _green_patched = False
@@ -155,3 +157,54 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("processed_at", UTCDateTime, nullable=False),
     )
     return MessagingTables(outbox, inbox)
+
+
+# -- tables every service has: settings and number sequences --------------------------------
+class SettingsTable:
+    """Mixin: a service's tunable rules as named JSON documents (``class Setting(
+    SettingsTable, Base)``), read with :func:`read_setting`, written with
+    :func:`write_setting`."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+
+class SequenceTable:
+    """Mixin: gap-free counters by name (document numbers, customer codes); the subclass
+    names its table. Use :func:`next_in_sequence`."""
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    next_value: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+def read_setting(s: Session, model: Any, name: str, default: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The stored document over ``default`` (keys added to a default later show up)."""
+    row = s.get(model, name)
+    return {**default, **(row.value if row else {})}
+
+
+def write_setting(s: Session, model: Any, name: str, value: dict[str, Any]) -> None:
+    insert_ignore(s, model.__table__, {"name": name, "value": value, "version": 0})
+    row: Any = s.get(model, name, with_for_update=True, populate_existing=True)
+    row.value = value
+    row.version += 1
+
+
+def next_in_sequence(s: Session, model: Any, name: str, start: int = 1) -> int:
+    """The next number of ``name``. The counter row stays locked until the caller's
+    transaction ends: concurrent writers wait, and a rollback (or a crash) gives the
+    number back, so the series has no gaps and no duplicates. One ``UPDATE … RETURNING``
+    in the common case; take the number as late in the transaction as possible, since
+    everyone numbering in the series waits for you."""
+    table = model.__table__
+    bump = (update(table).where(table.c.name == name)
+            .values(next_value=table.c.next_value + 1).returning(table.c.next_value))
+    value = s.execute(bump).scalar()
+    if value is None:  # the first number of the series: one insert wins, then bump
+        insert_ignore(s, table, {"name": name, "next_value": start})
+        value = s.execute(bump).scalar_one()
+    return int(value) - 1

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from crm_platform.db import UTCDateTime, messaging_tables, utcnow
+from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -278,21 +278,12 @@ class Expense(Base):
 
 
 # -- configuration -----------------------------------------------------------------------
-class Setting(Base):
+class Setting(SettingsTable, Base):
     """Tunable rules (invoicing lead days, rating thresholds, dunning schedule) as JSON."""
 
-    __tablename__ = "settings"
 
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
-
-
-class NumberSequence(Base):
+class NumberSequence(SequenceTable, Base):
     """Document number counters (``invoice-2026``): locked in the numbering transaction,
     so numbers never repeat and a rollback gives the number back."""
 
     __tablename__ = "number_sequences"
-
-    name: Mapped[str] = mapped_column(String(50), primary_key=True)
-    next_value: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.auth import Caller
-from crm_platform.db import insert_ignore
+from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
 from crm_platform.money import rounded
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from services.billing.db.models import (
@@ -25,33 +25,15 @@ from services.billing.db.models import (
 
 
 def next_sequence(s: Session, name: str) -> int:
-    """Gap-free counter: the row stays locked until the caller's transaction ends, so
-    concurrent numbering waits, and a rollback (or a crash) gives the number back. One
-    ``UPDATE … RETURNING`` in the common case; callers take their number as late in the
-    transaction as they can, since everyone numbering in the series waits for them."""
-    table = NumberSequence.__table__
-    bump = (update(table).where(table.c.name == name)  # type: ignore[attr-defined]
-            .values(next_value=table.c.next_value + 1)  # type: ignore[attr-defined]
-            .returning(table.c.next_value))  # type: ignore[attr-defined]
-    value = s.execute(bump).scalar()
-    if value is None:  # the first number of the series: one insert wins, then bump
-        insert_ignore(s, table, {"name": name, "next_value": 1})  # type: ignore[arg-type]
-        value = s.execute(bump).scalar_one()
-    return int(value) - 1
+    return next_in_sequence(s, NumberSequence, name)
 
 
 def setting(s: Session, name: str, default: dict[str, Any]) -> dict[str, Any]:
-    row = s.get(Setting, name)
-    return {**default, **(row.value if row else {})}
+    return read_setting(s, Setting, name, default)
 
 
 def put_setting(s: Session, name: str, value: dict[str, Any]) -> dict[str, Any]:
-    row = s.get(Setting, name, with_for_update=True)
-    if row is None:
-        s.add(Setting(name=name, value=value, version=1))
-    else:
-        row.value = value
-        row.version += 1
+    write_setting(s, Setting, name, value)
     return value
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from crm_platform.db import UTCDateTime, messaging_tables, utcnow
+from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -137,21 +137,12 @@ class StaffTeam(Base):
     manager_id: Mapped[str | None] = mapped_column(String(36))
 
 
-class Setting(Base):
+class Setting(SettingsTable, Base):
     """Tunable rules (pool days, claim limit, classification thresholds) as JSON."""
 
-    __tablename__ = "settings"
 
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
-
-
-class CodeSequence(Base):
+class CodeSequence(SequenceTable, Base):
     __tablename__ = "code_sequences"
-
-    name: Mapped[str] = mapped_column(String(50), primary_key=True)
-    next_value: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class Contact(Base):

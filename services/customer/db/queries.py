@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from crm_platform.auth import Caller
-from crm_platform.db import insert_ignore
+from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
@@ -76,15 +76,7 @@ def get_visible_with_owner_name(s: Session, caller: Caller, customer_id: str
 
 
 def next_sequence(s: Session, name: str, start: int = 1) -> int:
-    """A gap-free counter, safe under concurrency (row lock)."""
-    # two writers may both create the row; one insert wins, the other waits on the lock
-    insert_ignore(s, CodeSequence.__table__, {"name": name,  # type: ignore[arg-type]
-                                              "next_value": start})
-    row = s.get(CodeSequence, name, with_for_update=True, populate_existing=True)
-    assert row is not None
-    value = row.next_value
-    row.next_value = value + 1
-    return value
+    return next_in_sequence(s, CodeSequence, name, start)
 
 
 def existing_keys(s: Session, keys: Iterable[str], exclude_customer: str | None = None
@@ -116,17 +108,11 @@ def owned_count(s: Session, user_id: str) -> int:
 
 
 def setting(s: Session, name: str, default: dict[str, Any]) -> dict[str, Any]:
-    row = s.get(Setting, name)
-    return {**default, **(row.value if row else {})}
+    return read_setting(s, Setting, name, default)
 
 
 def put_setting(s: Session, name: str, value: dict[str, Any]) -> dict[str, Any]:
-    row = s.get(Setting, name, with_for_update=True)
-    if row is None:
-        s.add(Setting(name=name, value=value, version=1))
-    else:
-        row.value = value
-        row.version += 1
+    write_setting(s, Setting, name, value)
     return value
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from crm_platform.db import UTCDateTime, messaging_tables, utcnow
+from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -66,21 +66,14 @@ class Team(Base):
     manager_id: Mapped[str | None] = mapped_column(String(36))
 
 
-class Setting(Base):
-    __tablename__ = "settings"
-
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+class Setting(SettingsTable, Base):
+    pass
 
 
-class NumberSequence(Base):
+class NumberSequence(SequenceTable, Base):
     """Gap-free document numbers (quotes, orders) per series and year."""
 
     __tablename__ = "number_sequences"
-
-    name: Mapped[str] = mapped_column(String(50), primary_key=True)
-    next_value: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 # -- leads and opportunities (SAL-01, SAL-02) ------------------------------------------

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from crm_platform.auth import Caller
-from crm_platform.db import insert_ignore
+from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from sqlalchemy import Select, and_, case, func, or_, select
@@ -70,31 +70,16 @@ def page(s: Session, query: Select[Any], model: Any, limit: int | None, cursor: 
 
 
 def next_number(s: Session, series: str, year: int) -> str:
-    """``SO-2026-000042``: gap-free per series and year; the row lock serialises writers
-    and rolls back with their transaction, so a crash leaves no hole and no duplicate."""
-    name = f"{series}-{year}"
-    # the first number of a year: two writers may both create the row; one insert wins
-    insert_ignore(s, NumberSequence.__table__, {"name": name,  # type: ignore[arg-type]
-                                                "next_value": 1})
-    row = s.get(NumberSequence, name, with_for_update=True, populate_existing=True)
-    assert row is not None
-    value = row.next_value
-    row.next_value = value + 1
-    return f"{series}-{year}-{value:06d}"
+    """``SO-2026-000042``: gap-free per series and year."""
+    return f"{series}-{year}-{next_in_sequence(s, NumberSequence, f'{series}-{year}'):06d}"
 
 
 def setting(s: Session, name: str, default: dict[str, Any]) -> dict[str, Any]:
-    row = s.get(Setting, name)
-    return {**default, **(row.value if row else {})}
+    return read_setting(s, Setting, name, default)
 
 
 def put_setting(s: Session, name: str, value: dict[str, Any]) -> None:
-    row = s.get(Setting, name, with_for_update=True)
-    if row is None:
-        s.add(Setting(name=name, value=value, version=1))
-    else:
-        row.value = value
-        row.version += 1
+    write_setting(s, Setting, name, value)
 
 
 def manager_of(s: Session, user_id: str | None) -> str | None:
