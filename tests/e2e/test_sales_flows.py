@@ -170,3 +170,27 @@ def test_targets_and_work_logs(platform: Platform, org: dict[str, Any]) -> None:
         assert _ok(c.get("/api/v1/work-logs", params={"author_id": rep["id"]}))["items"] == []
         assert c.patch(f"/api/v1/work-logs/{log['id']}",
                        json={"content": "x"}).status_code == 404
+
+
+def test_merged_customer_work_moves_to_the_survivor(platform: Platform,
+                                                    org: dict[str, Any]) -> None:
+    rep = org["rep"]
+    survivor = _customer(platform, rep["token"])
+    duplicate = _customer(platform, rep["token"])
+    with platform.client(rep["token"]) as c:
+        opp = _ok(c.post("/api/v1/opportunities", json={
+            "name": "合并前", "customer_id": duplicate["id"], "amount": "10"}), 201)
+    with platform.admin() as admin:
+        _ok(admin.post("/api/v1/customers/merge", json={
+            "survivor_id": survivor["id"], "merged_id": duplicate["id"]}))
+
+    def repointed() -> bool:
+        with platform.client(rep["token"]) as c:
+            return bool(c.get(f"/api/v1/opportunities/{opp['id']}").json()["customer_id"]
+                        == survivor["id"])
+    wait_until(repointed, 15, "opportunity follows customer.merged")
+    with platform.client(rep["token"]) as c:
+        # new work for the merged id lands on the survivor
+        again = _ok(c.post("/api/v1/opportunities", json={
+            "name": "合并后", "customer_id": duplicate["id"], "amount": "5"}), 201)
+        assert again["customer_id"] == survivor["id"]
