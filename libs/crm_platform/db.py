@@ -194,17 +194,19 @@ def write_setting(s: Session, model: Any, name: str, value: dict[str, Any]) -> N
     row.version += 1
 
 
-def next_in_sequence(s: Session, model: Any, name: str, start: int = 1) -> int:
-    """The next number of ``name``. The counter row stays locked until the caller's
-    transaction ends: concurrent writers wait, and a rollback (or a crash) gives the
-    number back, so the series has no gaps and no duplicates. One ``UPDATE … RETURNING``
-    in the common case; take the number as late in the transaction as possible, since
-    everyone numbering in the series waits for you."""
+def next_in_sequence(s: Session, model: Any, name: str, start: int = 1, *,
+                     count: int = 1) -> int:
+    """The next number of ``name`` (with ``count`` > 1: the first of that many
+    consecutive numbers, reserved in one statement, for bulk work). The counter row stays
+    locked until the caller's transaction ends: concurrent writers wait, and a rollback
+    (or a crash) gives the numbers back, so the series has no gaps and no duplicates. One
+    ``UPDATE … RETURNING`` in the common case; take numbers as late in the transaction
+    as possible, since everyone numbering in the series waits for you."""
     table = model.__table__
     bump = (update(table).where(table.c.name == name)
-            .values(next_value=table.c.next_value + 1).returning(table.c.next_value))
+            .values(next_value=table.c.next_value + count).returning(table.c.next_value))
     value = s.execute(bump).scalar()
     if value is None:  # the first number of the series: one insert wins, then bump
         insert_ignore(s, table, {"name": name, "next_value": start})
         value = s.execute(bump).scalar_one()
-    return int(value) - 1
+    return int(value) - count

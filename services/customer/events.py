@@ -41,7 +41,9 @@ class CustomerUpdated(CustomerSnapshot):
 
 
 class CustomerOwnerChanged(EventData):
-    """The owning salesperson changed (None: back in the public pool)."""
+    """The owning salesperson changed (None: back in the public pool). Also published at
+    creation when an assignment rule gave the customer to someone other than whoever
+    entered it; otherwise ``customer.created`` names the first owner."""
 
     event_type = "customer.owner_changed"
     id: str

@@ -75,8 +75,8 @@ def get_visible_with_owner_name(s: Session, caller: Caller, customer_id: str
     return row, row.owner_display_name
 
 
-def next_sequence(s: Session, name: str, start: int = 1) -> int:
-    return next_in_sequence(s, CodeSequence, name, start)
+def next_sequence(s: Session, name: str, start: int = 1, count: int = 1) -> int:
+    return next_in_sequence(s, CodeSequence, name, start, count=count)
 
 
 def existing_keys(s: Session, keys: Iterable[str], exclude_customer: str | None = None

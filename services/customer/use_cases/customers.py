@@ -243,7 +243,7 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
         if staff is not None:
             staff.last_assigned_at = now
     uow.publish(events.CustomerCreated(**snapshot(customer)))
-    if owner_id:
+    if owner_id and reason == "assignment":  # customer.created names the collector already
         uow.publish(events.CustomerOwnerChanged(
             id=customer.id, previous_owner_id=None, owner_id=owner_id,
             owner_team_id=customer.owner_team_id, reason=reason, version=customer.version))
