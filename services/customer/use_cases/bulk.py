@@ -169,15 +169,24 @@ def import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
 COLUMNS = frozenset(c.key for c in Customer.__table__.columns)
 
 
-def _row_defaults() -> dict[str, Any]:
-    """Every column with the model's default (fresh lists and dicts per row): a Core
-    insert skips the ORM's defaults."""
-    values: dict[str, Any] = {}
+def _defaults() -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    static: dict[str, Any] = {}
+    made: list[tuple[str, Any]] = []  # (column, factory): fresh lists, dicts, times per row
     for column in Customer.__table__.columns:
-        default = column.default
-        arg = default.arg if default is not None else None  # type: ignore[attr-defined]
-        values[column.key] = arg(None) if callable(arg) else arg
-    return values
+        arg = column.default.arg if column.default is not None else None  # type: ignore[attr-defined]
+        if callable(arg):
+            made.append((column.key, arg))
+        else:
+            static[column.key] = arg
+    return static, made
+
+
+_STATIC_DEFAULTS, _MADE_DEFAULTS = _defaults()
+
+
+def _row_defaults() -> dict[str, Any]:
+    """Every column with the model's default: a Core insert skips the ORM's defaults."""
+    return {**_STATIC_DEFAULTS, **{key: make(None) for key, make in _MADE_DEFAULTS}}
 
 
 def export_customers(uow: UnitOfWork, caller: Caller, query: schemas.ExportQuery
