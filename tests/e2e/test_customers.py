@@ -149,6 +149,30 @@ def test_search_chinese_pinyin_initials_and_phone(platform: Platform,
             assert made["id"] in {x["id"] for x in found}, q
 
 
+def test_search_pages_through_frequent_and_rare_terms(platform: Platform,
+                                                      sales_team: dict[str, Any]) -> None:
+    """Two-character Chinese terms (no trigram) and terms frequent enough that the newest
+    rows fill a page page correctly, newest first, and miss nothing."""
+    tag = uuid.uuid4().hex[:4]
+    with platform.client(sales_team["a"]["token"]) as c:
+        made = [c.post("/api/v1/customers", json={
+            "name": f"翠湖{tag}{n}号", "kind": "person"}).json()["id"] for n in range(5)]
+        c.post("/api/v1/customers", json={"name": f"别处{tag}", "kind": "person"})
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {"q": f"翠湖{tag}", "limit": "2", **({"cursor": cursor} if cursor else {})}
+            page = c.get("/api/v1/customers", params=params).json()
+            seen += [x["id"] for x in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == made[::-1]
+        two = [x["id"] for x in c.get("/api/v1/customers", params={"q": "翠湖", "limit": "500"})
+               .json()["items"]]
+        assert set(made) <= set(two)
+
+
 def test_pool_claim_race_has_one_winner(platform: Platform, sales_team: dict[str, Any]) -> None:
     with platform.client(sales_team["a"]["token"]) as c:
         customer = c.post("/api/v1/customers", json={"name": f"pool-{uuid.uuid4().hex[:6]}",

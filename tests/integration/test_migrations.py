@@ -18,13 +18,14 @@ from sqlalchemy import MetaData
 from tests.support.infra import Databases
 
 MODELS = {"gateway": "gateway.db.models"}
-# PostgreSQL-only indexes that migrations add by hand (trigram search) and models leave out
-POSTGRES_ONLY = {"ix_customers_search_trgm"}
+# PostgreSQL-only search structures that migrations add by hand and models leave out
+# (trigram index; generated bigram column and its index)
+POSTGRES_ONLY = {"ix_customers_search_trgm", "ix_customers_search_bigrams", "search_bigrams"}
 
 
 def _include(obj: object, name: str | None, kind: str, reflected: bool, other: object
              ) -> bool:
-    return not (kind == "index" and name in POSTGRES_ONLY)
+    return not (kind in ("index", "column") and name in POSTGRES_ONLY)
 
 
 def _metadata(component: str) -> MetaData:

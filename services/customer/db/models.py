@@ -35,6 +35,8 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customers_owner_created", "owner_id", "created_at"),
         Index("ix_customers_pool", "owner_id", "last_activity_at"),
+        # the default list order (newest first) for callers who see everyone
+        Index("ix_customers_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
