@@ -12,7 +12,7 @@ from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from sqlalchemy import Select, Text, and_, bindparam, func, or_, select, update
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import ARRAY, array
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from services.customer.db.models import (
     AccountTeamMember,
@@ -49,7 +49,6 @@ def get_visible(s: Session, caller: Caller, customer_id: str, *, lock: bool = Fa
 
 
 _BIGRAMS = sql_column("search_bigrams", ARRAY(Text))
-SEARCH_PROBE_ROWS = 2000
 
 # The hot read path uses prebuilt Core statements: building a 60-column select per call
 # and computing its cache key was a quarter of the service's CPU per read.
@@ -155,14 +154,12 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
         if segment is None:
             raise NotFound("segment not found", code="segment_not_found")
         query = query.where(segment_clause(s, segment.conditions))
-    pattern: str | None = None
     search: list[Any] = []
     if q.get("q"):
         text = normalize_query(q["q"]).replace(" ", "")
         if text:
             escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-            search.append(Customer.search_text.like(pattern, escape="\\"))
+            search.append(Customer.search_text.like(f"%{escaped}%", escape="\\"))
             if len(text) == 2 and not text.isascii() and is_postgres(s):
                 # too short for the trigram index: the generated bigram array (0003)
                 search.append(_BIGRAMS.contains(array([text], type_=Text)))
@@ -176,20 +173,7 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             query = query.where(or_(column > value, and_(column == value, Customer.id > after[1])))
     order = (column.desc(), Customer.id.desc()) if descending else (column.asc(), Customer.id)
     size = clamp_limit(q.get("limit"))
-    rows: list[Customer] | None = None
-    if pattern is not None and is_postgres(s):
-        # A frequent term (科技, a common surname) matches so many rows that collecting
-        # them all through the text index and sorting costs seconds, while the newest few
-        # thousand rows in list order already fill the page: look there first.
-        recent = aliased(Customer, query.order_by(*order).limit(SEARCH_PROBE_ROWS).subquery())
-        key = getattr(recent, column.key)
-        recent_order = (key.desc(), recent.id.desc()) if descending else (key.asc(), recent.id)
-        found = list(s.scalars(select(recent).where(recent.search_text.like(
-            pattern, escape="\\")).order_by(*recent_order).limit(size + 1)))
-        if len(found) > size:
-            rows = found
-    if rows is None:
-        rows = list(s.scalars(query.where(*search).order_by(*order).limit(size + 1)))
+    rows = list(s.scalars(query.where(*search).order_by(*order).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     cursor = None
