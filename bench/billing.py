@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -134,6 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_platform(
         Path(tmp), ["customer", "sales", "billing"], CRM_RATE_LIMIT_PER_SECOND="1000000",
         CRM_RATE_LIMIT_BURST="1000000", CRM_LOG_LEVEL="WARNING",
+        CRM_BILLING_TIMER_SECONDS=os.environ.get("CRM_BILLING_TIMER_SECONDS", "60"),
     ) as platform:
         who = seller(platform, customers=50)
         tap = Tap(platform.amqp_uri)

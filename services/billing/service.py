@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -29,6 +30,10 @@ from services.billing.use_cases.common import today
 # customer.owner_changed / customer.archived / customer.merged; gateway user.created /
 # user.updated / user.deactivated, team.created / team.updated; sales order.confirmed /
 # order.cancelled.
+
+
+# how often installment invoicing, overdue marking and dunning run (every replica)
+TIMER_SECONDS = float(os.environ.get("CRM_BILLING_TIMER_SECONDS", "60"))
 
 
 class BillingService(CrmService):
@@ -224,7 +229,7 @@ class BillingService(CrmService):
             processed = self._drain(job, as_of, body.customer_id)
         return {"job": body.job, "as_of": as_of.isoformat(), "processed": processed}
 
-    @timer(interval=60)
+    @timer(interval=TIMER_SECONDS)
     def run_billing_timers(self) -> None:
         """Every replica runs this; the jobs claim rows with SKIP LOCKED."""
         as_of = today()
