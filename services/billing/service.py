@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import eventlet
 from crm_platform.events import CloudEvent
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
 from crm_platform.uow import UnitOfWork
@@ -34,6 +35,10 @@ from services.billing.use_cases.common import today
 
 # how often installment invoicing, overdue marking and dunning run (every replica)
 TIMER_SECONDS = float(os.environ.get("CRM_BILLING_TIMER_SECONDS", "60"))
+# those jobs work in small transactions with a pause between them, so that a run over
+# thousands of invoices does not take the process away from arriving orders for seconds
+JOB_BATCH = 50
+JOB_PAUSE_SECONDS = 0.02
 
 
 class BillingService(CrmService):
@@ -241,20 +246,23 @@ class BillingService(CrmService):
         total = 0
         while True:
             with self.uow() as uow:
-                done = job(uow, as_of, customer_id)
+                done = job(uow, as_of, customer_id, batch=JOB_BATCH)
             total += done
             if done == 0:
                 return total
+            eventlet.sleep(JOB_PAUSE_SECONDS)
 
     def _dunning(self, as_of: date, customer_id: str | None) -> tuple[int, int, int]:
         after, seen, sent, skipped = "", 0, 0, 0
         while True:
             with self.uow() as uow:
-                n, s, k, last = dunning.run_batch(uow, as_of, after, customer_id)
+                n, s, k, last = dunning.run_batch(uow, as_of, after, customer_id,
+                                                  batch=JOB_BATCH)
             seen, sent, skipped = seen + n, sent + s, skipped + k
             if last is None:
                 return seen, sent, skipped
             after = last
+            eventlet.sleep(JOB_PAUSE_SECONDS)
 
     # -- expenses -----------------------------------------------------------------------
     @rpc
