@@ -132,6 +132,13 @@ class ServiceUnavailable(DomainError):
     title = "Service unavailable"
 
 
+def check_version(current: int, expected: int | None, what: str = "record") -> None:
+    """Optimistic concurrency: ``If-Match`` carried the version the client read."""
+    if expected is not None and current != expected:
+        raise StaleVersion(f"the {what} is at version {current}, not {expected}",
+                           code="stale_version", extra={"current_version": current})
+
+
 def _all_subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
     found: list[type[DomainError]] = [cls]
     for sub in cls.__subclasses__():

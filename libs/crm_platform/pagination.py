@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
 
 from crm_platform.errors import BadRequest
 
@@ -35,3 +39,27 @@ def clamp_limit(limit: int | None, default: int = 50) -> int:
     if limit < 1:
         raise BadRequest("limit must be at least 1", code="invalid_limit")
     return min(limit, MAX_LIMIT)
+
+
+def keyset_page(s: Session, query: Select[Any], model: Any, limit: int | None,
+                cursor: str | None, *, newest_first: bool = True
+                ) -> tuple[list[Any], str | None]:
+    """One page of ``query`` ordered by (``created_at``, ``id``) and the cursor of the next
+    page (None on the last)."""
+    size = clamp_limit(limit)
+    created, ident = model.created_at, model.id
+    key = decode_cursor(cursor)
+    if key:
+        at = datetime.fromisoformat(str(key[0]))
+        after = str(key[1])
+        if newest_first:
+            query = query.where(or_(created < at, and_(created == at, ident < after)))
+        else:
+            query = query.where(or_(created > at, and_(created == at, ident > after)))
+    order = (created.desc(), ident.desc()) if newest_first else (created, ident)
+    rows = list(s.scalars(query.order_by(*order).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) \
+        if more and rows else None
+    return rows, next_cursor

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +10,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
 from crm_platform.money import rounded
-from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from services.billing.db.models import (
@@ -130,20 +128,3 @@ def manages(s: Session, manager_id: str, user_id: str, team_id: str | None = Non
                for t in team_chain(s, team_id or team_of(s, user_id)))
 
 
-# -- keyset pages ------------------------------------------------------------------------
-def page_newest_first(s: Session, query: Select[Any], model: Any, limit: int | None,
-                      cursor: str | None) -> tuple[list[Any], str | None]:
-    """Rows by ``created_at`` desc, ``id`` desc, with an opaque cursor."""
-    after = decode_cursor(cursor)
-    if after:
-        at = datetime.fromisoformat(str(after[0]))
-        query = query.where(or_(model.created_at < at,
-                                and_(model.created_at == at, model.id < str(after[1]))))
-    size = clamp_limit(limit)
-    rows = list(s.scalars(query.order_by(model.created_at.desc(), model.id.desc())
-                          .limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) \
-        if more and rows else None
-    return rows, next_cursor

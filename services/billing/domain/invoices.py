@@ -63,7 +63,3 @@ def check_void(status: str, paid_amount: Decimal) -> None:
                              extra={"status": status})
 
 
-def check_payable(status: str) -> None:
-    if status not in OPEN_STATUSES:
-        raise StateViolation(f"the invoice is {status}; it takes no more payments",
-                             code="invoice_not_open", extra={"status": status})

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform import money
-from crm_platform.errors import StaleVersion, ValidationFailed
+from crm_platform.errors import ValidationFailed
 from sqlalchemy.orm import Session
 
 from services.billing.db import queries
@@ -52,12 +52,6 @@ def positive(value: object, currency: str, field: str = "amount") -> Decimal:
         raise ValidationFailed(f"{field} must be more than zero", code="invalid_amount",
                                extra={"field": field})
     return amount
-
-
-def check_version(current: int, expected: int | None, what: str = "record") -> None:
-    if expected is not None and current != expected:
-        raise StaleVersion(f"the {what} is at version {current}, not {expected}",
-                           code="stale_version", extra={"current_version": current})
 
 
 def parse_datetime(value: Any) -> datetime | None:

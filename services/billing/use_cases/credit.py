@@ -10,6 +10,7 @@ from typing import Any
 from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.db import insert_ignore, utcnow
+from crm_platform.errors import check_version
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from services.billing.db import queries
 from services.billing.db.models import CreditProfile, Installment, Invoice, Payment, PaymentPlan
 from services.billing.domain import credit as rules
 from services.billing.domain.invoices import OPEN_STATUSES
-from services.billing.use_cases.common import billing_settings, check_version, text, today
+from services.billing.use_cases.common import billing_settings, text, today
 
 
 def thresholds(s: Session) -> rules.RatingThresholds:

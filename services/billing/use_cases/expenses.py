@@ -9,8 +9,9 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import NotFound
+from crm_platform.errors import NotFound, check_version
 from crm_platform.money import ZERO
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from services.billing.db import queries
 from services.billing.db.models import Expense
 from services.billing.domain import expenses as rules
 from services.billing.domain.invoices import expense_number
-from services.billing.use_cases.common import check_version, positive, text
+from services.billing.use_cases.common import positive, text
 
 
 def expense_out(s: Session, e: Expense) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def list_expenses(uow: UnitOfWork, caller: Caller, query: schemas.ExpenseQuery
         value = getattr(query, name)
         if value is not None:
             q = q.where(getattr(Expense, name) == value)
-    rows, cursor = queries.page_newest_first(s, q, Expense, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, Expense, query.limit, query.cursor)
     return {"items": [expense_out(s, e) for e in rows], "next_cursor": cursor}
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import skip_locked, utcnow
-from crm_platform.errors import NotFound, ValidationFailed
+from crm_platform.errors import NotFound, ValidationFailed, check_version
 from crm_platform.money import ZERO, rounded
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +31,6 @@ from services.billing.domain import invoices as rules
 from services.billing.domain.plans import InvoiceLine, priced_line
 from services.billing.use_cases import credit
 from services.billing.use_cases.common import (
-    check_version,
     day_start,
     text,
     today,
@@ -183,7 +183,7 @@ def list_invoices(uow: UnitOfWork, caller: Caller, query: schemas.InvoiceQuery
         q = q.where(Invoice.customer_id == (found.id if found else query.customer_id))
     if query.status:
         q = q.where(Invoice.status == query.status)
-    rows, cursor = queries.page_newest_first(s, q, Invoice, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, Invoice, query.limit, query.cursor)
     names = queries.customer_names(s, (r.customer_id for r in rows))
     return {"items": [invoice_out(r, names.get(r.customer_id)) for r in rows],
             "next_cursor": cursor}

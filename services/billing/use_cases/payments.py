@@ -13,6 +13,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, NotFound
 from crm_platform.money import ZERO, rounded
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -177,7 +178,7 @@ def list_payments(uow: UnitOfWork, caller: Caller, query: schemas.PaymentQuery
         q = q.where(Payment.customer_id == (found.id if found else query.customer_id))
     if query.method:
         q = q.where(Payment.method == query.method)
-    rows, cursor = queries.page_newest_first(s, q, Payment, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, Payment, query.limit, query.cursor)
     names = queries.customer_names(s, (r.customer_id for r in rows))
     return {"items": [payment_out(s, r, names.get(r.customer_id)) for r in rows],
             "next_cursor": cursor}

@@ -13,6 +13,7 @@ from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.db import is_postgres, utcnow
 from crm_platform.errors import NotFound, StateViolation
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -200,7 +201,7 @@ def list_payment_plans(uow: UnitOfWork, caller: Caller, query: schemas.PaymentPl
         q = q.where(PaymentPlan.customer_id == (found.id if found else query.customer_id))
     if query.status:
         q = q.where(PaymentPlan.status == query.status)
-    rows, cursor = queries.page_newest_first(s, q, PaymentPlan, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, PaymentPlan, query.limit, query.cursor)
     insts = _installments(s, [r.id for r in rows])
     names = queries.customer_names(s, (r.customer_id for r in rows))
     return {"items": [plan_out(r, insts[r.id], names.get(r.customer_id)) for r in rows],

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from crm_platform.errors import StaleVersion, ValidationFailed
+from crm_platform import errors
+from crm_platform.errors import ValidationFailed
 
 # fields whose change is recorded in the history (everything a user can edit)
 TRACKED_FIELDS = (
@@ -20,9 +21,7 @@ def customer_code(year: int, sequence: int) -> str:
 
 
 def check_version(current: int, expected: int | None) -> None:
-    if expected is not None and current != expected:
-        raise StaleVersion(f"the customer is at version {current}, not {expected}",
-                           code="stale_version", extra={"current_version": current})
+    errors.check_version(current, expected, "customer")
 
 
 def clean_tags(tags: list[str]) -> list[str]:

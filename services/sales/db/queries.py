@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 from crm_platform.auth import Caller
 from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
-from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from services.sales.db.models import (
@@ -47,26 +46,6 @@ def get_visible(s: Session, model: type[M], record_id: str, caller: Caller, what
     if row is None:
         raise NotFound(f"{what} not found", code=f"{what.replace(' ', '_')}_not_found")
     return row
-
-
-def page(s: Session, query: Select[Any], model: Any, limit: int | None, cursor: str | None,
-         *, newest_first: bool = True) -> tuple[list[Any], str | None]:
-    """Keyset pagination on (created_at, id)."""
-    size = clamp_limit(limit)
-    key = decode_cursor(cursor)
-    created, ident = model.created_at, model.id
-    if key:
-        at = datetime.fromisoformat(str(key[0]))
-        if newest_first:
-            query = query.where(or_(created < at, and_(created == at, ident < key[1])))
-        else:
-            query = query.where(or_(created > at, and_(created == at, ident > key[1])))
-    order = (created.desc(), ident.desc()) if newest_first else (created, ident)
-    rows = list(s.scalars(query.order_by(*order).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    nxt = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more else None
-    return rows, nxt
 
 
 def next_number(s: Session, series: str, year: int) -> str:

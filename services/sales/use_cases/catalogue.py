@@ -9,14 +9,14 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import Conflict, NotFound
+from crm_platform.errors import Conflict, NotFound, check_version
 from crm_platform.money import ZERO, rounded
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from services.sales import schemas
-from services.sales.db import queries
 from services.sales.db.models import (
     Campaign,
     CampaignCost,
@@ -27,7 +27,7 @@ from services.sales.db.models import (
     ProductLine,
 )
 from services.sales.domain import analytics
-from services.sales.use_cases.common import amount, check_version
+from services.sales.use_cases.common import amount
 
 
 def _dump(model: type[Any], row: Any) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def list_products(uow: UnitOfWork, q: schemas.ProductQuery) -> dict[str, Any]:
     for name in ("code", "category_id", "line_id"):
         if getattr(q, name):
             query = query.where(getattr(Product, name) == getattr(q, name))
-    rows, nxt = queries.page(uow.session, query, Product, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, Product, q.limit, q.cursor)
     return {"items": [_dump(schemas.Product, r) for r in rows], "next_cursor": nxt}
 
 
@@ -161,7 +161,7 @@ def get_campaign(uow: UnitOfWork, campaign_id: str) -> dict[str, Any]:
 
 
 def list_campaigns(uow: UnitOfWork, q: schemas.ListQuery) -> dict[str, Any]:
-    rows, nxt = queries.page(uow.session, select(Campaign), Campaign, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, select(Campaign), Campaign, q.limit, q.cursor)
     return {"items": [_dump(schemas.Campaign, r) for r in rows], "next_cursor": nxt}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.db import insert_ignore
-from crm_platform.errors import NotFound, StaleVersion, ValidationFailed
+from crm_platform.errors import NotFound, ValidationFailed
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select, update
 
@@ -32,12 +32,6 @@ FetchCustomer = Callable[[str], dict[str, Any] | None]
 SETTINGS = "sales"
 DEFAULTS: dict[str, Any] = {"quote_discount_approval_percent": "10",
                             "credit_check_timeout_seconds": 5}
-
-
-def check_version(current: int, expected: int | None, what: str) -> None:
-    if expected is not None and current != expected:
-        raise StaleVersion(f"the {what} is at version {current}, not {expected}",
-                           extra={"current_version": current})
 
 
 def amount(value: Decimal | str | None, currency: str, field: str) -> Decimal:

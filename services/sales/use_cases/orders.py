@@ -10,8 +10,9 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import Conflict, Forbidden, ValidationFailed
+from crm_platform.errors import Conflict, Forbidden, ValidationFailed, check_version
 from crm_platform.money import ZERO
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
@@ -30,7 +31,6 @@ from services.sales.domain import pricing, workflow
 from services.sales.use_cases.common import (
     FetchCustomer,
     amount,
-    check_version,
     customer_for,
     settings,
 )
@@ -114,7 +114,7 @@ def list_quotes(uow: UnitOfWork, caller: Caller, q: schemas.QuoteQuery) -> dict[
     for name in ("customer_id", "opportunity_id", "status"):
         if getattr(q, name):
             query = query.where(getattr(Quote, name) == getattr(q, name))
-    rows, nxt = queries.page(uow.session, query, Quote, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, Quote, q.limit, q.cursor)
     return {"items": [quote_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -254,7 +254,7 @@ def list_orders(uow: UnitOfWork, caller: Caller, q: schemas.OrderQuery) -> dict[
     for name in ("customer_id", "status", "owner_id"):
         if getattr(q, name):
             query = query.where(getattr(Order, name) == getattr(q, name))
-    rows, nxt = queries.page(uow.session, query, Order, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, Order, q.limit, q.cursor)
     return {"items": [order_out(r) for r in rows], "next_cursor": nxt}
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed, check_version
 from crm_platform.money import ZERO
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,6 @@ from services.sales.domain import analytics, workflow
 from services.sales.use_cases.common import (
     FetchCustomer,
     amount,
-    check_version,
     customer_for,
 )
 
@@ -73,7 +73,7 @@ def list_leads(uow: UnitOfWork, caller: Caller, q: schemas.LeadQuery) -> dict[st
         like = f"%{q.q}%"
         query = query.where(or_(Lead.name.ilike(like), Lead.contact_name.ilike(like),
                                 Lead.phone.ilike(like)))
-    rows, nxt = queries.page(uow.session, query, Lead, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, Lead, q.limit, q.cursor)
     return {"items": [lead_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -281,7 +281,7 @@ def list_opportunities(uow: UnitOfWork, caller: Caller, q: schemas.OpportunityQu
     for name in ("status", "stage_id", "owner_id", "customer_id"):
         if getattr(q, name):
             query = query.where(getattr(Opportunity, name) == getattr(q, name))
-    rows, nxt = queries.page(uow.session, query, Opportunity, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, Opportunity, q.limit, q.cursor)
     return {"items": [opportunity_out(uow, r) for r in rows], "next_cursor": nxt}
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import Conflict, Forbidden, NotFound
+from crm_platform.errors import Conflict, Forbidden, NotFound, check_version
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +18,7 @@ from services.sales import schemas
 from services.sales.db import queries
 from services.sales.db.models import SalesTarget, Staff, WorkLog
 from services.sales.domain import analytics
-from services.sales.use_cases.common import amount, check_version
+from services.sales.use_cases.common import amount
 
 
 # -- targets ---------------------------------------------------------------------------------
@@ -137,5 +138,5 @@ def list_work_logs(uow: UnitOfWork, caller: Caller, q: schemas.WorkLogQuery) -> 
         query = query.where(WorkLog.day >= q.day_from)
     if q.day_to:
         query = query.where(WorkLog.day <= q.day_to)
-    rows, nxt = queries.page(uow.session, query, WorkLog, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, WorkLog, q.limit, q.cursor)
     return {"items": [_log_out(r) for r in rows], "next_cursor": nxt}
