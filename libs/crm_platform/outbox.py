@@ -9,21 +9,27 @@ Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several repli
 the fast path and sweep of one replica) never publish one row at the same time. A row is
 deleted only after the broker confirmed it; a crash between confirm and delete publishes
 it again, which consumers absorb through their inbox (at-least-once, effect once).
+
+Rows go out in batches of ``batch_size``: a batch is claimed, published, and its
+confirms awaited together (one broker round trip per batch, not per row); then the
+confirmed rows are deleted and the claim ends with the transaction. Rows without a
+confirm stay, with ``attempts`` counted up, for the sweep.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import ARRAY, String, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_platform import metrics
-from crm_platform.amqp import ConfirmedPublisher
+from crm_platform.amqp import ConfirmedPublisher, NotConfirmed, Outgoing
 from crm_platform.db import MessagingTables, utcnow
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,7 @@ class OutboxRelay:
         service: str,
         *,
         grace_seconds: float = 1.0,
-        batch_size: int = 200,
+        batch_size: int = 500,
     ) -> None:
         self._sessions = sessions
         self._outbox = tables.outbox
@@ -48,26 +54,24 @@ class OutboxRelay:
         self.batch_size = batch_size
 
     def publish_ids(self, ids: Sequence[str]) -> int:
-        """Publish the given rows if nobody else holds them; returns how many."""
-        if not ids:
-            return 0
-        query = select(self._outbox).where(self._outbox.c.id.in_(list(ids)))
-        return self._publish_claimed(query)
+        """Publish the given rows if nobody else holds them; returns how many. Stops at
+        the first batch the broker did not fully confirm (the sweep retries the rest)."""
+        total = 0
+        for start in range(0, len(ids), self.batch_size):
+            chunk = list(ids[start:start + self.batch_size])
+            published, complete = self._publish_claimed(ids=chunk)
+            total += published
+            if not complete:
+                break
+        return total
 
     def sweep(self) -> int:
         """Publish rows left behind; returns how many were published."""
         total = 0
         while True:
-            cutoff = utcnow() - self.grace
-            query = (
-                select(self._outbox)
-                .where(self._outbox.c.created_at <= cutoff)
-                .order_by(self._outbox.c.created_at)
-                .limit(self.batch_size)
-            )
-            published = self._publish_claimed(query)
+            published, complete = self._publish_claimed(cutoff=utcnow() - self.grace)
             total += published
-            if published < self.batch_size:
+            if not complete or published < self.batch_size:
                 return total
 
     def backlog(self) -> tuple[int, float]:
@@ -87,40 +91,61 @@ class OutboxRelay:
         metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
         return int(count), age
 
-    def _publish_claimed(self, query: Any) -> int:
+    def _id_in(self, session: Session, ids: list[str]) -> Any:
+        if session.get_bind().dialect.name == "postgresql":
+            # one array parameter: PostgreSQL plans a long IN list of literals slowly
+            return self._outbox.c.id == func.any(bindparam("ids", ids, type_=ARRAY(String)))
+        return self._outbox.c.id.in_(ids)
+
+    def _publish_claimed(self, *, ids: list[str] | None = None,
+                         cutoff: datetime | None = None) -> tuple[int, bool]:
+        """Claim the rows ``ids``, or the oldest batch created before ``cutoff``, publish
+        them as one batch and delete the confirmed ones; returns (rows published,
+        whether all were)."""
         with self._sessions() as session, session.begin():
+            query = select(self._outbox)
+            if ids is not None:
+                query = query.where(self._id_in(session, ids))
+            else:
+                query = (query.where(self._outbox.c.created_at <= cutoff)
+                         .order_by(self._outbox.c.created_at).limit(self.batch_size))
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
             if not rows:
-                return 0
-            done: list[str] = []
-            failed: str | None = None
-            for row in rows:
-                try:
-                    self._publish_row(row)
-                except Exception as exc:  # broker down or refusing: keep the row
-                    log.warning("outbox publish failed, will retry: %s", exc)
-                    metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
-                    failed = row.id
-                    break
-                done.append(row.id)
-                metrics.EVENTS_PUBLISHED.labels(self.service, row.routing_key).inc()
+                return 0, True
+            messages = [
+                Outgoing(
+                    exchange=row.exchange,
+                    routing_key=row.routing_key,
+                    body=row.body,
+                    headers=json.loads(row.headers or "{}"),
+                    message_id=row.id,
+                )
+                for row in rows
+            ]
+            try:
+                self._publisher.publish_batch(messages)
+                confirmed = [True] * len(rows)
+            except NotConfirmed as exc:  # broker down or refusing: keep those rows
+                confirmed = exc.confirmed
+                log.warning("outbox publish failed, will retry: %s", exc)
+            except Exception as exc:  # e.g. no connection at all
+                confirmed = [False] * len(rows)
+                log.warning("outbox publish failed, will retry: %s", exc)
+            done = [row.id for row, ok in zip(rows, confirmed, strict=True) if ok]
+            failed = [row.id for row, ok in zip(rows, confirmed, strict=True) if not ok]
+            for routing_key, count in Counter(
+                    row.routing_key for row, ok in zip(rows, confirmed, strict=True) if ok
+            ).items():
+                metrics.EVENTS_PUBLISHED.labels(self.service, routing_key).inc(count)
             if done:
-                session.execute(delete(self._outbox).where(self._outbox.c.id.in_(done)))
-            if failed is not None:
+                session.execute(delete(self._outbox).where(self._id_in(session, done)))
+            if failed:
+                metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc(len(failed))
                 session.execute(
                     update(self._outbox)
-                    .where(self._outbox.c.id == failed)
+                    .where(self._id_in(session, failed))
                     .values(attempts=self._outbox.c.attempts + 1)
                 )
-            return len(done)
-
-    def _publish_row(self, row: Row[Any]) -> None:
-        self._publisher.publish(
-            exchange=row.exchange,
-            routing_key=row.routing_key,
-            body=row.body,
-            headers=json.loads(row.headers or "{}"),
-            message_id=row.id,
-        )
+            return len(done), not failed

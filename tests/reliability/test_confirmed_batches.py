@@ -1,0 +1,120 @@
+"""Batched publisher confirms against the real broker: a batch is delivered whole and in
+order; a batch the broker refuses raises ``NotConfirmed`` and the publisher recovers;
+the relay deletes only confirmed rows and keeps (and counts) the others until a later
+sweep publishes them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from crm_platform.amqp import ConfirmedPublisher, NotConfirmed, Outgoing
+from crm_platform.db import make_engine, messaging_tables, session_factory
+from crm_platform.outbox import OutboxRelay
+from kombu import Connection, Exchange, Queue
+from sqlalchemy import MetaData, select
+
+from tests.support.infra import Vhost
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def vhost() -> Iterator[Vhost]:
+    vhost = Vhost()
+    try:
+        yield vhost
+    finally:
+        vhost.delete()
+
+
+def _tap(vhost: Vhost, exchange: str) -> tuple[Connection, Queue]:
+    conn = Connection(vhost.uri)
+    queue = Queue(f"tap-{uuid.uuid4().hex[:8]}", Exchange(exchange, type="topic", durable=True),
+                  routing_key="#", auto_delete=True)
+    queue(conn.channel()).declare()
+    return conn, queue
+
+
+def _bodies(conn: Connection, queue: Queue) -> list[str]:
+    bound = queue(conn.channel())
+    out = []
+    while (message := bound.get(no_ack=True)) is not None:
+        out.append(message.body if isinstance(message.body, str) else message.body.decode())
+    return out
+
+
+def test_a_batch_arrives_whole_and_in_order(vhost: Vhost) -> None:
+    exchange = f"batch-{uuid.uuid4().hex[:6]}.events"
+    conn, queue = _tap(vhost, exchange)
+    publisher = ConfirmedPublisher(vhost.uri)
+    try:
+        publisher.publish_batch([Outgoing(exchange, "thing.created", json.dumps({"n": n}),
+                                          {"ce_id": str(n)}, f"id-{n}") for n in range(1200)])
+        publisher.publish(exchange=exchange, routing_key="thing.created", body='{"n": -1}')
+        with conn:
+            assert [json.loads(b)["n"] for b in _bodies(conn, queue)] == [*range(1200), -1]
+    finally:
+        publisher.close()
+
+
+def test_a_refused_batch_raises_and_the_publisher_recovers(vhost: Vhost) -> None:
+    exchange = f"refused-{uuid.uuid4().hex[:6]}.events"
+    conn, queue = _tap(vhost, exchange)  # a topic exchange
+    publisher = ConfirmedPublisher(vhost.uri)
+    try:
+        # declaring it as a direct exchange makes the broker close the channel
+        with pytest.raises(NotConfirmed) as refused:
+            publisher.publish_batch([Outgoing(exchange, "x", "{}", exchange_type="direct")
+                                     for _ in range(3)])
+        assert refused.value.confirmed == [False, False, False]
+        publisher.publish_batch([Outgoing(exchange, "x", '{"ok": true}')])
+        with conn:
+            assert _bodies(conn, queue) == ['{"ok": true}']
+    finally:
+        publisher.close()
+
+
+def test_the_relay_keeps_unconfirmed_rows_and_a_sweep_publishes_them(
+        vhost: Vhost, tmp_path: Path) -> None:
+    good, bad = (f"{name}-{uuid.uuid4().hex[:6]}.events" for name in ("good", "bad"))
+    conn, queue = _tap(vhost, good)
+    with Connection(vhost.uri) as admin:
+        Exchange(bad, type="direct", durable=True)(admin.channel()).declare()
+    metadata = MetaData()
+    tables = messaging_tables(metadata)
+    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
+    metadata.create_all(engine)
+    sessions = session_factory(engine)
+    old = datetime.now(UTC) - timedelta(minutes=1)
+    rows = [{"id": f"g{n}", "exchange": good, "routing_key": "thing.created",
+             "body": json.dumps({"n": n}), "headers": "{}", "created_at": old, "attempts": 0}
+            for n in range(7)]
+    rows.append({"id": "b0", "exchange": bad, "routing_key": "thing.created", "body": "{}",
+                 "headers": "{}", "created_at": old, "attempts": 0})
+    with sessions() as s, s.begin():
+        s.execute(tables.outbox.insert(), rows)
+    publisher = ConfirmedPublisher(vhost.uri)
+    relay = OutboxRelay(sessions, tables, publisher, "test", batch_size=3)
+    try:
+        assert relay.publish_ids([f"g{n}" for n in range(7)]) == 7
+        # the bad row's exchange is declared as a topic by the publisher: refused
+        assert relay.publish_ids(["b0"]) == 0
+        with sessions() as s:
+            left = s.execute(select(tables.outbox.c.id, tables.outbox.c.attempts)).all()
+        assert [tuple(r) for r in left] == [("b0", 1)]
+        with Connection(vhost.uri) as admin:
+            Exchange(bad, type="direct")(admin.channel()).delete()
+            Exchange(bad, type="topic", durable=True)(admin.channel()).declare()
+        assert relay.sweep() == 1
+        with sessions() as s:
+            assert s.execute(select(tables.outbox.c.id)).all() == []
+        with conn:
+            assert sorted(json.loads(b)["n"] for b in _bodies(conn, queue)) == list(range(7))
+    finally:
+        publisher.close()
+        engine.dispose()
