@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_platform.bulk_insert import insert_rows
 from crm_platform.db import MessagingTables, utcnow
 from crm_platform.events import CloudEvent, EventData, exchange_name
 
@@ -111,8 +111,9 @@ class UnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         if self._pending:
             now = utcnow()
-            self.session.execute(
-                insert(self.tables.outbox),
+            insert_rows(
+                self.session,
+                self.tables.outbox,
                 [
                     {
                         "id": ev.id,

