@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import eventlet
 from crm_platform.events import CloudEvent
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
 from crm_platform.uow import UnitOfWork
@@ -320,7 +321,8 @@ class CustomerService(CrmService):
     @timer(interval=600)
     def classify_nightly(self) -> None:
         with self.uow() as uow:
-            classification.run_nightly(uow)
+            # a transaction per page of customers, and between pages RPCs get the CPU
+            classification.run_nightly(uow, pause=eventlet.sleep)
 
     @event_handler("sales", "order.confirmed")
     def on_order_confirmed(self, event: CloudEvent, uow: UnitOfWork) -> None:

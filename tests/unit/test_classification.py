@@ -11,8 +11,11 @@ from services.customer.domain.classification import (
     Thresholds,
     classify,
     compute_cutoffs,
+    cutoffs_from_ranked,
     quintile_bounds,
+    quintile_ranks,
     score,
+    tier_ranks,
 )
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -60,3 +63,24 @@ def test_volume_class_thresholds_are_settings() -> None:
     assert classify(facts("600", 1, 1), NOW, t, Cutoffs()).volume_class == "key_account"
     assert classify(facts("60", 1, 1), NOW, t, Cutoffs()).volume_class == "general"
     assert classify(facts("6", 1, 1), NOW, t, Cutoffs()).volume_class == "occasional"
+
+
+def test_cutoffs_are_the_values_at_ranks_the_database_can_pick() -> None:
+    # the nightly run asks the database only for the values at these positions
+    assert tier_ranks(10, Thresholds()) == [1, 4]  # A: top 2, B: the next 3
+    assert tier_ranks(10, Thresholds(b_share=0)) == [1, 1]
+    assert tier_ranks(0, Thresholds()) == []
+    assert quintile_ranks(10) == [2, 4, 6, 8] and quintile_ranks(1) == [0, 0, 0, 0]
+    assert quintile_ranks(0) == []
+    population = [facts(str(r), r % 4, r % 9) for r in range(0, 400, 13)]
+    buyers = [f for f in population if f.last_purchase_at is not None]
+    payers = sorted((f.paid_revenue for f in population if f.paid_revenue > 0), reverse=True)
+    at = quintile_ranks(len(buyers))
+    latest = sorted((f.last_purchase_at for f in buyers if f.last_purchase_at), reverse=True)
+    ranked = cutoffs_from_ranked(
+        [payers[i] for i in tier_ranks(len(payers), Thresholds())], [latest[i] for i in at],
+        [sorted(f.paid_orders for f in buyers)[i] for i in at],
+        [sorted(f.paid_revenue for f in buyers)[i] for i in at], NOW)
+    assert ranked == compute_cutoffs(population, NOW, Thresholds())
+    # recency: the latest purchases first give the fewest days first
+    assert list(ranked.recency_days) == sorted(ranked.recency_days)

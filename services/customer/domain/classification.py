@@ -66,13 +66,31 @@ class Classification:
     volume_class: str
 
 
+def quintile_ranks(n: int) -> list[int]:
+    """0-based positions, in ascending order of a measure, of the 20/40/60/80th percentile
+    values among ``n`` values (empty for an empty population)."""
+    return [min(n - 1, int(n * q / 5)) for q in range(1, 5)] if n else []
+
+
 def quintile_bounds(values: Sequence[float]) -> list[float]:
     """The 20/40/60/80th percentile values (empty for an empty population)."""
-    if not values:
-        return []
     ordered = sorted(values)
-    n = len(ordered)
-    return [ordered[min(n - 1, int(n * q / 5))] for q in range(1, 5)]
+    return [ordered[i] for i in quintile_ranks(len(ordered))]
+
+
+def tier_ranks(payers: int, t: Thresholds) -> list[int]:
+    """0-based positions, highest paid revenue first, of the A and B cutoffs among
+    ``payers`` paying customers (empty when nobody pays)."""
+    if not payers:
+        return []
+    a_count = max(1, round(payers * t.a_share))
+    b_count = max(0, round(payers * t.b_share))
+    a = a_count - 1
+    return [a, min(payers - 1, a_count + b_count - 1) if b_count else a]
+
+
+def days_since(now: datetime, at: datetime) -> float:
+    return (now - at).total_seconds() / 86400
 
 
 def score(value: float, bounds: Sequence[float], higher_is_better: bool = True) -> int:
@@ -83,23 +101,34 @@ def score(value: float, bounds: Sequence[float], higher_is_better: bool = True) 
     return rank if higher_is_better else 6 - rank
 
 
-def compute_cutoffs(population: Sequence[Facts], now: datetime, t: Thresholds) -> Cutoffs:
-    payers = sorted((f.paid_revenue for f in population if f.paid_revenue > 0), reverse=True)
-    tier_a = tier_b = None
-    if payers:
-        a_count = max(1, round(len(payers) * t.a_share))
-        b_count = max(0, round(len(payers) * t.b_share))
-        tier_a = payers[a_count - 1]
-        tier_b = payers[min(len(payers) - 1, a_count + b_count - 1)] if b_count else tier_a
-    buyers = [f for f in population if f.last_purchase_at is not None]
+def cutoffs_from_ranked(tier_revenue: Sequence[Decimal], latest_purchases: Sequence[datetime],
+                        orders: Sequence[int], revenue: Sequence[Decimal], now: datetime
+                        ) -> Cutoffs:
+    """Cutoffs from the population's values at :func:`tier_ranks` (payers' revenue, highest
+    first) and :func:`quintile_ranks` (buyers' last purchase latest first, so recency days
+    come out ascending; their paid orders and revenue ascending). The nightly run gets
+    these few values from the database instead of holding the population in memory."""
     return Cutoffs(
-        tier_a_min=tier_a,
-        tier_b_min=tier_b,
-        recency_days=quintile_bounds([(now - f.last_purchase_at).total_seconds() / 86400
-                                      for f in buyers if f.last_purchase_at]),
-        frequency=quintile_bounds([float(f.paid_orders) for f in buyers]),
-        monetary=quintile_bounds([float(f.paid_revenue) for f in buyers]),
+        tier_a_min=tier_revenue[0] if tier_revenue else None,
+        tier_b_min=tier_revenue[1] if tier_revenue else None,
+        recency_days=[days_since(now, at) for at in latest_purchases],
+        frequency=[float(n) for n in orders],
+        monetary=[float(r) for r in revenue],
     )
+
+
+def compute_cutoffs(population: Sequence[Facts], now: datetime, t: Thresholds) -> Cutoffs:
+    """The same cutoffs from a population in memory."""
+    payers = sorted((f.paid_revenue for f in population if f.paid_revenue > 0), reverse=True)
+    latest = sorted((f.last_purchase_at for f in population if f.last_purchase_at is not None),
+                    reverse=True)
+    buyers = [f for f in population if f.last_purchase_at is not None]
+    orders = sorted(f.paid_orders for f in buyers)
+    revenue = sorted(f.paid_revenue for f in buyers)
+    at = quintile_ranks(len(buyers))
+    return cutoffs_from_ranked([payers[i] for i in tier_ranks(len(payers), t)],
+                               [latest[i] for i in at], [orders[i] for i in at],
+                               [revenue[i] for i in at], now)
 
 
 def classify(f: Facts, now: datetime, t: Thresholds, c: Cutoffs) -> Classification:
@@ -115,8 +144,7 @@ def classify(f: Facts, now: datetime, t: Thresholds, c: Cutoffs) -> Classificati
         tier = "C" if f.paid_orders else None
     rfm: tuple[int | None, int | None, int | None] = (None, None, None)
     if f.last_purchase_at is not None:
-        days = (now - f.last_purchase_at).total_seconds() / 86400
-        rfm = (score(days, c.recency_days, higher_is_better=False),
+        rfm = (score(days_since(now, f.last_purchase_at), c.recency_days, higher_is_better=False),
                score(float(f.paid_orders), c.frequency),
                score(float(f.paid_revenue), c.monetary))
     touches = [d for d in (f.last_purchase_at, f.last_visit_at) if d is not None]

@@ -5,6 +5,9 @@ cutoffs (Pareto tier boundaries, RFM quintiles) — CUS-11."""
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -12,7 +15,6 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.errors import Forbidden
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import select
 
 from services.customer import events
 from services.customer.db import queries
@@ -23,7 +25,9 @@ from services.customer.domain.classification import (
     Facts,
     Thresholds,
     classify,
-    compute_cutoffs,
+    cutoffs_from_ranked,
+    quintile_ranks,
+    tier_ranks,
 )
 
 log = logging.getLogger(__name__)
@@ -31,8 +35,11 @@ SETTINGS = "classification"
 CUTOFFS = "classification_cutoffs"
 RUN = "classification_run"
 DEFAULTS: dict[str, Any] = {"currency": "CNY", "run_every_hours": 20}
-FIELDS = ("tier", "rfm_recency", "rfm_frequency", "rfm_monetary", "lifecycle", "stage",
-          "volume_class")
+FIELDS = queries.CLASS_FIELDS
+PAGE_SIZE = 2000  # customers per transaction of the nightly run
+# how long a nightly run holds its claim without finishing a page; a run that crashed
+# blocks the next one this long at most
+LEASE = timedelta(minutes=5)
 
 
 def _facts(c: Any) -> Facts:
@@ -59,12 +66,17 @@ def apply(uow: UnitOfWork, customer: Customer, result: Classification) -> bool:
         return False
     for name in FIELDS:
         setattr(customer, name, getattr(result, name))
+    _publish(uow, customer.id, result, customer.paid_revenue)
+    return True
+
+
+def _publish(uow: UnitOfWork, customer_id: str, result: Classification,
+             paid_revenue: Decimal) -> None:
     uow.publish(events.CustomerClassified(
-        id=customer.id, tier=result.tier, lifecycle=result.lifecycle, stage=result.stage,
+        id=customer_id, tier=result.tier, lifecycle=result.lifecycle, stage=result.stage,
         volume_class=result.volume_class, rfm_recency=result.rfm_recency,
         rfm_frequency=result.rfm_frequency, rfm_monetary=result.rfm_monetary,
-        paid_revenue=customer.paid_revenue))
-    return True
+        paid_revenue=paid_revenue))
 
 
 def reclassify(uow: UnitOfWork, customer: Customer, now: datetime | None = None) -> bool:
@@ -128,37 +140,131 @@ def on_payment(uow: UnitOfWork, data: dict[str, Any], sign: int) -> None:
     reclassify(uow, customer)
 
 
-def run_nightly(uow: UnitOfWork, now: datetime | None = None, force: bool = False) -> int:
-    """Recompute cutoffs and every customer's classification. The run is claimed with a
-    row lock on its bookkeeping row, so replicas whose timers fire together run it once."""
-    now = now or datetime.now(UTC)
+def _yield() -> None:
+    # in the service eventlet has patched time.sleep: this lets other green threads (RPC
+    # workers, event handlers) run; without eventlet it costs next to nothing
+    time.sleep(0)
+
+
+def _population_cutoffs(uow: UnitOfWork, now: datetime, t: Thresholds) -> Cutoffs:
+    """Population-wide cutoffs from a few ranked values the database picks out."""
     s = uow.session
-    run = s.get(Setting, RUN, with_for_update=True)
-    if run is None:
-        s.add(Setting(name=RUN, value={}, version=1))
-        s.flush()
-        run = s.get(Setting, RUN, with_for_update=True)
-    assert run is not None
-    every = float(queries.setting(s, SETTINGS, DEFAULTS).get("run_every_hours", 20))
-    last = run.value.get("finished_at")
-    if not force and last and now - datetime.fromisoformat(last) < timedelta(hours=every):
+    payers, buyers = queries.classification_population(s)
+    at = quintile_ranks(buyers)
+    latest, orders, revenue = queries.buyers_at(s, at)
+    return cutoffs_from_ranked(queries.payers_revenue_at(s, tier_ranks(payers, t)),
+                               latest, orders, revenue, now)
+
+
+def _claim(uow: UnitOfWork, token: str, now: datetime, force: bool) -> bool:
+    """Take the run unless it ran recently or another run holds an unexpired lease
+    (``force``: take it anyway; the other run stops at its next page). Committed."""
+    s = uow.session
+    run = queries.lock_setting(s, RUN)
+    state = {k: v for k, v in run.value.items() if k != "running"}
+    if not force:
+        every = float(queries.setting(s, SETTINGS, DEFAULTS).get("run_every_hours", 20))
+        last = state.get("finished_at")
+        if last and now - datetime.fromisoformat(last) < timedelta(hours=every):
+            uow.rollback()
+            return False
+        other = run.value.get("running")
+        if other and datetime.fromisoformat(other["lease_until"]) > datetime.now(UTC):
+            uow.rollback()
+            return False
+    run.value = {**state, "running": _lease(token, now, "", 0, 0)}
+    run.version += 1
+    uow.commit()
+    return True
+
+
+def _lease(token: str, now: datetime, after_id: str, customers: int, changed: int
+           ) -> dict[str, Any]:
+    # the lease runs on the wall clock, not on ``now`` (which callers may set); the
+    # progress is for whoever looks at the row: a new run starts from the beginning
+    return {"by": token, "now": now.isoformat(), "after_id": after_id,
+            "customers": customers, "changed": changed,
+            "lease_until": (datetime.now(UTC) + LEASE).isoformat()}
+
+
+def _hold(uow: UnitOfWork, token: str) -> Setting | None:
+    """The run's bookkeeping row, locked, if this run still holds it; else None."""
+    run = queries.lock_setting(uow.session, RUN)
+    if (run.value.get("running") or {}).get("by") != token:
+        log.info("classification run %s was taken over; stopping", token)
         uow.rollback()
+        return None
+    return run
+
+
+def _commit(uow: UnitOfWork) -> None:
+    uow.commit()
+    # the unit of work keeps each committed event for its caller: over a million
+    # customers that list alone would be gigabytes, and this caller never reads it
+    uow.published.clear()
+
+
+def run_nightly(uow: UnitOfWork, now: datetime | None = None, force: bool = False, *,
+                page_size: int = PAGE_SIZE, pause: Callable[[], None] = _yield) -> int:
+    """Recompute the cutoffs, then every active customer's classification; the number of
+    customers whose classes changed.
+
+    Memory and transactions stay small at any population: the cutoffs come from SQL, and
+    customers are classified ``page_size`` at a time by id, each page in its own
+    transaction writing only the customers that changed, with their ``customer.classified``
+    events, and ``pause()`` runs between pages so the service keeps answering.
+
+    Replicas whose timers fire together run it once: the run is claimed with a lease on its
+    bookkeeping row that every page renews; a run that lost its lease (it stalled, or an
+    admin forced a new run) stops before its next write. A crash leaves committed pages
+    whole and no ``finished_at``, so once the lease lapses the next timer tick runs again
+    from the start; pages already done write nothing."""
+    now = now or datetime.now(UTC)
+    token = uuid.uuid4().hex
+    if not _claim(uow, token, now, force):
         return 0
-    customers = list(s.scalars(select(Customer).where(Customer.status == "active")))
     thresholds = _thresholds(uow)
-    cutoffs = compute_cutoffs([_facts(c) for c in customers], now, thresholds)
-    queries.put_setting(s, CUTOFFS, {
+    cutoffs = _population_cutoffs(uow, now, thresholds)
+    if _hold(uow, token) is None:
+        return 0
+    queries.put_setting(uow.session, CUTOFFS, {
         "tier_a_min": str(cutoffs.tier_a_min) if cutoffs.tier_a_min is not None else None,
         "tier_b_min": str(cutoffs.tier_b_min) if cutoffs.tier_b_min is not None else None,
         "recency_days": list(cutoffs.recency_days), "frequency": list(cutoffs.frequency),
         "monetary": list(cutoffs.monetary), "computed_at": now.isoformat()})
-    changed = sum(apply(uow, c, classify(_facts(c), now, thresholds, cutoffs))
-                  for c in customers)
-    run.value = {"finished_at": now.isoformat(), "customers": len(customers),
-                 "changed": changed}
-    run.version += 1
-    uow.commit()
-    return changed
+    _commit(uow)
+    after, seen, changed = "", 0, 0
+    while True:
+        page = queries.classification_page(uow.session, after, page_size)
+        updates: list[tuple[Any, Classification]] = []
+        for row in page:
+            result = classify(Facts(row.created_at, row.paid_revenue, row.paid_orders,
+                                    row.last_purchase_at, row.last_visit_at),
+                              now, thresholds, cutoffs)
+            if result != Classification(*(getattr(row, f) for f in FIELDS)):
+                updates.append((row, result))
+        run = _hold(uow, token)
+        if run is None:
+            return changed
+        written = queries.store_classes(uow.session, [
+            {**row._mapping, **{f: getattr(result, f) for f in FIELDS}}
+            for row, result in updates])
+        for row, result in updates:
+            if row.id in written:
+                _publish(uow, row.id, result, row.paid_revenue)
+        seen += len(page)
+        changed += len(written)
+        last_page = len(page) < page_size
+        if last_page:
+            run.value = {"finished_at": now.isoformat(), "customers": seen, "changed": changed}
+        else:
+            after = page[-1].id
+            run.value = {**run.value, "running": _lease(token, now, after, seen, changed)}
+        run.version += 1
+        _commit(uow)
+        if last_page:
+            return changed
+        pause()
 
 
 def recompute_now(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
