@@ -50,6 +50,12 @@ class Route:
     summary: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
 
+    @property
+    def forwards_page(self) -> bool:
+        """A read returning a page (``items`` + ``next_cursor``)."""
+        fields = getattr(self.response, "model_fields", {})
+        return self.method == "GET" and "items" in fields and "next_cursor" in fields
+
 
 def _endpoint(route: Route) -> Any:
     async def endpoint(request: Request, **kwargs: Any) -> Response:
@@ -92,6 +98,15 @@ def _endpoint(route: Route) -> Any:
             )
         if route.method == "POST":
             return await idempotent(request, principal, route.status, call)
+        if route.forwards_page:
+            # a page has no ETag and nothing the gateway reads: forward the service's
+            # JSON unparsed (decoding and re-encoding 50 records was a tenth of the
+            # gateway's CPU per page)
+            page = await rt.call(route.service, route.rpc, rpc_kwargs, context, route.timeout,
+                                 raw=True)
+            if isinstance(page, bytes):
+                return Response(page, status_code=route.status, media_type="application/json")
+            return etag_json(page, route.status)
         result = await call()
         if isinstance(result, dict) and isinstance(result.get("id"), str):
             request.state.resource_id = result["id"]

@@ -162,5 +162,7 @@ class Runtime:
                           correlation_id=correlation_id, after_commit=after_commit)
 
     async def call(self, service: str, method: str, kwargs: dict[str, Any],
-                   context: dict[str, Any], timeout: float | None = None) -> Any:
-        return await self.rpc.call(service, method, kwargs, context=context, timeout=timeout)
+                   context: dict[str, Any], timeout: float | None = None,
+                   raw: bool = False) -> Any:
+        return await self.rpc.call(service, method, kwargs, context=context, timeout=timeout,
+                                   raw=raw)

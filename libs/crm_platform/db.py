@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Column,
@@ -83,15 +84,19 @@ def make_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> E
     """``pool_size`` should cover the process's concurrency (nameko workers + relay):
     connections beyond it are opened and closed per use, which is slow."""
     parsed = make_url(url)
+    # JSON columns are parsed per value as rows arrive; orjson is several times faster
+    options: dict[str, Any] = {"json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
-            parsed, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
+            parsed, echo=echo, connect_args={"check_same_thread": False, "timeout": 10},
+            **options,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
         parsed,
         echo=echo,
+        **options,
         pool_size=pool_size,
         max_overflow=5,
         # no pre-ping: it costs a round trip per checkout; a connection broken by a

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import time
 import uuid
@@ -32,6 +31,7 @@ from typing import Any
 import aiormq
 import aiormq.abc
 
+from crm_platform import wire
 from crm_platform.errors import ServiceUnavailable, error_from_remote
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class AsyncRpcClient:
         self._probing: dict[str, asyncio.Future[int]] = {}
         self._reply_to = f"rpc.reply-gateway-{uuid.uuid4()}"
         self._ids = itertools.count()
-        self._pending: dict[str, tuple[asyncio.Future[Any], str]] = {}
+        self._pending: dict[str, tuple[asyncio.Future[bytes], str]] = {}
         self._connecting = asyncio.Lock()
 
     @property
@@ -115,7 +115,10 @@ class AsyncRpcClient:
         *,
         context: dict[str, Any] | None = None,
         timeout: float | None = None,
+        raw: bool = False,
     ) -> Any:
+        """The service's result; with ``raw``, a successful result comes back as its JSON
+        text (bytes), unparsed, for a caller that only forwards it."""
         wait = timeout or self.default_timeout
         if not self.connected:
             try:
@@ -142,8 +145,8 @@ class AsyncRpcClient:
             headers=headers,
             expiration=str(int(wait * 1000)),
         )
-        body = json.dumps({"args": [], "kwargs": kwargs or {}}, ensure_ascii=False).encode()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        body = wire.dumps({"args": [], "kwargs": kwargs or {}})
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = (future, service)
         try:
             try:
@@ -155,13 +158,19 @@ class AsyncRpcClient:
                                          code="broker_unavailable",
                                          extra={"service": service}) from exc
             try:
-                reply = await asyncio.wait_for(future, timeout=wait)
+                reply_body = await asyncio.wait_for(future, timeout=wait)
             except TimeoutError:
                 raise ServiceUnavailable(
                     f"the {service} service did not answer within {wait:g} s",
                     code="service_timeout", extra={"service": service}) from None
         finally:
             self._pending.pop(correlation_id, None)
+        if raw and (result := wire.raw_result(reply_body)) is not None:
+            return result
+        try:
+            reply = wire.loads(reply_body)
+        except ValueError as exc:
+            raise RemoteError("MalformedReply", str(exc)) from None
         error = reply.get("error")
         if error:
             exc_type = str(error.get("exc_type"))
@@ -175,10 +184,7 @@ class AsyncRpcClient:
         pending = self._pending.get(message.header.properties.correlation_id or "")
         if pending is None or pending[0].done():
             return
-        try:
-            pending[0].set_result(json.loads(message.body))
-        except ValueError as exc:
-            pending[0].set_exception(RemoteError("MalformedReply", str(exc)))
+        pending[0].set_result(message.body)  # parsed by the caller, or forwarded as is
 
     async def _consumer_count(self, service: str) -> int:
         """Consumers on the service's RPC queue, probed at most once a second (one probe

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import sys
 import threading
@@ -33,7 +32,7 @@ from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 from pydantic import ValidationError
 
-from crm_platform import metrics
+from crm_platform import metrics, wire
 from crm_platform.errors import DomainError
 from crm_platform.events import CloudEvent
 from crm_platform.settings import get_settings
@@ -71,12 +70,11 @@ class _ReplyChannel:
     def send(self, amqp_uri: str, exchange: Any, message: Any, result: Any,
              exc_info: Any) -> tuple[Any, Any]:
         error = serialize(exc_info[1]) if exc_info is not None else None
-        try:
-            body = json.dumps({"result": result, "error": error})
-        except (TypeError, ValueError):
+        try:  # results may hold datetimes and decimals: wire writes them as pydantic does
+            body = wire.rpc_reply(result, error)
+        except TypeError:
             exc_info = sys.exc_info()
-            body = json.dumps({"result": None,
-                               "error": serialize(UnserializableValueError(result))})
+            body = wire.rpc_reply(None, serialize(UnserializableValueError(result)))
             result = None
         with self._lock:
             if self._producer is None:
