@@ -37,7 +37,7 @@ class CustomerService(CrmService):
 
     @rpc
     def list_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             return use_cases.list_customers(
                 uow, self.caller, schemas.CustomerQuery.model_validate(query or {}))
 

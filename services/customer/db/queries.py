@@ -75,9 +75,12 @@ _BIGRAMS = sql_column("search_bigrams", ARRAY(Text))
 # and computing its cache key was a quarter of the service's CPU per read.
 _customers = Customer.__table__
 _staff = Staff.__table__
-_READ = (select(*_customers.columns, _staff.c.display_name.label("owner_display_name"))
-         .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id))
-         .where(_customers.c.id == bindparam("customer_id")))
+# What a customer read needs: every column but the search document (the longest one, only
+# ever matched in SQL), plus the owner's name from the staff copy in the same statement.
+_SHOWN = [c for c in _customers.columns if c.key != "search_text"]
+_WITH_OWNER = (select(*_SHOWN, _staff.c.display_name.label("owner_display_name"))
+               .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
+_READ = _WITH_OWNER.where(_customers.c.id == bindparam("customer_id"))
 _READ_SCOPED = _READ.where(or_(
     _customers.c.owner_id.in_(bindparam("owners", expanding=True)),
     _customers.c.owner_id.is_(None),
@@ -159,9 +162,11 @@ SORTS = {
 }
 
 
-def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[Customer],
+def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[Any],
                                                                            str | None]:
-    query = visible(select(Customer), caller)
+    """A page of Core rows (the columns of ``_WITH_OWNER``, so ``owner_display_name`` too):
+    building ORM objects for a 50-row page cost more than the search itself."""
+    query = visible(_WITH_OWNER, caller)
     if not q.get("include_archived"):
         query = query.where(Customer.status == "active")
     for field, column in (("owner_id", Customer.owner_id), ("team_id", Customer.owner_team_id),
@@ -205,7 +210,9 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             query = query.where(or_(column > value, and_(column == value, Customer.id > after[1])))
     order = (column.desc(), Customer.id.desc()) if descending else (column.asc(), Customer.id)
     size = clamp_limit(q.get("limit"))
-    rows = list(s.scalars(query.where(*search).order_by(*order).limit(size + 1)))
+    statement = query.where(*search).order_by(*order).limit(size + 1)
+    # on the connection: the session would run ORM row loading even for plain columns
+    rows = s.connection().execute(statement).all()
     more = len(rows) > size
     rows = rows[:size]
     cursor = None

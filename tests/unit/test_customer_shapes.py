@@ -1,0 +1,73 @@
+"""The customer service builds its API shape without pydantic validation per row (for
+speed) and leaves datetimes and decimals to the RPC reply's encoder; these tests hold
+that shape, as written on the wire, equal to what the schema itself produces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from crm_platform import wire
+
+from services.customer import schemas
+from services.customer.use_cases.customers import customer_out, customers_out
+
+BASE: dict[str, Any] = dict(
+    id="c1", code="C000001", name="华为技术有限公司", kind="company",
+    phones=["+8613800138000"], emails=["a@example.com"], tax_id="91440300", industry="IT",
+    province="广东", city="深圳", district=None, region_band="urban", address="坂田",
+    website=None, legal_representative="任", registered_capital=Decimal("1000000.50"),
+    business_scope=None, size="large", source="import", credit_note=None,
+    category_ids=["k1"], tags=["vip", "重点"], attributes={"fleet": 12, "note": "x", "ok": True},
+    owner_id="u1", owner_team_id="t1", status="active", merged_into_id=None, tier="A",
+    rfm_recency=5, rfm_frequency=3, rfm_monetary=4, lifecycle="loyal", stage="active",
+    volume_class="key_account", paid_revenue=Decimal("12345.60"), paid_orders=7,
+    last_purchase_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC), last_visit_at=None,
+    last_followup_at=datetime(2026, 11, 1, 23, 59, 59, 123456, tzinfo=UTC), version=3,
+    created_by="u9", created_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+    updated_at=datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
+)
+
+
+def _on_wire(value: Any) -> Any:
+    return wire.loads(wire.dumps(value))
+
+
+def _via_schema(row: Any, owner_name: str | None) -> dict[str, Any]:
+    region = None
+    if any((row.province, row.city, row.district, row.region_band)):
+        region = {"province": row.province, "city": row.city, "district": row.district,
+                  "band": row.region_band}
+    data = {**vars(row), "region": region, "in_pool": row.owner_id is None,
+            "owner": {"id": row.owner_id, "display_name": owner_name or row.owner_id}
+            if row.owner_id else None,
+            "classification": {k: getattr(row, k) for k in schemas.Classification.model_fields}}
+    return schemas.Customer.model_validate(data).model_dump(mode="json")
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"owner_id": None, "owner_team_id": None, "tier": None, "rfm_recency": None},
+    {"province": None, "city": None, "region_band": None, "registered_capital": None,
+     "paid_revenue": Decimal("0.00"), "attributes": {}, "tags": [], "phones": []},
+    {"status": "merged", "merged_into_id": "c2", "kind": "person"},
+])
+def test_customer_shape_equals_the_schema_dump(changes: dict[str, Any]) -> None:
+    row = SimpleNamespace(**{**BASE, **changes})
+    assert _on_wire(customer_out(row, "张三")) == _via_schema(row, "张三")
+    assert _on_wire(customer_out(row, None)) == _via_schema(row, None)
+
+
+def test_page_shape_uses_the_joined_owner_name() -> None:
+    rows = [SimpleNamespace(_mapping={**BASE, "owner_display_name": "李四"}),
+            SimpleNamespace(_mapping={**BASE, "id": "c2", "owner_id": None,
+                                      "owner_display_name": None})]
+    out = _on_wire(customers_out(rows))  # type: ignore[arg-type]  # Row-like: _mapping only
+    assert out[0] == _via_schema(SimpleNamespace(**BASE), "李四")
+    assert out[0]["owner"] == {"id": "u1", "display_name": "李四"}
+    assert out[1]["owner"] is None and out[1]["in_pool"] is True
+    assert out[0]["classification"]["paid_revenue"] == "12345.60"
+    assert out[0]["created_at"] == "2025-01-02T03:04:05Z"
