@@ -147,6 +147,10 @@ def test_search_chinese_pinyin_initials_and_phone(platform: Platform,
         for q in ("张三", "zhsm", "zhangsan", "zsm", phone[-8:], made["code"]):
             found = c.get("/api/v1/customers", params={"q": q}).json()["items"]
             assert made["id"] in {x["id"] for x in found}, q
+        # a whole number finds the customer by its recorded phone, however it is typed
+        for q in (phone, f"{phone[:3]}-{phone[3:7]}-{phone[7:]}", f"+86 {phone}"):
+            found = c.get("/api/v1/customers", params={"q": q}).json()["items"]
+            assert [x["id"] for x in found] == [made["id"]], q
 
 
 def test_search_pages_through_frequent_and_rare_terms(platform: Platform,

@@ -17,7 +17,7 @@ from services.customer.domain.identity_keys import (
     normalize_company_name,
     normalize_phone,
 )
-from services.customer.domain.search import pinyin_forms, search_document
+from services.customer.domain.search import pinyin_forms, search_document, whole_phone_number
 
 
 @pytest.mark.parametrize("a,b", [
@@ -171,3 +171,17 @@ def test_region_object_is_flattened() -> None:
     out = customers.flatten_fields({"region": {"province": "浙江", "city": "杭州"},
                                     "phone": "1", "phones": ["2"]})
     assert out["province"] == "浙江" and out["city"] == "杭州" and out["phones"] == ["1", "2"]
+
+
+@pytest.mark.parametrize(("typed", "e164"), [
+    ("18715595679", "+8618715595679"),
+    ("187 1559 5679", "+8618715595679"),
+    ("+86-187-1559-5679", "+8618715595679"),
+    ("(021) 6888-9999", "+862168889999"),
+    ("71559567", None),  # a fragment: substring search
+    ("155956", None),
+    ("19999999999999999", None),  # digits, but no number
+    ("zhangsan", None),
+])
+def test_whole_phone_number(typed: str, e164: str | None) -> None:
+    assert whole_phone_number(typed) == e164

@@ -43,7 +43,7 @@ from services.customer.db.models import (
     Setting,
     Staff,
 )
-from services.customer.domain.search import normalize_query
+from services.customer.domain.search import normalize_query, whole_phone_number
 
 
 def visible(query: Select[Any], caller: Caller) -> Select[Any]:
@@ -192,7 +192,11 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             raise NotFound("segment not found", code="segment_not_found")
         query = query.where(segment_clause(s, segment.conditions))
     search: list[Any] = []
-    if q.get("q"):
+    phone = whole_phone_number(q["q"]) if q.get("q") else None
+    if phone is not None:  # by the recorded number: the duplicate guard's phone key
+        search.append(Customer.id.in_(select(CustomerKey.customer_id).where(
+            CustomerKey.key == f"phone:{phone}")))
+    elif q.get("q"):
         text = normalize_query(q["q"]).replace(" ", "")
         if text:
             escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

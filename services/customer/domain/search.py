@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
+import phonenumbers
 from pypinyin import Style
 from pypinyin.converter import DefaultConverter
 from pypinyin.core import Pinyin
@@ -44,6 +45,30 @@ def pinyin_forms(text: str) -> tuple[str, str, str]:
     firsts = [s[0] for s in syllables]
     shengmu = [i or f for i, f in zip(initials, firsts, strict=False)]
     return "".join(syllables).lower(), "".join(shengmu).lower(), "".join(firsts).lower()
+
+
+# what may separate the digits of a phone number as people type it
+_PHONE_SEPARATORS = str.maketrans("", "", " -().")
+
+
+def whole_phone_number(q: str) -> str | None:
+    """The E.164 form of ``q`` when it is a whole phone number (at least 11 digits, in any
+    usual format: ``187 1559 5679``, ``+86-187-1559-5679``, ``021-6888-9999``), else None.
+
+    Such a query finds customers by their recorded number, exactly: a substring match of
+    eleven digits in the trigram index was the slowest phone search (3-4 ms of database
+    time at a million customers), and did not find ``187-1559-5679`` typed with dashes."""
+    text = unicodedata.normalize("NFKC", q).strip().translate(_PHONE_SEPARATORS)
+    digits = text[1:] if text.startswith("+") else text
+    if len(digits) < 11 or not digits.isdigit():
+        return None
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_query(q: str) -> str:
