@@ -1,0 +1,105 @@
+"""A scoped caller's search for a common term is answered per source of visibility (each
+owner in scope, the pool, account teams) instead of one statement with an OR; both
+statements must give the same pages, in the same order, with the same cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from crm_platform.auth import Caller
+from crm_platform.db import make_engine
+from crm_platform.migrations import upgrade
+from sqlalchemy import Engine, Table, insert
+from sqlalchemy.orm import Session
+
+from services.customer.db import queries
+from services.customer.db.models import AccountTeamMember, Customer
+from tests.support.infra import Databases
+
+pytestmark = pytest.mark.integration
+
+CUSTOMERS = cast(Table, Customer.__table__)
+TEAM = cast(Table, AccountTeamMember.__table__)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+REP, PEER, MANAGER, OTHER = "u-rep", "u-peer", "u-manager", "u-other"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    dbs = Databases("crm_search_plans")
+    try:
+        url = dbs.create("customer")
+        upgrade("customer", url)
+        engine = make_engine(url)
+        owners = [REP, PEER, MANAGER, OTHER, None]
+        with engine.begin() as conn:
+            rows = []
+            for i in range(90):
+                rows.append(dict(
+                    id=f"c-{i:03d}", code=f"C{i:05d}", name=f"客户{i}", kind="company",
+                    owner_id=owners[i % 5], status="archived" if i % 17 == 0 else "active",
+                    # ties on created_at: the id decides, in both statements alike
+                    created_at=T0 + timedelta(hours=i // 3),
+                    search_text=f"kehu{i} {'tongyong' if i % 4 else 'qita'}"))
+            conn.execute(insert(CUSTOMERS), rows)
+            # the rep is on the account team of two of another owner's customers
+            conn.execute(insert(TEAM), [{"customer_id": "c-003", "user_id": REP},
+                                        {"customer_id": "c-008", "user_id": REP}])
+        yield engine
+        engine.dispose()
+    finally:
+        dbs.drop_all()
+
+
+CALLERS = {
+    "rep": Caller(user_id=REP, roles=["sales_rep"], scope="own"),
+    "manager": Caller(user_id=MANAGER, roles=["sales_manager"], scope="team",
+                      member_ids=[REP, PEER]),
+}
+
+
+def _pages(engine: Engine, caller: Caller, query: dict[str, Any]) -> list[list[str]]:
+    pages: list[list[str]] = []
+    cursor = None
+    with Session(engine) as s:
+        while True:
+            rows, cursor = queries.list_customers(
+                s, caller, {**query, "limit": 7, **({"cursor": cursor} if cursor else {})})
+            pages.append([r.id for r in rows])
+            if cursor is None:
+                return pages
+
+
+@pytest.mark.parametrize("who", sorted(CALLERS))
+@pytest.mark.parametrize("sort", ["-created_at", "created_at"])
+def test_per_source_pages_equal_the_single_statement(engine: Engine, who: str, sort: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    caller = CALLERS[who]
+    query = {"q": "tongyong", "sort": sort}
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 2.0)  # never: one statement
+    single = _pages(engine, caller, query)
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)  # always: per source
+    per_source = _pages(engine, caller, query)
+    assert per_source == single
+
+    seen = [cid for page in single for cid in page]
+    visible = set(caller.visible_owner_ids() or ())
+    expected = [f"c-{i:03d}" for i in range(90) if i % 4 and i % 17
+                and ([REP, PEER, MANAGER, OTHER, None][i % 5] in visible | {None}
+                     or (who == "rep" and i in (3, 8)))]
+    key = {f"c-{i:03d}": (T0 + timedelta(hours=i // 3), f"c-{i:03d}") for i in range(90)}
+    assert seen == sorted(expected, key=key.__getitem__, reverse=sort.startswith("-"))
+
+
+def test_the_estimate_tells_common_from_rare_terms(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE customers")
+    queries._SHARES.clear()
+    with Session(engine) as s:
+        common = queries.term_share(s, "%tongyong%")
+        rare = queries.term_share(s, "%kehu42%")
+    # (90 rows: one row is already 1.1 %, so "rare" is relative here)
+    assert common > queries.FREQUENT_TERM_SHARE and rare < common / 10
