@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 from crm_platform.bulk_insert import MIN_ROWS, insert_rows
-from crm_platform.db import make_engine, session_factory
-from crm_platform.migrations import upgrade
+from crm_platform.db import session_factory
 from sqlalchemy import Engine, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from services.customer.db.models import MESSAGING, Customer, CustomerHistory, CustomerKey
 from services.customer.use_cases.bulk import _row_defaults
-from tests.support.infra import Databases
+from tests.support.infra import migrated_engine
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +27,8 @@ N = MIN_ROWS + 10  # enough rows for the bulk path
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    dbs = Databases("crm_bulk_insert")
-    try:
-        url = dbs.create("customer")
-        upgrade("customer", url)
-        engine = make_engine(url)
+    with migrated_engine("customer", "crm_bulk_insert") as engine:
         yield engine
-        engine.dispose()
-    finally:
-        dbs.drop_all()
 
 
 def _customers(prefix: str, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from services.customer.domain.classification import (
     compute_cutoffs,
 )
 from services.customer.use_cases import classification
-from tests.support.infra import Databases
+from tests.support.infra import migrated_engine
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +45,10 @@ SETTINGS = cast(Table, Setting.__table__)
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Engine]:
-    dbs = Databases("crm_classify")
-    try:
-        url = dbs.create("customer") if request.param == "postgresql" \
-            else f"sqlite:///{tmp_path_factory.mktemp('classify') / 'customer.db'}"
-        upgrade("customer", url)
-        engine = make_engine(url)
+    sqlite = f"sqlite:///{tmp_path_factory.mktemp('classify') / 'customer.db'}"
+    with migrated_engine("customer", "crm_classify",
+                         None if request.param == "postgresql" else sqlite) as engine:
         yield engine
-        engine.dispose()
-    finally:
-        dbs.drop_all()
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from typing import Any, cast
 
 import pytest
 from crm_platform.auth import Caller
-from crm_platform.db import make_engine
-from crm_platform.migrations import upgrade
 from sqlalchemy import Engine, Table, insert
 from sqlalchemy.orm import Session
 
 from services.customer.db import queries
 from services.customer.db.models import AccountTeamMember, Customer
-from tests.support.infra import Databases
+from tests.support.infra import migrated_engine
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +27,7 @@ REP, PEER, MANAGER, OTHER = "u-rep", "u-peer", "u-manager", "u-other"
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    dbs = Databases("crm_search_plans")
-    try:
-        url = dbs.create("customer")
-        upgrade("customer", url)
-        engine = make_engine(url)
+    with migrated_engine("customer", "crm_search_plans") as engine:
         owners = [REP, PEER, MANAGER, OTHER, None]
         with engine.begin() as conn:
             rows = []
@@ -49,9 +43,6 @@ def engine() -> Iterator[Engine]:
             conn.execute(insert(TEAM), [{"customer_id": "c-003", "user_id": REP},
                                         {"customer_id": "c-008", "user_id": REP}])
         yield engine
-        engine.dispose()
-    finally:
-        dbs.drop_all()
 
 
 CALLERS = {

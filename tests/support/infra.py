@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,26 @@ class Databases:
         for name in self.created:
             with contextlib.suppress(Exception):
                 self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def migrated_engine(component: str, prefix: str, url: str | None = None) -> Iterator[Any]:
+    """An engine on a fresh database of ``component`` migrated to head: PostgreSQL,
+    dropped afterwards, unless ``url`` names another (a SQLite file)."""
+    from crm_platform.db import make_engine
+    from crm_platform.migrations import upgrade
+
+    dbs = Databases(prefix)
+    try:
+        url = url or dbs.create(component)
+        upgrade(component, url)
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+    finally:
+        dbs.drop_all()
 
 
 @dataclass
