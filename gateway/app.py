@@ -15,6 +15,7 @@ from typing import Any
 import aio_pika
 from crm_platform import logs
 from crm_platform.events import exchange_name
+from crm_platform.memory import settle_after_startup
 from crm_platform.settings import get_settings
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -76,6 +77,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     rt.audit.start()
     tasks = [asyncio.create_task(_connect_rpc(rt)),
              asyncio.create_task(_watch_identity_changes(rt))]
+    settle_after_startup()
     try:
         yield
     finally:

@@ -20,6 +20,7 @@ from nameko.runners import ServiceRunner  # noqa: E402
 
 from crm_platform import logs  # noqa: E402
 from crm_platform.db import make_psycopg_green  # noqa: E402
+from crm_platform.memory import settle_after_startup  # noqa: E402
 from crm_platform.settings import get_settings  # noqa: E402
 
 log = logging.getLogger("crm_platform.run")
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     runner.start()
+    settle_after_startup()
     log.info("service %s started", service_cls.name)  # type: ignore[attr-defined]
     runner.wait()
 
