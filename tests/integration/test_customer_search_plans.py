@@ -73,8 +73,13 @@ def test_per_source_pages_equal_the_single_statement(engine: Engine, who: str, s
     monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 2.0)  # never: one statement
     single = _pages(engine, caller, query)
     monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)  # always: per source
+    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
+    taken = []
+    by_source = queries._page_by_source
+    monkeypatch.setattr(queries, "_page_by_source",
+                        lambda *a: taken.append(1) or by_source(*a))
     per_source = _pages(engine, caller, query)
-    assert per_source == single
+    assert taken and per_source == single
 
     seen = [cid for page in single for cid in page]
     visible = set(caller.visible_owner_ids() or ())

@@ -223,7 +223,8 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
     owners = caller.visible_owner_ids()
     if (owners is not None and pattern is not None and column.key == "created_at"
             and is_postgres(s)
-            and term_share(s, pattern) >= FREQUENT_TERM_SHARE):
+            and term_share(s, pattern) >= FREQUENT_TERM_SHARE
+            and customers_estimate(s) >= WALK_WORTH_AVOIDING):
         # without the bigram condition: it only serves to reach the bigram index, and
         # PostgreSQL, counting it and the LIKE as independent, thought the term rare
         statement = _page_by_source(query, caller, sorted(owners), descending, size + 1)
@@ -246,6 +247,8 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
 # A scoped caller's search for a term this common (share of all customers) is answered
 # per source of visibility; rarer terms go through the trigram index in one statement.
 FREQUENT_TERM_SHARE = 0.01
+# below this many customers the single statement's walk is short whatever it skips
+WALK_WORTH_AVOIDING = 20_000
 OWN_BRANCHES_MAX = 4  # owners in scope walked one by one; more share one branch
 _SHARES: dict[str, tuple[float, float]] = {}  # LIKE pattern -> (share, good until)
 
@@ -258,18 +261,27 @@ def term_share(s: Session, pattern: str) -> float:
     known = _SHARES.get(pattern)
     if known is not None and known[1] > now:
         return known[0]
-    conn = s.connection()
-    plan = conn.exec_driver_sql(
+    plan = s.connection().exec_driver_sql(
         "EXPLAIN (FORMAT JSON) SELECT 1 FROM customers "
         "WHERE search_text LIKE %(p)s ESCAPE '\\'", {"p": pattern}).scalar_one()
-    rows = float(plan[0]["Plan"]["Plan Rows"])
-    total = conn.exec_driver_sql(
-        "SELECT greatest(reltuples, 1) FROM pg_class WHERE relname = 'customers'").scalar_one()
     if len(_SHARES) > 10_000:
         _SHARES.clear()
-    share = rows / float(total)
+    share = float(plan[0]["Plan"]["Plan Rows"]) / customers_estimate(s)
     _SHARES[pattern] = (share, now + 600)
     return share
+
+
+def customers_estimate(s: Session) -> float:
+    """PostgreSQL's estimate of the number of customers (from its statistics), kept ten
+    minutes like the terms'."""
+    now = time.monotonic()
+    known = _SHARES.get("")  # no pattern is empty: the slot for the table's size
+    if known is None or known[1] <= now:
+        total = s.connection().exec_driver_sql(
+            "SELECT greatest(reltuples, 1) FROM pg_class WHERE relname = 'customers'"
+        ).scalar_one()
+        known = _SHARES[""] = (float(total), now + 600)
+    return known[0]
 
 
 def _page_by_source(query: Select[Any], caller: Caller, owners: list[str], descending: bool,
