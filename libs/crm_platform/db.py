@@ -26,8 +26,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
+    func,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -121,6 +123,14 @@ def insert_ignore(s: Session, table: Table, values: dict[str, Any]) -> bool:
     return bool(getattr(s.execute(stmt), "rowcount", 0) == 1)
 
 
+def any_of(s: Session, column: Any, values: list[Any]) -> Any:
+    """``column IN values``; on PostgreSQL as ``= ANY(array)`` with one parameter:
+    planning an IN list of thousands of literals cost more than the lookups."""
+    if is_postgres(s):
+        return column == func.any(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def skip_locked(s: Session, query: Select[Any]) -> Select[Any]:
     """Claim rows for a timer run: replicas running together take different rows."""
     if is_postgres(s):
@@ -192,9 +202,18 @@ def read_setting(s: Session, model: Any, name: str, default: dict[str, Any]
     return {**default, **(row.value if row else {})}
 
 
+def locked_setting(s: Session, model: Any, name: str) -> Any:
+    """The setting row, created empty if missing (of writers racing to create it, one
+    insert wins), locked until the transaction ends."""
+    row = s.get(model, name, with_for_update=True, populate_existing=True)
+    if row is None:
+        insert_ignore(s, model.__table__, {"name": name, "value": {}, "version": 0})
+        row = s.get(model, name, with_for_update=True, populate_existing=True)
+    return row
+
+
 def write_setting(s: Session, model: Any, name: str, value: dict[str, Any]) -> None:
-    insert_ignore(s, model.__table__, {"name": name, "value": value, "version": 0})
-    row: Any = s.get(model, name, with_for_update=True, populate_existing=True)
+    row = locked_setting(s, model, name)
     row.value = value
     row.version += 1
 

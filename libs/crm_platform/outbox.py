@@ -23,14 +23,13 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ARRAY, String, bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_platform import metrics
 from crm_platform.amqp import ConfirmedPublisher, NotConfirmed, Outgoing
-from crm_platform.db import MessagingTables, utcnow
+from crm_platform.db import MessagingTables, any_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +90,6 @@ class OutboxRelay:
         metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
         return int(count), age
 
-    def _id_in(self, session: Session, ids: list[str]) -> Any:
-        if session.get_bind().dialect.name == "postgresql":
-            # one array parameter: PostgreSQL plans a long IN list of literals slowly
-            return self._outbox.c.id == func.any(bindparam("ids", ids, type_=ARRAY(String)))
-        return self._outbox.c.id.in_(ids)
-
     def _publish_claimed(self, *, ids: list[str] | None = None,
                          cutoff: datetime | None = None) -> tuple[int, bool]:
         """Claim the rows ``ids``, or the oldest batch created before ``cutoff``, publish
@@ -105,7 +98,7 @@ class OutboxRelay:
         with self._sessions() as session, session.begin():
             query = select(self._outbox)
             if ids is not None:
-                query = query.where(self._id_in(session, ids))
+                query = query.where(any_of(session, self._outbox.c.id, ids))
             else:
                 query = (query.where(self._outbox.c.created_at <= cutoff)
                          .order_by(self._outbox.c.created_at).limit(self.batch_size))
@@ -140,12 +133,13 @@ class OutboxRelay:
             ).items():
                 metrics.EVENTS_PUBLISHED.labels(self.service, routing_key).inc(count)
             if done:
-                session.execute(delete(self._outbox).where(self._id_in(session, done)))
+                session.execute(
+                    delete(self._outbox).where(any_of(session, self._outbox.c.id, done)))
             if failed:
                 metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc(len(failed))
                 session.execute(
                     update(self._outbox)
-                    .where(self._id_in(session, failed))
+                    .where(any_of(session, self._outbox.c.id, failed))
                     .values(attempts=self._outbox.c.attempts + 1)
                 )
             return len(done), not failed

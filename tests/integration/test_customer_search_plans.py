@@ -93,7 +93,7 @@ def test_per_source_pages_equal_the_single_statement(engine: Engine, who: str, s
 def test_the_estimate_tells_common_from_rare_terms(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE customers")
-    queries._SHARES.clear()
+    queries._ESTIMATES.clear()
     with Session(engine) as s:
         common = queries.term_share(s, "%tongyong%")
         rare = queries.term_share(s, "%kehu42%")

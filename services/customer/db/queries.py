@@ -10,8 +10,9 @@ from typing import Any, cast
 
 from crm_platform.auth import Caller
 from crm_platform.db import (
-    insert_ignore,
+    any_of,
     is_postgres,
+    locked_setting,
     next_in_sequence,
     read_setting,
     write_setting,
@@ -115,14 +116,11 @@ def existing_keys(s: Session, keys: Iterable[str], exclude_customer: str | None 
     ``exclude_customer``) holds. Any number of keys: an import asks for 30,000 at once."""
     wanted = list(keys)
     found: dict[str, str] = {}
-    if is_postgres(s):
-        # one array parameter: planning IN lists of a thousand literals cost PostgreSQL
-        # ten times the index lookups themselves
-        batches = [CustomerKey.key == func.any(bindparam("keys", wanted, type_=ARRAY(Text)))]
-    else:  # SQLite: at most a few hundred variables per statement, to be safe
-        batches = [CustomerKey.key.in_(wanted[i:i + 500]) for i in range(0, len(wanted), 500)]
-    for condition in batches:
-        query = select(CustomerKey.key, CustomerKey.customer_id).where(condition)
+    # PostgreSQL takes them all as one array; SQLite a few hundred variables at a time
+    step = len(wanted) if is_postgres(s) else 500
+    for start in range(0, len(wanted), max(step, 1)):
+        query = select(CustomerKey.key, CustomerKey.customer_id).where(
+            any_of(s, CustomerKey.key, wanted[start:start + step]))
         if exclude_customer:
             query = query.where(CustomerKey.customer_id != exclude_customer)
         found.update(s.execute(query).tuples().all())
@@ -250,38 +248,36 @@ FREQUENT_TERM_SHARE = 0.01
 # below this many customers the single statement's walk is short whatever it skips
 WALK_WORTH_AVOIDING = 20_000
 OWN_BRANCHES_MAX = 4  # owners in scope walked one by one; more share one branch
-_SHARES: dict[str, tuple[float, float]] = {}  # LIKE pattern -> (share, good until)
+_ESTIMATES: dict[str, tuple[float, float]] = {}  # what -> (estimate, good until)
+
+
+def _estimate(what: str, measure: Any) -> float:
+    """``measure()``, kept ten minutes: a user paging or retyping asks again and again."""
+    now = time.monotonic()
+    known = _ESTIMATES.get(what)
+    if known is None or known[1] <= now:
+        if len(_ESTIMATES) > 10_000:
+            _ESTIMATES.clear()
+        known = _ESTIMATES[what] = (float(measure()), now + 600)
+    return known[0]
 
 
 def term_share(s: Session, pattern: str) -> float:
     """PostgreSQL's own estimate of the share of customers whose search text is LIKE
-    ``pattern`` (planning only, no execution), kept ten minutes per pattern: a user
-    paging or retyping asks again and again."""
-    now = time.monotonic()
-    known = _SHARES.get(pattern)
-    if known is not None and known[1] > now:
-        return known[0]
-    plan = s.connection().exec_driver_sql(
-        "EXPLAIN (FORMAT JSON) SELECT 1 FROM customers "
-        "WHERE search_text LIKE %(p)s ESCAPE '\\'", {"p": pattern}).scalar_one()
-    if len(_SHARES) > 10_000:
-        _SHARES.clear()
-    share = float(plan[0]["Plan"]["Plan Rows"]) / customers_estimate(s)
-    _SHARES[pattern] = (share, now + 600)
-    return share
+    ``pattern`` (planning only, no execution)."""
+    def measure() -> float:
+        plan = s.connection().exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM customers "
+            "WHERE search_text LIKE %(p)s ESCAPE '\\'", {"p": pattern}).scalar_one()
+        return float(plan[0]["Plan"]["Plan Rows"]) / customers_estimate(s)
+    return _estimate(f"LIKE {pattern}", measure)
 
 
 def customers_estimate(s: Session) -> float:
-    """PostgreSQL's estimate of the number of customers (from its statistics), kept ten
-    minutes like the terms'."""
-    now = time.monotonic()
-    known = _SHARES.get("")  # no pattern is empty: the slot for the table's size
-    if known is None or known[1] <= now:
-        total = s.connection().exec_driver_sql(
-            "SELECT greatest(reltuples, 1) FROM pg_class WHERE relname = 'customers'"
-        ).scalar_one()
-        known = _SHARES[""] = (float(total), now + 600)
-    return known[0]
+    """PostgreSQL's estimate of the number of customers (from its statistics)."""
+    return _estimate("customers", lambda: s.connection().exec_driver_sql(
+        "SELECT greatest(reltuples, 1) FROM pg_class WHERE relname = 'customers'"
+    ).scalar_one())
 
 
 def _page_by_source(query: Select[Any], caller: Caller, owners: list[str], descending: bool,
@@ -326,8 +322,6 @@ def _page_by_source(query: Select[Any], caller: Caller, owners: list[str], desce
 
 def _cursor_value(column: Any, value: Any) -> Any:
     if column.key in ("created_at", "updated_at") and isinstance(value, str):
-        from datetime import datetime
-
         return datetime.fromisoformat(value)
     return value
 
@@ -414,7 +408,6 @@ CLASS_FIELDS = ("tier", "rfm_recency", "rfm_frequency", "rfm_monetary", "lifecyc
 FACT_FIELDS = ("created_at", "paid_revenue", "paid_orders", "last_purchase_at",
                "last_visit_at")
 _ACTIVE = _customers.c.status == "active"
-_settings = cast(Table, Setting.__table__)
 _CLASS_PAGE = (select(_customers.c.id, *(_customers.c[n] for n in FACT_FIELDS + CLASS_FIELDS))
                .where(_ACTIVE, _customers.c.id > bindparam("after"))
                .order_by(_customers.c.id))
@@ -422,11 +415,7 @@ _CLASS_PAGE = (select(_customers.c.id, *(_customers.c[n] for n in FACT_FIELDS + 
 
 def lock_setting(s: Session, name: str) -> Setting:
     """The setting row, created empty if missing, locked until the transaction ends."""
-    row = s.get(Setting, name, with_for_update=True, populate_existing=True)
-    if row is None:  # the first time: of replicas racing to create it, one wins
-        insert_ignore(s, _settings, {"name": name, "value": {}, "version": 0})
-        row = s.get(Setting, name, with_for_update=True, populate_existing=True)
-    assert row is not None
+    row: Setting = locked_setting(s, Setting, name)
     return row
 
 
