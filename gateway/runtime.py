@@ -140,7 +140,9 @@ class Runtime:
     def __init__(self) -> None:
         settings = get_settings()
         gw = gateway_settings()
-        self.engine = make_engine(settings.database_url("gateway"), pool_size=10)
+        self.engine = make_engine(settings.database_url("gateway"),
+                                  pool_size=settings.db_pool_size or 10,
+                                  max_overflow=settings.db_max_overflow)
         self.sessions = session_factory(self.engine)
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
         self.relay = OutboxRelay(self.sessions, MESSAGING, self.publisher, "gateway",

@@ -82,9 +82,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 5,
+                echo: bool = False) -> Engine:
     """``pool_size`` should cover the process's concurrency (nameko workers + relay):
-    connections beyond it are opened and closed per use, which is slow."""
+    the ``max_overflow`` connections beyond it are opened and closed per use, which is
+    slow."""
     parsed = make_url(url)
     # JSON columns are parsed per value as rows arrive; orjson is several times faster
     options: dict[str, Any] = {"json_deserializer": orjson.loads}
@@ -100,7 +102,7 @@ def make_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> E
         echo=echo,
         **options,
         pool_size=pool_size,
-        max_overflow=5,
+        max_overflow=max_overflow,
         # no pre-ping: it costs a round trip per checkout; a connection broken by a
         # database restart fails one use, is invalidated with the pool, and the next
         # use reconnects

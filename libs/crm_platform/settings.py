@@ -26,6 +26,11 @@ class PlatformSettings(BaseSettings):
     var_dir: Path = Field(REPO_ROOT / "var", alias="CRM_VAR_DIR")
     rpc_timeout: float = Field(10.0, alias="CRM_RPC_TIMEOUT")
     max_workers: int = Field(20, alias="CRM_MAX_WORKERS")
+    # PostgreSQL connections a process keeps open (default: one per worker plus the
+    # relay's) and how many more it may open for a burst, closing them after use. Lower
+    # the first when many processes share one server's max_connections
+    db_pool_size: int | None = Field(None, alias="CRM_DB_POOL_SIZE")
+    db_max_overflow: int = Field(5, alias="CRM_DB_MAX_OVERFLOW")
     ops_port: int = Field(0, alias="CRM_OPS_PORT")  # 0: no ops HTTP server
     log_level: str = Field("INFO", alias="CRM_LOG_LEVEL")
     log_json: bool = Field(True, alias="CRM_LOG_JSON")

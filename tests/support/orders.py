@@ -78,7 +78,7 @@ def confirm_orders(platform: Platform, who: Seller, order_ids: list[str],
                         c.get(f"/api/v1/orders/{order_id}").json()["status"] == "confirmed":
                     return  # an earlier attempt went through after its reply was lost
                 if r is not None and r.status_code not in (409, 502, 503, 504):
-                    r.raise_for_status()
+                    raise AssertionError(f"confirming {order_id}: {r.status_code} {r.text}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"order {order_id} not confirmed")
                 retries[0] += 1

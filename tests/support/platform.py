@@ -112,6 +112,11 @@ def running_platform(tmp: Path, services: list[str] | None = None, *, sqlite: bo
             CRM_RATE_LIMIT_BURST="5000",
             CRM_RPC_TIMEOUT="15",
             CRM_SEED_DEMO="false",
+            # two platforms run at once in `make test` (the session's and a reliability
+            # test's); with every process keeping a worker's worth of idle connections
+            # they went past PostgreSQL's default max_connections of 100
+            CRM_DB_POOL_SIZE="4",
+            CRM_DB_MAX_OVERFLOW="30",
         )
         env.update(extra_env)
         subprocess.run([sys.executable, "-m", "crm_platform.service.topology"], env=env,

@@ -71,7 +71,8 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         service = self.container.service_name
         # every worker may hold a connection, plus the relay's fast path and sweep
         self.engine = make_engine(settings.database_url(service),
-                                  pool_size=settings.max_workers + 4)
+                                  pool_size=settings.db_pool_size or settings.max_workers + 4,
+                                  max_overflow=settings.db_max_overflow)
         self.sessions = session_factory(self.engine)
         # reads run in autocommit: no BEGIN / ROLLBACK round trips around one SELECT.
         # Same pool as the writes: a pool of their own saved ~50 µs of isolation-level
