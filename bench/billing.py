@@ -134,7 +134,7 @@ def main() -> None:
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, running_platform(
         Path(tmp), ["customer", "sales", "billing"], CRM_RATE_LIMIT_PER_SECOND="1000000",
-        CRM_RATE_LIMIT_BURST="1000000", CRM_LOG_LEVEL="WARNING",
+        CRM_RATE_LIMIT_BURST="1000000", CRM_LOG_LEVEL="WARNING", default_pools=True,
         CRM_BILLING_TIMER_SECONDS=os.environ.get("CRM_BILLING_TIMER_SECONDS", "60"),
     ) as platform:
         who = seller(platform, customers=50)

@@ -704,7 +704,7 @@ def main() -> None:
     # import's events on the same two cores
     with tempfile.TemporaryDirectory() as tmp, running_platform(
         Path(tmp), ["customer"], CRM_RATE_LIMIT_PER_SECOND="1000000",
-        CRM_RATE_LIMIT_BURST="1000000", CRM_LOG_LEVEL="WARNING",
+        CRM_RATE_LIMIT_BURST="1000000", CRM_LOG_LEVEL="WARNING", default_pools=True,
         CRM_RPC_TIMEOUT="120",  # measure slow searches rather than cut them at 503
     ) as platform:
         db_url = platform.db_urls["customer"]

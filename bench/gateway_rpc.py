@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, running_platform(
         Path(tmp), CRM_RATE_LIMIT_PER_SECOND="1000000", CRM_RATE_LIMIT_BURST="1000000",
-        CRM_LOG_LEVEL="WARNING",
+        CRM_LOG_LEVEL="WARNING", default_pools=True,
     ) as platform:
         user = platform.new_user(["sales_rep"], display_name="压测")
         with platform.client(user["token"]) as c:

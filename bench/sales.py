@@ -92,6 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_platform(
         Path(tmp), ["customer", "sales"], CRM_RATE_LIMIT_PER_SECOND="1000000",
         CRM_RATE_LIMIT_BURST="1000000", CRM_LOG_LEVEL="WARNING", CRM_RPC_TIMEOUT="30",
+        default_pools=True,
     ) as platform:
         with platform.admin() as admin:
             team = admin.post("/api/v1/teams", json={"name": "压测团队"}).json()

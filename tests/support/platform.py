@@ -88,9 +88,10 @@ class Platform:
 
 @contextmanager
 def running_platform(tmp: Path, services: list[str] | None = None, *, sqlite: bool = False,
-                     **extra_env: str) -> Iterator[Platform]:
+                     default_pools: bool = False, **extra_env: str) -> Iterator[Platform]:
     """Start the platform; with ``sqlite`` it runs on the laptop default (SQLite files under
-    ``CRM_VAR_DIR``) instead of PostgreSQL."""
+    ``CRM_VAR_DIR``) instead of PostgreSQL. Tests run with small connection pools;
+    benchmarks ask for the ``default_pools`` a deployment has."""
     services = services or SERVICES
     vhost = Vhost()
     dbs = Databases("crm_e2e")
@@ -112,12 +113,12 @@ def running_platform(tmp: Path, services: list[str] | None = None, *, sqlite: bo
             CRM_RATE_LIMIT_BURST="5000",
             CRM_RPC_TIMEOUT="15",
             CRM_SEED_DEMO="false",
+        )
+        if not default_pools:
             # two platforms run at once in `make test` (the session's and a reliability
             # test's); with every process keeping a worker's worth of idle connections
             # they went past PostgreSQL's default max_connections of 100
-            CRM_DB_POOL_SIZE="4",
-            CRM_DB_MAX_OVERFLOW="30",
-        )
+            env.update(CRM_DB_POOL_SIZE="4", CRM_DB_MAX_OVERFLOW="30")
         env.update(extra_env)
         subprocess.run([sys.executable, "-m", "crm_platform.service.topology"], env=env,
                        check=True, capture_output=True, timeout=60)
