@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -35,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import column as sql_column
-from sqlalchemy.dialects.postgresql import ARRAY, array
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 from sqlalchemy.orm import Session
 
 from services.customer.db.models import (
@@ -78,6 +79,7 @@ _BIGRAMS = sql_column("search_bigrams", ARRAY(Text))
 # and computing its cache key was a quarter of the service's CPU per read.
 _customers = Customer.__table__
 _staff = Staff.__table__
+_account_team = AccountTeamMember.__table__
 # What a customer read needs: every column but the search document (the longest one, only
 # ever matched in SQL), plus the owner's name from the staff copy in the same statement.
 _SHOWN = [c for c in _customers.columns if c.key != "search_text"]
@@ -162,76 +164,101 @@ SORTS = {
 }
 
 
+_EQUAL_FILTERS = {"owner_id": "owner_id", "team_id": "owner_team_id", "kind": "kind",
+                  "province": "province", "city": "city", "industry": "industry",
+                  "tier": "tier", "lifecycle": "lifecycle", "stage": "stage"}
+_ARRAYS = {"tag": "tags", "category_id": "category_ids"}
+
+
+@dataclass(frozen=True)
+class _ListShape:
+    """What a list statement looks like apart from its values: statements are built once
+    per shape, values go in as parameters. Building the statement and computing its
+    cache key on every call was most of the service's CPU per search."""
+
+    postgres: bool
+    active_only: bool
+    filters: tuple[str, ...]
+    in_pool: bool | None
+    tag: bool
+    category: bool
+    search: str | None  # phone | like | like+bigram | contains
+    sort: str
+    after: bool
+    scoped: bool
+    owner_branches: int | None  # per source: owners walked one by one (0: one IN branch)
+
+
+_LIST_STATEMENTS: dict[_ListShape, Select[Any]] = {}
+
+
 def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[Any],
                                                                            str | None]:
     """A page of Core rows (the columns of ``_WITH_OWNER``, so ``owner_display_name`` too):
     building ORM objects for a 50-row page cost more than the search itself."""
-    query = _WITH_OWNER
-    if not q.get("include_archived"):
-        query = query.where(Customer.status == "active")
-    for field, column in (("owner_id", Customer.owner_id), ("team_id", Customer.owner_team_id),
-                          ("kind", Customer.kind), ("province", Customer.province),
-                          ("city", Customer.city), ("industry", Customer.industry),
-                          ("tier", Customer.tier), ("lifecycle", Customer.lifecycle),
-                          ("stage", Customer.stage)):
-        if q.get(field) is not None:
-            query = query.where(column == q[field])
-    if q.get("in_pool") is True:
-        query = query.where(Customer.owner_id.is_(None))
-    elif q.get("in_pool") is False:
-        query = query.where(Customer.owner_id.is_not(None))
-    if q.get("tag"):
-        query = query.where(_json_contains(s, Customer.tags, q["tag"]))
-    if q.get("category_id"):
-        query = query.where(_json_contains(s, Customer.category_ids, q["category_id"]))
+    postgres = is_postgres(s)
+    size = clamp_limit(q.get("limit"))
+    params: dict[str, Any] = {"page_limit": size + 1}
+    filters = tuple(name for name in _EQUAL_FILTERS if q.get(name) is not None)
+    for name in filters:
+        params[f"f_{name}"] = q[name]
+    for name in ("tag", "category_id"):
+        if q.get(name):
+            # JSONB containment on PostgreSQL takes an array; SQLite compares elements
+            params[name] = [q[name]] if postgres else q[name]
+    extra: list[Any] = []
     if q.get("segment_id"):
         from services.customer.db.models import SegmentRow
 
         segment = s.get(SegmentRow, q["segment_id"])
         if segment is None:
             raise NotFound("segment not found", code="segment_not_found")
-        query = query.where(segment_clause(s, segment.conditions))
-    search: list[Any] = []
+        extra.append(segment_clause(s, segment.conditions))
+    search: str | None = None
     pattern: str | None = None
-    bigram: Any = None
     phone = whole_phone_number(q["q"]) if q.get("q") else None
     if phone is not None:  # by the recorded number: the duplicate guard's phone key
-        search.append(Customer.id.in_(select(CustomerKey.customer_id).where(
-            CustomerKey.key == f"phone:{phone}")))
+        search, params["phone_key"] = "phone", f"phone:{phone}"
     elif q.get("q"):
-        text = normalize_query(q["q"]).replace(" ", "")
-        if text:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        term = normalize_query(q["q"]).replace(" ", "")
+        if term:
+            escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern = f"%{escaped}%"
-            search.append(Customer.search_text.like(pattern, escape="\\"))
-            if len(text) == 2 and not text.isascii() and is_postgres(s):
-                # too short for the trigram index: the generated bigram array (0003)
-                bigram = _BIGRAMS.contains(array([text], type_=Text))
-    column, descending = SORTS[q.get("sort") or "-created_at"]
+            params["pattern"], params["term"] = pattern, term
+            # too short for the trigram index: the generated bigram array (0003)
+            search = "like+bigram" if (len(term) == 2 and not term.isascii()
+                                       and postgres) else "like"
+    sort = q.get("sort") or "-created_at"
+    column, _ = SORTS[sort]
     after = decode_cursor(q.get("cursor"))
     if after:
-        value = _cursor_value(column, after[0])
-        if descending:
-            query = query.where(or_(column < value, and_(column == value, Customer.id < after[1])))
-        else:
-            query = query.where(or_(column > value, and_(column == value, Customer.id > after[1])))
-    order = (column.desc(), Customer.id.desc()) if descending else (column.asc(), Customer.id)
-    size = clamp_limit(q.get("limit"))
-    query = query.where(*search)
+        params["after_value"], params["after_id"] = _cursor_value(column, after[0]), after[1]
     owners = caller.visible_owner_ids()
-    if (owners is not None and pattern is not None and column.key == "created_at"
-            and is_postgres(s)
-            and term_share(s, pattern) >= FREQUENT_TERM_SHARE
-            and customers_estimate(s) >= WALK_WORTH_AVOIDING):
-        # without the bigram condition: it only serves to reach the bigram index, and
-        # PostgreSQL, counting it and the LIKE as independent, thought the term rare
-        statement = _page_by_source(query, caller, sorted(owners), descending, size + 1)
+    owner_branches: int | None = None
+    if owners is not None:
+        params["owners"], params["user_id"] = sorted(owners), caller.user_id
+        if (pattern is not None and column.key == "created_at" and postgres
+                and term_share(s, pattern) >= FREQUENT_TERM_SHARE
+                and customers_estimate(s) >= WALK_WORTH_AVOIDING):
+            search = "contains"
+            owner_branches = len(owners) if len(owners) <= OWN_BRANCHES_MAX else 0
+            for i, owner in enumerate(params["owners"] if owner_branches else ()):
+                params[f"owner_{i}"] = owner
+    shape = _ListShape(
+        postgres=postgres, active_only=not q.get("include_archived"), filters=filters,
+        in_pool=q.get("in_pool"), tag=bool(q.get("tag")), category=bool(q.get("category_id")),
+        search=search, sort=sort, after=bool(after), scoped=owners is not None,
+        owner_branches=owner_branches)
+    if extra:  # a segment's conditions are values of their own: not kept
+        statement = _list_statement(shape, extra)
     else:
-        if bigram is not None:
-            query = query.where(bigram)
-        statement = visible(query, caller).order_by(*order).limit(size + 1)
+        statement = _LIST_STATEMENTS.get(shape)
+        if statement is None:
+            if len(_LIST_STATEMENTS) > 1000:
+                _LIST_STATEMENTS.clear()
+            statement = _LIST_STATEMENTS[shape] = _list_statement(shape)
     # on the connection: the session would run ORM row loading even for plain columns
-    rows = s.connection().execute(statement).all()
+    rows = s.connection().execute(statement, params).all()
     more = len(rows) > size
     rows = rows[:size]
     cursor = None
@@ -240,6 +267,51 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
         raw = getattr(last, column.key)
         cursor = encode_cursor([raw.isoformat() if hasattr(raw, "isoformat") else raw, last.id])
     return rows, cursor
+
+
+def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]:
+    c = _customers.c
+    conditions = list(extra)
+    if shape.active_only:
+        conditions.append(c.status == "active")
+    conditions += [c[_EQUAL_FILTERS[name]] == bindparam(f"f_{name}") for name in shape.filters]
+    if shape.in_pool is True:
+        conditions.append(c.owner_id.is_(None))
+    elif shape.in_pool is False:
+        conditions.append(c.owner_id.is_not(None))
+    for wanted, name in ((shape.tag, "tag"), (shape.category, "category_id")):
+        if wanted:
+            conditions.append(_json_contains(shape.postgres, c[_ARRAYS[name]], bindparam(
+                name, type_=JSONB if shape.postgres else None)))
+    if shape.search == "phone":
+        conditions.append(c.id.in_(select(CustomerKey.customer_id).where(
+            CustomerKey.key == bindparam("phone_key"))))
+    elif shape.search in ("like", "like+bigram"):
+        conditions.append(c.search_text.like(bindparam("pattern"), escape="\\"))
+        if shape.search == "like+bigram":
+            conditions.append(_BIGRAMS.contains(array([bindparam("term", type_=Text)])))
+    elif shape.search == "contains":
+        # the same test as the LIKE, but opaque to the planner: estimating a LIKE against
+        # search_text's statistics in every branch cost 1 ms of planning per search, and
+        # the branches walk an index in order whatever the estimate
+        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
+    column, descending = SORTS[shape.sort]
+    if shape.after:
+        value, last_id = bindparam("after_value", type_=column.type), bindparam("after_id")
+        conditions.append(or_(column < value, and_(column == value, c.id < last_id))
+                          if descending else
+                          or_(column > value, and_(column == value, c.id > last_id)))
+    limit = bindparam("page_limit")
+    if shape.owner_branches is not None:
+        return _page_by_source(conditions, shape.owner_branches, descending, limit)
+    query = _WITH_OWNER.where(*conditions)
+    if shape.scoped:
+        query = query.where(or_(
+            c.owner_id.in_(bindparam("owners", expanding=True)), c.owner_id.is_(None),
+            c.id.in_(select(_account_team.c.customer_id).where(
+                _account_team.c.user_id == bindparam("user_id")))))
+    order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
+    return query.order_by(*order).limit(limit)
 
 
 # A scoped caller's search for a term this common (share of all customers) is answered
@@ -280,19 +352,19 @@ def customers_estimate(s: Session) -> float:
     ).scalar_one())
 
 
-def _page_by_source(query: Select[Any], caller: Caller, owners: list[str], descending: bool,
-                    limit: int) -> Select[Any]:
+def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool,
+                    limit: Any) -> Select[Any]:
     """The first ``limit`` rows by ``created_at`` of what a scoped caller sees, taken from
-    each source of visibility apart — the owners in scope, the public pool, account
-    teams — and merged.
+    each source of visibility apart — the owners in scope (parameters ``owner_0`` …, or
+    all of ``owners`` in one branch when ``owner_branches`` is 0), the public pool,
+    account teams — and merged.
 
     For a common term, the newest customers of the whole table fill a page at once,
     unless the caller cannot see them: behind a colleague's fresh 100,000-row import, one
     statement with the visibility as an OR walked ``ix_customers_created`` through all
     of them (90 ms for a rep). Per owner and for the pool, ``(owner_id, created_at)``
     is walked in order instead (1 ms). The branches carry ids only and the page's rows
-    are read once at the end: 45 columns in every branch made the statement cost more to
-    build in SQLAlchemy than to run."""
+    are read once at the end."""
     direction = "desc" if descending else "asc"
 
     def order(cols: Any, by_owner: bool) -> list[Any]:
@@ -300,19 +372,20 @@ def _page_by_source(query: Select[Any], caller: Caller, owners: list[str], desce
         return [getattr(k, direction)() for k in (*keys, cols["created_at"], cols["id"])]
 
     c = _customers.c
-    narrow = query.with_only_columns(c.id, c.created_at, c.owner_id)
-    on_team = select(AccountTeamMember.customer_id).where(
-        AccountTeamMember.user_id == caller.user_id)
+    narrow = select(c.id, c.created_at, c.owner_id).where(*conditions)
+    owners = bindparam("owners", expanding=True)
     # owner_id leads an order where one owner is asked for, so that PostgreSQL sees the
     # index order it can walk; a few owners each get their own walk (every branch is
     # planned apart, which costs PostgreSQL more than the walk beyond a few)
-    if len(owners) <= OWN_BRANCHES_MAX:
-        branches = [narrow.where(c.owner_id == owner).order_by(*order(c, True))
-                    for owner in owners]
+    if owner_branches:
+        branches = [narrow.where(c.owner_id == bindparam(f"owner_{i}")).order_by(
+            *order(c, True)) for i in range(owner_branches)]
     else:
         branches = [narrow.where(c.owner_id.in_(owners)).order_by(*order(c, False))]
     branches.append(narrow.where(c.owner_id.is_(None)).order_by(*order(c, True)))
     # NOT IN also leaves out the pool (NULL): no customer comes twice
+    on_team = select(_account_team.c.customer_id).where(
+        _account_team.c.user_id == bindparam("user_id"))
     branches.append(narrow.where(c.id.in_(on_team), c.owner_id.not_in(owners))
                     .order_by(*order(c, False)))
     merged = union_all(*[select(*b.limit(limit).subquery().c) for b in branches]).subquery()
@@ -326,13 +399,13 @@ def _cursor_value(column: Any, value: Any) -> Any:
     return value
 
 
-def _json_contains(s: Session, column: Any, value: str) -> Any:
-    """``value`` is an element of the JSON array ``column`` (PostgreSQL or SQLite)."""
-    if s.get_bind().dialect.name == "postgresql":
+def _json_contains(postgres: bool, column: Any, value: Any) -> Any:
+    """``value`` is an element of the JSON array ``column``; on PostgreSQL ``value`` is
+    a one-element array (JSONB containment), on SQLite the element."""
+    if postgres:
         from sqlalchemy import cast
-        from sqlalchemy.dialects.postgresql import JSONB
 
-        return cast(column, JSONB).contains([value])
+        return cast(column, JSONB).contains(value)
     each = func.json_each(column).table_valued("value")
     return select(each.c.value).where(each.c.value == value).exists()
 
@@ -388,7 +461,9 @@ def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:
         elif op == "lte":
             clauses.append(cast(column, Float) <= float(value))
         elif op == "contains":
-            clauses.append(_json_contains(s, column, str(value)))
+            postgres = is_postgres(s)
+            clauses.append(_json_contains(postgres, column,
+                                          [str(value)] if postgres else str(value)))
         elif op == "within_days":
             clauses.append(column >= now - timedelta(days=int(value)))
         elif op == "older_than_days":

@@ -1,0 +1,139 @@
+"""Customer list filters, sorts and cursors on PostgreSQL and SQLite, against the same
+selection made in Python. List statements are built once per shape and reused with new
+values, so every case runs twice with different values of the same shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from crm_platform.auth import Caller
+from sqlalchemy import Engine, Table, insert
+from sqlalchemy.orm import Session
+
+from services.customer.db import queries
+from services.customer.db.models import AccountTeamMember, Customer, CustomerKey
+from tests.support.infra import migrated_engine
+
+pytestmark = pytest.mark.integration
+
+CUSTOMERS = cast(Table, Customer.__table__)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+OWNERS = ["u-a", "u-b", "u-c", None]
+TEAMS = {"u-a": "t-1", "u-b": "t-1", "u-c": "t-2", None: None}
+TIERS = ["A", "B", "C", None]
+
+
+def _row(i: int) -> dict[str, Any]:
+    owner = OWNERS[i % 4]
+    return dict(
+        id=f"c-{i:03d}", code=f"C{i:05d}", name=f"客户{(i * 7) % 60:02d}",
+        kind="company" if i % 3 else "person", owner_id=owner, owner_team_id=TEAMS[owner],
+        status="archived" if i % 13 == 0 else "active", tier=TIERS[i % 3],
+        province="浙江" if i % 2 else "江苏", tags=["vip"] if i % 5 == 0 else ["new"],
+        category_ids=[f"cat-{i % 2}"], created_at=T0 + timedelta(hours=i // 2),
+        updated_at=T0 + timedelta(hours=60 - i // 3),
+        search_text=f"kehu{i} {'huaxin' if i % 4 else 'qita'} 1380013{i:04d}")
+
+
+ROWS = [_row(i) for i in range(60)]
+
+
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Engine]:
+    url = None if request.param == "postgresql" else \
+        f"sqlite:///{tmp_path_factory.mktemp('list') / 'customer.db'}"
+    with migrated_engine("customer", "crm_list_filters", url) as engine:
+        with engine.begin() as conn:
+            conn.execute(insert(CUSTOMERS), ROWS)
+            conn.execute(insert(cast(Table, CustomerKey.__table__)),
+                         [{"key": "phone:+8613800130007", "customer_id": "c-007"}])
+            conn.execute(insert(cast(Table, AccountTeamMember.__table__)),
+                         [{"customer_id": "c-002", "user_id": "u-a"}])
+        yield engine
+
+
+ADMIN = Caller.system("admin")
+REP_A = Caller(user_id="u-a", roles=["sales_rep"], scope="own")
+
+
+def _all_pages(engine: Engine, caller: Caller, query: dict[str, Any]) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    with Session(engine) as s:
+        while True:
+            rows, cursor = queries.list_customers(
+                s, caller, {**query, "limit": 4, **({"cursor": cursor} if cursor else {})})
+            seen += [r.id for r in rows]
+            if cursor is None:
+                return seen
+
+
+def _expected(keep: Callable[[dict[str, Any]], bool], sort: str = "-created_at",
+              archived: bool = False) -> list[str]:
+    key = sort.lstrip("-")
+    chosen = [r for r in ROWS if (archived or r["status"] == "active") and keep(r)]
+    chosen.sort(key=lambda r: (r[key], r["id"]), reverse=sort.startswith("-"))
+    return [r["id"] for r in chosen]
+
+
+CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool], dict[str, Any],
+                  Callable[[dict[str, Any]], bool]]] = [
+    ("owner", {"owner_id": "u-a"}, lambda r: r["owner_id"] == "u-a",
+     {"owner_id": "u-c"}, lambda r: r["owner_id"] == "u-c"),
+    ("team", {"team_id": "t-1"}, lambda r: r["owner_team_id"] == "t-1",
+     {"team_id": "t-2"}, lambda r: r["owner_team_id"] == "t-2"),
+    ("tier and kind", {"tier": "A", "kind": "company"},
+     lambda r: r["tier"] == "A" and r["kind"] == "company",
+     {"tier": "B", "kind": "person"}, lambda r: r["tier"] == "B" and r["kind"] == "person"),
+    ("tag", {"tag": "vip"}, lambda r: "vip" in r["tags"],
+     {"tag": "new"}, lambda r: "new" in r["tags"]),
+    ("category and province", {"category_id": "cat-0", "province": "江苏"},
+     lambda r: r["category_ids"] == ["cat-0"] and r["province"] == "江苏",
+     {"category_id": "cat-1", "province": "浙江"},
+     lambda r: r["category_ids"] == ["cat-1"] and r["province"] == "浙江"),
+    ("pool", {"in_pool": True}, lambda r: r["owner_id"] is None,
+     {"in_pool": False}, lambda r: r["owner_id"] is not None),
+    ("term", {"q": "huaxin"}, lambda r: "huaxin" in r["search_text"],
+     {"q": "qita"}, lambda r: "qita" in r["search_text"]),
+    ("term and tag", {"q": "huaxin", "tag": "vip"},
+     lambda r: "huaxin" in r["search_text"] and "vip" in r["tags"],
+     {"q": "qita", "tag": "new"}, lambda r: "qita" in r["search_text"] and "new" in r["tags"]),
+    ("phone", {"q": "138-0013-0007"}, lambda r: r["id"] == "c-007",
+     {"q": "13800139999"}, lambda r: False),
+]
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "name", "-updated_at"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_filters_sorts_and_cursors_as_selected_in_python(engine: Engine, case: Any,
+                                                         sort: str) -> None:
+    _, first, keep_first, second, keep_second = case
+    assert _all_pages(engine, ADMIN, {**first, "sort": sort}) == _expected(keep_first, sort)
+    # same shape, other values: the kept statement must take the new ones
+    assert _all_pages(engine, ADMIN, {**second, "sort": sort}) == _expected(keep_second, sort)
+
+
+def test_archived_included_on_request(engine: Engine) -> None:
+    assert _all_pages(engine, ADMIN, {"include_archived": True, "tier": "C"}) == \
+        _expected(lambda r: r["tier"] == "C", archived=True)
+
+
+def test_a_rep_sees_own_pool_and_account_team(engine: Engine) -> None:
+    rep_b = Caller(user_id="u-b", roles=["sales_rep"], scope="own")
+    assert _all_pages(engine, REP_A, {"q": "huaxin"}) == _expected(
+        lambda r: "huaxin" in r["search_text"] and (r["owner_id"] in ("u-a", None)
+                                                    or r["id"] == "c-002"))
+    assert _all_pages(engine, rep_b, {"q": "huaxin"}) == _expected(
+        lambda r: "huaxin" in r["search_text"] and r["owner_id"] in ("u-b", None))
+
+
+def test_statements_are_kept_per_shape(engine: Engine) -> None:
+    queries._LIST_STATEMENTS.clear()
+    _all_pages(engine, ADMIN, {"tier": "A"})
+    _all_pages(engine, ADMIN, {"tier": "B"})
+    # first pages and cursor pages: two shapes for any number of values and pages
+    assert len(queries._LIST_STATEMENTS) == 2
