@@ -86,12 +86,14 @@ _SHOWN = [c for c in _customers.columns if c.key != "search_text"]
 _WITH_OWNER = (select(*_SHOWN, _staff.c.display_name.label("owner_display_name"))
                .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
 _READ = _WITH_OWNER.where(_customers.c.id == bindparam("customer_id"))
-_READ_SCOPED = _READ.where(or_(
-    _customers.c.owner_id.in_(bindparam("owners", expanding=True)),
-    _customers.c.owner_id.is_(None),
-    _customers.c.id.in_(select(AccountTeamMember.__table__.c.customer_id).where(
-        AccountTeamMember.__table__.c.user_id == bindparam("user_id"))),
-))
+# Visibility for prebuilt statements, with parameters ``owners`` and ``user_id`` (what
+# ``visible`` writes with the caller's values): the owners in scope, the public pool,
+# and customers whose account team has the caller.
+_ON_ACCOUNT_TEAM = select(_account_team.c.customer_id).where(
+    _account_team.c.user_id == bindparam("user_id"))
+_VISIBLE = or_(_customers.c.owner_id.in_(bindparam("owners", expanding=True)),
+               _customers.c.owner_id.is_(None), _customers.c.id.in_(_ON_ACCOUNT_TEAM))
+_READ_SCOPED = _READ.where(_VISIBLE)
 
 
 def get_visible_with_owner_name(s: Session, caller: Caller, customer_id: str
@@ -306,10 +308,7 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
         return _page_by_source(conditions, shape.owner_branches, descending, limit)
     query = _WITH_OWNER.where(*conditions)
     if shape.scoped:
-        query = query.where(or_(
-            c.owner_id.in_(bindparam("owners", expanding=True)), c.owner_id.is_(None),
-            c.id.in_(select(_account_team.c.customer_id).where(
-                _account_team.c.user_id == bindparam("user_id")))))
+        query = query.where(_VISIBLE)
     order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
     return query.order_by(*order).limit(limit)
 
@@ -384,9 +383,7 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
         branches = [narrow.where(c.owner_id.in_(owners)).order_by(*order(c, False))]
     branches.append(narrow.where(c.owner_id.is_(None)).order_by(*order(c, True)))
     # NOT IN also leaves out the pool (NULL): no customer comes twice
-    on_team = select(_account_team.c.customer_id).where(
-        _account_team.c.user_id == bindparam("user_id"))
-    branches.append(narrow.where(c.id.in_(on_team), c.owner_id.not_in(owners))
+    branches.append(narrow.where(c.id.in_(_ON_ACCOUNT_TEAM), c.owner_id.not_in(owners))
                     .order_by(*order(c, False)))
     merged = union_all(*[select(*b.limit(limit).subquery().c) for b in branches]).subquery()
     page = select(merged.c.id).order_by(*order(merged.c, False)).limit(limit)
