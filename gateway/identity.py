@@ -362,9 +362,9 @@ class IdentityStore:
             query = query.where(AuditEntry.action == action)
         if resource_id:
             query = query.where(AuditEntry.resource_id == resource_id)
-        after = decode_cursor(cursor)
+        after = decode_cursor(cursor, int)
         if after:
-            query = query.where(AuditEntry.id < int(after[0]))
+            query = query.where(AuditEntry.id < after[0])
         with self._uow(None) as uow:
             rows = list(uow.session.scalars(query.limit(size + 1)))
             more = len(rows) > size
@@ -378,7 +378,7 @@ class IdentityStore:
 def _page(s: Session, query: Any, sort_col: Any, id_col: Any, limit: int | None,
           cursor: str | None, out: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     size = clamp_limit(limit)
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, str, str)  # names and ids
     if after:
         query = query.where(or_(sort_col > after[0], and_(sort_col == after[0], id_col > after[1])))
     rows = list(s.scalars(query.order_by(sort_col, id_col).limit(size + 1)))

@@ -20,17 +20,37 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> list[Any] | None:
+def decode_cursor(cursor: str | None, *kinds: type) -> list[Any] | None:
+    """The key a cursor carries; given ``kinds``, one part per kind — ``datetime`` (ISO
+    8601 with its offset), ``int`` or ``str`` — converted. A cursor that is not one of
+    ours (edited, truncated, from another list) is a 400, never a failure further down."""
     if not cursor:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, json.JSONDecodeError) as exc:
+        if not isinstance(value, list) or (kinds and len(value) != len(kinds)):
+            raise ValueError("not a key of this list")
+        if not kinds:
+            return value
+        return [_key_part(kind, part) for kind, part in zip(kinds, value, strict=True)]
+    except (ValueError, TypeError) as exc:
         raise BadRequest("malformed cursor", code="invalid_cursor") from exc
-    if not isinstance(value, list):
-        raise BadRequest("malformed cursor", code="invalid_cursor")
-    return value
+
+
+def _key_part(kind: type, part: Any) -> Any:
+    if kind is datetime:
+        at = datetime.fromisoformat(part)
+        if at.tzinfo is None:
+            raise ValueError("a cursor time carries its offset")
+        return at
+    if kind is int:
+        if isinstance(part, bool) or not isinstance(part, int | str):
+            raise TypeError("not an integer")
+        return int(part)
+    if not isinstance(part, str):
+        raise TypeError("not a string")
+    return part
 
 
 def clamp_limit(limit: int | None, default: int = 50) -> int:
@@ -48,10 +68,9 @@ def keyset_page(s: Session, query: Select[Any], model: Any, limit: int | None,
     page (None on the last)."""
     size = clamp_limit(limit)
     created, ident = model.created_at, model.id
-    key = decode_cursor(cursor)
+    key = decode_cursor(cursor, datetime, str)
     if key:
-        at = datetime.fromisoformat(str(key[0]))
-        after = str(key[1])
+        at, after = key
         if newest_first:
             query = query.where(or_(created < at, and_(created == at, ident < after)))
         else:

@@ -177,6 +177,24 @@ def test_search_pages_through_frequent_and_rare_terms(platform: Platform,
         assert set(made) <= set(two)
 
 
+def test_an_edited_cursor_is_a_bad_request(platform: Platform,
+                                          sales_team: dict[str, Any]) -> None:
+    """Cursors are opaque but travel through clients: one edited or taken from another
+    list is a 400 problem, not a failure in the service."""
+    from crm_platform.pagination import encode_cursor
+
+    edited = [(["2026-01-01T00:00:00", "c-1"], "-created_at"),  # the offset dropped
+              (["2026-01-01T00:00:00+00:00"], "-created_at"),   # a part missing
+              (["2026-01-01T00:00:00+00:00"], "name"),
+              ([17, "c-1"], "name")]                             # another list's key
+    with platform.client(sales_team["a"]["token"]) as c:
+        for key, sort in edited:
+            r = c.get("/api/v1/customers", params={"cursor": encode_cursor(key), "sort": sort})
+            assert r.status_code == 400, (key, sort, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["code"] == "invalid_cursor"
+
+
 def test_pool_claim_race_has_one_winner(platform: Platform, sales_team: dict[str, Any]) -> None:
     with platform.client(sales_team["a"]["token"]) as c:
         customer = c.post("/api/v1/customers", json={"name": f"pool-{uuid.uuid4().hex[:6]}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from crm_platform.auth import Caller
 from crm_platform.errors import (
@@ -57,6 +59,24 @@ def test_cursor_roundtrip_and_garbage() -> None:
     assert decode_cursor(encode_cursor(["张三", "id-1"])) == ["张三", "id-1"]
     with pytest.raises(BadRequest):
         decode_cursor("!!!not-base64")
+
+
+@pytest.mark.parametrize("key", [
+    [], ["2026-01-01T00:00:00+00:00"], ["2026-01-01T00:00:00", "id"], ["not a time", "id"],
+    [12, "id"], ["2026-01-01T00:00:00+00:00", 7], {"a": 1}, "text",
+])
+def test_a_cursor_key_of_the_wrong_shape_is_a_bad_request(key: object) -> None:
+    with pytest.raises(BadRequest):
+        decode_cursor(encode_cursor(key), datetime, str)  # type: ignore[arg-type]
+
+
+def test_cursor_key_parts_are_converted() -> None:
+    at = datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))
+    assert decode_cursor(encode_cursor([at.isoformat(), "c-1"]), datetime, str) == [at, "c-1"]
+    assert decode_cursor(encode_cursor(["41"]), int) == [41]
+    for bad in ([True], [1.5], ["x"]):
+        with pytest.raises(BadRequest):
+            decode_cursor(encode_cursor(bad), int)
 
 
 def test_scope_widest_wins_and_unknown_is_none() -> None:

@@ -67,7 +67,7 @@ def list_receivables(uow: UnitOfWork, caller: Caller, query: schemas.ReceivableQ
         q = q.where(BillingCustomer.owner_id == query.owner_id)
     if query.currency:
         q = q.where(Invoice.currency == query.currency)
-    after = decode_cursor(query.cursor)
+    after = decode_cursor(query.cursor, str, str)
     if after:
         q = q.where(or_(Invoice.customer_id > after[0],
                         and_(Invoice.customer_id == after[0], Invoice.currency > after[1])))

@@ -232,9 +232,10 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
                                        and postgres) else "like"
     sort = q.get("sort") or "-created_at"
     column, _ = SORTS[sort]
-    after = decode_cursor(q.get("cursor"))
+    after = decode_cursor(q.get("cursor"), datetime if column.key in ("created_at", "updated_at")
+                          else str, str)
     if after:
-        params["after_value"], params["after_id"] = _cursor_value(column, after[0]), after[1]
+        params["after_value"], params["after_id"] = after
     owners = caller.visible_owner_ids()
     owner_branches: int | None = None
     if owners is not None:
@@ -388,12 +389,6 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
     merged = union_all(*[select(*b.limit(limit).subquery().c) for b in branches]).subquery()
     page = select(merged.c.id).order_by(*order(merged.c, False)).limit(limit)
     return _WITH_OWNER.where(c.id.in_(page)).order_by(*order(c, False))
-
-
-def _cursor_value(column: Any, value: Any) -> Any:
-    if column.key in ("created_at", "updated_at") and isinstance(value, str):
-        return datetime.fromisoformat(value)
-    return value
 
 
 def _json_contains(postgres: bool, column: Any, value: Any) -> Any:

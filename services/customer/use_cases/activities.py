@@ -82,9 +82,9 @@ def list_followups(uow: UnitOfWork, caller: Caller, customer_id: str,
     queries.get_visible(uow.session, caller, customer_id)
     size = clamp_limit(query.limit)
     stmt = select(FollowUp).where(FollowUp.customer_id == customer_id)
-    after = decode_cursor(query.cursor)
+    after = decode_cursor(query.cursor, datetime, str)
     if after:
-        at = datetime.fromisoformat(after[0])
+        at = after[0]
         stmt = stmt.where(or_(FollowUp.occurred_at < at,
                               and_(FollowUp.occurred_at == at, FollowUp.id < after[1])))
     rows = list(uow.session.scalars(stmt.order_by(FollowUp.occurred_at.desc(),
@@ -210,9 +210,9 @@ def list_visit_plans(uow: UnitOfWork, caller: Caller, query: schemas.VisitPlanQu
         stmt = stmt.where(VisitPlan.status.in_(("planned", "appointed")),
                           VisitPlan.planned_at < now)
     size = clamp_limit(query.limit)
-    after = decode_cursor(query.cursor)
+    after = decode_cursor(query.cursor, datetime, str)
     if after:
-        at = datetime.fromisoformat(after[0])
+        at = after[0]
         stmt = stmt.where(or_(VisitPlan.planned_at > at,
                               and_(VisitPlan.planned_at == at, VisitPlan.id > after[1])))
     rows = list(uow.session.scalars(stmt.order_by(VisitPlan.planned_at, VisitPlan.id)

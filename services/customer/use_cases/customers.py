@@ -340,9 +340,9 @@ def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str, limit: i
     queries.get_visible(uow.session, caller, customer_id)
     size = clamp_limit(limit)
     query = select(CustomerHistory).where(CustomerHistory.customer_id == customer_id)
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, int)
     if after:
-        query = query.where(CustomerHistory.id < int(after[0]))
+        query = query.where(CustomerHistory.id < after[0])
     rows = list(uow.session.scalars(query.order_by(CustomerHistory.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
