@@ -26,6 +26,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import (
     make_engine,
     messaging_tables,
+    read_session_factory,
     session_factory,
 )
 from crm_platform.errors import DomainError
@@ -74,12 +75,7 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
                                   pool_size=settings.db_pool_size or settings.max_workers + 4,
                                   max_overflow=settings.db_max_overflow)
         self.sessions = session_factory(self.engine)
-        # reads run in autocommit: no BEGIN / ROLLBACK round trips around one SELECT.
-        # Same pool as the writes: a pool of their own saved ~50 µs of isolation-level
-        # switching per read but doubled the connections each process holds, and a test
-        # run with two platforms went past PostgreSQL's default of 100
-        self.read_sessions = session_factory(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+        self.read_sessions = read_session_factory(self.engine)
         amqp_uri = self.container.config.get("AMQP_URI", settings.amqp_uri)
         self.publisher = shared_publisher(amqp_uri)
         self.relay = OutboxRelay(
