@@ -99,3 +99,31 @@ def test_the_estimate_tells_common_from_rare_terms(engine: Engine) -> None:
         rare = queries.term_share(s, "%kehu42%")
     # (90 rows: one row is already 1.1 %, so "rare" is relative here)
     assert common > queries.FREQUENT_TERM_SHARE and rare < common / 10
+
+
+def test_a_term_with_a_frequent_trigram_is_looked_up_by_its_rarer_part(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "ton" and "ong" are in three quarters of these customers (tongyong): "haito" is
+    # looked up in the index and "haitong" tested on each candidate ("haitonx" is not)
+    rows = {"h-1": "gongsi haitong", "h-2": "zhaitong", "h-3": "haitonx", "h-4": "hai tong",
+            "h-5": "haitong qita"}
+    with engine.begin() as conn:
+        conn.execute(insert(CUSTOMERS), [dict(
+            id=cid, code=f"H{n}", name=f"海同{n}", kind="company", owner_id=OTHER,
+            status="active", created_at=T0 + timedelta(days=10, hours=n), search_text=text)
+            for n, (cid, text) in enumerate(rows.items())])
+        conn.exec_driver_sql("ANALYZE customers")
+    queries._ESTIMATES.clear()
+    # in 95 customers no fragment is rare: let this one be
+    from services.customer.domain import search
+    monkeypatch.setattr(search, "RARE_FRAGMENT_SHARE", 1.0)
+    try:
+        with Session(engine) as s:
+            assert queries.search_fragment(s, "haitong") == "haito"
+        pages = _pages(engine, Caller.system("admin"), {"q": "haitong"})
+        assert [cid for page in pages for cid in page] == ["h-5", "h-2", "h-1"]
+        assert any(shape.search == "fragment" for shape in queries._LIST_STATEMENTS)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(CUSTOMERS.delete().where(CUSTOMERS.c.id.in_(rows)))
+        queries._ESTIMATES.clear()

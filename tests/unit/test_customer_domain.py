@@ -11,7 +11,7 @@ from crm_platform.auth import Caller
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed
 from pypinyin import Style, lazy_pinyin
 
-from services.customer.domain import customers, ownership
+from services.customer.domain import customers, ownership, search
 from services.customer.domain.identity_keys import (
     identity_keys,
     normalize_company_name,
@@ -185,3 +185,32 @@ def test_region_object_is_flattened() -> None:
 ])
 def test_whole_phone_number(typed: str, e164: str | None) -> None:
     assert whole_phone_number(typed) == e164
+
+
+SHARES = {"hai": 0.05, "ait": 0.004, "ito": 0.003, "ton": 0.04, "ong": 0.7, "haiton": 0.001,
+          "zha": 0.2, "gsi": 0.3, "ngs": 0.3, "gon": 0.2, "haito": 0.02}
+
+
+def _share(text: str) -> float:
+    return SHARES.get(text, 0.0)
+
+
+@pytest.mark.parametrize(("term", "fragment"), [
+    ("haitong", "haiton"),  # the frequent "ong" is left out of the lookup
+    ("htxn", None),  # nothing frequent: the whole term
+    ("gongsi", None),  # everything frequent: the whole term, the planner decides
+    ("zhaito", None),  # the longest rare run, "haito", is not rare enough itself
+    ("ha.ong", None),  # only punctuation and frequent windows around it
+    ("ab", None),
+])
+def test_index_fragment(term: str, fragment: str | None) -> None:
+    assert search.index_fragment(term, _share) == fragment
+
+
+def test_index_fragment_is_a_substring_found_wherever_the_term_is() -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        term = "".join(rng.choice("haiton.g") for _ in range(rng.randint(3, 9)))
+        fragment = search.index_fragment(term, lambda t: 0.5 if "o" in t else 0.0)
+        assert fragment is None or (fragment in term and len(fragment) >= 3
+                                    and fragment.isalnum())

@@ -47,7 +47,7 @@ from services.customer.db.models import (
     Setting,
     Staff,
 )
-from services.customer.domain.search import normalize_query, whole_phone_number
+from services.customer.domain.search import index_fragment, normalize_query, whole_phone_number
 
 
 def visible(query: Select[Any], caller: Caller) -> Select[Any]:
@@ -184,7 +184,7 @@ class _ListShape:
     in_pool: bool | None
     tag: bool
     category: bool
-    search: str | None  # phone | like | like+bigram | contains
+    search: str | None  # phone | like | like+bigram | fragment | contains
     sort: str
     after: bool
     scoped: bool
@@ -230,6 +230,9 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             # too short for the trigram index: the generated bigram array (0003)
             search = "like+bigram" if (len(term) == 2 and not term.isascii()
                                        and postgres) else "like"
+            fragment = search_fragment(s, term) if postgres and len(term) > 3 else None
+            if fragment is not None:
+                search, params["fragment"] = "fragment", f"%{fragment}%"
     sort = q.get("sort") or "-created_at"
     column, _ = SORTS[sort]
     after = decode_cursor(q.get("cursor"), datetime if column.key in ("created_at", "updated_at")
@@ -293,6 +296,12 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
         conditions.append(c.search_text.like(bindparam("pattern"), escape="\\"))
         if shape.search == "like+bigram":
             conditions.append(_BIGRAMS.contains(array([bindparam("term", type_=Text)])))
+    elif shape.search == "fragment":
+        # the index looks up the rarer part of the term; the whole term is tested on each
+        # candidate with a test the index does not take (a second LIKE would add all its
+        # trigrams to the lookup again)
+        conditions.append(c.search_text.like(bindparam("fragment")))
+        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
     elif shape.search == "contains":
         # the same test as the LIKE, but opaque to the planner: estimating a LIKE against
         # search_text's statistics in every branch cost 1 ms of planning per search, and
@@ -320,18 +329,22 @@ FREQUENT_TERM_SHARE = 0.01
 # below this many customers the single statement's walk is short whatever it skips
 WALK_WORTH_AVOIDING = 20_000
 OWN_BRANCHES_MAX = 4  # owners in scope walked one by one; more share one branch
-_ESTIMATES: dict[str, tuple[float, float]] = {}  # what -> (estimate, good until)
+_ESTIMATES: dict[str, tuple[Any, float]] = {}  # what -> (value, good until)
 
 
-def _estimate(what: str, measure: Any) -> float:
+def _remembered(what: str, measure: Any) -> Any:
     """``measure()``, kept ten minutes: a user paging or retyping asks again and again."""
     now = time.monotonic()
     known = _ESTIMATES.get(what)
     if known is None or known[1] <= now:
         if len(_ESTIMATES) > 10_000:
             _ESTIMATES.clear()
-        known = _ESTIMATES[what] = (float(measure()), now + 600)
+        known = _ESTIMATES[what] = (measure(), now + 600)
     return known[0]
+
+
+def _estimate(what: str, measure: Any) -> float:
+    return float(_remembered(what, lambda: float(measure())))
 
 
 def term_share(s: Session, pattern: str) -> float:
@@ -343,6 +356,23 @@ def term_share(s: Session, pattern: str) -> float:
             "WHERE search_text LIKE %(p)s ESCAPE '\\'", {"p": pattern}).scalar_one()
         return float(plan[0]["Plan"]["Plan Rows"]) / customers_estimate(s)
     return _estimate(f"LIKE {pattern}", measure)
+
+
+def search_fragment(s: Session, term: str) -> str | None:
+    """``index_fragment`` of ``term``, with shares counted in the sample of search texts
+    PostgreSQL keeps for its estimates (the 1,000-value histogram, migration 0005)."""
+    def choose() -> str | None:
+        sample = _remembered("search sample", lambda: "\n".join(s.connection().exec_driver_sql(
+            "SELECT histogram_bounds::text::text[] FROM pg_stats WHERE tablename = "
+            "'customers' AND attname = 'search_text'").scalar() or []))
+        if not sample:
+            return None
+        values = sample.count("\n") + 1
+        # occurrences, not texts: an upper bound of the share, which is what a threshold
+        # of "too frequent to look up" wants; one search of the joined sample per window
+        return index_fragment(term, lambda text: sample.count(text) / values)
+    fragment: str | None = _remembered(f"fragment {term}", choose)
+    return fragment
 
 
 def customers_estimate(s: Session) -> float:
