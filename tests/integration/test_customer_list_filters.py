@@ -35,7 +35,7 @@ def _row(i: int) -> dict[str, Any]:
         province="浙江" if i % 2 else "江苏", tags=["vip"] if i % 5 == 0 else ["new"],
         category_ids=[f"cat-{i % 2}"], created_at=T0 + timedelta(hours=i // 2),
         updated_at=T0 + timedelta(hours=60 - i // 3),
-        search_text=f"kehu{i} {'huaxin' if i % 4 else 'qita'} 1380013{i:04d}")
+        search_text=f"kehu{i} {'华信 huaxin' if i % 4 else '其他 qita'} 1380013{i:04d}")
 
 
 ROWS = [_row(i) for i in range(60)]
@@ -102,15 +102,29 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool], dict[st
     ("term and tag", {"q": "huaxin", "tag": "vip"},
      lambda r: "huaxin" in r["search_text"] and "vip" in r["tags"],
      {"q": "qita", "tag": "new"}, lambda r: "qita" in r["search_text"] and "new" in r["tags"]),
+    ("two chinese characters", {"q": "华信"}, lambda r: "华信" in r["search_text"],
+     {"q": "其他"}, lambda r: "其他" in r["search_text"]),
     ("phone", {"q": "138-0013-0007"}, lambda r: r["id"] == "c-007",
      {"q": "13800139999"}, lambda r: False),
 ]
 
 
+@pytest.fixture(params=["rare", "common"])
+def terms(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Whether PostgreSQL's estimate makes every term rare (matches sorted after, in a
+    prepared statement) or common (one statement planned per call; for a scoped
+    caller, the walk per source of visibility)."""
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE",
+                        float("inf") if request.param == "rare" else 0.0)
+    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
+    queries._ESTIMATES.clear()
+    return str(request.param)
+
+
 @pytest.mark.parametrize("sort", ["-created_at", "name", "-updated_at"])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_filters_sorts_and_cursors_as_selected_in_python(engine: Engine, case: Any,
-                                                         sort: str) -> None:
+                                                         sort: str, terms: str) -> None:
     _, first, keep_first, second, keep_second = case
     assert _all_pages(engine, ADMIN, {**first, "sort": sort}) == _expected(keep_first, sort)
     # same shape, other values: the kept statement must take the new ones
@@ -122,7 +136,7 @@ def test_archived_included_on_request(engine: Engine) -> None:
         _expected(lambda r: r["tier"] == "C", archived=True)
 
 
-def test_a_rep_sees_own_pool_and_account_team(engine: Engine) -> None:
+def test_a_rep_sees_own_pool_and_account_team(engine: Engine, terms: str) -> None:
     rep_b = Caller(user_id="u-b", roles=["sales_rep"], scope="own")
     assert _all_pages(engine, REP_A, {"q": "huaxin"}) == _expected(
         lambda r: "huaxin" in r["search_text"] and (r["owner_id"] in ("u-a", None)
@@ -137,3 +151,27 @@ def test_statements_are_kept_per_shape(engine: Engine) -> None:
     _all_pages(engine, ADMIN, {"tier": "B"})
     # first pages and cursor pages: two shapes for any number of values and pages
     assert len(queries._LIST_STATEMENTS) == 2
+
+
+def test_searches_are_prepared_on_postgresql(engine: Engine, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    """The cases above ran these shapes; here they must have been the prepared ones
+    (planned once per connection) on PostgreSQL, and plain statements on SQLite."""
+    prepared: list[Any] = []
+    execute = queries.execute_prepared
+    monkeypatch.setattr(queries, "execute_prepared",
+                        lambda conn, stmt, params: prepared.append(stmt) or execute(
+                            conn, stmt, params))
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # all rare
+    queries._LIST_STATEMENTS.clear()
+    for caller, q in ((ADMIN, "huaxin"), (ADMIN, "华信"), (REP_A, "huaxin"),
+                      (ADMIN, "13800130007"), (ADMIN, "1380013")):
+        _all_pages(engine, caller, {"q": q})
+    shapes = {(shape.search, shape.rare, shape.scoped, shape.prepared)
+              for shape in queries._LIST_STATEMENTS}
+    if engine.dialect.name == "postgresql":
+        assert shapes == {("like", True, False, True), ("like+bigram", True, False, True),
+                          ("like", True, True, True), ("phone", False, False, True)}
+        assert prepared
+    else:
+        assert not prepared and not any(shape[3] for shape in shapes)

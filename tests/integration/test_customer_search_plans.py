@@ -101,8 +101,9 @@ def test_the_estimate_tells_common_from_rare_terms(engine: Engine) -> None:
     assert common > queries.FREQUENT_TERM_SHARE and rare < common / 10
 
 
+@pytest.mark.parametrize("rare", [True, False], ids=["rare term", "common term"])
 def test_a_term_with_a_frequent_trigram_is_looked_up_by_its_rarer_part(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, rare: bool) -> None:
     # "ton" and "ong" are in three quarters of these customers (tongyong): "haito" is
     # looked up in the index and "haitong" tested on each candidate ("haitonx" is not)
     rows = {"h-1": "gongsi haitong", "h-2": "zhaitong", "h-3": "haitonx", "h-4": "hai tong",
@@ -117,12 +118,16 @@ def test_a_term_with_a_frequent_trigram_is_looked_up_by_its_rarer_part(
     # in 95 customers no fragment is rare: let this one be
     from services.customer.domain import search
     monkeypatch.setattr(search, "RARE_FRAGMENT_SHARE", 1.0)
+    # a rare term's matches are sorted in a statement planned once; a common one's not
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf") if rare else 0.0)
+    queries._LIST_STATEMENTS.clear()
     try:
         with Session(engine) as s:
             assert queries.search_fragment(s, "haitong") == "haito"
         pages = _pages(engine, Caller.system("admin"), {"q": "haitong"})
         assert [cid for page in pages for cid in page] == ["h-5", "h-2", "h-1"]
-        assert any(shape.search == "fragment" for shape in queries._LIST_STATEMENTS)
+        assert [(shape.search, shape.rare, shape.prepared)
+                for shape in queries._LIST_STATEMENTS] == [("fragment", rare, rare)]
     finally:
         with engine.begin() as conn:
             conn.execute(CUSTOMERS.delete().where(CUSTOMERS.c.id.in_(rows)))

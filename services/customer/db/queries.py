@@ -12,6 +12,7 @@ from typing import Any, cast
 from crm_platform.auth import Caller
 from crm_platform.db import (
     any_of,
+    execute_prepared,
     is_postgres,
     locked_setting,
     next_in_sequence,
@@ -23,9 +24,11 @@ from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from sqlalchemy import (
     Row,
     Select,
+    String,
     Table,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     func,
@@ -93,6 +96,10 @@ _ON_ACCOUNT_TEAM = select(_account_team.c.customer_id).where(
     _account_team.c.user_id == bindparam("user_id"))
 _VISIBLE = or_(_customers.c.owner_id.in_(bindparam("owners", expanding=True)),
                _customers.c.owner_id.is_(None), _customers.c.id.in_(_ON_ACCOUNT_TEAM))
+# the same for prepared statements, which take the owners as one array
+_OWNERS_ARRAY = bindparam("owners", type_=ARRAY(String))
+_VISIBLE_ARRAY = or_(_customers.c.owner_id == any_(_OWNERS_ARRAY),
+                     _customers.c.owner_id.is_(None), _customers.c.id.in_(_ON_ACCOUNT_TEAM))
 _READ_SCOPED = _READ.where(_VISIBLE)
 
 
@@ -185,10 +192,12 @@ class _ListShape:
     tag: bool
     category: bool
     search: str | None  # phone | like | like+bigram | fragment | contains
+    rare: bool  # a term PostgreSQL estimates in few customers: matches sorted after
     sort: str
     after: bool
     scoped: bool
     owner_branches: int | None  # per source: owners walked one by one (0: one IN branch)
+    prepared: bool  # planned once per connection (``execute_prepared``)
 
 
 _LIST_STATEMENTS: dict[_ListShape, Select[Any]] = {}
@@ -241,20 +250,28 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
         params["after_value"], params["after_id"] = after
     owners = caller.visible_owner_ids()
     owner_branches: int | None = None
+    common = (pattern is not None and postgres
+              and term_share(s, pattern) >= FREQUENT_TERM_SHARE)
     if owners is not None:
         params["owners"], params["user_id"] = sorted(owners), caller.user_id
-        if (pattern is not None and column.key == "created_at" and postgres
-                and term_share(s, pattern) >= FREQUENT_TERM_SHARE
+        if (common and column.key == "created_at"
                 and customers_estimate(s) >= WALK_WORTH_AVOIDING):
             search = "contains"
             owner_branches = len(owners) if len(owners) <= OWN_BRANCHES_MAX else 0
             for i, owner in enumerate(params["owners"] if owner_branches else ()):
                 params[f"owner_{i}"] = owner
+    # a rare term is looked up in an index and its matches sorted: the same plan for
+    # every such term, so it is planned once; so is a lookup by phone and the walk per
+    # source. What else depends on the values (a common term for everyone, filters
+    # alone) is planned per call.
+    rare = (search in ("like", "like+bigram", "fragment") and not common
+            and _has_trigram(params.get("fragment", pattern) or "", search))
+    prepared = postgres and not extra and (rare or search in ("phone", "contains"))
     shape = _ListShape(
         postgres=postgres, active_only=not q.get("include_archived"), filters=filters,
         in_pool=q.get("in_pool"), tag=bool(q.get("tag")), category=bool(q.get("category_id")),
-        search=search, sort=sort, after=bool(after), scoped=owners is not None,
-        owner_branches=owner_branches)
+        search=search, rare=rare, sort=sort, after=bool(after), scoped=owners is not None,
+        owner_branches=owner_branches, prepared=prepared)
     if extra:  # a segment's conditions are values of their own: not kept
         statement = _list_statement(shape, extra)
     else:
@@ -264,7 +281,10 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
                 _LIST_STATEMENTS.clear()
             statement = _LIST_STATEMENTS[shape] = _list_statement(shape)
     # on the connection: the session would run ORM row loading even for plain columns
-    rows = s.connection().execute(statement, params).all()
+    if prepared:
+        rows = execute_prepared(s.connection(), statement, params).all()
+    else:
+        rows = s.connection().execute(statement, params).all()
     more = len(rows) > size
     rows = rows[:size]
     cursor = None
@@ -292,10 +312,14 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
     if shape.search == "phone":
         conditions.append(c.id.in_(select(CustomerKey.customer_id).where(
             CustomerKey.key == bindparam("phone_key"))))
-    elif shape.search in ("like", "like+bigram"):
+    elif shape.search == "like+bigram":
+        conditions.append(_BIGRAMS.contains(array([bindparam("term", type_=Text)])))
+        # the LIKE tells the planner how common the term is; a statement planned once
+        # must offer no index but the bigrams' (pg_trgm cannot look up two characters)
+        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0 if shape.rare
+                          else c.search_text.like(bindparam("pattern"), escape="\\"))
+    elif shape.search == "like":
         conditions.append(c.search_text.like(bindparam("pattern"), escape="\\"))
-        if shape.search == "like+bigram":
-            conditions.append(_BIGRAMS.contains(array([bindparam("term", type_=Text)])))
     elif shape.search == "fragment":
         # the index looks up the rarer part of the term; the whole term is tested on each
         # candidate with a test the index does not take (a second LIKE would add all its
@@ -315,12 +339,43 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
                           or_(column > value, and_(column == value, c.id > last_id)))
     limit = bindparam("page_limit")
     if shape.owner_branches is not None:
-        return _page_by_source(conditions, shape.owner_branches, descending, limit)
-    query = _WITH_OWNER.where(*conditions)
+        return _page_by_source(conditions, shape.owner_branches, descending, limit,
+                               shape.prepared)
     if shape.scoped:
-        query = query.where(_VISIBLE)
+        conditions.append(_VISIBLE_ARRAY if shape.prepared else _VISIBLE)
+    if shape.rare:
+        return _page_of_matches(conditions, column, descending, limit)
     order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
-    return query.order_by(*order).limit(limit)
+    return _WITH_OWNER.where(*conditions).order_by(*order).limit(limit)
+
+
+def _has_trigram(pattern: str, search: str | None) -> bool:
+    """Whether the trigram index can look ``pattern`` up at all: with no three letters or
+    digits in a row it would read the whole index. (Two Chinese characters go to the
+    bigram index instead.)"""
+    if search == "like+bigram":
+        return True
+    return any(pattern[i:i + 3].isalnum() for i in range(len(pattern) - 2))
+
+
+def _page_of_matches(conditions: list[Any], column: Any, descending: bool,
+                     limit: Any) -> Select[Any]:
+    """A page of the customers matching a rare term: every match (id and sort key) is
+    found first, the page is taken from them, and its rows are read last.
+
+    Written so that the plan cannot depend on the term: the matches are a materialized
+    CTE, which has no order to walk, so its only plan is the lookup in the search index.
+    Left to itself, a plan made without the term (as a prepared statement's is) walked
+    the newest customers and tested each one: 0.3–1 s for a rare term."""
+    c = _customers.c
+    matches = select(c.id, column.label("sort_key")).where(*conditions).cte(
+        "matches").prefix_with("MATERIALIZED")
+    direction = "desc" if descending else "asc"
+    page = (select(matches.c.id)
+            .order_by(getattr(matches.c.sort_key, direction)(), getattr(matches.c.id, direction)())
+            .limit(limit))
+    order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
+    return _WITH_OWNER.where(c.id.in_(page.scalar_subquery())).order_by(*order)
 
 
 # A scoped caller's search for a term this common (share of all customers) is answered
@@ -383,7 +438,7 @@ def customers_estimate(s: Session) -> float:
 
 
 def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool,
-                    limit: Any) -> Select[Any]:
+                    limit: Any, prepared: bool) -> Select[Any]:
     """The first ``limit`` rows by ``created_at`` of what a scoped caller sees, taken from
     each source of visibility apart — the owners in scope (parameters ``owner_0`` …, or
     all of ``owners`` in one branch when ``owner_branches`` is 0), the public pool,
@@ -404,6 +459,7 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
     c = _customers.c
     narrow = select(c.id, c.created_at, c.owner_id).where(*conditions)
     owners = bindparam("owners", expanding=True)
+    in_scope = (c.owner_id == any_(_OWNERS_ARRAY)) if prepared else c.owner_id.in_(owners)
     # owner_id leads an order where one owner is asked for, so that PostgreSQL sees the
     # index order it can walk; a few owners each get their own walk (every branch is
     # planned apart, which costs PostgreSQL more than the walk beyond a few)
@@ -411,10 +467,10 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
         branches = [narrow.where(c.owner_id == bindparam(f"owner_{i}")).order_by(
             *order(c, True)) for i in range(owner_branches)]
     else:
-        branches = [narrow.where(c.owner_id.in_(owners)).order_by(*order(c, False))]
+        branches = [narrow.where(in_scope).order_by(*order(c, False))]
     branches.append(narrow.where(c.owner_id.is_(None)).order_by(*order(c, True)))
-    # NOT IN also leaves out the pool (NULL): no customer comes twice
-    branches.append(narrow.where(c.id.in_(_ON_ACCOUNT_TEAM), c.owner_id.not_in(owners))
+    # NOT IN (NOT = ANY) also leaves out the pool (NULL): no customer comes twice
+    branches.append(narrow.where(c.id.in_(_ON_ACCOUNT_TEAM), ~in_scope)
                     .order_by(*order(c, False)))
     merged = union_all(*[select(*b.limit(limit).subquery().c) for b in branches]).subquery()
     page = select(merged.c.id).order_by(*order(merged.c, False)).limit(limit)
