@@ -104,6 +104,8 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool], dict[st
      {"q": "qita", "tag": "new"}, lambda r: "qita" in r["search_text"] and "new" in r["tags"]),
     ("two chinese characters", {"q": "华信"}, lambda r: "华信" in r["search_text"],
      {"q": "其他"}, lambda r: "其他" in r["search_text"]),
+    ("part of a number", {"q": "00130007"}, lambda r: "00130007" in r["search_text"],
+     {"q": "0130"}, lambda r: "0130" in r["search_text"]),
     ("phone", {"q": "138-0013-0007"}, lambda r: r["id"] == "c-007",
      {"q": "13800139999"}, lambda r: False),
 ]
@@ -171,7 +173,8 @@ def test_searches_are_prepared_on_postgresql(engine: Engine, monkeypatch: pytest
               for shape in queries._LIST_STATEMENTS}
     if engine.dialect.name == "postgresql":
         assert shapes == {("like", True, False, True), ("like+bigram", True, False, True),
-                          ("like", True, True, True), ("phone", False, False, True)}
+                          ("like", True, True, True), ("phone", False, False, True),
+                          ("digits", True, False, True)}
         assert prepared
     else:
         assert not prepared and not any(shape[3] for shape in shapes)

@@ -77,6 +77,7 @@ def get_visible(s: Session, caller: Caller, customer_id: str, *, lock: bool = Fa
 
 
 _BIGRAMS = sql_column("search_bigrams", ARRAY(Text))
+_DIGIT_GRAMS = sql_column("search_digit_grams", ARRAY(Text))
 
 # The hot read path uses prebuilt Core statements: building a 60-column select per call
 # and computing its cache key was a quarter of the service's CPU per read.
@@ -191,7 +192,7 @@ class _ListShape:
     in_pool: bool | None
     tag: bool
     category: bool
-    search: str | None  # phone | like | like+bigram | fragment | contains
+    search: str | None  # phone | like | like+bigram | fragment | digits | contains
     rare: bool  # a term PostgreSQL estimates in few customers: matches sorted after
     sort: str
     after: bool
@@ -264,7 +265,13 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
     # every such term, so it is planned once; so is a lookup by phone and the walk per
     # source. What else depends on the values (a common term for everyone, filters
     # alone) is planned per call.
-    rare = (search in ("like", "like+bigram", "fragment") and not common
+    term = params.get("term", "")
+    if (postgres and search in ("like", "fragment") and not common and term.isdigit()
+            and len(term) >= 4):
+        # a fragment of a number: looked up by its four-digit windows (migration 0006)
+        search = "digits"
+        params["digit_grams"] = sorted({term[i:i + 4] for i in range(len(term) - 3)})
+    rare = (search in ("like", "like+bigram", "fragment", "digits") and not common
             and _has_trigram(params.get("fragment", pattern) or "", search))
     prepared = postgres and not extra and (rare or search in ("phone", "contains"))
     shape = _ListShape(
@@ -320,6 +327,9 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
                           else c.search_text.like(bindparam("pattern"), escape="\\"))
     elif shape.search == "like":
         conditions.append(c.search_text.like(bindparam("pattern"), escape="\\"))
+    elif shape.search == "digits":
+        conditions.append(_DIGIT_GRAMS.contains(bindparam("digit_grams", type_=ARRAY(Text))))
+        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
     elif shape.search == "fragment":
         # the index looks up the rarer part of the term; the whole term is tested on each
         # candidate with a test the index does not take (a second LIKE would add all its
