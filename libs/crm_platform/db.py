@@ -86,7 +86,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 5,
-                echo: bool = False) -> Engine:
+                echo: bool = False, prepared_statements: bool = True) -> Engine:
     """``pool_size`` should cover the process's concurrency (nameko workers + relay):
     the ``max_overflow`` connections beyond it are opened and closed per use, which is
     slow."""
@@ -109,6 +109,7 @@ def make_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 5,
         # PostgreSQL re-plans per call while a generic plan's estimate (made without
         # the values) looks costlier than the custom ones. Nothing else is prepared.
         connect_args={"options": "-c plan_cache_mode=force_generic_plan"},
+        execution_options={"crm_prepare": prepared_statements},
         pool_size=pool_size,
         max_overflow=max_overflow,
         # no pre-ping: it costs a round trip per checkout; a connection broken by a
@@ -140,7 +141,10 @@ def execute_prepared(connection: Connection, statement: Select[Any],
     ~0.6). PostgreSQL engines run prepared statements on their generic plan (see
     ``make_engine``), so a statement whose plan would depend on its values must not
     come here. ``statement`` must be kept (it is known by identity) and must not use
-    expanding parameters (``= ANY(array)`` instead of ``IN``)."""
+    expanding parameters (``= ANY(array)`` instead of ``IN``). Run as a plain statement
+    when the engine was made with ``prepared_statements=False``."""
+    if not connection.get_execution_options().get("crm_prepare"):
+        return connection.execute(statement, params)
     known = _PREPARED.get(id(statement))
     if known is None or known[0] is not statement:
         if len(_PREPARED) > 1000:  # statements are kept per shape; shapes are few

@@ -31,6 +31,9 @@ class PlatformSettings(BaseSettings):
     # the first when many processes share one server's max_connections
     db_pool_size: int | None = Field(None, alias="CRM_DB_POOL_SIZE")
     db_max_overflow: int = Field(5, alias="CRM_DB_MAX_OVERFLOW")
+    # hot searches run as PostgreSQL prepared statements (``crm_platform.db``); a
+    # connection pooler in transaction mode (PgBouncer's) does not keep them: turn off
+    db_prepared_statements: bool = Field(True, alias="CRM_DB_PREPARED_STATEMENTS")
     ops_port: int = Field(0, alias="CRM_OPS_PORT")  # 0: no ops HTTP server
     log_level: str = Field("INFO", alias="CRM_LOG_LEVEL")
     log_json: bool = Field(True, alias="CRM_LOG_JSON")

@@ -10,7 +10,8 @@ from typing import Any, cast
 
 import pytest
 from crm_platform.auth import Caller
-from sqlalchemy import Engine, Table, insert
+from crm_platform.db import make_engine
+from sqlalchemy import Engine, Table, event, insert
 from sqlalchemy.orm import Session
 
 from services.customer.db import queries
@@ -178,3 +179,22 @@ def test_searches_are_prepared_on_postgresql(engine: Engine, monkeypatch: pytest
         assert prepared
     else:
         assert not prepared and not any(shape[3] for shape in shapes)
+
+
+def test_prepared_statements_can_be_turned_off(engine: Engine,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a pooler in transaction mode a connection does not keep what was prepared
+    on it: ``CRM_DB_PREPARED_STATEMENTS=false`` runs the same statements plainly."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # all rare
+    plain = make_engine(engine.url, pool_size=1, prepared_statements=False)
+    sent: list[str] = []
+    event.listen(plain, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: sent.append(statement))
+    try:
+        assert _all_pages(plain, ADMIN, {"q": "huaxin"}) == \
+            _expected(lambda r: "huaxin" in r["search_text"])
+        assert sent and not any(s.startswith(("PREPARE", "EXECUTE")) for s in sent)
+    finally:
+        plain.dispose()

@@ -73,7 +73,8 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         # every worker may hold a connection, plus the relay's fast path and sweep
         self.engine = make_engine(settings.database_url(service),
                                   pool_size=settings.db_pool_size or settings.max_workers + 4,
-                                  max_overflow=settings.db_max_overflow)
+                                  max_overflow=settings.db_max_overflow,
+                                  prepared_statements=settings.db_prepared_statements)
         self.sessions = session_factory(self.engine)
         self.read_sessions = read_session_factory(self.engine)
         amqp_uri = self.container.config.get("AMQP_URI", settings.amqp_uri)
