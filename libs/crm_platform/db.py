@@ -76,6 +76,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name == "postgresql":
+            # sessions run in UTC (``make_engine``): psycopg2 already gives aware datetimes
+            # in UTC, and converting each again was a tenth of reading a 50-row page
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -104,11 +111,12 @@ def make_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 5,
         parsed,
         echo=echo,
         **options,
-        # statements prepared by ``execute_prepared`` run on their generic plan: it
+        # timestamps are read in UTC (``UTCDateTime`` relies on it); statements
+        # prepared by ``execute_prepared`` run on their generic plan: it
         # chooses them for plans that do not depend on values, and under the default
         # PostgreSQL re-plans per call while a generic plan's estimate (made without
         # the values) looks costlier than the custom ones. Nothing else is prepared.
-        connect_args={"options": "-c plan_cache_mode=force_generic_plan"},
+        connect_args={"options": "-c plan_cache_mode=force_generic_plan -c timezone=UTC"},
         execution_options={"crm_prepare": prepared_statements},
         pool_size=pool_size,
         max_overflow=max_overflow,
