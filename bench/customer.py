@@ -61,8 +61,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crm_platform.auth import Caller  # noqa: E402
-from crm_platform.db import UTCDateTime  # noqa: E402
-from sqlalchemy import JSON, create_engine, event  # noqa: E402
+from crm_platform.db import UTCDateTime, make_engine  # noqa: E402
+from sqlalchemy import JSON, event  # noqa: E402
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -477,14 +477,16 @@ def match_count(cur: Any, q: str) -> int:
     return int(cur.fetchone()[0])
 
 
-def service_sql(db_url: str, caller: Caller, q: str) -> tuple[str, Any]:
-    """The statement and parameters ``queries.list_customers`` runs for this search."""
-    engine = create_engine(db_url)
+def service_sql(db_url: str, caller: Caller, q: str) -> tuple[list[str], str, Any]:
+    """The statement and parameters ``queries.list_customers`` runs for this search, after
+    the statements that must run before it on the same connection (the ``PREPARE`` of a
+    prepared one, whose ``EXECUTE`` is the statement)."""
+    engine = make_engine(db_url, pool_size=1)
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any,
                 _many: bool) -> None:
-        if "FROM customers" in statement:
+        if "FROM customers" in statement or statement.startswith("EXECUTE"):
             captured.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
@@ -493,7 +495,9 @@ def service_sql(db_url: str, caller: Caller, q: str) -> tuple[str, Any]:
             queries.list_customers(s, caller, {"q": q})
     finally:
         engine.dispose()
-    return captured[-1]
+    statement, parameters = captured[-1]
+    before = [sql for sql, _ in captured if sql.startswith("PREPARE")]
+    return before, statement, parameters
 
 
 _SCAN = re.compile(r"(Seq Scan|Index Only Scan|Index Scan(?: Backward)?|Bitmap Heap Scan|"
@@ -509,14 +513,17 @@ class Plan:
 
 def explain(db_url: str, caller: Caller, q: str) -> Plan:
     """EXPLAIN (ANALYZE, BUFFERS) of the statement the service runs, second of two runs."""
-    statement, parameters = service_sql(db_url, caller, q)
-    conn = psycopg2.connect(_dsn(db_url))
+    before, statement, parameters = service_sql(db_url, caller, q)
+    # as the service's connections run prepared statements (crm_platform.db.make_engine)
+    conn = psycopg2.connect(_dsn(db_url), options="-c plan_cache_mode=force_generic_plan")
     try:
         with conn.cursor() as cur:
+            for sql in before:
+                cur.execute(sql)
             for _ in range(2):
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
                 lines = [row[0] for row in cur.fetchall()]
-            sql = cur.mogrify(statement, parameters).decode()
+            run = cur.mogrify(statement, parameters).decode()
     finally:
         conn.close()
     took = next(float(line.split()[2]) for line in lines if line.startswith("Execution Time"))
@@ -526,7 +533,7 @@ def explain(db_url: str, caller: Caller, q: str) -> Plan:
         if match and "account_team" not in line:
             kind, index, target = match.groups()
             scans.setdefault(f"{kind} {index or target}", None)
-    return Plan(took, " + ".join(scans), sql + "\n\n" + "\n".join(lines))
+    return Plan(took, " + ".join(scans), "\n".join([*before, run]) + "\n\n" + "\n".join(lines))
 
 
 # -- where the CPU goes ----------------------------------------------------------------
