@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 from crm_platform.auth import Caller
 from crm_platform.db import make_engine
+from crm_platform.errors import NotFound
 from sqlalchemy import Engine, Table, event, insert
 from sqlalchemy.orm import Session
 
@@ -198,3 +199,16 @@ def test_prepared_statements_can_be_turned_off(engine: Engine,
         assert sent and not any(s.startswith(("PREPARE", "EXECUTE")) for s in sent)
     finally:
         plain.dispose()
+
+
+def test_a_customer_is_read_by_id_within_the_callers_scope(engine: Engine) -> None:
+    # (prepared on PostgreSQL, the owners as one array; a plain statement on SQLite)
+    with Session(engine) as s:
+        for _ in range(2):  # the second time on a connection that has it prepared
+            row, owner_name = queries.get_visible_with_owner_name(s, ADMIN, "c-005")
+            assert (row.id, row.owner_id, owner_name) == ("c-005", "u-b", None)
+            assert queries.get_visible_with_owner_name(s, REP_A, "c-004")[0].id == "c-004"
+            assert queries.get_visible_with_owner_name(s, REP_A, "c-003")[0].id == "c-003"
+            assert queries.get_visible_with_owner_name(s, REP_A, "c-002")[0].id == "c-002"
+            with pytest.raises(NotFound):
+                queries.get_visible_with_owner_name(s, REP_A, "c-005")  # u-b's

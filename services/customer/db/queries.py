@@ -102,17 +102,23 @@ _OWNERS_ARRAY = bindparam("owners", type_=ARRAY(String))
 _VISIBLE_ARRAY = or_(_customers.c.owner_id == any_(_OWNERS_ARRAY),
                      _customers.c.owner_id.is_(None), _customers.c.id.in_(_ON_ACCOUNT_TEAM))
 _READ_SCOPED = _READ.where(_VISIBLE)
+_READ_SCOPED_ARRAY = _READ.where(_VISIBLE_ARRAY)
 
 
 def get_visible_with_owner_name(s: Session, caller: Caller, customer_id: str
                                 ) -> tuple[Any, str | None]:
     """The customer row and its owner's name in one round trip (a Core row)."""
     owners = caller.visible_owner_ids()
+    connection = s.connection()
+    # a lookup by key: the same plan for every id, so prepared (planning was a third of
+    # PostgreSQL's time for this read)
     if owners is None:
-        row = s.execute(_READ, {"customer_id": customer_id}).first()
+        row = execute_prepared(connection, _READ, {"customer_id": customer_id}).first()
     else:
-        row = s.execute(_READ_SCOPED, {"customer_id": customer_id, "owners": sorted(owners),
-                                       "user_id": caller.user_id}).first()
+        params = {"customer_id": customer_id, "owners": sorted(owners),
+                  "user_id": caller.user_id}
+        row = (execute_prepared(connection, _READ_SCOPED_ARRAY, params) if is_postgres(s)
+               else connection.execute(_READ_SCOPED, params)).first()
     if row is None:
         raise NotFound("customer not found", code="customer_not_found")
     return row, row.owner_display_name
