@@ -178,7 +178,7 @@ def _prepare(connection: Connection, statement: Select[Any]) -> _Prepared:
     positional = _PLACEHOLDER.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
     positional = positional.replace("%%", "%")
     name = "crm_" + hashlib.sha1(positional.encode()).hexdigest()[:20]
-    binds = {name: bind for bind, name in compiled.bind_names.items()}
+    binds = {key: bind for bind, key in compiled.bind_names.items()}
     execute = text(f"EXECUTE {name}(" + ", ".join(f":{n}" for n in order) + ")").bindparams(
         *[bindparam(n, type_=binds[n].type) for n in order]
     ).columns(*statement.selected_columns)

@@ -267,16 +267,16 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             owner_branches = len(owners) if len(owners) <= OWN_BRANCHES_MAX else 0
             for i, owner in enumerate(params["owners"] if owner_branches else ()):
                 params[f"owner_{i}"] = owner
-    # a rare term is looked up in an index and its matches sorted: the same plan for
-    # every such term, so it is planned once; so is a lookup by phone and the walk per
-    # source. What else depends on the values (a common term for everyone, filters
-    # alone) is planned per call.
     term = params.get("term", "")
     if (postgres and search in ("like", "fragment") and not common and term.isdigit()
             and len(term) >= 4):
         # a fragment of a number: looked up by its four-digit windows (migration 0006)
         search = "digits"
         params["digit_grams"] = sorted({term[i:i + 4] for i in range(len(term) - 3)})
+    # a rare term is looked up in an index and its matches sorted: the same plan for
+    # every such term, so it is planned once; so is a lookup by phone and the walk per
+    # source. What else depends on the values (a common term for everyone, filters
+    # alone) is planned per call.
     rare = (search in ("like", "like+bigram", "fragment", "digits") and not common
             and _has_trigram(params.get("fragment", pattern) or "", search))
     prepared = postgres and not extra and (rare or search in ("phone", "contains"))
