@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from crm_platform.errors import BadRequest, PayloadTooLarge
-from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from gateway.config import gateway_settings
 from gateway.deps import current_principal
@@ -72,9 +73,9 @@ def _endpoint(route: Route) -> Any:
         body = kwargs.pop("body", None)
         if body is not None:
             rpc_kwargs["data"] = body.model_dump(mode="json", exclude_unset=True)
-        query = kwargs.pop("query", None)
-        if query is not None:
-            rpc_kwargs["query"] = query.model_dump(mode="json", exclude_none=True)
+        if route.query is not None:
+            rpc_kwargs["query"] = _query(route.query, request).model_dump(
+                mode="json", exclude_none=True)
         upload: UploadFile | None = kwargs.pop("file", None)
         if upload is not None:
             rpc_kwargs["data"] = await _read_upload(upload)
@@ -124,9 +125,6 @@ def _endpoint(route: Route) -> Any:
     if route.body is not None:
         params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
                                         annotation=route.body))
-    if route.query is not None:
-        params.append(inspect.Parameter("query", inspect.Parameter.KEYWORD_ONLY,
-                                        annotation=Annotated[route.query, Query()]))
     if route.upload:
         params.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY,
                                         annotation=Annotated[UploadFile, File()]))
@@ -138,6 +136,35 @@ def _endpoint(route: Route) -> Any:
     endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     endpoint.__name__ = route.rpc
     return endpoint
+
+
+def _query(model: type[BaseModel], request: Request) -> BaseModel:
+    """The query string as ``model``; a bad value is the same 422 FastAPI gives.
+
+    Validated here rather than declared to FastAPI as a query model: FastAPI looked at
+    every field's annotation on every request (~95 µs for the customer list's 18 fields,
+    a tenth of the gateway's CPU per search); one ``model_validate`` takes ~2 µs. The
+    models' fields are scalars, so the last value of a repeated parameter counts, as in
+    FastAPI. OpenAPI lists them as before (``_query_parameters``)."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]) from None
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI parameters of a query model's fields."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field_schema in schema["properties"].items():
+        parameter = {"name": name, "in": "query", "required": name in required,
+                     "schema": field_schema}
+        if "description" in field_schema:
+            parameter["description"] = field_schema["description"]
+        parameters.append(parameter)
+    return parameters
 
 
 async def _read_upload(upload: UploadFile) -> dict[str, Any]:
@@ -166,5 +193,7 @@ def build_router(routes: Sequence[Route]) -> APIRouter:
             status_code=route.status, operation_id=route.rpc,
             tags=list(route.tags or [route.service]), summary=route.summary,
             description=doc.strip(), response_class=JSONResponse, responses=responses,
+            openapi_extra={"parameters": _query_parameters(route.query)} if route.query
+            else None,
         )
     return router

@@ -195,6 +195,29 @@ def test_an_edited_cursor_is_a_bad_request(platform: Platform,
             assert r.json()["code"] == "invalid_cursor"
 
 
+def test_a_bad_query_parameter_is_a_validation_problem(platform: Platform,
+                                                        sales_team: dict[str, Any]) -> None:
+    """The gateway validates a list's query string itself (not through FastAPI's query
+    models): the same 422 problem naming the parameter, and OpenAPI still lists them."""
+    with platform.client(sales_team["a"]["token"]) as c:
+        for params, field, kind in (({"limit": "many"}, "limit", "int_parsing"),
+                                    ({"sort": "-owner"}, "sort", "literal_error"),
+                                    ({"tier": "Z"}, "tier", "literal_error"),
+                                    ({"color": "red"}, "color", "extra_forbidden")):
+            r = c.get("/api/v1/customers", params=params)
+            assert r.status_code == 422, (params, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            errors = r.json()["errors"]
+            assert [(e["field"], e["location"], e["type"]) for e in errors] == \
+                [(field, "query", kind)], params
+        assert c.get("/api/v1/customers", params={"limit": "2", "tier": "A"}).status_code == 200
+        spec = c.get("/openapi.json").json()
+    parameters = {p["name"]: p for p in spec["paths"]["/api/v1/customers"]["get"]["parameters"]}
+    assert {"q", "sort", "limit", "cursor", "tier", "owner_id", "in_pool"} <= set(parameters)
+    assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
+    assert "-created_at" in str(parameters["sort"]["schema"])
+
+
 def test_pool_claim_race_has_one_winner(platform: Platform, sales_team: dict[str, Any]) -> None:
     with platform.client(sales_team["a"]["token"]) as c:
         customer = c.post("/api/v1/customers", json={"name": f"pool-{uuid.uuid4().hex[:6]}",
