@@ -233,9 +233,8 @@ def read_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = session_factory(engine)
     if engine.dialect.name != "postgresql":
         return factory  # pysqlite begins a transaction only for writes anyway
-    if not getattr(engine.pool, "_crm_autocommit_reset", False):
+    if not event.contains(engine.pool, "checkin", _end_autocommit):
         event.listen(engine.pool, "checkin", _end_autocommit)
-        engine.pool._crm_autocommit_reset = True  # type: ignore[attr-defined]
     event.listen(factory, "after_begin", _begin_autocommit)
     return factory
 

@@ -97,7 +97,8 @@ _ON_ACCOUNT_TEAM = select(_account_team.c.customer_id).where(
     _account_team.c.user_id == bindparam("user_id"))
 _VISIBLE = or_(_customers.c.owner_id.in_(bindparam("owners", expanding=True)),
                _customers.c.owner_id.is_(None), _customers.c.id.in_(_ON_ACCOUNT_TEAM))
-# the same for prepared statements, which take the owners as one array
+# the same on PostgreSQL, where the owners go in as one array (a prepared statement
+# cannot take an expanding IN list)
 _OWNERS_ARRAY = bindparam("owners", type_=ARRAY(String))
 _VISIBLE_ARRAY = or_(_customers.c.owner_id == any_(_OWNERS_ARRAY),
                      _customers.c.owner_id.is_(None), _customers.c.id.in_(_ON_ACCOUNT_TEAM))
@@ -204,7 +205,14 @@ class _ListShape:
     after: bool
     scoped: bool
     owner_branches: int | None  # per source: owners walked one by one (0: one IN branch)
-    prepared: bool  # planned once per connection (``execute_prepared``)
+
+    @property
+    def prepared(self) -> bool:
+        """Planned once per connection (``execute_prepared``): a rare term is looked up
+        in an index and its matches sorted, the same plan for every such term; so is a
+        lookup by phone and the walk per source. What else depends on the values (a
+        common term for everyone, filters alone) is planned per call."""
+        return self.postgres and (self.rare or self.search in ("phone", "contains"))
 
 
 _LIST_STATEMENTS: dict[_ListShape, Select[Any]] = {}
@@ -234,6 +242,7 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
         extra.append(segment_clause(s, segment.conditions))
     search: str | None = None
     pattern: str | None = None
+    common = False  # a term PostgreSQL estimates in FREQUENT_TERM_SHARE or more
     phone = whole_phone_number(q["q"]) if q.get("q") else None
     if phone is not None:  # by the recorded number: the duplicate guard's phone key
         search, params["phone_key"] = "phone", f"phone:{phone}"
@@ -243,12 +252,19 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern = f"%{escaped}%"
             params["pattern"], params["term"] = pattern, term
-            # too short for the trigram index: the generated bigram array (0003)
-            search = "like+bigram" if (len(term) == 2 and not term.isascii()
-                                       and postgres) else "like"
-            fragment = search_fragment(s, term) if postgres and len(term) > 3 else None
-            if fragment is not None:
-                search, params["fragment"] = "fragment", f"%{fragment}%"
+            common = postgres and term_share(s, pattern) >= FREQUENT_TERM_SHARE
+            if postgres and not common and term.isdigit() and len(term) >= 4:
+                # a fragment of a number: looked up by its four-digit windows (0006)
+                search = "digits"
+                params["digit_grams"] = sorted({term[i:i + 4] for i in range(len(term) - 3)})
+            elif postgres and len(term) == 2 and not term.isascii():
+                # too short for the trigram index: the generated bigram array (0003)
+                search = "like+bigram"
+            else:
+                search = "like"
+                fragment = search_fragment(s, term) if postgres and len(term) > 3 else None
+                if fragment is not None:
+                    search, params["fragment"] = "fragment", f"%{fragment}%"
     sort = q.get("sort") or "-created_at"
     column, _ = SORTS[sort]
     after = decode_cursor(q.get("cursor"), datetime if column.key in ("created_at", "updated_at")
@@ -257,8 +273,6 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
         params["after_value"], params["after_id"] = after
     owners = caller.visible_owner_ids()
     owner_branches: int | None = None
-    common = (pattern is not None and postgres
-              and term_share(s, pattern) >= FREQUENT_TERM_SHARE)
     if owners is not None:
         params["owners"], params["user_id"] = sorted(owners), caller.user_id
         if (common and column.key == "created_at"
@@ -267,24 +281,13 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             owner_branches = len(owners) if len(owners) <= OWN_BRANCHES_MAX else 0
             for i, owner in enumerate(params["owners"] if owner_branches else ()):
                 params[f"owner_{i}"] = owner
-    term = params.get("term", "")
-    if (postgres and search in ("like", "fragment") and not common and term.isdigit()
-            and len(term) >= 4):
-        # a fragment of a number: looked up by its four-digit windows (migration 0006)
-        search = "digits"
-        params["digit_grams"] = sorted({term[i:i + 4] for i in range(len(term) - 3)})
-    # a rare term is looked up in an index and its matches sorted: the same plan for
-    # every such term, so it is planned once; so is a lookup by phone and the walk per
-    # source. What else depends on the values (a common term for everyone, filters
-    # alone) is planned per call.
     rare = (search in ("like", "like+bigram", "fragment", "digits") and not common
             and _has_trigram(params.get("fragment", pattern) or "", search))
-    prepared = postgres and not extra and (rare or search in ("phone", "contains"))
     shape = _ListShape(
         postgres=postgres, active_only=not q.get("include_archived"), filters=filters,
         in_pool=q.get("in_pool"), tag=bool(q.get("tag")), category=bool(q.get("category_id")),
         search=search, rare=rare, sort=sort, after=bool(after), scoped=owners is not None,
-        owner_branches=owner_branches, prepared=prepared)
+        owner_branches=owner_branches)
     if extra:  # a segment's conditions are values of their own: not kept
         statement = _list_statement(shape, extra)
     else:
@@ -294,7 +297,7 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
                 _LIST_STATEMENTS.clear()
             statement = _LIST_STATEMENTS[shape] = _list_statement(shape)
     # on the connection: the session would run ORM row loading even for plain columns
-    if prepared:
+    if shape.prepared and not extra:
         rows = execute_prepared(s.connection(), statement, params).all()
     else:
         rows = s.connection().execute(statement, params).all()
@@ -355,10 +358,9 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
                           or_(column > value, and_(column == value, c.id > last_id)))
     limit = bindparam("page_limit")
     if shape.owner_branches is not None:
-        return _page_by_source(conditions, shape.owner_branches, descending, limit,
-                               shape.prepared)
+        return _page_by_source(conditions, shape.owner_branches, descending, limit)
     if shape.scoped:
-        conditions.append(_VISIBLE_ARRAY if shape.prepared else _VISIBLE)
+        conditions.append(_VISIBLE_ARRAY if shape.postgres else _VISIBLE)
     if shape.rare:
         return _page_of_matches(conditions, column, descending, limit)
     order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
@@ -415,7 +417,7 @@ def _remembered(what: str, measure: Any) -> Any:
 
 
 def _estimate(what: str, measure: Any) -> float:
-    return float(_remembered(what, lambda: float(measure())))
+    return float(_remembered(what, measure))
 
 
 def term_share(s: Session, pattern: str) -> float:
@@ -454,7 +456,7 @@ def customers_estimate(s: Session) -> float:
 
 
 def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool,
-                    limit: Any, prepared: bool) -> Select[Any]:
+                    limit: Any) -> Select[Any]:
     """The first ``limit`` rows by ``created_at`` of what a scoped caller sees, taken from
     each source of visibility apart — the owners in scope (parameters ``owner_0`` …, or
     all of ``owners`` in one branch when ``owner_branches`` is 0), the public pool,
@@ -474,8 +476,7 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
 
     c = _customers.c
     narrow = select(c.id, c.created_at, c.owner_id).where(*conditions)
-    owners = bindparam("owners", expanding=True)
-    in_scope = (c.owner_id == any_(_OWNERS_ARRAY)) if prepared else c.owner_id.in_(owners)
+    in_scope = c.owner_id == any_(_OWNERS_ARRAY)  # PostgreSQL only, like the walk itself
     # owner_id leads an order where one owner is asked for, so that PostgreSQL sees the
     # index order it can walk; a few owners each get their own walk (every branch is
     # planned apart, which costs PostgreSQL more than the walk beyond a few)
@@ -485,7 +486,7 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
     else:
         branches = [narrow.where(in_scope).order_by(*order(c, False))]
     branches.append(narrow.where(c.owner_id.is_(None)).order_by(*order(c, True)))
-    # NOT IN (NOT = ANY) also leaves out the pool (NULL): no customer comes twice
+    # NOT = ANY also leaves out the pool (NULL): no customer comes twice
     branches.append(narrow.where(c.id.in_(_ON_ACCOUNT_TEAM), ~in_scope)
                     .order_by(*order(c, False)))
     merged = union_all(*[select(*b.limit(limit).subquery().c) for b in branches]).subquery()
