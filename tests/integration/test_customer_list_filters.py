@@ -101,6 +101,8 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool], dict[st
      {"in_pool": False}, lambda r: r["owner_id"] is not None),
     ("term", {"q": "huaxin"}, lambda r: "huaxin" in r["search_text"],
      {"q": "qita"}, lambda r: "qita" in r["search_text"]),
+    ("term with digits", {"q": "kehu1"}, lambda r: "kehu1" in r["search_text"],
+     {"q": "hu2"}, lambda r: "hu2" in r["search_text"]),
     ("term and tag", {"q": "huaxin", "tag": "vip"},
      lambda r: "huaxin" in r["search_text"] and "vip" in r["tags"],
      {"q": "qita", "tag": "new"}, lambda r: "qita" in r["search_text"] and "new" in r["tags"]),
@@ -169,14 +171,16 @@ def test_searches_are_prepared_on_postgresql(engine: Engine, monkeypatch: pytest
     monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # all rare
     queries._LIST_STATEMENTS.clear()
     for caller, q in ((ADMIN, "huaxin"), (ADMIN, "华信"), (REP_A, "huaxin"),
-                      (ADMIN, "13800130007"), (ADMIN, "1380013")):
+                      (ADMIN, "13800130007"), (ADMIN, "1380013"), (ADMIN, "kehu1"),
+                      (REP_A, "kehu1")):
         _all_pages(engine, caller, {"q": q})
     shapes = {(shape.search, shape.rare, shape.scoped, shape.prepared)
               for shape in queries._LIST_STATEMENTS}
     if engine.dialect.name == "postgresql":
-        assert shapes == {("like", True, False, True), ("like+bigram", True, False, True),
-                          ("like", True, True, True), ("phone", False, False, True),
-                          ("digits", True, False, True)}
+        assert shapes == {("letters", True, False, True), ("like+bigram", True, False, True),
+                          ("letters", True, True, True), ("phone", False, False, True),
+                          ("digits", True, False, True), ("like", True, False, True),
+                          ("like", True, True, True)}
         assert prepared
     else:
         assert not prepared and not any(shape[3] for shape in shapes)

@@ -5,6 +5,7 @@ statements must give the same pages, in the same order, with the same cursors.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -105,9 +106,49 @@ def test_the_estimate_tells_common_from_rare_terms(engine: Engine) -> None:
 def test_a_term_with_a_frequent_trigram_is_looked_up_by_its_rarer_part(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, rare: bool) -> None:
     # "ton" and "ong" are in three quarters of these customers (tongyong): "haito" is
-    # looked up in the index and "haitong" tested on each candidate ("haitonx" is not)
+    # looked up in the index and "haitong8" tested on each candidate ("haitonx8" is not)
+    # (a term of letters only is looked up by its letter windows instead: below)
+    rows = {"h-1": "gongsi haitong8", "h-2": "zhaitong8", "h-3": "haitonx8",
+            "h-4": "hai tong8", "h-5": "haitong8 qita"}
+    with _customers(engine, rows):
+        # in 95 customers no fragment is rare: let this one be
+        from services.customer.domain import search
+        monkeypatch.setattr(search, "RARE_FRAGMENT_SHARE", 1.0)
+        # a rare term's matches are sorted in a statement planned once; a common one's not
+        monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf") if rare else 0.0)
+        queries._LIST_STATEMENTS.clear()
+        with Session(engine) as s:
+            assert queries.search_fragment(s, "haitong8") == "haito"
+        pages = _pages(engine, Caller.system("admin"), {"q": "haitong8"})
+        assert [cid for page in pages for cid in page] == ["h-5", "h-2", "h-1"]
+        assert [(shape.search, shape.rare, shape.prepared)
+                for shape in queries._LIST_STATEMENTS] == [("fragment", rare, rare)]
+
+
+@pytest.mark.parametrize("who", ["admin", "rep"])
+def test_a_term_of_letters_is_looked_up_by_its_rarest_letter_windows(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, who: str) -> None:
+    # "tong" is in three quarters of these customers, "iton" in the fewest of these (not
+    # in "haitxaito"), then "hait" and "aito" (ties: the window farther from the middle):
+    # "iton" and "hait" are looked up and "haitong" tested on each candidate; a match
+    # across words ("hai tong") or a near miss ("haitonx", "haitxaito") is not one
     rows = {"h-1": "gongsi haitong", "h-2": "zhaitong", "h-3": "haitonx", "h-4": "hai tong",
-            "h-5": "haitong qita"}
+            "h-5": "haitong qita", "h-6": "haitxaito"}
+    with _customers(engine, rows):
+        monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # rare
+        queries._LIST_STATEMENTS.clear()
+        with Session(engine) as s:
+            assert queries.search_letter_windows(s, "haitong") == ["hait", "iton"]
+        pages = _pages(engine, CALLERS.get(who, Caller.system("admin")), {"q": "haitong"})
+        assert [cid for page in pages for cid in page] == (
+            ["h-5", "h-2", "h-1"] if who == "admin" else [])  # OTHER's, not the rep's
+        assert [(shape.search, shape.rare, shape.prepared)
+                for shape in queries._LIST_STATEMENTS] == [("letters", True, True)]
+
+
+@contextmanager
+def _customers(engine: Engine, rows: dict[str, str]) -> Iterator[None]:
+    """Customers of OTHER with these search texts, for one test."""
     with engine.begin() as conn:
         conn.execute(insert(CUSTOMERS), [dict(
             id=cid, code=f"H{n}", name=f"海同{n}", kind="company", owner_id=OTHER,
@@ -115,19 +156,8 @@ def test_a_term_with_a_frequent_trigram_is_looked_up_by_its_rarer_part(
             for n, (cid, text) in enumerate(rows.items())])
         conn.exec_driver_sql("ANALYZE customers")
     queries._ESTIMATES.clear()
-    # in 95 customers no fragment is rare: let this one be
-    from services.customer.domain import search
-    monkeypatch.setattr(search, "RARE_FRAGMENT_SHARE", 1.0)
-    # a rare term's matches are sorted in a statement planned once; a common one's not
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf") if rare else 0.0)
-    queries._LIST_STATEMENTS.clear()
     try:
-        with Session(engine) as s:
-            assert queries.search_fragment(s, "haitong") == "haito"
-        pages = _pages(engine, Caller.system("admin"), {"q": "haitong"})
-        assert [cid for page in pages for cid in page] == ["h-5", "h-2", "h-1"]
-        assert [(shape.search, shape.rare, shape.prepared)
-                for shape in queries._LIST_STATEMENTS] == [("fragment", rare, rare)]
+        yield
     finally:
         with engine.begin() as conn:
             conn.execute(CUSTOMERS.delete().where(CUSTOMERS.c.id.in_(rows)))

@@ -214,3 +214,35 @@ def test_index_fragment_is_a_substring_found_wherever_the_term_is() -> None:
         fragment = search.index_fragment(term, lambda t: 0.5 if "o" in t else 0.0)
         assert fragment is None or (fragment in term and len(fragment) >= 3
                                     and fragment.isalnum())
+
+
+LETTER_SHARES = {"hait": 0.0022, "aito": 0.0013, "iton": 0.0037, "tong": 0.04,
+                 "zhan": 0.05, "hang": 0.06, "angs": 0.001, "ngsa": 0.001, "gsan": 0.002,
+                 "sanm": 0.0005, "anmu": 0.0005}
+
+
+@pytest.mark.parametrize(("term", "windows"), [
+    ("haitong", ["aito", "hait"]),  # the rarest, then the rarest left (none is apart)
+    ("zhangsanmu", ["angs", "anmu"]),  # the rarest two that do not overlap (ties: the end)
+    ("htxn", ["htxn"]),  # one window: the whole term
+    ("abcdefgh", ["abcd", "efgh"]),  # all unknown: the two ends
+])
+def test_letter_lookup_windows(term: str, windows: list[str]) -> None:
+    assert search.letter_lookup_windows(term, lambda t: LETTER_SHARES.get(t, 0.0)) == windows
+
+
+@pytest.mark.parametrize(("term", "letters"), [
+    ("haitong", True), ("htxn", True), ("zsm", False), ("hai2", False), ("海同新区", False),
+    ("café", False), ("a-bc", False),
+])
+def test_letter_terms(term: str, letters: bool) -> None:
+    assert search.is_letter_term(term) is letters
+
+
+def test_letter_windows_are_windows_of_the_term() -> None:
+    rng = random.Random(11)
+    for _ in range(500):
+        term = "".join(rng.choice("haitong") for _ in range(rng.randint(4, 12)))
+        windows = search.letter_lookup_windows(term, lambda t: rng.random())
+        assert 1 <= len(windows) <= 2
+        assert all(len(w) == 4 and w in term for w in windows)

@@ -50,7 +50,13 @@ from services.customer.db.models import (
     Setting,
     Staff,
 )
-from services.customer.domain.search import index_fragment, normalize_query, whole_phone_number
+from services.customer.domain.search import (
+    index_fragment,
+    is_letter_term,
+    letter_lookup_windows,
+    normalize_query,
+    whole_phone_number,
+)
 
 
 def visible(query: Select[Any], caller: Caller) -> Select[Any]:
@@ -78,6 +84,7 @@ def get_visible(s: Session, caller: Caller, customer_id: str, *, lock: bool = Fa
 
 _BIGRAMS = sql_column("search_bigrams", ARRAY(Text))
 _DIGIT_GRAMS = sql_column("search_digit_grams", ARRAY(Text))
+_LETTER_GRAMS = sql_column("search_letter_grams", ARRAY(Text))
 
 # The hot read path uses prebuilt Core statements: building a 60-column select per call
 # and computing its cache key was a quarter of the service's CPU per read.
@@ -199,7 +206,7 @@ class _ListShape:
     in_pool: bool | None
     tag: bool
     category: bool
-    search: str | None  # phone | like | like+bigram | fragment | digits | contains
+    search: str | None  # phone | like | like+bigram | fragment | digits | letters | contains
     rare: bool  # a term PostgreSQL estimates in few customers: matches sorted after
     sort: str
     after: bool
@@ -257,6 +264,9 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
                 # a fragment of a number: looked up by its four-digit windows (0006)
                 search = "digits"
                 params["digit_grams"] = sorted({term[i:i + 4] for i in range(len(term) - 3)})
+            elif postgres and not common and is_letter_term(term):
+                # Latin letters (pinyin, initials, names): by their four-letter windows (0007)
+                search, params["letter_grams"] = "letters", search_letter_windows(s, term)
             elif postgres and len(term) == 2 and not term.isascii():
                 # too short for the trigram index: the generated bigram array (0003)
                 search = "like+bigram"
@@ -281,7 +291,7 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
             owner_branches = len(owners) if len(owners) <= OWN_BRANCHES_MAX else 0
             for i, owner in enumerate(params["owners"] if owner_branches else ()):
                 params[f"owner_{i}"] = owner
-    rare = (search in ("like", "like+bigram", "fragment", "digits") and not common
+    rare = (search in ("like", "like+bigram", "fragment", "digits", "letters") and not common
             and _has_trigram(params.get("fragment", pattern) or "", search))
     shape = _ListShape(
         postgres=postgres, active_only=not q.get("include_archived"), filters=filters,
@@ -338,6 +348,9 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
         conditions.append(c.search_text.like(bindparam("pattern"), escape="\\"))
     elif shape.search == "digits":
         conditions.append(_DIGIT_GRAMS.contains(bindparam("digit_grams", type_=ARRAY(Text))))
+        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
+    elif shape.search == "letters":
+        conditions.append(_LETTER_GRAMS.contains(bindparam("letter_grams", type_=ARRAY(Text))))
         conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
     elif shape.search == "fragment":
         # the index looks up the rarer part of the term; the whole term is tested on each
@@ -431,21 +444,36 @@ def term_share(s: Session, pattern: str) -> float:
     return _estimate(f"LIKE {pattern}", measure)
 
 
+def _sample_share(s: Session) -> Any:
+    """The share of search texts containing a text, counted in the sample PostgreSQL keeps
+    for its estimates (the 1,000-value histogram, migration 0005); None before ANALYZE.
+    Occurrences, not texts: an upper bound of the share, which is what a threshold of
+    "too frequent to look up" wants; one search of the joined sample per text."""
+    sample = _remembered("search sample", lambda: "\n".join(s.connection().exec_driver_sql(
+        "SELECT histogram_bounds::text::text[] FROM pg_stats WHERE tablename = "
+        "'customers' AND attname = 'search_text'").scalar() or []))
+    if not sample:
+        return None
+    values = sample.count("\n") + 1
+    return lambda text: sample.count(text) / values
+
+
 def search_fragment(s: Session, term: str) -> str | None:
-    """``index_fragment`` of ``term``, with shares counted in the sample of search texts
-    PostgreSQL keeps for its estimates (the 1,000-value histogram, migration 0005)."""
+    """``index_fragment`` of ``term`` with the sample's shares."""
     def choose() -> str | None:
-        sample = _remembered("search sample", lambda: "\n".join(s.connection().exec_driver_sql(
-            "SELECT histogram_bounds::text::text[] FROM pg_stats WHERE tablename = "
-            "'customers' AND attname = 'search_text'").scalar() or []))
-        if not sample:
-            return None
-        values = sample.count("\n") + 1
-        # occurrences, not texts: an upper bound of the share, which is what a threshold
-        # of "too frequent to look up" wants; one search of the joined sample per window
-        return index_fragment(term, lambda text: sample.count(text) / values)
+        share = _sample_share(s)
+        return None if share is None else index_fragment(term, share)
     fragment: str | None = _remembered(f"fragment {term}", choose)
     return fragment
+
+
+def search_letter_windows(s: Session, term: str) -> list[str]:
+    """``letter_lookup_windows`` of ``term`` with the sample's shares (all equal before
+    ANALYZE has made one)."""
+    def choose() -> list[str]:
+        return letter_lookup_windows(term, _sample_share(s) or (lambda _: 0.0))
+    windows: list[str] = _remembered(f"letters {term}", choose)
+    return windows
 
 
 def customers_estimate(s: Session) -> float:

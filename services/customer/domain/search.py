@@ -133,3 +133,33 @@ def index_fragment(term: str, share: Callable[[str], float]) -> str | None:
         return None
     fragment = term[best[0]:best[1] + 3]
     return fragment if share(fragment) < RARE_FRAGMENT_SHARE else None
+
+
+# a term of at least this many Latin letters is looked up by its four-letter windows
+LETTER_WINDOW = 4
+
+
+def is_letter_term(term: str) -> bool:
+    """At least four Latin letters and nothing else: found by its letter windows."""
+    return len(term) >= LETTER_WINDOW and term.isascii() and term.isalpha()
+
+
+def letter_lookup_windows(term: str, share: Callable[[str], float]) -> list[str]:
+    """The four-letter windows of a letter term (``is_letter_term``) to look up in
+    ``search_letter_grams``: the rarest, and the rarest that does not overlap it, else
+    the next rarest.
+
+    A customer whose search text contains the term has every window of it, so any of
+    them finds a superset of the matches; two rare ones intersect to about the matches
+    themselves, where all of them would add the posting lists of the frequent ones
+    (``tong`` in ``haitong`` is in 4% of customers). ``share(text)`` estimates the share
+    of customers whose search text contains ``text``; ties go to the windows farthest
+    apart, which are the most independent."""
+    last = len(term) - LETTER_WINDOW
+    windows = [(share(term[i:i + LETTER_WINDOW]), i) for i in range(last + 1)]
+    # rarest first; among equals, the ends of the term before its middle
+    ranked = sorted(windows, key=lambda w: (w[0], -abs(w[1] - last / 2)))
+    first, rest = ranked[0][1], ranked[1:]
+    apart = [w for w in rest if abs(w[1] - first) >= LETTER_WINDOW]
+    chosen = {first, *([(apart or rest)[0][1]] if rest else [])}
+    return sorted({term[i:i + LETTER_WINDOW] for i in chosen})
