@@ -96,6 +96,10 @@ class LedgerService(CrmService):
             return {event_id: count for event_id, count in rows}
 
     @rpc
+    def echo(self, payload: str) -> str:
+        return payload
+
+    @rpc
     def slow_query(self, seconds: float) -> float:
         with self.uow(read_only=True) as uow:
             uow.session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
