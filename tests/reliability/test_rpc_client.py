@@ -11,7 +11,7 @@ import time
 
 import pytest
 from crm_platform.errors import ServiceUnavailable
-from crm_platform.rpc_client import AsyncRpcClient
+from crm_platform.rpc_client import AsyncRpcClient, RemoteError
 
 from tests.reliability.conftest import Ledger
 
@@ -92,3 +92,11 @@ def test_concurrent_calls_to_services_that_are_not_running_fail_alone(ledger: Le
             await client.close()
 
     asyncio.run(go())
+
+
+def test_a_call_with_the_wrong_arguments_is_refused_by_the_service(ledger: Ledger) -> None:
+    for kwargs in ({"nonsense": 1}, {}, {"payload": "x", "extra": 2}):
+        with pytest.raises(RemoteError) as err:
+            ledger.call("echo", **kwargs)
+        assert err.value.exc_type == "IncorrectSignature"
+    assert ledger.call("echo", payload="fine") == "fine"

@@ -99,3 +99,24 @@ def test_team_hierarchy_rules() -> None:
     assert descendants(parents, ["east"]) == {"east", "sh"}
     assert would_cycle(parents, "root", "sh")
     assert not would_cycle(parents, "north", "east")
+
+
+def test_a_callers_header_is_parsed_once_and_its_caller_shared() -> None:
+    from types import SimpleNamespace
+
+    from crm_platform.service.providers import caller_of
+
+    rep = Caller(user_id="u-rep", roles=["sales_rep"], scope="own")
+    manager = Caller(user_id="u-mgr", roles=["sales_manager"], scope="team",
+                     member_ids=["u-rep"])
+
+    def ctx(raw: object) -> SimpleNamespace:
+        return SimpleNamespace(context_data={"caller": raw} if raw is not None else {})
+
+    first, again = caller_of(ctx(rep.to_header())), caller_of(ctx(rep.to_header()))
+    assert first == rep and again is first  # one parse for the same header
+    assert caller_of(ctx(manager.to_header())) == manager
+    assert caller_of(ctx(manager.model_dump())) == manager  # a plain dict: parsed, not kept
+    assert caller_of(ctx(None)) is None
+    worker = ctx(rep.to_header())
+    assert caller_of(worker) is caller_of(worker)  # once per worker, too

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import sys
 import threading
@@ -27,7 +28,7 @@ from typing import Any
 from kombu import Connection, Producer
 from nameko.amqp.publish import Publisher
 from nameko.events import EventHandler
-from nameko.exceptions import UnserializableValueError, serialize
+from nameko.exceptions import IncorrectSignature, UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 from pydantic import ValidationError
@@ -120,6 +121,19 @@ class _RpcConsumer(RpcConsumer):  # type: ignore[misc]
 
 class CrmRpc(Rpc):  # type: ignore[misc]
     rpc_consumer = _RpcConsumer()
+
+    def setup(self) -> None:
+        super().setup()
+        self._signature = inspect.signature(getattr(self.container.service_cls,
+                                                    self.method_name))
+
+    def check_signature(self, args: Any, kwargs: Any) -> None:
+        """nameko's check with the method's signature worked out once (it ran
+        ``inspect.getcallargs`` per call, a twentieth of a small call's CPU)."""
+        try:
+            self._signature.bind(None, *args, **kwargs)  # None: the unbound ``self``
+        except TypeError as exc:
+            raise IncorrectSignature(str(exc)) from None
 
 
 def rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
