@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from crm_platform.errors import BadRequest, PayloadTooLarge
-from fastapi import APIRouter, Depends, File, Header, Request, UploadFile
+from fastapi import APIRouter, File, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from gateway.config import gateway_settings
-from gateway.deps import current_principal
+from gateway.deps import SECURITY, authenticate
 from gateway.etag import etag_json, parse_if_match
 from gateway.idempotency import idempotent
 from gateway.principal import Principal
@@ -62,7 +62,7 @@ def _endpoint(route: Route) -> Any:
     forwards_page = route.forwards_page  # decided once, not per request
 
     async def endpoint(request: Request, **kwargs: Any) -> Response:
-        principal: Principal = kwargs.pop("principal")
+        principal: Principal = await authenticate(request)
         rt = request.app.state.runtime
         if route.audit_read:  # before the permission check: denied attempts are audited too
             request.state.audit_read = True
@@ -117,8 +117,6 @@ def _endpoint(route: Route) -> Any:
 
     params = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
-        inspect.Parameter("principal", inspect.Parameter.KEYWORD_ONLY,
-                          default=Depends(current_principal), annotation=Principal),
     ]
     for name in PATH_PARAM.findall(route.path):
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str))
@@ -193,7 +191,8 @@ def build_router(routes: Sequence[Route]) -> APIRouter:
             status_code=route.status, operation_id=route.rpc,
             tags=list(route.tags or [route.service]), summary=route.summary,
             description=doc.strip(), response_class=JSONResponse, responses=responses,
-            openapi_extra={"parameters": _query_parameters(route.query)} if route.query
-            else None,
+            openapi_extra={"security": SECURITY,
+                           **({"parameters": _query_parameters(route.query)}
+                              if route.query else {})},
         )
     return router

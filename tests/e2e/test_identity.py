@@ -50,6 +50,14 @@ def test_wrong_password_and_missing_token(platform: Platform) -> None:
         _is_problem(c.get("/api/v1/me"), 401, "unauthorized")
         _is_problem(c.get("/api/v1/me", headers={"Authorization": "Bearer junk"}), 401,
                     "invalid_token")
+        # the route table's operations authenticate the same way
+        _is_problem(c.get("/api/v1/customers"), 401, "unauthorized")
+        _is_problem(c.get("/api/v1/customers", headers={"Authorization": "Basic junk"}), 401,
+                    "unauthorized")
+        _is_problem(c.get("/api/v1/customers", headers={"Authorization": "Bearer junk"}),
+                    401, "invalid_token")
+        _is_problem(c.get("/api/v1/customers", headers={"X-API-Key": "junk"}), 401,
+                    "invalid_api_key")
 
 
 def test_a_token_of_one_user_cannot_act_as_another(platform: Platform) -> None:
@@ -206,6 +214,13 @@ def test_openapi_lists_identity_operations_with_models(platform: Platform) -> No
         ref = create_user["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         assert ref.endswith("/UserCreate")
         assert "User" in spec["components"]["schemas"]
+        # every operation but the login and the token refresh says how to authenticate
+        schemes = set(spec["components"]["securitySchemes"])
+        for path, item in spec["paths"].items():
+            for method, op in item.items():
+                if op["operationId"] not in ("login", "refresh_token"):
+                    assert {k for s in op.get("security", []) for k in s} == schemes, \
+                        (method, path)
         assert c.get("/docs").status_code == 200
 
 
