@@ -10,7 +10,8 @@ and measures through the gateway with real tokens:
 2. fill: the rest up to ``--total`` is written straight into the customer service's
    database with COPY, every column computed by the service's own code (the import's row
    parsing and column defaults, ``identity_keys`` for the duplicate-guard rows,
-   ``search_document`` for ``search_text``, ``customer_code`` from the code sequence),
+   ``search_columns`` for ``search_text`` and its windows, ``customer_code`` from the
+   code sequence),
    with their history rows, created over the two years before the import, owned by 24
    team members, 20% of them already returned to the public pool (the service's 30-day
    rule) and all classified as the nightly classification run leaves them, that run
@@ -79,7 +80,7 @@ from services.customer.domain.identity_keys import identity_keys  # noqa: E402
 from services.customer.domain.search import (  # noqa: E402
     normalize_query,
     pinyin_forms,
-    search_document,
+    search_columns,
 )
 from services.customer.use_cases import classification  # noqa: E402
 from services.customer.use_cases.bulk import (  # noqa: E402
@@ -240,6 +241,9 @@ def _copy_field(value: Any) -> str:
         return "t" if value else "f"
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if isinstance(value, list):  # a text[] column (the search windows)
+        value = "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                               for v in value) + "}"
     text = str(value) if isinstance(value, (int, float, Decimal)) else value
     return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
             .replace("\r", "\\r"))
@@ -310,8 +314,8 @@ def fill_chunk(plan: FillPlan, k_start: int, k_end: int) -> tuple[str, str, str]
             "owner_team_id": None if pooled_at else team_id,
             "phones": [key.split(":", 1)[1] for key in sorted(keys) if key.startswith("phone:")],
             "emails": list(fields.pop("emails", []) or [])})
-        customer.search_text = search_document([customer.name], [
-            customer.code, *customer.phones, *customer.emails, customer.tax_id or ""])
+        vars(customer).update(search_columns([customer.name], [
+            customer.code, *customer.phones, *customer.emails, customer.tax_id or ""]))
         # as the nightly classification run at plan.end left it (no event, no version)
         result = classify(classification._facts(customer), plan.end, thresholds, cutoffs)
         for name in classification.FIELDS:

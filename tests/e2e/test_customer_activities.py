@@ -44,8 +44,9 @@ def test_contacts_are_searchable_and_versioned(platform: Platform, crew: dict[st
         assert contact["phones"] == ["+8618600001111"] and contact["email"] == "nana@example.com"
         assert [x["id"] for x in c.get(f"/api/v1/customers/{cid}/contacts").json()["items"]] \
             == [contact["id"]]
-        found = c.get("/api/v1/customers", params={"q": "oyn"}).json()["items"]
-        assert cid in {x["id"] for x in found}  # a contact's name finds the customer
+        for q in ("oyn", "ouyangnana", "欧阳"):  # initials, full pinyin, two characters
+            found = c.get("/api/v1/customers", params={"q": q}).json()["items"]
+            assert cid in {x["id"] for x in found}, q  # a contact's name finds the customer
         stale = c.patch(f"/api/v1/customers/{cid}/contacts/{contact['id']}",
                         json={"title": "总监"}, headers={"If-Match": '"7"'})
         assert stale.status_code == 409

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from services.customer.db.models import MESSAGING, Customer, CustomerHistory, CustomerKey
+from services.customer.domain.search import search_windows
 from services.customer.use_cases.bulk import _row_defaults
 from tests.support.infra import migrated_engine
 
@@ -43,6 +44,7 @@ def _customers(prefix: str, now: datetime | None = None) -> list[dict[str, Any]]
                      "registered_capital": Decimal("1234.50") if i % 4 == 0 else None,
                      "paid_revenue": Decimal("0"), "province": "浙江" if i % 2 else None,
                      "address": 'quote " backslash \\ tab \t newline \n end',
+                     **search_windows(f"杭州{i}号科技 hangzhou{i} +86138{i:08d}"),
                      "search_text": f"杭州{i}号科技 hangzhou{i} +86138{i:08d}",
                      "created_at": now, "updated_at": now, "last_activity_at": now,
                      "last_visit_at": None, "version": 1, "owner_id": "u1"})
@@ -76,11 +78,12 @@ def test_bulk_rows_are_stored_as_executemany_stores_them(engine: Engine) -> None
     skip = ("id", "code")
     assert _stored(engine, Customer.__table__, "id LIKE 'P-%'", "created_at, name", skip) == \
         _stored(engine, Customer.__table__, "id LIKE 'B-%'", "created_at, name", skip)
-    with engine.connect() as conn:
-        bigrams = conn.execute(text(
+    with engine.connect() as conn:  # the window arrays arrive as arrays
+        windows = conn.execute(text(
             "SELECT count(*) FROM customers WHERE id LIKE 'B-%' AND search_bigrams @> "
-            "ARRAY['杭州', '科技']")).scalar_one()
-    assert bigrams == N
+            "ARRAY['杭州', '科技'] AND search_letter_grams @> ARRAY['hang', 'zhou'] "
+            "AND search_digit_grams @> ARRAY['8613']")).scalar_one()
+    assert windows == N
     skip = ("id", "customer_id")
     assert _stored(engine, CustomerHistory.__table__, "customer_id LIKE 'P-%'", "id", skip) \
         == _stored(engine, CustomerHistory.__table__, "customer_id LIKE 'B-%'", "id", skip)
@@ -127,16 +130,30 @@ def test_a_naive_datetime_is_refused(engine: Engine) -> None:
 @pytest.mark.parametrize("doc", [
     "", "a", "中", "中文", "a中文b 中x文 国家abc人民 ", "中 文", "é中", "中\t文", "x  中国  ",
     "杭州云帆科技有限公司 hangzhouyunfan hzyf c20260000001 +8613800138000 a@b.cn",
-    "ＡＢＣ科技（深圳）有限公司 张三木 zhangsanmu",
+    "ＡＢＣ科技（深圳）有限公司 张三木 zhangsanmu", "abcd 1234 12345 abc1234d x9y",
 ])
-def test_cjk_bigrams_are_those_of_the_first_version(engine: Engine, doc: str) -> None:
-    first_version = r"""
-        SELECT coalesce(array_agg(DISTINCT b), '{}')
-        FROM unnest(string_to_array(:doc, ' ')) AS w,
-             generate_series(1, char_length(w) - 1) AS i,
-             LATERAL (SELECT substr(w, i, 2) AS b) AS x
-        WHERE b !~ '[\x01-\x7f]'"""
+def test_search_windows_are_those_the_database_made(engine: Engine, doc: str) -> None:
+    """The windows the service writes are those the SQL functions of the generated
+    columns made for the rows stored before migration 0007 (the bigrams as the first
+    version of 0003 defined them)."""
+    made_by_sql = {
+        "search_bigrams": r"""
+            SELECT coalesce(array_agg(DISTINCT b), '{}')
+            FROM unnest(string_to_array(:doc, ' ')) AS w,
+                 generate_series(1, char_length(w) - 1) AS i,
+                 LATERAL (SELECT substr(w, i, 2) AS b) AS x
+            WHERE b !~ '[\x01-\x7f]'""",
+        "search_digit_grams": r"""
+            SELECT coalesce(array_agg(DISTINCT substr(w, i, 4)), '{}')
+            FROM regexp_split_to_table(:doc, '[^0-9]+') AS w,
+                 generate_series(1, char_length(w) - 3) AS i""",
+        "search_letter_grams": r"""
+            SELECT coalesce(array_agg(DISTINCT substr(w, i, 4)), '{}')
+            FROM regexp_split_to_table(:doc, '[^a-z]+') AS w,
+                 generate_series(1, char_length(w) - 3) AS i""",
+    }
+    windows = search_windows(doc)
     with engine.connect() as conn:
-        expected = conn.execute(text(first_version), {"doc": doc}).scalar_one()
-        assert conn.execute(text("SELECT crm_cjk_bigrams(:doc)"), {"doc": doc}
-                            ).scalar_one() == expected
+        for column, sql in made_by_sql.items():
+            expected = conn.execute(text(sql), {"doc": doc}).scalar_one()
+            assert windows[column] == sorted(expected), column

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.customer.db import queries
 from services.customer.db.models import AccountTeamMember, Customer, CustomerKey
+from services.customer.domain.search import search_windows
 from tests.support.infra import migrated_engine
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,7 @@ TIERS = ["A", "B", "C", None]
 
 def _row(i: int) -> dict[str, Any]:
     owner = OWNERS[i % 4]
+    text = f"kehu{i} {'华信 huaxin' if i % 4 else '其他 qita'} 1380013{i:04d}"
     return dict(
         id=f"c-{i:03d}", code=f"C{i:05d}", name=f"客户{(i * 7) % 60:02d}",
         kind="company" if i % 3 else "person", owner_id=owner, owner_team_id=TEAMS[owner],
@@ -37,7 +39,7 @@ def _row(i: int) -> dict[str, Any]:
         province="浙江" if i % 2 else "江苏", tags=["vip"] if i % 5 == 0 else ["new"],
         category_ids=[f"cat-{i % 2}"], created_at=T0 + timedelta(hours=i // 2),
         updated_at=T0 + timedelta(hours=60 - i // 3),
-        search_text=f"kehu{i} {'华信 huaxin' if i % 4 else '其他 qita'} 1380013{i:04d}")
+        search_text=text, **search_windows(text))
 
 
 ROWS = [_row(i) for i in range(60)]

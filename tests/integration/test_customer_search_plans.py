@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.customer.db import queries
 from services.customer.db.models import AccountTeamMember, Customer
+from services.customer.domain.search import search_windows
 from tests.support.infra import migrated_engine
 
 pytestmark = pytest.mark.integration
@@ -24,6 +25,10 @@ CUSTOMERS = cast(Table, Customer.__table__)
 TEAM = cast(Table, AccountTeamMember.__table__)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 REP, PEER, MANAGER, OTHER = "u-rep", "u-peer", "u-manager", "u-other"
+
+
+def _searchable(text: str) -> dict[str, Any]:
+    return {"search_text": text, **search_windows(text)}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def engine() -> Iterator[Engine]:
                     owner_id=owners[i % 5], status="archived" if i % 17 == 0 else "active",
                     # ties on created_at: the id decides, in both statements alike
                     created_at=T0 + timedelta(hours=i // 3),
-                    search_text=f"kehu{i} {'tongyong' if i % 4 else 'qita'}"))
+                    **_searchable(f"kehu{i} {'tongyong' if i % 4 else 'qita'}")))
             conn.execute(insert(CUSTOMERS), rows)
             # the rep is on the account team of two of another owner's customers
             conn.execute(insert(TEAM), [{"customer_id": "c-003", "user_id": REP},
@@ -152,7 +157,7 @@ def _customers(engine: Engine, rows: dict[str, str]) -> Iterator[None]:
     with engine.begin() as conn:
         conn.execute(insert(CUSTOMERS), [dict(
             id=cid, code=f"H{n}", name=f"海同{n}", kind="company", owner_id=OTHER,
-            status="active", created_at=T0 + timedelta(days=10, hours=n), search_text=text)
+            status="active", created_at=T0 + timedelta(days=10, hours=n), **_searchable(text))
             for n, (cid, text) in enumerate(rows.items())])
         conn.exec_driver_sql("ANALYZE customers")
     queries._ESTIMATES.clear()

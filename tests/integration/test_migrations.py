@@ -18,11 +18,10 @@ from sqlalchemy import MetaData
 from tests.support.infra import Databases
 
 MODELS = {"gateway": "gateway.db.models"}
-# PostgreSQL-only search structures that migrations add by hand and models leave out
-# (trigram index; generated bigram, digit and letter window columns and their indexes)
-POSTGRES_ONLY = {"ix_customers_search_trgm", "ix_customers_search_bigrams", "search_bigrams",
-                 "ix_customers_search_digit_grams", "search_digit_grams",
-                 "ix_customers_search_letter_grams", "search_letter_grams"}
+# PostgreSQL-only search indexes that migrations add by hand and models leave out (trigram
+# index; GIN indexes of the window arrays)
+POSTGRES_ONLY = {"ix_customers_search_trgm", "ix_customers_search_bigrams",
+                 "ix_customers_search_digit_grams", "ix_customers_search_letter_grams"}
 
 
 def _include(obj: object, name: str | None, kind: str, reflected: bool, other: object

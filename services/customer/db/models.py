@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -28,6 +29,9 @@ class Base(DeclarativeBase):
 
 MESSAGING = messaging_tables(Base.metadata)
 MONEY = Numeric(18, 2)
+# the search text's windows (domain.search.search_windows), looked up by the search
+# indexes on PostgreSQL (migrations 0003, 0006, 0007); JSON lists on SQLite, unused there
+WINDOWS = ARRAY(Text).with_variant(JSON(), "sqlite")
 
 
 class Customer(Base):
@@ -83,6 +87,13 @@ class Customer(Base):
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                        nullable=False)
     search_text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    # written with search_text (search_columns); never read back by the ORM
+    search_bigrams: Mapped[list[str]] = mapped_column(WINDOWS, default=list, nullable=False,
+                                                      deferred=True)
+    search_digit_grams: Mapped[list[str]] = mapped_column(WINDOWS, default=list,
+                                                          nullable=False, deferred=True)
+    search_letter_grams: Mapped[list[str]] = mapped_column(WINDOWS, default=list,
+                                                           nullable=False, deferred=True)
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -3,6 +3,7 @@ pinyin initials (``zhsm`` or ``zhangsan`` finds 张三木)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -90,6 +91,35 @@ def search_document(names: Iterable[str], others: Iterable[str]) -> str:
         if part:
             seen.setdefault(part, None)
     return " ".join(seen)
+
+
+# search_text's windows: runs of non-ASCII text by two characters (Chinese words), runs
+# of digits and of Latin letters by four (numbers, pinyin, Latin names)
+_WINDOW_RUNS = (("search_bigrams", re.compile(r"[^\x00-\x7f]{2,}"), 2),
+                ("search_digit_grams", re.compile(r"[0-9]{4,}"), 4),
+                ("search_letter_grams", re.compile(r"[a-z]{4,}"), 4))
+
+
+def search_windows(text: str) -> dict[str, list[str]]:
+    """The windows of a search text the search indexes look up (PostgreSQL), by column:
+    every two-character window of each run of non-ASCII characters, and every
+    four-character window of each run of ASCII digits and of lower-case Latin letters;
+    distinct, sorted. A term found in the text has all its windows there, so a lookup of
+    the term's windows finds every match (and some near misses, tested after).
+
+    Made here, once per write, rather than by SQL functions in generated columns: those
+    cost PostgreSQL 10-21 µs per row each, a tenth of an import's time in the database."""
+    return {column: sorted({run[i:i + size] for run in pattern.findall(text)
+                            for i in range(len(run) - size + 1)})
+            for column, pattern, size in _WINDOW_RUNS}
+
+
+def search_columns(names: Iterable[str], others: Iterable[str]) -> dict[str, object]:
+    """A customer's search columns: ``search_text`` (``search_document``) and its
+    windows (``search_windows``). Every write of a customer's searchable fields sets
+    them together."""
+    text = search_document(names, others)
+    return {"search_text": text, **search_windows(text)}
 
 
 # A trigram in at least this share of customers is left out of a search's index lookup

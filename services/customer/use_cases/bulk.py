@@ -33,7 +33,7 @@ from services.customer.db.models import (
 )
 from services.customer.domain import customers as rules
 from services.customer.domain.identity_keys import identity_keys
-from services.customer.domain.search import search_document
+from services.customer.domain.search import search_columns
 from services.customer.use_cases.customers import customer_out, refresh_search, snapshot, writable
 
 MAX_IMPORT_ROWS = 10_000
@@ -146,8 +146,8 @@ def _import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
         first = queries.next_sequence(s, f"customer-{year}", count=len(staged))
         for offset, (_, cu, _) in enumerate(staged):
             cu.code = rules.customer_code(year, first + offset)
-            cu.search_text = search_document([cu.name], [
-                cu.code, *cu.phones, *cu.emails, cu.tax_id or ""])
+            vars(cu).update(search_columns([cu.name], [
+                cu.code, *cu.phones, *cu.emails, cu.tax_id or ""]))
         try:
             insert_rows(s, Customer.__table__, [vars(cu) for _, cu, _ in staged])
             insert_rows(s, CustomerKey.__table__, [

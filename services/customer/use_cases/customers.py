@@ -33,7 +33,7 @@ from services.customer.db.models import (
 from services.customer.domain import customers as rules
 from services.customer.domain import ownership
 from services.customer.domain.identity_keys import identity_keys
-from services.customer.domain.search import search_document
+from services.customer.domain.search import search_columns
 
 POOL_DEFAULTS = {"days_without_followup": 30, "claim_limit": 200}
 OPEN_VISIT_STATES = ("planned", "appointed", "visited", "reported", "returned")
@@ -119,8 +119,10 @@ def _contact_names(uow: UnitOfWork, customer_id: str) -> list[str]:
 
 
 def refresh_search(uow: UnitOfWork, c: Customer) -> None:
-    c.search_text = search_document(
-        [c.name, *_contact_names(uow, c.id)], [c.code, *c.phones, *c.emails, c.tax_id or ""])
+    columns = search_columns([c.name, *_contact_names(uow, c.id)],
+                             [c.code, *c.phones, *c.emails, c.tax_id or ""])
+    for name, value in columns.items():
+        setattr(c, name, value)
 
 
 def writable(uow: UnitOfWork, caller: Caller, customer_id: str) -> Customer:
