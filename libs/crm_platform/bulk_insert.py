@@ -15,12 +15,12 @@ timezone-aware datetimes only, like :class:`crm_platform.db.UTCDateTime`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Table, insert, text
 from sqlalchemy.orm import Session
 
@@ -51,10 +51,20 @@ def insert_rows(s: Session, table: Table, rows: Sequence[dict[str, Any]]) -> Non
     )
     for start in range(0, len(rows), CHUNK_ROWS):
         # a JSON column's value is a nested value of the document, whose text PostgreSQL
-        # stores as it stands: with json.dumps' default separators and escaping, the very
-        # text SQLAlchemy's JSON type would have stored
-        document = json.dumps(rows[start:start + CHUNK_ROWS], default=_plain)
+        # stores as it stands: written as the engine's JSON serializer writes it (orjson,
+        # ``crm_platform.db.json_text``), the very text SQLAlchemy's JSON type stores
+        try:
+            document = orjson.dumps(rows[start:start + CHUNK_ROWS], default=_plain,
+                                    option=_OPTIONS).decode()
+        except orjson.JSONEncodeError as exc:  # _plain's refusal, as it raised it
+            if isinstance(exc.__cause__, ValueError):
+                raise exc.__cause__ from None
+            raise
         s.execute(statement, {"rows": document})
+
+
+# datetimes come to _plain, which refuses naive ones; dict keys as wire writes them
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 def _plain(value: Any) -> Any:
