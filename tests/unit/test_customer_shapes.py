@@ -4,6 +4,7 @@ that shape, as written on the wire, equal to what the schema itself produces."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -62,10 +63,13 @@ def test_customer_shape_equals_the_schema_dump(changes: dict[str, Any]) -> None:
 
 
 def test_page_shape_uses_the_joined_owner_name() -> None:
-    rows = [SimpleNamespace(_mapping={**BASE, "owner_display_name": "李四"}),
-            SimpleNamespace(_mapping={**BASE, "id": "c2", "owner_id": None,
-                                      "owner_display_name": None})]
-    out = _on_wire(customers_out(rows))  # type: ignore[arg-type]  # Row-like: _mapping only
+    # Row-like: values by position, names in _fields (columns in another order than the
+    # shape's, as a statement may select them)
+    names = [*reversed(list(BASE)), "owner_display_name"]
+    page_row = namedtuple("page_row", names)  # type: ignore[misc]  # names known at run time
+    rows = [page_row(**{**BASE, "owner_display_name": "李四"}),
+            page_row(**{**BASE, "id": "c2", "owner_id": None, "owner_display_name": None})]
+    out = _on_wire(customers_out(rows))
     assert out[0] == _via_schema(SimpleNamespace(**BASE), "李四")
     assert out[0]["owner"] == {"id": "u1", "display_name": "李四"}
     assert out[1]["owner"] is None and out[1]["in_pool"] is True

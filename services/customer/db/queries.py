@@ -91,10 +91,11 @@ _LETTER_GRAMS = sql_column("search_letter_grams", ARRAY(Text))
 _customers = Customer.__table__
 _staff = Staff.__table__
 _account_team = AccountTeamMember.__table__
-# What a customer read needs: every column but the search document and its windows (the
-# longest ones, only ever matched in SQL), plus the owner's name from the staff copy in the
-# same statement.
-_SHOWN = [c for c in _customers.columns if not c.key.startswith("search_")]
+# What a customer read needs: every column shown (not the search document and its windows,
+# the longest ones, only ever matched in SQL, nor the pool rule's last activity), plus the
+# owner's name from the staff copy in the same statement.
+_SHOWN = [c for c in _customers.columns
+          if not c.key.startswith("search_") and c.key != "last_activity_at"]
 _WITH_OWNER = (select(*_SHOWN, _staff.c.display_name.label("owner_display_name"))
                .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
 _READ = _WITH_OWNER.where(_customers.c.id == bindparam("customer_id"))

@@ -4,8 +4,10 @@ write history and events, commit. One function per operation, named like the RPC
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from crm_platform.auth import Caller
@@ -42,12 +44,32 @@ OPEN_VISIT_STATES = ("planned", "appointed", "visited", "reported", "returned")
 # -- shaping -----------------------------------------------------------------------------
 def customer_out(c: Any, owner_name: str | None) -> dict[str, Any]:
     """API shape of a customer (an ORM object or a Core row with the same names)."""
-    return _customer_fields(c._mapping if isinstance(c, Row) else _Attributes(c), owner_name)
+    m = c._mapping if isinstance(c, Row) else _Attributes(c)
+    return _shape(tuple(m[name] for name in _PLAIN_FIELDS),
+                  tuple(m[name] for name in _REGION_COLUMNS), m["owner_id"], owner_name,
+                  tuple(m[name] for name in _CLASSIFICATION_FIELDS))
 
 
-def customers_out(rows: Iterable[Row[Any]]) -> list[dict[str, Any]]:
-    """A page of Core rows carrying ``owner_display_name`` in API shape."""
-    return [_customer_fields(m, m["owner_display_name"]) for m in (r._mapping for r in rows)]
+def customers_out(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """A page of Core rows carrying ``owner_display_name`` in API shape; the values are
+    taken by position (by name, through each row's mapping, was a fifth of the service's
+    CPU on a 50-row page)."""
+    if not rows:
+        return []
+    plain, region, owner, owner_name, classification = _getters(tuple(rows[0]._fields))
+    return [_shape(plain(r), region(r), owner(r), owner_name(r), classification(r))
+            for r in rows]
+
+
+@lru_cache(maxsize=64)
+def _getters(fields: tuple[str, ...]) -> tuple[Callable[[Any], Any], ...]:
+    """Getters of a row with these columns: the plain fields, the region's, the owner's
+    id and name, the classification's."""
+    index = {name: i for i, name in enumerate(fields)}
+    return (itemgetter(*(index[name] for name in _PLAIN_FIELDS)),
+            itemgetter(*(index[name] for name in _REGION_COLUMNS)),
+            itemgetter(index["owner_id"]), itemgetter(index["owner_display_name"]),
+            itemgetter(*(index[name] for name in _CLASSIFICATION_FIELDS)))
 
 
 class _Attributes:
@@ -63,24 +85,19 @@ class _Attributes:
         return getattr(self.obj, name)
 
 
-def _customer_fields(c: Any, owner_name: str | None) -> dict[str, Any]:
-    """The fields of ``schemas.Customer`` from trusted stored values (``c`` maps column
-    names to values), datetimes and decimals as they are: the RPC reply writes them
+def _shape(plain: Sequence[Any], region: Sequence[Any], owner_id: str | None,
+           owner_name: str | None, classification: Sequence[Any]) -> dict[str, Any]:
+    """The fields of ``schemas.Customer`` from trusted stored values (in the orders of
+    the field lists below), datetimes and decimals as they are: the RPC reply writes them
     (:mod:`crm_platform.wire`). Not validated per call: validating 50-row pages was most
     of a search's CPU in the service; a unit test holds this shape, as written on the
     wire, equal to the model's own JSON dump."""
-    region = None
-    if c["province"] or c["city"] or c["district"] or c["region_band"]:
-        region = {"province": c["province"], "city": c["city"], "district": c["district"],
-                  "band": c["region_band"]}
-    owner_id = c["owner_id"]
-    shown = {name: c[name] for name in _PLAIN_FIELDS}
-    shown.update(
-        region=region,
-        owner={"id": owner_id, "display_name": owner_name or owner_id} if owner_id else None,
-        in_pool=owner_id is None,
-        classification={name: c[name] for name in _CLASSIFICATION_FIELDS},
-    )
+    shown = dict(zip(_PLAIN_FIELDS, plain, strict=True))
+    shown["region"] = dict(zip(_REGION_FIELDS, region, strict=True)) if any(region) else None
+    shown["owner"] = ({"id": owner_id, "display_name": owner_name or owner_id} if owner_id
+                      else None)
+    shown["in_pool"] = owner_id is None
+    shown["classification"] = dict(zip(_CLASSIFICATION_FIELDS, classification, strict=True))
     return shown
 
 
@@ -97,6 +114,8 @@ _CLASSIFICATION_FIELDS = (
     "volume_class", "paid_revenue", "paid_orders", "last_purchase_at", "last_visit_at",
     "last_followup_at",
 )
+_REGION_COLUMNS = ("province", "city", "district", "region_band")
+_REGION_FIELDS = ("province", "city", "district", "band")
 
 
 def snapshot(c: Customer) -> dict[str, Any]:
