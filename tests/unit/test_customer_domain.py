@@ -218,14 +218,16 @@ def test_index_fragment_is_a_substring_found_wherever_the_term_is() -> None:
 
 LETTER_SHARES = {"hait": 0.0022, "aito": 0.0013, "iton": 0.0037, "tong": 0.04,
                  "zhan": 0.05, "hang": 0.06, "angs": 0.001, "ngsa": 0.001, "gsan": 0.002,
-                 "sanm": 0.0005, "anmu": 0.0005}
+                 "sanm": 0.0005, "anmu": 0.0005, "gong": 0.7, "ongs": 0.6, "ngsi": 0.6}
 
 
 @pytest.mark.parametrize(("term", "windows"), [
-    ("haitong", ["aito", "hait"]),  # the rarest, then the rarest left (none is apart)
-    ("zhangsanmu", ["angs", "anmu"]),  # the rarest two that do not overlap (ties: the end)
+    ("haitong", ["aito", "hait"]),  # the frequent end "tong" stands aside for "aito"
+    ("haiton", ["hait", "iton"]),  # both ends rare: both ends
+    ("zhangsanmu", ["anmu", "sanm"]),  # "zhan" is frequent: the rarest other instead
     ("htxn", ["htxn"]),  # one window: the whole term
-    ("abcdefgh", ["abcd", "efgh"]),  # all unknown: the two ends
+    ("gongsi", ["ngsi", "ongs"]),  # everything frequent: the rarer ones (gong: 70%)
+    ("abcdefgh", ["abcd", "efgh"]),  # nothing known: the two ends
 ])
 def test_letter_lookup_windows(term: str, windows: list[str]) -> None:
     assert search.letter_lookup_windows(term, lambda t: LETTER_SHARES.get(t, 0.0)) == windows

@@ -167,6 +167,8 @@ def index_fragment(term: str, share: Callable[[str], float]) -> str | None:
 
 # a term of at least this many Latin letters is looked up by its four-letter windows
 LETTER_WINDOW = 4
+# a window in at least this share of customers is not looked up if another will do
+FREQUENT_WINDOW_SHARE = 0.02
 
 
 def is_letter_term(term: str) -> bool:
@@ -175,21 +177,18 @@ def is_letter_term(term: str) -> bool:
 
 
 def letter_lookup_windows(term: str, share: Callable[[str], float]) -> list[str]:
-    """The four-letter windows of a letter term (``is_letter_term``) to look up in
-    ``search_letter_grams``: the rarest, and the rarest that does not overlap it, else
-    the next rarest.
-
-    A customer whose search text contains the term has every window of it, so any of
-    them finds a superset of the matches; two rare ones intersect to about the matches
-    themselves, where all of them would add the posting lists of the frequent ones
-    (``tong`` in ``haitong`` is in 4% of customers). ``share(text)`` estimates the share
-    of customers whose search text contains ``text``; ties go to the windows farthest
-    apart, which are the most independent."""
-    last = len(term) - LETTER_WINDOW
-    windows = [(share(term[i:i + LETTER_WINDOW]), i) for i in range(last + 1)]
-    # rarest first; among equals, the ends of the term before its middle
-    ranked = sorted(windows, key=lambda w: (w[0], -abs(w[1] - last / 2)))
-    first, rest = ranked[0][1], ranked[1:]
-    apart = [w for w in rest if abs(w[1] - first) >= LETTER_WINDOW]
-    chosen = {first, *([(apart or rest)[0][1]] if rest else [])}
-    return sorted({term[i:i + LETTER_WINDOW] for i in chosen})
+    """The (one or two) four-letter windows of a letter term (``is_letter_term``) to look
+    up in ``search_letter_grams``: its first and its last, which together cover a term of
+    up to eight letters, so the customers having both are about the term's matches
+    (``hait`` and ``tong``: 725 for ``haitong``'s 700, where the overlapping ``aito`` and
+    ``iton`` had 1,258). An end in ``FREQUENT_WINDOW_SHARE`` or more of the customers
+    (``tong`` is in 4%) would add a long posting list to the lookup: the rarest other
+    window stands in for it. ``share(text)`` estimates the share of customers whose
+    search text contains ``text``."""
+    windows = [term[i:i + LETTER_WINDOW] for i in range(len(term) - LETTER_WINDOW + 1)]
+    chosen = [windows[0], windows[-1]]
+    others = sorted((w for w in dict.fromkeys(windows) if w not in chosen), key=share)
+    for k, window in enumerate(chosen):
+        if others and share(window) >= FREQUENT_WINDOW_SHARE:
+            chosen[k] = others.pop(0)
+    return sorted(set(chosen))

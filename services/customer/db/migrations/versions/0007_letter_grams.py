@@ -4,9 +4,9 @@ A full-pinyin term such as ``haitong`` (700 of a million customers) was looked u
 trigram index through ``hai`` and ``ton``, each in 4-5% of customers: intersecting their
 posting lists took ~1.3 ms of the search's ~3 ms in the database. ``search_letter_grams``
 keeps every four-letter window of every run of Latin letters in ``search_text`` (full
-pinyin, initials, Latin names, the words of emails); a term's two rarest windows (``hait``,
-``aito``: 0.1-0.2%) find about as many candidates as the term has matches, and the term
-is tested on each after.
+pinyin, initials, Latin names, the words of emails); two windows of a term (``hait`` and
+``aito``: 0.1-0.2% each) find about as many candidates as the term has matches, and the
+term is tested on each after.
 
 The window columns stop being generated: the service computes all three with the search
 text (``domain.search.search_windows``) and writes them together. The SQL functions of
