@@ -170,3 +170,22 @@ def _customers(engine: Engine, rows: dict[str, str]) -> Iterator[None]:
         with engine.begin() as conn:
             conn.execute(CUSTOMERS.delete().where(CUSTOMERS.c.id.in_(rows)))
         queries._ESTIMATES.clear()
+
+
+def test_a_common_term_for_everyone_walks_the_newest_customers_in_a_prepared_statement(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = Caller.system("admin")
+    query = {"q": "tongyong"}
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 2.0)  # never common
+    expected = _pages(engine, admin, query)
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)  # always common
+    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
+    queries._LIST_STATEMENTS.clear()
+    assert _pages(engine, admin, query) == expected
+    assert [(shape.search, shape.scoped, shape.prepared)
+            for shape in queries._LIST_STATEMENTS] == [("contains", False, True)] * 2  # + cursor
+    # with a filter the planner weighs the term against it: planned per call
+    queries._LIST_STATEMENTS.clear()
+    _pages(engine, admin, {**query, "kind": "company"})
+    assert {(shape.search, shape.prepared) for shape in queries._LIST_STATEMENTS} == \
+        {("like", False)}
