@@ -5,6 +5,7 @@ retries with a dead-letter queue, and cooperative database I/O under eventlet.""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -182,3 +183,15 @@ def test_a_service_that_is_not_running_fails_fast(ledger: Ledger) -> None:
         nobody.call("anything", timeout=5)
     assert err.value.code == "service_unavailable"
     assert time.monotonic() - started < 2
+
+
+def test_a_service_signalled_twice_stops_once_and_cleanly(ledger: Ledger) -> None:
+    """A supervisor and the process group may both pass SIGTERM on (``make run``)."""
+    proc = ledger.spawn()
+    assert proc.popen is not None
+    proc.popen.send_signal(signal.SIGTERM)
+    time.sleep(0.2)  # the first handled (two at once arrive as one), the stop under way
+    proc.popen.send_signal(signal.SIGTERM)
+    assert proc.popen.wait(timeout=30) == 0
+    log = proc.log_path.read_text(errors="replace")
+    assert log.count("stopping") == 1 and "Traceback" not in log, log[-3000:]

@@ -61,7 +61,15 @@ def main(argv: list[str] | None = None) -> None:
     runner = ServiceRunner(nameko_config())
     runner.add_service(service_cls)
 
+    stopping = False
+
     def shutdown(signum: int, _frame: Any) -> None:
+        # a supervisor and the process group may both pass the signal on: stopping twice
+        # stopped nameko's timers twice (an assertion in eventlet, a traceback per timer)
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
         log.info("signal %s: stopping", signum)
         eventlet.spawn_n(runner.stop)
 
