@@ -1,4 +1,5 @@
-"""A small confirmed publisher on kombu (no nameko), shared by services and the gateway.
+"""A small confirmed publisher (no nameko), shared by services and the gateway: kombu
+connects and declares, :mod:`crm_platform.amqp_protocol` writes the messages' frames.
 
 ``publish`` returns only after the broker confirmed the message (publisher confirms), so
 a caller that deletes an outbox row afterwards never loses the event. ``publish_batch``
@@ -14,11 +15,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kombu import Connection, Exchange, Producer
+
+from crm_platform.amqp_protocol import basic_properties, publish_frames
 
 PERSISTENT = 2
 
@@ -103,49 +106,27 @@ class ConfirmedPublisher:
         self._unconfirmed -= refused
         self._nacked |= refused
 
-    def _send(self, producer: Producer, message: Outgoing) -> int:
-        """Publish without waiting; returns the message's delivery tag."""
+    def _frames(self, producer: Producer, message: Outgoing) -> bytes:
+        """The frames publishing ``message`` on the producer's channel, written with the
+        rest of its batch at once: py-amqp's basic_publish serialized and sent each
+        message apart, ~28 µs of CPU a message against ~9 µs for these (an import's
+        10,000 events go out in the same process as the next import). Declares the
+        exchange first if this connection has not."""
         if message.exchange and message.exchange not in self._declared:
             Exchange(message.exchange, type=message.exchange_type, durable=True).declare(
                 channel=producer.channel)
             self._declared.add(message.exchange)
-        # what kombu's Producer.publish sends, built directly: its per-call work (body
-        # preparation, entity checks, a retry wrapper) was a third of the relay's CPU
-        properties: dict[str, Any] = {"delivery_mode": PERSISTENT}
-        if message.message_id:
-            properties["message_id"] = message.message_id
-        if message.expiration is not None:
-            properties["expiration"] = str(int(message.expiration * 1000))
+        properties = basic_properties(
+            content_type="application/json", content_encoding="utf-8",
+            headers=message.headers, delivery_mode=PERSISTENT,
+            expiration=(None if message.expiration is None
+                        else str(int(message.expiration * 1000))),
+            message_id=message.message_id or None)
         body = message.body.encode("utf-8") if isinstance(message.body, str) else message.body
-        channel = producer.channel
-        channel.basic_publish(
-            channel.prepare_message(body, 0, "application/json", "utf-8", message.headers,
-                                    properties),
-            exchange=message.exchange,
-            routing_key=message.routing_key,
-        )
-        tag = self._next_tag
-        self._next_tag += 1
-        self._unconfirmed.add(tag)
-        return tag
-
-    @contextlib.contextmanager
-    def _corked(self) -> Iterator[None]:
-        """Linux: hold back partial TCP segments while a batch is written, so the
-        messages leave in full segments rather than one small send each (a third of the
-        relay's CPU, and as many reads for the broker); sent in full on leaving."""
-        sock = getattr(getattr(getattr(self._connection, "connection", None),
-                               "transport", None), "sock", None)
-        cork = getattr(socket, "TCP_CORK", None)
-        if sock is None or cork is None:
-            yield
-            return
-        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):  # a broken connection fails the batch anyway
-                sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
+        assert self._connection is not None
+        return publish_frames(producer.channel.channel_id, message.exchange,
+                              message.routing_key, body, properties,
+                              self._connection.connection.frame_max)
 
     def _await(self, tags: Sequence[int]) -> None:
         """Read from the broker until none of ``tags`` is waiting for its confirm."""
@@ -188,9 +169,13 @@ class ConfirmedPublisher:
             try:
                 # one connection for the whole batch: the tags count on its channel
                 producer = self._ensure()
-                with self._corked():
-                    for message in messages:
-                        tags.append(self._send(producer, message))
+                frames = b"".join([self._frames(producer, m) for m in messages])
+                assert self._connection is not None
+                self._connection.connection.transport.write(frames)
+                # the broker numbers the channel's messages in the order they arrive
+                tags = list(range(self._next_tag, self._next_tag + len(messages)))
+                self._next_tag += len(messages)
+                self._unconfirmed.update(tags)
                 self._await(tags)
             except Exception as exc:
                 failure = exc

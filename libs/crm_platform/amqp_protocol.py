@@ -25,6 +25,8 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -91,7 +93,7 @@ def longstr(value: str | bytes) -> bytes:
 
 
 def _field_value(value: Any) -> bytes:
-    if isinstance(value, str):
+    if isinstance(value, (str, bytes)):
         return b"S" + longstr(value)
     if isinstance(value, bool):
         return b"t\x01" if value else b"t\x00"
@@ -101,6 +103,15 @@ def _field_value(value: Any) -> bytes:
         return b"d" + struct.pack(">d", value)
     if value is None:
         return b"V"
+    # the broker's own headers come back in these (x-death: time), and are passed on
+    if isinstance(value, datetime):
+        return b"T" + struct.pack(">Q", int(value.timestamp()))
+    if isinstance(value, Decimal):
+        sign, digits, exponent = value.as_tuple()
+        if not isinstance(exponent, int) or not 0 <= -exponent <= 255:
+            raise TypeError(f"no AMQP decimal for {value}")
+        unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+        return b"D" + struct.pack(">Bi", -exponent, unscaled)
     if isinstance(value, (list, tuple)):
         items = b"".join(_field_value(v) for v in value)
         return b"A" + struct.pack(">I", len(items)) + items
@@ -123,7 +134,8 @@ def method_frame(channel: int, method: tuple[int, int], args: bytes = b"") -> by
 def basic_properties(*, content_type: str | None = None, content_encoding: str | None = None,
                      headers: dict[str, Any] | None = None, correlation_id: str | None = None,
                      reply_to: str | None = None, expiration: str | None = None,
-                     message_id: str | None = None) -> tuple[int, bytes]:
+                     message_id: str | None = None, delivery_mode: int | None = None
+                     ) -> tuple[int, bytes]:
     """(property flags, property fields) of a basic content header."""
     flags, parts = 0, []
     for flag, value in ((_CONTENT_TYPE, content_type), (_CONTENT_ENCODING, content_encoding)):
@@ -133,6 +145,9 @@ def basic_properties(*, content_type: str | None = None, content_encoding: str |
     if headers is not None:
         flags |= _HEADERS
         parts.append(table(headers))
+    if delivery_mode is not None:
+        flags |= _DELIVERY_MODE
+        parts.append(bytes((delivery_mode,)))
     for flag, value in ((_CORRELATION_ID, correlation_id), (_REPLY_TO, reply_to),
                         (_EXPIRATION, expiration), (_MESSAGE_ID, message_id)):
         if value is not None:

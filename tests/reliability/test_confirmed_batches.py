@@ -62,6 +62,31 @@ def test_a_batch_arrives_whole_and_in_order(vhost: Vhost) -> None:
         publisher.close()
 
 
+def test_a_message_arrives_persistent_with_its_id_headers_and_whole_body(vhost: Vhost
+                                                                         ) -> None:
+    exchange = f"props-{uuid.uuid4().hex[:6]}.events"
+    conn, queue = _tap(vhost, exchange)
+    publisher = ConfirmedPublisher(vhost.uri)
+    large = json.dumps({"名": "海同" * 200_000})  # over a frame: split into body frames
+    try:
+        publisher.publish_batch([
+            Outgoing(exchange, "thing.created", large, {"ce_id": "1", "n": 2}, "m-1"),
+            Outgoing(exchange, "thing.updated", "{}", {}, None, expiration=1.5)])
+        with conn:
+            bound = queue(conn.channel())
+            first, second = bound.get(no_ack=True), bound.get(no_ack=True)
+        body = first.body if isinstance(first.body, str) else first.body.decode()
+        assert body == large and first.delivery_info["routing_key"] == "thing.created"
+        assert first.properties["delivery_mode"] == 2
+        assert first.properties["message_id"] == "m-1"
+        assert (first.content_type, first.content_encoding) == ("application/json", "utf-8")
+        assert first.headers == {"ce_id": "1", "n": 2}
+        assert second.properties["expiration"] == "1500"
+        assert "message_id" not in second.properties
+    finally:
+        publisher.close()
+
+
 def test_a_refused_batch_raises_and_the_publisher_recovers(vhost: Vhost) -> None:
     exchange = f"refused-{uuid.uuid4().hex[:6]}.events"
     conn, queue = _tap(vhost, exchange)  # a topic exchange

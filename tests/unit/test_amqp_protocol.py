@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -48,7 +50,7 @@ def test_a_publish_is_one_method_one_header_and_bodies_of_at_most_frame_max(size
         content_type="application/json", content_encoding="utf-8",
         headers={"nameko.caller": "{}", "nameko.call_id_stack": ["gateway.x.1"]},
         correlation_id="abc-1", reply_to="rpc.reply-gateway-1", expiration="15000",
-        message_id="m-1")
+        message_id="m-1", delivery_mode=2)
     data = amqp.publish_frames(3, "nameko-rpc", "customer.list_customers", body, props,
                                frame_max=131072)
     frames = _unmarshal_all(data)
@@ -61,11 +63,31 @@ def test_a_publish_is_one_method_one_header_and_bodies_of_at_most_frame_max(size
     assert (p.content_type, p.content_encoding, p.correlation_id, p.reply_to, p.expiration,
             p.message_id) == ("application/json", "utf-8", "abc-1", "rpc.reply-gateway-1",
                               "15000", "m-1")
+    assert p.delivery_mode == 2
     assert p.headers == {"nameko.caller": "{}", "nameko.call_id_stack": ["gateway.x.1"]}
     bodies = [value for _, value in frames[2:]]
     assert all(isinstance(b, pamqp_body.ContentBody) for b in bodies)
     assert all(len(b.value) <= 131072 - 8 for b in bodies)
     assert b"".join(b.value for b in bodies) == body
+
+
+def test_headers_as_the_broker_sent_them_are_written_back_as_they_came() -> None:
+    # a retried event's headers carry RabbitMQ's x-death (a timestamp, counts, lists)
+    death = {"count": 1, "reason": "expired", "queue": "q.retry", "exchange": "",
+             "routing-keys": ["q.retry"],
+             "time": datetime(2026, 12, 2, 5, 0, 7, tzinfo=UTC)}
+    headers = {"x-death": [death], "x-crm-attempts": 2, "price": Decimal("-12.50"),
+               "raw": b"bytes"}
+    data = amqp.publish_frames(1, "", "q", b"{}", amqp.basic_properties(
+        headers=headers, delivery_mode=2), frame_max=131072)
+    p = _unmarshal_all(data)[1][1].properties
+    assert p.delivery_mode == 2
+    back = p.headers["x-death"][0]
+    assert back["time"].timestamp() == death["time"].timestamp()
+    assert {k: v for k, v in back.items() if k != "time"} == {
+        k: v for k, v in death.items() if k != "time"}
+    assert p.headers["price"] == Decimal("-12.50") and p.headers["x-crm-attempts"] == 2
+    assert p.headers["raw"] in (b"bytes", "bytes")
 
 
 @pytest.mark.parametrize("props", [
