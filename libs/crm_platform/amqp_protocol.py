@@ -19,6 +19,7 @@ lost socket, missed heartbeats, a frame it cannot read) ends it, fails every wai
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import ssl
 import struct
@@ -104,14 +105,14 @@ def _field_value(value: Any) -> bytes:
     if value is None:
         return b"V"
     # the broker's own headers come back in these (x-death: time), and are passed on
+    # (py-amqp reads a timestamp as a naive datetime in UTC: naive means UTC here too)
     if isinstance(value, datetime):
-        return b"T" + struct.pack(">Q", int(value.timestamp()))
+        return b"T" + struct.pack(">Q", calendar.timegm(value.utctimetuple()))
     if isinstance(value, Decimal):
-        sign, digits, exponent = value.as_tuple()
+        exponent = value.as_tuple().exponent
         if not isinstance(exponent, int) or not 0 <= -exponent <= 255:
             raise TypeError(f"no AMQP decimal for {value}")
-        unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
-        return b"D" + struct.pack(">Bi", -exponent, unscaled)
+        return b"D" + struct.pack(">Bi", -exponent, int(value.scaleb(-exponent)))
     if isinstance(value, (list, tuple)):
         items = b"".join(_field_value(v) for v in value)
         return b"A" + struct.pack(">I", len(items)) + items

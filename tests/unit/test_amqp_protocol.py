@@ -90,6 +90,23 @@ def test_headers_as_the_broker_sent_them_are_written_back_as_they_came() -> None
     assert p.headers["raw"] in (b"bytes", "bytes")
 
 
+def test_a_naive_timestamp_is_taken_as_utc_whatever_the_local_zone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    # py-amqp hands a timestamp header back as a naive datetime in UTC
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        data = amqp.publish_frames(1, "", "q", b"{}", amqp.basic_properties(
+            headers={"time": datetime(2026, 12, 2, 5, 0, 7)}), frame_max=131072)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    stamp = _unmarshal_all(data)[1][1].properties.headers["time"]
+    assert stamp.replace(tzinfo=UTC) == datetime(2026, 12, 2, 5, 0, 7, tzinfo=UTC)
+
+
 @pytest.mark.parametrize("props", [
     {},
     {"correlation_id": "c-1"},
