@@ -16,10 +16,12 @@ and measures through the gateway with real tokens:
    team members, 20% of them already returned to the public pool (the service's 30-day
    rule) and all classified as the nightly classification run leaves them, that run
    marked done: neither timer finds work during the measurement; then VACUUM ANALYZE;
-3. search: ``GET /api/v1/customers?q=…`` (default page size and sort) by name fragments,
+3. search: ``GET /api/v1/customers?q=…`` (default page size, sort and item fields: the
+   list summary) by name fragments,
    pinyin, partial and full phone numbers, at ``--clients`` keep-alive clients, as the
    admin (scope all), the importing sales manager (scope team) and a sales rep (scope
-   own); req/s, p50, p99 per query, then ``EXPLAIN (ANALYZE, BUFFERS)`` of the SQL the
+   own); req/s, p50, p99 per query; the full (50-row) pages again with whole records
+   (``fields=*``) for comparison; then ``EXPLAIN (ANALYZE, BUFFERS)`` of the SQL the
    service runs for the slowest queries.
 
     .venv/bin/python bench/customer.py [--rows 100000] [--total 1000000]
@@ -77,6 +79,7 @@ from services.customer.domain.classification import (  # noqa: E402
     compute_cutoffs,
 )
 from services.customer.domain.identity_keys import identity_keys  # noqa: E402
+from services.customer.domain.list_fields import SUMMARY  # noqa: E402
 from services.customer.domain.search import (  # noqa: E402
     normalize_query,
     pinyin_forms,
@@ -496,7 +499,7 @@ def service_sql(db_url: str, caller: Caller, q: str) -> tuple[list[str], str, An
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with Session(engine) as s:
-            queries.list_customers(s, caller, {"q": q})
+            queries.list_customers(s, caller, {"q": q}, SUMMARY.columns)
     finally:
         engine.dispose()
     statement, parameters = captured[-1]
@@ -776,22 +779,33 @@ def main() -> None:
         report.append(f"load average before the searches: {os.getloadavg()[0]:.2f}")
         results: list[tuple[Searcher, str, str, Result, int]] = []
         cpu: dict[tuple[str, str], str] = {}
-        for who in searchers:
+
+        def measure(who: Searcher, label: str, url: str) -> tuple[Result, int, str]:
             headers = {"Authorization": f"Bearer {who.token}"}
+            with httpx.Client(headers=headers, timeout=120) as c:
+                r = c.get(url)
+                page = len(r.json()["items"]) if r.status_code == 200 else -r.status_code
+            asyncio.run(run(url, args.clients, 3 * args.clients, 5, headers))  # warm up
+            cpu_before = cpu_snapshot(platform)
+            result = asyncio.run(run(url, args.clients, args.requests, args.seconds, headers))
+            used = cpu_per(cpu_before, cpu_snapshot(platform), result.requests)
+            print(f"{who.label:<8}{label:<22}", result.line("")[29:], f"page {page}",
+                  flush=True)
+            return result, page, used
+
+        for who in searchers:
             for label, q in searches:
-                url = f"{platform.base_url}/api/v1/customers?q={quote(q)}"
-                with httpx.Client(headers=headers, timeout=120) as c:
-                    r = c.get(url)
-                    page = len(r.json()["items"]) if r.status_code == 200 else -r.status_code
-                asyncio.run(run(url, args.clients, 3 * args.clients, 5, headers))  # warm up
-                cpu_before = cpu_snapshot(platform)
-                result = asyncio.run(run(url, args.clients, args.requests, args.seconds,
-                                         headers))
-                cpu[(who.label, label)] = cpu_per(cpu_before, cpu_snapshot(platform),
-                                                  result.requests)
+                result, page, cpu[(who.label, label)] = measure(
+                    who, label, f"{platform.base_url}/api/v1/customers?q={quote(q)}")
                 results.append((who, label, q, result, page))
-                print(f"{who.label:<8}{label:<22}", result.line("")[29:], f"page {page}",
-                      flush=True)
+        # the full pages again with whole records, for the ratio in the same run
+        print("the full pages again with whole records (fields=*) ...", flush=True)
+        whole: list[tuple[Searcher, str, Result, str]] = []
+        for who, label, q, _, page in list(results):
+            if page >= 50:
+                result, _, used = measure(who, label, f"{platform.base_url}/api/v1/customers"
+                                          f"?q={quote(q)}&fields=*")
+                whole.append((who, label, result, used))
 
         report.append(f"load average after the searches: {os.getloadavg()[0]:.2f}")
         plans = {(who.label, label): explain(db_url, who.caller, q)
@@ -801,7 +815,8 @@ def main() -> None:
     print(f"Customer service at {args.total:,} customers, PostgreSQL, through the gateway\n")
     for line in report:
         print(line)
-    print(f"\nGET /api/v1/customers?q=… (default page size, sort -created_at) at {args.clients} "
+    print(f"\nGET /api/v1/customers?q=… (default page size, sort -created_at, fields: the "
+          f"summary) at {args.clients} "
           "keep-alive clients; matches: active rows containing q (any owner); page: items "
           "on the first page for this caller\n")
     for who, label, q, result, page in results:
@@ -823,6 +838,12 @@ def main() -> None:
         print(f"target p99 < {P99_TARGET_MS:.0f} ms at {args.clients} clients as {who.label}: "
               f"{'met' if not missed else 'MISSED'}, {len(mine) - len(missed)} of {len(mine)} "
               f"queries under it (worst: {worst[1]}, {worst[3].pct(0.99):.0f} ms)")
+    print(f"\nfor comparison, the same full pages with whole records (fields=*) at "
+          f"{args.clients} clients, and CPU ms per request\n")
+    for who, label, result, used in whole:
+        print(f"{who.label:<8}{label:<22}{result.requests:>6} req {result.errors:>3} err "
+              f"{result.rps:6.0f} req/s  p50 {result.pct(0.5):7.1f} ms  p99 "
+              f"{result.pct(0.99):7.1f} ms  {used}")
     shown: set[str] = set()
     for who, label, q, result, _ in sorted(results, key=lambda r: -r[3].pct(0.99)):
         plan = plans[(who.label, label)]

@@ -6,7 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from crm_platform.errors import ValidationFailed
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from services.customer.domain.list_fields import selection
 
 CustomerKind = Literal["company", "person"]
 RegionBand = Literal["urban", "county", "township"]
@@ -135,6 +138,36 @@ class Customer(BaseModel):
     updated_at: datetime
 
 
+def _partial(model: type[BaseModel], name: str, doc: str, **nested: Any) -> type[BaseModel]:
+    """``model`` with every field optional: a list item carries the fields asked for."""
+    fields: dict[str, Any] = {}
+    for field, info in model.model_fields.items():
+        annotation: Any = nested.get(field, info.annotation)
+        fields[field] = (annotation | None, None)
+    return create_model(name, __doc__=doc, **fields)
+
+
+PartialClassification = _partial(Classification, "PartialClassification",
+                                 "The parts of a classification a list item asked for.")
+CustomerListItem = _partial(
+    Customer, "CustomerListItem",
+    "A customer in a list: the summary (id, code, name, kind, phones, emails, industry, "
+    "region, owner, in_pool, status, tags, classification's tier, lifecycle, stage and "
+    "last_followup_at, version, created_at, updated_at) or the fields asked for.",
+    classification=PartialClassification)
+
+_FIELDS_DOC = ("fields of each item, comma-separated (`classification.tier` for a part of "
+               "the classification, `*` for whole records); default: the summary")
+
+
+def _check_fields(value: str | None) -> str | None:
+    try:
+        selection(value)
+    except ValidationFailed as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 class CustomerQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -158,6 +191,9 @@ class CustomerQuery(BaseModel):
         "-created_at")
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
+    fields: str | None = Field(None, max_length=1000, description=_FIELDS_DOC)
+
+    _fields_known = field_validator("fields")(_check_fields)
 
 
 class Page(BaseModel):
@@ -165,7 +201,7 @@ class Page(BaseModel):
 
 
 class CustomerPage(Page):
-    items: list[Customer]
+    items: list[CustomerListItem]  # type: ignore[valid-type]
 
 
 class TransferRequest(Strict):
@@ -513,6 +549,9 @@ class SegmentMembersQuery(BaseModel):
 
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
+    fields: str | None = Field(None, max_length=1000, description=_FIELDS_DOC)
+
+    _fields_known = field_validator("fields")(_check_fields)
 
 
 class Customer360Core(BaseModel):

@@ -32,6 +32,11 @@ def test_segment_members_follow_the_customers(platform: Platform) -> None:
         assert segment["member_count"] == 1
         members = c.get(f"/api/v1/segments/{segment['id']}/members").json()["items"]
         assert [m["id"] for m in members] == [old_car["id"]]
+        assert "attributes" not in members[0]  # the list summary, unless asked for
+        members = c.get(f"/api/v1/segments/{segment['id']}/members",
+                        params={"fields": "name,attributes"}).json()["items"]
+        assert members == [{"id": old_car["id"], "name": old_car["name"],
+                            "attributes": old_car["attributes"]}]
         # a change to a customer changes the segment
         c.post("/api/v1/customers", json={
             "name": f"车主丙{tag}", "kind": "person", "tags": [tag],

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.customer.db import queries
 from services.customer.db.models import AccountTeamMember, Customer
+from services.customer.domain.list_fields import SUMMARY
 from services.customer.domain.search import search_windows
 from tests.support.infra import migrated_engine
 
@@ -58,13 +59,17 @@ CALLERS = {
 }
 
 
-def _pages(engine: Engine, caller: Caller, query: dict[str, Any]) -> list[list[str]]:
+def _pages(engine: Engine, caller: Caller, query: dict[str, Any],
+           columns: frozenset[str] | None = None) -> list[list[str]]:
     pages: list[list[str]] = []
     cursor = None
     with Session(engine) as s:
         while True:
             rows, cursor = queries.list_customers(
-                s, caller, {**query, "limit": 7, **({"cursor": cursor} if cursor else {})})
+                s, caller, {**query, "limit": 7, **({"cursor": cursor} if cursor else {})},
+                columns)
+            if rows and columns is not None:  # the summary's width: its columns only
+                assert columns <= set(rows[0]._fields) and "tax_id" not in rows[0]._fields
             pages.append([r.id for r in rows])
             if cursor is None:
                 return pages
@@ -72,19 +77,21 @@ def _pages(engine: Engine, caller: Caller, query: dict[str, Any]) -> list[list[s
 
 @pytest.mark.parametrize("who", sorted(CALLERS))
 @pytest.mark.parametrize("sort", ["-created_at", "created_at"])
-def test_per_source_pages_equal_the_single_statement(engine: Engine, who: str, sort: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("columns", [None, SUMMARY.columns], ids=["whole", "summary"])
+def test_per_source_pages_equal_the_single_statement(
+        engine: Engine, who: str, sort: str, columns: frozenset[str] | None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     caller = CALLERS[who]
     query = {"q": "tongyong", "sort": sort}
     monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 2.0)  # never: one statement
-    single = _pages(engine, caller, query)
+    single = _pages(engine, caller, query, columns)
     monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)  # always: per source
     monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
     taken = []
     by_source = queries._page_by_source
     monkeypatch.setattr(queries, "_page_by_source",
                         lambda *a: taken.append(1) or by_source(*a))
-    per_source = _pages(engine, caller, query)
+    per_source = _pages(engine, caller, query, columns)
     assert taken and per_source == single
 
     seen = [cid for page in single for cid in page]

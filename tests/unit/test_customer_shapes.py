@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from crm_platform import wire
+from crm_platform.errors import ValidationFailed
 
 from services.customer import schemas
+from services.customer.domain.list_fields import SUMMARY, SUMMARY_FIELDS, WHOLE, selection
 from services.customer.use_cases.customers import customer_out, customers_out
 
 BASE: dict[str, Any] = dict(
@@ -75,3 +77,51 @@ def test_page_shape_uses_the_joined_owner_name() -> None:
     assert out[1]["owner"] is None and out[1]["in_pool"] is True
     assert out[0]["classification"]["paid_revenue"] == "12345.60"
     assert out[0]["created_at"] == "2025-01-02T03:04:05Z"
+
+
+def _page_rows(**changes: Any) -> list[Any]:
+    names = [*reversed(list(BASE)), "owner_display_name"]
+    page_row = namedtuple("page_row", names)  # type: ignore[misc]  # names known at run time
+    return [page_row(**{**BASE, "owner_display_name": "李四", **changes})]
+
+
+def test_a_sparse_page_item_is_the_whole_record_cut_to_its_fields() -> None:
+    whole = _on_wire(customers_out(_page_rows()))[0]
+    for fields in ("name,owner", "in_pool", "region,classification.tier,classification.stage",
+                   "classification", "tags,version,updated_at"):
+        chosen = selection(fields)
+        item = _on_wire(customers_out(_page_rows(), chosen))[0]
+        top = {name.split(".")[0] for name in fields.split(",")} | {"id"}
+        assert set(item) == top, fields
+        for name in top - {"classification"}:
+            assert item[name] == whole[name], (fields, name)
+        if "classification" in top:
+            assert item["classification"] == {
+                k: v for k, v in whole["classification"].items() if k in chosen.classification}
+
+
+def test_the_summary_is_what_its_fields_say_and_validates_as_a_list_item() -> None:
+    item = _on_wire(customers_out(_page_rows(), SUMMARY))[0]
+    top = {name.split(".")[0] for name in SUMMARY_FIELDS}
+    assert set(item) == top
+    assert set(item["classification"]) == {"tier", "lifecycle", "stage", "last_followup_at"}
+    assert "tax_id" not in item and "attributes" not in item
+    parsed = schemas.CustomerListItem.model_validate(item)
+    assert parsed.model_dump(mode="json", exclude_unset=True) == item
+
+
+def test_every_selection_reads_columns_the_whole_record_has() -> None:
+    shown = set(BASE) | {"owner_display_name"}
+    assert selection("*").columns <= shown
+    assert WHOLE.columns == shown
+    assert selection("in_pool").columns == {"id", "owner_id"}
+    assert selection("owner").columns == {"id", "owner_id", "owner_display_name"}
+
+
+@pytest.mark.parametrize("fields", ["", " , ", "name,nmae", "classification.bogus", "owner.id"])
+def test_an_unknown_or_empty_field_list_is_refused(fields: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        selection(fields)
+    assert caught.value.code == "invalid_fields"
+    with pytest.raises(ValueError):
+        schemas.CustomerQuery.model_validate({"fields": fields})

@@ -50,6 +50,7 @@ from services.customer.db.models import (
     Setting,
     Staff,
 )
+from services.customer.domain.list_fields import OWNER_NAME_COLUMN, SUMMARY
 from services.customer.domain.search import (
     index_fragment,
     is_letter_term,
@@ -99,6 +100,16 @@ _SHOWN = [c for c in _customers.columns
 _WITH_OWNER = (select(*_SHOWN, _staff.c.display_name.label("owner_display_name"))
                .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
 _READ = _WITH_OWNER.where(_customers.c.id == bindparam("customer_id"))
+# A page whose fields are all among a list's summary reads only those columns (and the
+# sort keys): psycopg2's parsing of 43 columns per row was the largest part of the
+# service's CPU on a 50-row page. Two widths only, whatever fields are asked for, so
+# that the statements (each prepared on every connection) stay few.
+_NARROW_COLUMNS = frozenset(
+    {*SUMMARY.columns, "id", "name", "created_at", "updated_at"} - {OWNER_NAME_COLUMN})
+_NARROW_WITH_OWNER = (
+    select(*[c for c in _SHOWN if c.key in _NARROW_COLUMNS],
+           _staff.c.display_name.label(OWNER_NAME_COLUMN))
+    .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
 # Visibility for prebuilt statements, with parameters ``owners`` and ``user_id`` (what
 # ``visible`` writes with the caller's values): the owners in scope, the public pool,
 # and customers whose account team has the caller.
@@ -214,6 +225,7 @@ class _ListShape:
     after: bool
     scoped: bool
     owner_branches: int | None  # per source: owners walked one by one (0: one IN branch)
+    narrow: bool  # the summary's columns only (``_NARROW_WITH_OWNER``)
 
     @property
     def prepared(self) -> bool:
@@ -228,10 +240,11 @@ class _ListShape:
 _LIST_STATEMENTS: dict[_ListShape, Select[Any]] = {}
 
 
-def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[Any],
-                                                                           str | None]:
-    """A page of Core rows (the columns of ``_WITH_OWNER``, so ``owner_display_name`` too):
-    building ORM objects for a 50-row page cost more than the search itself."""
+def list_customers(s: Session, caller: Caller, q: dict[str, Any],
+                   columns: frozenset[str] | None = None) -> tuple[list[Any], str | None]:
+    """A page of Core rows with at least ``columns`` (all shown ones when None) and
+    ``owner_display_name``: building ORM objects for a 50-row page cost more than the
+    search itself."""
     postgres = is_postgres(s)
     size = clamp_limit(q.get("limit"))
     params: dict[str, Any] = {"page_limit": size + 1}
@@ -307,7 +320,8 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any]) -> tuple[list[
         postgres=postgres, active_only=not q.get("include_archived"), filters=filters,
         in_pool=q.get("in_pool"), tag=bool(q.get("tag")), category=bool(q.get("category_id")),
         search=search, rare=rare, sort=sort, after=bool(after), scoped=owners is not None,
-        owner_branches=owner_branches)
+        owner_branches=owner_branches,
+        narrow=columns is not None and columns <= _NARROW_COLUMNS | {OWNER_NAME_COLUMN})
     if extra:  # a segment's conditions are values of their own: not kept
         statement = _list_statement(shape, extra)
     else:
@@ -380,14 +394,15 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
                           if descending else
                           or_(column > value, and_(column == value, c.id > last_id)))
     limit = bindparam("page_limit")
+    rows = _NARROW_WITH_OWNER if shape.narrow else _WITH_OWNER
     if shape.owner_branches is not None:
-        return _page_by_source(conditions, shape.owner_branches, descending, limit)
+        return _page_by_source(rows, conditions, shape.owner_branches, descending, limit)
     if shape.scoped:
         conditions.append(_VISIBLE_ARRAY if shape.postgres else _VISIBLE)
     if shape.rare:
-        return _page_of_matches(conditions, column, descending, limit)
+        return _page_of_matches(rows, conditions, column, descending, limit)
     order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
-    return _WITH_OWNER.where(*conditions).order_by(*order).limit(limit)
+    return rows.where(*conditions).order_by(*order).limit(limit)
 
 
 def _has_trigram(pattern: str, search: str | None) -> bool:
@@ -399,10 +414,10 @@ def _has_trigram(pattern: str, search: str | None) -> bool:
     return any(pattern[i:i + 3].isalnum() for i in range(len(pattern) - 2))
 
 
-def _page_of_matches(conditions: list[Any], column: Any, descending: bool,
-                     limit: Any) -> Select[Any]:
+def _page_of_matches(rows: Select[Any], conditions: list[Any], column: Any,
+                     descending: bool, limit: Any) -> Select[Any]:
     """A page of the customers matching a rare term: every match (id and sort key) is
-    found first, the page is taken from them, and its rows are read last.
+    found first, the page is taken from them, and its ``rows`` are read last.
 
     Written so that the plan cannot depend on the term: the matches are a materialized
     CTE, which has no order to walk, so its only plan is the lookup in the search index.
@@ -416,7 +431,7 @@ def _page_of_matches(conditions: list[Any], column: Any, descending: bool,
             .order_by(getattr(matches.c.sort_key, direction)(), getattr(matches.c.id, direction)())
             .limit(limit))
     order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
-    return _WITH_OWNER.where(c.id.in_(page.scalar_subquery())).order_by(*order)
+    return rows.where(c.id.in_(page.scalar_subquery())).order_by(*order)
 
 
 # A scoped caller's search for a term this common (share of all customers) is answered
@@ -493,8 +508,8 @@ def customers_estimate(s: Session) -> float:
     ).scalar_one())
 
 
-def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool,
-                    limit: Any) -> Select[Any]:
+def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: int,
+                    descending: bool, limit: Any) -> Select[Any]:
     """The first ``limit`` rows by ``created_at`` of what a scoped caller sees, taken from
     each source of visibility apart — the owners in scope (parameters ``owner_0`` …, or
     all of ``owners`` in one branch when ``owner_branches`` is 0), the public pool,
@@ -504,8 +519,8 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
     unless the caller cannot see them: behind a colleague's fresh 100,000-row import, one
     statement with the visibility as an OR walked ``ix_customers_created`` through all
     of them (90 ms for a rep). Per owner and for the pool, ``(owner_id, created_at)``
-    is walked in order instead (1 ms). The branches carry ids only and the page's rows
-    are read once at the end."""
+    is walked in order instead (1 ms). The branches carry ids only and the page's
+    ``rows`` are read once at the end."""
     direction = "desc" if descending else "asc"
 
     def order(cols: Any, by_owner: bool) -> list[Any]:
@@ -529,7 +544,7 @@ def _page_by_source(conditions: list[Any], owner_branches: int, descending: bool
                     .order_by(*order(c, False)))
     merged = union_all(*[select(*b.limit(limit).subquery().c) for b in branches]).subquery()
     page = select(merged.c.id).order_by(*order(merged.c, False)).limit(limit)
-    return _WITH_OWNER.where(c.id.in_(page)).order_by(*order(c, False))
+    return rows.where(c.id.in_(page)).order_by(*order(c, False))
 
 
 def _json_contains(postgres: bool, column: Any, value: Any) -> Any:

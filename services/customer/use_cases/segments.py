@@ -97,4 +97,5 @@ def segment_members(uow: UnitOfWork, caller: Caller, segment_id: str,
                     query: schemas.SegmentMembersQuery) -> dict[str, Any]:
     _segment(uow, segment_id)
     return list_customers(uow, caller, schemas.CustomerQuery(
-        segment_id=segment_id, limit=query.limit, cursor=query.cursor, sort="name"))
+        segment_id=segment_id, limit=query.limit, cursor=query.cursor, sort="name",
+        fields=query.fields))
