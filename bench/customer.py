@@ -71,7 +71,7 @@ from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench.loadgen import Result, run  # noqa: E402
-from bench.private_postgres import Server, private_postgres  # noqa: E402
+from bench.private_postgres import private_postgres  # noqa: E402
 from services.customer.db import queries  # noqa: E402
 from services.customer.db.models import Customer, CustomerHistory  # noqa: E402
 from services.customer.domain import customers as rules  # noqa: E402
@@ -447,14 +447,6 @@ def fill(db_url: str, first_index: int, count: int, owners: list[tuple[str, str 
 
 
 # -- search --------------------------------------------------------------------------------
-def _search_ok(platform: Platform, who: Searcher) -> bool:
-    """A search answers (after the database restarted, each pooled connection fails
-    once and is replaced)."""
-    with httpx.Client(headers={"Authorization": f"Bearer {who.token}"}, timeout=30) as c:
-        return all(c.get(f"{platform.base_url}/api/v1/customers?q=abc").status_code == 200
-                   for _ in range(40))
-
-
 @dataclass(frozen=True)
 class Searcher:
     label: str  # who searches
@@ -722,14 +714,13 @@ def main() -> None:
     parser.add_argument("--roles", default="admin,manager,rep",
                         help="who searches: admin (scope all), manager (team), rep (own)")
     parser.add_argument("--workers", type=int, default=2, help="processes building rows")
-    parser.add_argument("--postgres", choices=("own", "machine"), default="own",
-                        help="own: a server of the benchmark's own with --shared-buffers "
-                        "(bench/private_postgres.py); machine: the tests' server as it is")
+    parser.add_argument("--postgres", choices=("machine", "own"), default="machine",
+                        help="machine: the tests' server as it is; own: a server of the "
+                        "benchmark's own with --shared-buffers (bench/private_postgres.py)")
     parser.add_argument("--shared-buffers", default="4GB",
                         help="PostgreSQL's buffer cache on its own server")
     args = parser.parse_args()
     assert 0 < args.rows <= args.total < N_NAMES
-    server: Server | None = None
     with contextlib.ExitStack() as stack:
         if args.postgres == "own":
             server = stack.enter_context(private_postgres(
@@ -741,10 +732,10 @@ def main() -> None:
         else:
             where = f"PostgreSQL of the machine ({infra.PG_URL_BASE})"
         print(where, flush=True)
-        benchmark(args, where, server)
+        benchmark(args, where)
 
 
-def benchmark(args: argparse.Namespace, where: str, server: Server | None) -> None:
+def benchmark(args: argparse.Namespace, where: str) -> None:
     report: list[str] = [where]
     # the gateway and the customer service only: sales and billing would consume the
     # import's events on the same two cores
@@ -838,21 +829,6 @@ def benchmark(args: argparse.Namespace, where: str, server: Server | None) -> No
                 result, _, used = measure(who, label, f"{platform.base_url}/api/v1/customers"
                                           f"?q={quote(q)}&fields=*")
                 whole.append((who, label, result, used))
-        # the same again on PostgreSQL's default buffer cache (128 MB, the data set does
-        # not fit): the server restarted under the running platform, whose pools reconnect
-        small: list[tuple[Searcher, str, Result, str]] = []
-        if server is not None:
-            print("the full pages again with shared_buffers=128MB ...", flush=True)
-            chosen = server.settings["shared_buffers"]
-            server.restart(shared_buffers="128MB")
-            wait_until(lambda: all(_search_ok(platform, who) for who in searchers), 60,
-                       "the platform reconnected")
-            for who, label, q, _, page in list(results):
-                if page >= 50:
-                    result, _, used = measure(
-                        who, label, f"{platform.base_url}/api/v1/customers?q={quote(q)}")
-                    small.append((who, label, result, used))
-            server.restart(shared_buffers=chosen)
 
         report.append(f"load average after the searches: {os.getloadavg()[0]:.2f}")
         plans = {(who.label, label): explain(db_url, who.caller, q)
@@ -888,14 +864,6 @@ def benchmark(args: argparse.Namespace, where: str, server: Server | None) -> No
     print(f"\nfor comparison, the same full pages with whole records (fields=*) at "
           f"{args.clients} clients, and CPU ms per request\n")
     for who, label, result, used in whole:
-        print(f"{who.label:<8}{label:<22}{result.requests:>6} req {result.errors:>3} err "
-              f"{result.rps:6.0f} req/s  p50 {result.pct(0.5):7.1f} ms  p99 "
-              f"{result.pct(0.99):7.1f} ms  {used}")
-    if small:
-        print(f"\nfor comparison, the same full pages (the summary) on PostgreSQL's default "
-              f"buffer cache, shared_buffers=128MB, at {args.clients} clients, and CPU ms per "
-              "request\n")
-    for who, label, result, used in small:
         print(f"{who.label:<8}{label:<22}{result.requests:>6} req {result.errors:>3} err "
               f"{result.rps:6.0f} req/s  p50 {result.pct(0.5):7.1f} ms  p99 "
               f"{result.pct(0.99):7.1f} ms  {used}")

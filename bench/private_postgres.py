@@ -14,7 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +26,10 @@ BASE_SETTINGS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Server:
     port: int
     settings: dict[str, str]
-    restart_with: Callable[[dict[str, str]], None]
-
-    def restart(self, **settings: str) -> None:
-        """Stop and start again with these settings changed (connections are cut)."""
-        self.settings = {**self.settings, **settings}
-        self.restart_with(self.settings)
 
     @property
     def url_base(self) -> str:  # SQLAlchemy URL without the database
@@ -85,16 +79,12 @@ def private_postgres(port: int, settings: dict[str, str]) -> Iterator[Server]:
         options = " ".join(f"-c {name}={value}" for name, value in with_settings.items())
         pg_ctl("-l", str(root / "server.log"), "-o", options, "-w", "-t", "60", "start")
 
-    def restart(with_settings: dict[str, str]) -> None:
-        pg_ctl("-m", "fast", "-w", "stop")
-        start(with_settings)
-
     try:
         subprocess.run(_as_owner([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
                                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], owner),
                        check=True, capture_output=True, timeout=120)
         start(all_settings)
-        yield Server(port, all_settings, restart)
+        yield Server(port, all_settings)
     finally:
         with contextlib.suppress(Exception):
             pg_ctl("-m", "fast", "-w", "stop", check=False)
