@@ -20,9 +20,9 @@ and measures through the gateway with real tokens:
    list summary) by name fragments,
    pinyin, partial and full phone numbers, at ``--clients`` keep-alive clients, as the
    admin (scope all), the importing sales manager (scope team) and a sales rep (scope
-   own); req/s, p50, p99 per query; the full (50-row) pages again with whole records
-   (``fields=*``) for comparison; then ``EXPLAIN (ANALYZE, BUFFERS)`` of the SQL the
-   service runs for the slowest queries.
+   own); req/s, p50, p99 per query; the CPU of the full (50-row) pages as summaries and
+   as whole records (``fields=*``) in alternating rounds; then ``EXPLAIN (ANALYZE,
+   BUFFERS)`` of the SQL the service runs for the slowest queries.
 
     .venv/bin/python bench/customer.py [--rows 100000] [--total 1000000]
     .venv/bin/python bench/customer.py --rows 20000 --total 50000   # quick smoke run
@@ -44,6 +44,7 @@ import multiprocessing
 import os
 import random
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -99,6 +100,7 @@ from tests.support.infra import free_port, wait_until  # noqa: E402
 from tests.support.platform import ADMIN_PASSWORD, Platform, running_platform  # noqa: E402
 
 P99_TARGET_MS = 50.0
+SHAPE_ROUNDS = 3  # alternating rounds of each list item shape
 POOL_SHARE = 0.2  # of the filled customers, in the public pool
 IMPORT_TARGET_S = 60.0
 
@@ -609,14 +611,16 @@ def cpu_snapshot(platform: Platform) -> Snapshot:
     }
 
 
-def cpu_per(before: Snapshot, after: Snapshot, n: int) -> str:
+def cpu_ms(before: Snapshot, after: Snapshot, n: int) -> dict[str, float]:
     """CPU milliseconds per request (or row) by component; a process that ended between
     the snapshots is not counted, one that started is counted whole."""
-    parts = []
-    for name in COMPONENTS:
-        used = sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after[name].items())
-        parts.append(f"{name[:4]} {1000 * used / max(1, n):5.2f}")
-    return " ".join(parts)
+    return {name: 1000 * sum(cpu - before[name].get(pid, 0.0)
+                             for pid, cpu in after[name].items()) / max(1, n)
+            for name in COMPONENTS}
+
+
+def cpu_per(before: Snapshot, after: Snapshot, n: int) -> str:
+    return " ".join(f"{name[:4]} {used:5.2f}" for name, used in cpu_ms(before, after, n).items())
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -821,14 +825,27 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
                 result, page, cpu[(who.label, label)] = measure(
                     who, label, f"{platform.base_url}/api/v1/customers?q={quote(q)}")
                 results.append((who, label, q, result, page))
-        # the full pages again with whole records, for the ratio in the same run
-        print("the full pages again with whole records (fields=*) ...", flush=True)
-        whole: list[tuple[Searcher, str, Result, str]] = []
+        # the full pages as summaries and as whole records, in alternating rounds (the
+        # machine's speed drifts within minutes more than the shapes differ)
+        print("the full pages as summaries and whole records, alternating ...", flush=True)
+        shapes: list[tuple[Searcher, str, list[float], list[float]]] = []
         for who, label, q, _, page in list(results):
-            if page >= 50:
-                result, _, used = measure(who, label, f"{platform.base_url}/api/v1/customers"
-                                          f"?q={quote(q)}&fields=*")
-                whole.append((who, label, result, used))
+            if page < 50:
+                continue
+            headers = {"Authorization": f"Bearer {who.token}"}
+            url = f"{platform.base_url}/api/v1/customers?q={quote(q)}"
+            rounds: dict[str, list[float]] = {"": [], "&fields=*": []}
+            for _round in range(SHAPE_ROUNDS):
+                for suffix, cpus in rounds.items():
+                    before = cpu_snapshot(platform)
+                    done = asyncio.run(run(url + suffix, args.clients, args.requests // 3,
+                                           args.seconds, headers))
+                    cpus.append(sum(cpu_ms(before, cpu_snapshot(platform),
+                                           done.requests).values()))
+            shapes.append((who, label, rounds[""], rounds["&fields=*"]))
+            print(f"{who.label:<8}{label:<22} CPU ms per request: summary "
+                  f"{' '.join(f'{x:.2f}' for x in rounds[''])}, whole "
+                  f"{' '.join(f'{x:.2f}' for x in rounds['&fields=*'])}", flush=True)
 
         report.append(f"load average after the searches: {os.getloadavg()[0]:.2f}")
         plans = {(who.label, label): explain(db_url, who.caller, q)
@@ -861,12 +878,16 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
         print(f"target p99 < {P99_TARGET_MS:.0f} ms at {args.clients} clients as {who.label}: "
               f"{'met' if not missed else 'MISSED'}, {len(mine) - len(missed)} of {len(mine)} "
               f"queries under it (worst: {worst[1]}, {worst[3].pct(0.99):.0f} ms)")
-    print(f"\nfor comparison, the same full pages with whole records (fields=*) at "
-          f"{args.clients} clients, and CPU ms per request\n")
-    for who, label, result, used in whole:
-        print(f"{who.label:<8}{label:<22}{result.requests:>6} req {result.errors:>3} err "
-              f"{result.rps:6.0f} req/s  p50 {result.pct(0.5):7.1f} ms  p99 "
-              f"{result.pct(0.99):7.1f} ms  {used}")
+    print(f"\nthe full pages as the list summary (default) and as whole records (fields=*), "
+          f"{SHAPE_ROUNDS} alternating rounds of {args.requests // 3} requests each: CPU ms "
+          "per request, all components, median of the rounds\n")
+    ratios = []
+    for who, label, summary, records in shapes:
+        ratios.append(statistics.median(summary) / statistics.median(records))
+        print(f"{who.label:<8}{label:<22}summary {statistics.median(summary):5.2f}  whole "
+              f"{statistics.median(records):5.2f}  summary / whole {ratios[-1]:.2f}")
+    if ratios:
+        print(f"median summary / whole: {statistics.median(ratios):.2f}")
     shown: set[str] = set()
     for who, label, q, result, _ in sorted(results, key=lambda r: -r[3].pct(0.99)):
         plan = plans[(who.label, label)]
