@@ -829,7 +829,7 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
         # machine's speed drifts within minutes more than the shapes differ)
         print("the full pages as summaries and whole records, alternating ...", flush=True)
         shapes: list[tuple[Searcher, str, list[float], list[float]]] = []
-        for who, label, q, _, page in list(results):
+        for who, label, q, _, page in results:
             if page < 50:
                 continue
             headers = {"Authorization": f"Bearer {who.token}"}

@@ -97,20 +97,22 @@ _account_team = AccountTeamMember.__table__
 # owner's name from the staff copy in the same statement.
 _SHOWN = [c for c in _customers.columns
           if not c.key.startswith("search_") and c.key != "last_activity_at"]
-_WITH_OWNER = (select(*_SHOWN, _staff.c.display_name.label("owner_display_name"))
-               .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
+
+
+def _with_owner(columns: Sequence[Any]) -> Select[Any]:
+    return (select(*columns, _staff.c.display_name.label(OWNER_NAME_COLUMN))
+            .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
+
+
+_WITH_OWNER = _with_owner(_SHOWN)
 _READ = _WITH_OWNER.where(_customers.c.id == bindparam("customer_id"))
 # A page whose fields are all among a list's summary reads only those columns (and the
 # sort keys): every column of every row is parsed by psycopg2 and sent on (summaries
 # cost a 50-row page about a seventh less CPU than whole records). Two widths only,
 # whatever fields are asked for, so that the statements (each prepared on every
 # connection) stay few.
-_NARROW_COLUMNS = frozenset(
-    {*SUMMARY.columns, "id", "name", "created_at", "updated_at"} - {OWNER_NAME_COLUMN})
-_NARROW_WITH_OWNER = (
-    select(*[c for c in _SHOWN if c.key in _NARROW_COLUMNS],
-           _staff.c.display_name.label(OWNER_NAME_COLUMN))
-    .select_from(_customers.outerjoin(_staff, _staff.c.id == _customers.c.owner_id)))
+_NARROW_COLUMNS = frozenset({*SUMMARY.columns, "id", "name", "created_at", "updated_at"})
+_NARROW_WITH_OWNER = _with_owner([c for c in _SHOWN if c.key in _NARROW_COLUMNS])
 # Visibility for prebuilt statements, with parameters ``owners`` and ``user_id`` (what
 # ``visible`` writes with the caller's values): the owners in scope, the public pool,
 # and customers whose account team has the caller.
@@ -322,7 +324,7 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any],
         in_pool=q.get("in_pool"), tag=bool(q.get("tag")), category=bool(q.get("category_id")),
         search=search, rare=rare, sort=sort, after=bool(after), scoped=owners is not None,
         owner_branches=owner_branches,
-        narrow=columns is not None and columns <= _NARROW_COLUMNS | {OWNER_NAME_COLUMN})
+        narrow=columns is not None and columns <= _NARROW_COLUMNS)
     if extra:  # a segment's conditions are values of their own: not kept
         statement = _list_statement(shape, extra)
     else:

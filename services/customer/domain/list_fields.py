@@ -68,9 +68,8 @@ class Selection:
         return frozenset(needed)
 
 
-def _known_names() -> tuple[str, ...]:
-    return (*PLAIN_FIELDS, *COMPOSED_FIELDS,
-            *(f"classification.{name}" for name in CLASSIFICATION_FIELDS))
+KNOWN_NAMES = frozenset((*PLAIN_FIELDS, *COMPOSED_FIELDS,
+                         *(f"classification.{name}" for name in CLASSIFICATION_FIELDS)))
 
 
 @lru_cache(maxsize=256)
@@ -86,8 +85,8 @@ def selection(fields: str | None) -> Selection:
         if not names:
             raise ValidationFailed("fields names no field", code="invalid_fields")
         if "*" in names:
-            names = set(_known_names())
-        unknown = sorted(names - set(_known_names()))
+            names = set(KNOWN_NAMES)
+        unknown = sorted(names - KNOWN_NAMES)
         if unknown:
             raise ValidationFailed(
                 f"unknown field(s): {', '.join(unknown)}; a customer has "

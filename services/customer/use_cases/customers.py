@@ -36,9 +36,7 @@ from services.customer.domain import customers as rules
 from services.customer.domain import ownership
 from services.customer.domain.identity_keys import identity_keys
 from services.customer.domain.list_fields import (
-    CLASSIFICATION_FIELDS,
     OWNER_NAME_COLUMN,
-    PLAIN_FIELDS,
     REGION_COLUMNS,
     REGION_FIELDS,
     WHOLE,
@@ -53,11 +51,11 @@ OPEN_VISIT_STATES = ("planned", "appointed", "visited", "reported", "returned")
 
 # -- shaping -----------------------------------------------------------------------------
 def customer_out(c: Any, owner_name: str | None) -> dict[str, Any]:
-    """API shape of a customer (an ORM object or a Core row with the same names)."""
+    """API shape of a whole customer (an ORM object or a Core row with the same names),
+    made by the same shaper as a page's items."""
     m = c._mapping if isinstance(c, Row) else _Attributes(c)
-    return _shape(tuple(m[name] for name in PLAIN_FIELDS),
-                  tuple(m[name] for name in REGION_COLUMNS), m["owner_id"], owner_name,
-                  tuple(m[name] for name in CLASSIFICATION_FIELDS))
+    return _WHOLE_SHAPE(tuple(owner_name if name == OWNER_NAME_COLUMN else m[name]
+                              for name in _WHOLE_COLUMNS))
 
 
 def customers_out(rows: Sequence[Row[Any]], fields: Selection = WHOLE
@@ -83,7 +81,11 @@ def _positions(index: dict[str, int], names: Sequence[str]) -> Callable[[Any], t
 
 @lru_cache(maxsize=256)
 def _page_shape(fields: Selection, columns: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
-    """The shaper of rows with these ``columns`` into items with these ``fields``."""
+    """The shaper of rows with these ``columns`` into items with these ``fields`` of
+    ``schemas.Customer``, from trusted stored values, datetimes and decimals as they are:
+    the RPC reply writes them (:mod:`crm_platform.wire`). Not validated per call:
+    validating 50-row pages was most of a search's CPU in the service; a unit test holds
+    this shape, as written on the wire, equal to the model's own JSON dump."""
     index = {name: i for i, name in enumerate(columns)}
     plain_names, plain = fields.plain, _positions(index, fields.plain)
     region = _positions(index, REGION_COLUMNS) if fields.region else None
@@ -109,6 +111,10 @@ def _page_shape(fields: Selection, columns: tuple[str, ...]) -> Callable[[Any], 
     return shape
 
 
+_WHOLE_COLUMNS = tuple(sorted(WHOLE.columns))
+_WHOLE_SHAPE = _page_shape(WHOLE, _WHOLE_COLUMNS)
+
+
 class _Attributes:
     """An object's attributes as a mapping (a Row's ``_mapping`` is the fast path: named
     attribute access on a Row costs ten times a key lookup)."""
@@ -120,22 +126,6 @@ class _Attributes:
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self.obj, name)
-
-
-def _shape(plain: Sequence[Any], region: Sequence[Any], owner_id: str | None,
-           owner_name: str | None, classification: Sequence[Any]) -> dict[str, Any]:
-    """The fields of ``schemas.Customer`` from trusted stored values (in the orders of
-    ``domain.list_fields``), datetimes and decimals as they are: the RPC reply writes them
-    (:mod:`crm_platform.wire`). Not validated per call: validating 50-row pages was most
-    of a search's CPU in the service; a unit test holds this shape, as written on the
-    wire, equal to the model's own JSON dump."""
-    shown = dict(zip(PLAIN_FIELDS, plain, strict=True))
-    shown["region"] = dict(zip(REGION_FIELDS, region, strict=True)) if any(region) else None
-    shown["owner"] = ({"id": owner_id, "display_name": owner_name or owner_id} if owner_id
-                      else None)
-    shown["in_pool"] = owner_id is None
-    shown["classification"] = dict(zip(CLASSIFICATION_FIELDS, classification, strict=True))
-    return shown
 
 
 def snapshot(c: Customer) -> dict[str, Any]:
