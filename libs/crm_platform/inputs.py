@@ -1,0 +1,78 @@
+"""What clients send: the base of every request body and the constraints every stored
+value needs, written once for the gateway and the services.
+
+A value the database cannot hold must be refused as a 422 before anything is written:
+PostgreSQL's text cannot contain NUL, UTF-8 cannot encode a lone surrogate (JSON's
+``"\\ud800"``), and ``NUMERIC(18, 2)`` columns overflow past 16 integer digits. Each of
+these reached the database as a 500 or 502 before (found by schemathesis against the
+OpenAPI document).
+
+A field that may be left out of an update but never cleared is typed without ``None``
+and defaults to ``None`` (pydantic does not validate defaults): leaving it out keeps
+the stored value, an explicit ``null`` is a 422.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# NUL, and a surrogate code point that is not half of a pair (Python keeps pairs from
+# JSON as one code point, so any surrogate left is unpaired)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+# a money amount as a NUMERIC(18, 2) column holds it (finite, at most 16 integer digits)
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
+# another record's id as a body or a query names it: the columns keeping ids are
+# String(36), and an empty id is no id
+Ref = Annotated[str, Field(min_length=1, max_length=36)]
+# a count or whole-number setting that fits PostgreSQL's integer
+Int32 = Annotated[int, Field(ge=-2_147_483_648, le=2_147_483_647)]
+
+
+def unstorable_text(value: Any) -> str | None:
+    """A description of the first string inside ``value`` (strings, lists, tuples,
+    dicts' keys and values) that cannot be stored, or None."""
+    if isinstance(value, str):
+        found = _UNSTORABLE.search(value)
+        if found is None:
+            return None
+        return ("contains a NUL character" if found.group() == "\x00"
+                else "contains an unpaired surrogate (not valid Unicode text)")
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    else:
+        return None
+    for item in items:
+        problem = unstorable_text(item)
+        if problem:
+            return problem
+    return None
+
+
+def kept(**constraints: Any) -> Any:
+    """A field of an update that may be left out but never cleared (its column is NOT
+    NULL): ``Field(None, ...)`` on a type without None. Pydantic does not validate the
+    default, so leaving the field out keeps the stored value and ``null`` is a 422. Typed
+    Any because mypy (pydantic's plugin) reads ``Field(None)`` as None put in a ``str``."""
+    return Field(None, **constraints)
+
+
+class Strict(BaseModel):
+    """A request body or query: unknown fields are refused, strings are stripped, and no
+    string anywhere in it may be one the database cannot store."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        problem = unstorable_text(value)
+        if problem:
+            raise ValueError(f"text {problem}")
+        return value

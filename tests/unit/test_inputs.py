@@ -1,0 +1,81 @@
+"""What every request body and query refuses before anything is stored
+(``crm_platform.inputs``): text PostgreSQL cannot hold, anywhere in the body; ``null`` for
+a field that may be left out but not cleared; amounts past NUMERIC(18, 2); empty or
+overlong ids."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from crm_platform.inputs import Money, Ref, Strict, kept, unstorable_text
+from pydantic import Field, ValidationError
+
+
+class Note(Strict):
+    title: str = Field(min_length=1)
+    lines: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class NoteUpdate(Strict):
+    title: str = kept(min_length=1)
+    subtitle: str | None = None
+    amount: Money | None = None
+    ref: Ref | None = None
+
+
+@pytest.mark.parametrize("body", [
+    {"title": "a\x00b"},
+    {"title": "ok", "lines": ["fine", "bad\x00"]},
+    {"title": "ok", "attributes": {"k": {"deeper": ["x\x00"]}}},
+    {"title": "ok", "attributes": {"key\x00": 1}},
+    {"title": "\ud800"},
+    {"title": "ok", "lines": ["\udfff tail"]},
+    {"title": "ok", "attributes": {"k": "\ud800"}},  # Any: not pydantic's own str check
+])
+def test_unstorable_text_is_refused_anywhere_in_the_body(body: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as err:
+        Note.model_validate(body)
+    assert any(word in str(err.value) for word in ("NUL", "surrogate", "unicode"))
+
+
+def test_storable_text_passes_and_is_stripped() -> None:
+    note = Note.model_validate({"title": "  张三木 😀 ", "lines": ["a"],
+                                "attributes": {"年限": 3}})
+    assert note.title == "张三木 😀"
+    assert unstorable_text({"a": ["b", ("c",)]}) is None
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        Note.model_validate({"title": "x", "colour": "red"})
+
+
+def test_a_kept_field_may_be_left_out_but_not_cleared() -> None:
+    assert NoteUpdate.model_validate({}).model_dump(exclude_unset=True) == {}
+    assert NoteUpdate.model_validate({"subtitle": None}).model_dump(exclude_unset=True) == {
+        "subtitle": None}
+    with pytest.raises(ValidationError):
+        NoteUpdate.model_validate({"title": None})
+    with pytest.raises(ValidationError):
+        NoteUpdate.model_validate({"title": ""})
+
+
+@pytest.mark.parametrize("amount", ["10000000000000000", 5.3e16, "1e308", "NaN", "Infinity",
+                                    "-1", "0.001"])
+def test_money_past_its_column_is_refused(amount: object) -> None:
+    with pytest.raises(ValidationError):
+        NoteUpdate.model_validate({"amount": amount})
+
+
+def test_money_that_fits_passes() -> None:
+    assert NoteUpdate.model_validate({"amount": "9999999999999999.99"}).amount == Decimal(
+        "9999999999999999.99")
+
+
+@pytest.mark.parametrize("ref", ["", "x" * 37])
+def test_an_id_is_neither_empty_nor_longer_than_its_column(ref: str) -> None:
+    with pytest.raises(ValidationError):
+        NoteUpdate.model_validate({"ref": ref})
