@@ -1,13 +1,17 @@
-"""RPC inputs and outputs of the customer service (also the gateway's API models)."""
+"""RPC inputs and outputs of the customer service (also the gateway's API models).
+
+Every input fits its column (``crm_platform.inputs``); an update's field whose column
+cannot be emptied is typed without None, so leaving it out keeps it and ``null`` is a 422."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from crm_platform.errors import ValidationFailed
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from crm_platform.inputs import Money, Ref, Strict, kept
+from pydantic import BaseModel, Field, create_model, field_validator
 
 from services.customer.domain.list_fields import selection
 
@@ -20,11 +24,11 @@ VolumeClass = Literal["key_account", "general", "occasional"]
 OwnerChangeReason = Literal[
     "created", "claim", "release", "transfer", "handover", "assignment", "pool_return", "merge"
 ]
-Scalar = str | int | float | bool | None
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# a custom attribute's value; JSON numbers only finite (jsonb holds no NaN or Infinity)
+Scalar = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
+# a whole number of days a setting or a condition counts (a century at most: past
+# that, the dates they reach overflow)
+Days = Annotated[int, Field(ge=1, le=36500)]
 
 
 class Region(Strict):
@@ -48,12 +52,12 @@ class CustomerFields(Strict):
     website: str | None = Field(None, max_length=300)
     tax_id: str | None = Field(None, max_length=40)
     legal_representative: str | None = Field(None, max_length=100)
-    registered_capital: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2)
+    registered_capital: Money | None = None
     business_scope: str | None = Field(None, max_length=2000)
     size: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=100)
     credit_note: str | None = Field(None, max_length=1000)
-    category_ids: list[str] = Field(default_factory=list, max_length=20)
+    category_ids: list[Ref] = Field(default_factory=list, max_length=20)
     tags: list[str] = Field(default_factory=list, max_length=50)
     attributes: dict[str, Scalar] = Field(default_factory=dict, max_length=100)
 
@@ -65,28 +69,29 @@ class CustomerCreate(CustomerFields):
     email: str | None = Field(None, max_length=320, description="main email")
     phones: list[str] = Field(default_factory=list, max_length=10)
     emails: list[str] = Field(default_factory=list, max_length=10)
-    owner_id: str | None = Field(
+    owner_id: Ref | None = Field(
         None, description="owner; default by assignment rules (collector owns it)")
 
 
 class CustomerUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    phones: list[str] | None = Field(None, max_length=10)
-    emails: list[str] | None = Field(None, max_length=10)
+    # name and the lists cannot be cleared (send [] to empty a list); the rest can
+    name: str = kept(min_length=1, max_length=200)
+    phones: list[str] = kept(max_length=10)
+    emails: list[str] = kept(max_length=10)
     industry: str | None = Field(None, max_length=100)
     region: Region | None = None
     address: str | None = Field(None, max_length=500)
     website: str | None = Field(None, max_length=300)
     tax_id: str | None = Field(None, max_length=40)
     legal_representative: str | None = Field(None, max_length=100)
-    registered_capital: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2)
+    registered_capital: Money | None = None
     business_scope: str | None = Field(None, max_length=2000)
     size: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=100)
     credit_note: str | None = Field(None, max_length=1000)
-    category_ids: list[str] | None = Field(None, max_length=20)
-    tags: list[str] | None = Field(None, max_length=50)
-    attributes: dict[str, Scalar] | None = Field(None, max_length=100)
+    category_ids: list[Ref] = kept(max_length=20)
+    tags: list[str] = kept(max_length=50)
+    attributes: dict[str, Scalar] = kept(max_length=100)
 
 
 class Classification(BaseModel):
@@ -168,8 +173,7 @@ def _check_fields(value: str | None) -> str | None:
     return value
 
 
-class CustomerQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CustomerQuery(Strict):
 
     q: str | None = Field(None, max_length=100, description="name, code, phone, email, "
                           "contact name; Chinese, full pinyin or initials")
@@ -205,13 +209,13 @@ class CustomerPage(Page):
 
 
 class TransferRequest(Strict):
-    to_user_id: str
+    to_user_id: Ref
     note: str | None = Field(None, max_length=500)
 
 
 class HandoverRequest(Strict):
-    from_user_id: str
-    to_user_id: str
+    from_user_id: Ref
+    to_user_id: Ref
 
 
 class HandoverResult(BaseModel):
@@ -248,7 +252,7 @@ class Empty(BaseModel):
 
 
 class PoolSettings(Strict):
-    days_without_followup: int = Field(30, ge=1, le=3650)
+    days_without_followup: Days = 30
     claim_limit: int = Field(200, ge=0, le=100000)
 
 
@@ -270,15 +274,16 @@ class ContactIn(Strict):
 
 
 class ContactUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    # name, phones and the flags cannot be cleared; the rest can
+    name: str = kept(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=100)
-    phones: list[str] | None = Field(None, max_length=5)
+    phones: list[str] = kept(max_length=5)
     email: str | None = Field(None, max_length=320)
     birthday: date | None = None
     hobbies: str | None = Field(None, max_length=500)
-    is_decision_maker: bool | None = None
+    is_decision_maker: bool = kept()
     notes: str | None = Field(None, max_length=2000)
-    marketing_opt_out: bool | None = None
+    marketing_opt_out: bool = kept()
 
 
 class Contact(BaseModel):
@@ -314,10 +319,10 @@ class CategoryIn(Strict):
 
 
 class CategoryUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: str = kept(min_length=1, max_length=100)
     description: str | None = Field(None, max_length=500)
-    retired: bool | None = Field(None, description="retired categories stay on existing "
-                                 "customers but cannot be newly assigned")
+    retired: bool = kept(description="retired categories stay on existing customers but "
+                         "cannot be newly assigned")
 
 
 class Category(BaseModel):
@@ -334,15 +339,14 @@ class CategoryPage(Page):
     items: list[Category]
 
 
-class CategoryQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CategoryQuery(Strict):
 
     dimension: CategoryDimension | None = None
     include_retired: bool = False
 
 
 class AccountTeamMemberIn(Strict):
-    user_id: str
+    user_id: Ref
     role: str = Field("member", min_length=1, max_length=50)
 
 
@@ -365,7 +369,7 @@ FollowupMethod = Literal["phone", "visit", "email", "wechat", "meeting", "other"
 class FollowupIn(Strict):
     method: FollowupMethod
     occurred_at: datetime | None = Field(None, description="default: now")
-    contact_id: str | None = None
+    contact_id: Ref | None = None
     content: str = Field(min_length=1, max_length=5000)
     result: str | None = Field(None, max_length=2000)
     next_followup_on: date | None = Field(None, description="becomes a reminder")
@@ -389,26 +393,24 @@ class FollowupPage(Page):
     items: list[Followup]
 
 
-class FollowupQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FollowupQuery(Strict):
 
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
 
 
-class DueFollowupQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DueFollowupQuery(Strict):
 
     due_on_or_before: date | None = Field(None, description="default: today")
     owner_id: str | None = None
 
 
 class VisitPlanIn(Strict):
-    customer_id: str
+    customer_id: Ref
     purpose: str = Field(min_length=1, max_length=200)
     content: str | None = Field(None, max_length=5000)
     planned_at: datetime
-    contact_id: str | None = None
+    contact_id: Ref | None = None
 
 
 class VisitAction(Strict):
@@ -446,8 +448,7 @@ class VisitPlanPage(Page):
     items: list[VisitPlan]
 
 
-class VisitPlanQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VisitPlanQuery(Strict):
 
     customer_id: str | None = None
     owner_id: str | None = None
@@ -478,8 +479,8 @@ class ExportQuery(CustomerQuery):
 
 
 class MergeRequest(Strict):
-    survivor_id: str
-    merged_id: str
+    survivor_id: Ref
+    merged_id: Ref
 
 
 class MergeResult(BaseModel):
@@ -493,15 +494,17 @@ class ClassificationSettings(Strict):
 
     a_share: float = Field(0.2, gt=0, lt=1, description="top share of payers that is tier A")
     b_share: float = Field(0.3, ge=0, lt=1, description="the next share, tier B")
-    new_days: int = Field(90, ge=1)
-    loyal_orders: int = Field(5, ge=1)
-    at_risk_days: int = Field(180, ge=1)
-    lost_days: int = Field(365, ge=1)
-    active_days: int = Field(365, ge=1)
-    key_account_revenue: Decimal = Field(Decimal("1000000"), ge=0)
-    general_revenue: Decimal = Field(Decimal("100000"), ge=0)
-    currency: str = Field("CNY", min_length=3, max_length=3)
-    run_every_hours: float = Field(20, gt=0)
+    new_days: Days = 90
+    loyal_orders: int = Field(5, ge=1, le=1_000_000)
+    at_risk_days: Days = 180
+    lost_days: Days = 365
+    active_days: Days = 365
+    key_account_revenue: Money = Decimal("1000000")
+    general_revenue: Money = Decimal("100000")
+    currency: str = Field("CNY", min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    # at least every six minutes (a smaller figure would keep the timer busy), at most
+    # once a year
+    run_every_hours: float = Field(20, ge=0.1, le=8784)
 
 
 class RecomputeResult(BaseModel):
@@ -523,9 +526,9 @@ class SegmentIn(Strict):
 
 
 class SegmentUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str = kept(min_length=1, max_length=200)
     description: str | None = Field(None, max_length=1000)
-    conditions: list[SegmentCondition] | None = Field(None, min_length=1, max_length=30)
+    conditions: list[SegmentCondition] = kept(min_length=1, max_length=30)
 
 
 class Segment(BaseModel):
@@ -544,8 +547,7 @@ class SegmentPage(Page):
     items: list[Segment]
 
 
-class SegmentMembersQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SegmentMembersQuery(Strict):
 
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
@@ -574,9 +576,9 @@ class AssignmentRuleIn(Strict):
 
 
 class AssignmentRuleUpdate(Strict):
-    config: dict[str, Scalar] | None = None
-    priority: int | None = Field(None, ge=0, le=10000)
-    active: bool | None = None
+    config: dict[str, Scalar] = kept()
+    priority: int = kept(ge=0, le=10000)
+    active: bool = kept()
 
 
 class AssignmentRule(BaseModel):

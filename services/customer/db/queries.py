@@ -58,6 +58,8 @@ from services.customer.domain.search import (
     normalize_query,
     whole_phone_number,
 )
+from services.customer.domain.segments import field_kind
+from services.customer.domain.segments import number as segment_number
 
 
 def visible(query: Select[Any], caller: Caller) -> Select[Any]:
@@ -601,6 +603,9 @@ def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:
             column: Any = element.as_float() if is_number else element.as_string()
         else:
             column = getattr(Customer, name)
+            if field_kind(name)[0] == "number":
+                # "1000.5" compared with an integer column is an error as text
+                value = segment_number(value)
         if op == "eq":
             clauses.append(column == value)
         elif op == "ne":

@@ -4,6 +4,7 @@ of conditions that all must hold; each names a customer field (or a custom attri
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from crm_platform.errors import ValidationFailed
@@ -56,16 +57,46 @@ def check_conditions(conditions: list[dict[str, Any]]) -> None:
         value = cond.get("value")
         if op in ("is_empty", "not_empty"):
             continue
-        if op == "in" and not (isinstance(value, list) and value):
-            raise ValidationFailed(f"condition {i + 1}: 'in' needs a non-empty list",
+        problem = _value_problem(kind, op, value)
+        if problem:
+            raise ValidationFailed(f"condition {i + 1}: {cond.get('field')} {op} {problem}",
                                    code="invalid_segment")
-        if op in ("within_days", "older_than_days") and not (
-                isinstance(value, int) and value >= 0):
-            raise ValidationFailed(f"condition {i + 1}: {op} needs a number of days",
-                                   code="invalid_segment")
-        if kind == "number" and op in ("gte", "lte", "eq", "ne"):
-            try:
-                float(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise ValidationFailed(f"condition {i + 1}: needs a number",
-                                       code="invalid_segment") from None
+
+
+# the values a condition compares with must be ones the database can compare its column
+# with: a text column with text, a number with a finite number, a date with whole days
+MAX_DAYS = 36500
+MAX_NUMBER = Decimal(10) ** 16
+MAX_IN_VALUES = 100
+
+
+def number(value: Any) -> Decimal | None:
+    """``value`` as a finite number in range (JSON number or decimal string), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        parsed = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return parsed if parsed.is_finite() and abs(parsed) < MAX_NUMBER else None
+
+
+def _value_problem(kind: str, op: str, value: Any) -> str | None:
+    if op in ("within_days", "older_than_days"):
+        ok = (isinstance(value, int) and not isinstance(value, bool)
+              and 0 <= value <= MAX_DAYS)
+        return None if ok else f"needs a number of days from 0 to {MAX_DAYS}"
+    if op == "in":
+        if not (isinstance(value, list) and 0 < len(value) <= MAX_IN_VALUES):
+            return f"needs a list of 1 to {MAX_IN_VALUES} values"
+        if not all(isinstance(v, str) for v in value):
+            return "needs a list of texts"
+        return None
+    if op == "contains":
+        return None if isinstance(value, str) else "needs a text"
+    if kind == "number" or (kind == "attribute" and op in ("gte", "lte")):
+        return None if number(value) is not None else "needs a finite number"
+    if kind == "attribute":  # eq / ne: a text, or a number compared as a number
+        ok = isinstance(value, str) or number(value) is not None
+        return None if ok else "needs a text or a finite number"
+    return None if isinstance(value, str) else "needs a text"
