@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
+from crm_platform.inputs import unstorable_text
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import Table, and_, insert, or_, select
@@ -74,6 +75,13 @@ def check_deactivation(user: User, successor: User | None) -> None:
         raise ValidationFailed("the successor is deactivated", code="invalid_successor")
 
 
+def not_found(field: str, what: str, code: str) -> ValidationFailed:
+    """A reference in the body that names no record: a 422 naming the field, like the
+    schema's own errors (it was a foreign key violation, a 500)."""
+    return ValidationFailed(f"{what} not found", code=code,
+                            extra={"errors": [{"field": field, "message": "not found"}]})
+
+
 def user_out(user: User) -> dict[str, Any]:
     return schemas.User.model_validate(user, from_attributes=True).model_dump(mode="json")
 
@@ -107,7 +115,10 @@ class IdentityStore:
     # -- authentication ---------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> User:
         with self._uow(None) as uow:
-            user = uow.session.scalar(select(User).where(User.username == username))
+            # a name the database cannot hold (NUL) is no one's: the same answer as an
+            # unknown name, not the driver's error
+            user = None if unstorable_text(username) else uow.session.scalar(
+                select(User).where(User.username == username))
             if user is None:
                 verify_password(DUMMY_HASH, password)
                 raise Unauthorized("wrong username or password", code="invalid_credentials")
@@ -159,10 +170,10 @@ class IdentityStore:
     def create_team(self, actor: Principal, data: schemas.TeamCreate) -> dict[str, Any]:
         with self._uow(actor) as uow:
             s = uow.session
-            if data.parent_id and s.get(Team, data.parent_id) is None:
-                raise ValidationFailed("parent team not found", code="invalid_parent")
-            if data.manager_id and s.get(User, data.manager_id) is None:
-                raise ValidationFailed("manager not found", code="invalid_manager")
+            if data.parent_id is not None and s.get(Team, data.parent_id) is None:
+                raise not_found("parent_id", "parent team", "invalid_parent")
+            if data.manager_id is not None and s.get(User, data.manager_id) is None:
+                raise not_found("manager_id", "manager", "invalid_manager")
             team = Team(id=str(uuid.uuid4()), name=data.name, parent_id=data.parent_id,
                         manager_id=data.manager_id, kind=data.kind, version=1)
             s.add(team)
@@ -183,13 +194,14 @@ class IdentityStore:
             changes = data.model_dump(exclude_unset=True)
             if "parent_id" in changes:
                 parent_of = dict(s.execute(select(Team.id, Team.parent_id)).tuples().all())
-                if changes["parent_id"] and changes["parent_id"] not in parent_of:
-                    raise ValidationFailed("parent team not found", code="invalid_parent")
+                if changes["parent_id"] is not None and changes["parent_id"] not in parent_of:
+                    raise not_found("parent_id", "parent team", "invalid_parent")
                 if would_cycle(parent_of, team.id, changes["parent_id"]):
                     raise ValidationFailed("a team cannot be placed under itself",
                                            code="team_cycle")
-            if changes.get("manager_id") and s.get(User, changes["manager_id"]) is None:
-                raise ValidationFailed("manager not found", code="invalid_manager")
+            manager_id = changes.get("manager_id")
+            if manager_id is not None and s.get(User, manager_id) is None:
+                raise not_found("manager_id", "manager", "invalid_manager")
             for name, value in changes.items():
                 setattr(team, name, value)
             team.version += 1
@@ -215,8 +227,8 @@ class IdentityStore:
             s = uow.session
             if s.scalar(select(User.id).where(User.username == data.username)):
                 raise Conflict("username is taken", code="username_taken")
-            if data.team_id and s.get(Team, data.team_id) is None:
-                raise ValidationFailed("team not found", code="invalid_team")
+            if data.team_id is not None and s.get(Team, data.team_id) is None:
+                raise not_found("team_id", "team", "invalid_team")
             user = User(
                 id=str(uuid.uuid4()), username=data.username, display_name=data.display_name,
                 email=data.email, phone=data.phone, password_hash=hash_password(data.password),
@@ -241,8 +253,9 @@ class IdentityStore:
                 raise NotFound("user not found")
             _check_version(user, expected_version)
             changes = data.model_dump(exclude_unset=True)
-            if changes.get("team_id") and s.get(Team, changes["team_id"]) is None:
-                raise ValidationFailed("team not found", code="invalid_team")
+            team_id = changes.get("team_id")
+            if team_id is not None and s.get(Team, team_id) is None:
+                raise not_found("team_id", "team", "invalid_team")
             password = changes.pop("password", None)
             if password:
                 user.password_hash = hash_password(password)

@@ -1,5 +1,6 @@
 """One pure-ASGI middleware for what every request needs: request id, body size limit,
-latency metrics and the audit trail of writes and confidential reads."""
+a URL whose text can be used, latency metrics and the audit trail of writes and
+confidential reads."""
 
 from __future__ import annotations
 
@@ -8,15 +9,68 @@ import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from crm_platform import logs, metrics
-from crm_platform.errors import PayloadTooLarge
+from crm_platform.errors import BadRequest, DomainError, PayloadTooLarge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import domain_error_response
 
 log = logging.getLogger(__name__)
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _percent_decoded(raw: bytes) -> bytes:
+    return unquote_to_bytes(raw) if b"%" in raw else raw  # most URLs have nothing encoded
+
+
+def _unusable(text: bytes) -> str | None:
+    if b"\x00" in text:
+        return "contains a NUL character (%00)"
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not UTF-8 text once percent-decoded"
+    return None
+
+
+def _query_errors(query: bytes) -> list[dict[str, str]]:
+    """The query parameters ``_unusable`` refuses, named as the schema's errors are."""
+    errors = []
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        name = _percent_decoded(name.replace(b"+", b" "))
+        problem = _unusable(name) or _unusable(_percent_decoded(value.replace(b"+", b" ")))
+        if problem:
+            errors.append({"field": name.decode("utf-8", "replace").replace("\x00", "%00"),
+                           "location": "query", "message": problem})
+    return errors
+
+
+def unusable_url(scope: Scope) -> BadRequest | None:
+    """Why the request's path or query string cannot be used as text, or None.
+
+    Path and query parameters of every operation end up in some database's WHERE
+    clause, and PostgreSQL's text cannot hold NUL: a ``%00`` was a 502 from a service
+    (a 500 from the gateway's own tables). Bytes that are not UTF-8 were read as U+FFFD
+    and searched for. One check here covers every route, proxied or not."""
+    problem = _unusable(scope.get("path", "").encode("utf-8", "surrogatepass"))
+    raw_path = scope.get("raw_path")  # optional in ASGI; ``path`` has bad bytes replaced
+    if problem is None and raw_path:
+        problem = _unusable(_percent_decoded(raw_path))
+    if problem:
+        return BadRequest(f"the path {problem}", code="invalid_url")
+    query = scope.get("query_string", b"")
+    problem = _unusable(_percent_decoded(query))
+    if problem:
+        errors = _query_errors(query)
+        if len(errors) == 1:
+            problem = f"query parameter {errors[0]['field']!r} {problem}"
+        else:
+            problem = f"the query string {problem}"
+        return BadRequest(problem, code="invalid_url", extra={"errors": errors})
+    return None
 
 
 class GatewayMiddleware:
@@ -48,9 +102,11 @@ class GatewayMiddleware:
             await send(message)
 
         declared = headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            response = domain_error_response(
-                PayloadTooLarge(f"request body over {limit} bytes"), scope.get("path"))
+        refused: DomainError | None = unusable_url(scope)
+        if refused is None and declared and declared.isdigit() and int(declared) > limit:
+            refused = PayloadTooLarge(f"request body over {limit} bytes")
+        if refused is not None:
+            response = domain_error_response(refused, scope.get("path"))
             await response(scope, receive, send_wrapper)
         else:
             received = [0]
@@ -88,7 +144,8 @@ class GatewayMiddleware:
             "action": getattr(route, "operation_id", None) or getattr(route, "name", None)
             or "unmatched",
             "method": scope["method"],
-            "path": scope.get("path", "")[:500],
+            # a refused path may hold a NUL, which would fail the whole batch's insert
+            "path": scope.get("path", "").replace("\x00", "%00")[:500],
             "resource_id": str(resource_id)[:100] if resource_id else None,
             "status": status,
             "outcome": "success" if status < 400 else "denied" if status in (401, 403)

@@ -1,4 +1,9 @@
-"""Request and response models of the gateway's own (identity) operations."""
+"""Request and response models of the gateway's own (identity) operations.
+
+Request bodies are :class:`~crm_platform.inputs.Strict` (unknown fields, NUL and lone
+surrogates refused). An update's field whose column is NOT NULL is ``kept()``: left out
+it keeps the stored value, ``null`` is a 422 (it was a 500 from the column or from the
+``user.updated`` event)."""
 
 from __future__ import annotations
 
@@ -6,15 +11,10 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from crm_platform.auth import ROLES
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from crm_platform.inputs import Ref, Strict, kept
+from pydantic import BaseModel, Field, field_validator
 
 T = TypeVar("T")
-
-
-class Strict(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error, not silence."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Page(BaseModel, Generic[T]):
@@ -40,18 +40,22 @@ def _check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
+TeamKind = Literal["department", "region"]
+
+
 class TeamCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
-    parent_id: str | None = None
-    manager_id: str | None = None
-    kind: Literal["department", "region"] = "department"
+    parent_id: Ref | None = None
+    manager_id: Ref | None = Field(None, description="a user")
+    kind: TeamKind = "department"
 
 
 class TeamUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    parent_id: str | None = None
-    manager_id: str | None = None
-    kind: Literal["department", "region"] | None = None
+    # name and kind cannot be cleared; parent and manager can (null)
+    name: str = kept(min_length=1, max_length=200)
+    parent_id: Ref | None = None
+    manager_id: Ref | None = Field(None, description="a user")
+    kind: TeamKind = kept()
 
 
 class Team(BaseModel):
@@ -70,7 +74,7 @@ class UserCreate(Strict):
     password: str = Field(min_length=8, max_length=200)
     display_name: str = Field(min_length=1, max_length=200)
     roles: list[str] = Field(min_length=1)
-    team_id: str | None = None
+    team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=40)
     is_new_staff: bool = False
@@ -79,22 +83,20 @@ class UserCreate(Strict):
 
 
 class UserUpdate(Strict):
-    display_name: str | None = Field(None, min_length=1, max_length=200)
-    roles: list[str] | None = None
-    team_id: str | None = None
+    # team, email and phone can be cleared (null); the rest only left out
+    display_name: str = kept(min_length=1, max_length=200)
+    roles: list[str] = kept()
+    team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=40)
-    is_new_staff: bool | None = None
-    password: str | None = Field(None, min_length=8, max_length=200)
+    is_new_staff: bool = kept()
+    password: str = kept(min_length=8, max_length=200)
 
-    @field_validator("roles")
-    @classmethod
-    def _roles(cls, roles: list[str] | None) -> list[str] | None:
-        return None if roles is None else _check_roles(roles)
+    _roles = field_validator("roles")(_check_roles)
 
 
 class UserDeactivate(Strict):
-    successor_id: str
+    successor_id: Ref
 
 
 class User(BaseModel):
@@ -123,7 +125,7 @@ class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(default_factory=list, description="permissions; empty = all")
     expires_at: datetime | None = None
-    user_id: str | None = Field(None, description="admins may create keys for other users")
+    user_id: Ref | None = Field(None, description="admins may create keys for other users")
 
 
 class ApiKey(BaseModel):
