@@ -14,6 +14,10 @@ from crm_platform.errors import ValidationFailed
 # Minor units of the currencies a Chinese enterprise CRM meets; anything else has 2.
 _MINOR_UNITS: dict[str, int] = {"JPY": 0, "KRW": 0, "VND": 0, "KWD": 3, "BHD": 3}
 ZERO = Decimal("0")
+# what a NUMERIC(18, 2) money column holds before the point: an amount must stay below
+# 10^16 (beyond it the insert overflowed, and the rounding itself raised for huge values)
+MAX_INTEGER_DIGITS = 16
+LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
 
 
 def minor_units(currency: str) -> int:
@@ -44,6 +48,13 @@ def parse(value: object, currency: str, *, field: str = "amount",
     if not amount.is_finite():
         raise ValidationFailed(f"{field} is not a finite number", code="invalid_amount",
                                extra={"field": field})
+    # before rounding: quantizing 1E+40 to cents is past the decimal context's precision.
+    # An amount below the limit passes the decimals check only if rounding leaves it as
+    # it is, so the rounded amount is below the limit too.
+    if abs(amount) >= LIMIT:
+        raise ValidationFailed(
+            f"{field} is too large (at most {MAX_INTEGER_DIGITS} digits before the point)",
+            code="invalid_amount", extra={"field": field})
     if amount != rounded(amount, currency):
         raise ValidationFailed(
             f"{field} has more decimals than {currency} allows ({minor_units(currency)})",

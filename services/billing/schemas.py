@@ -1,7 +1,8 @@
 """RPC inputs and outputs of the billing service (also the gateway's API models).
 
 Money travels as decimal strings (``"1234.50"``) beside an ISO 4217 currency code; JSON
-numbers are refused for amounts (they are floats to most clients).
+numbers are refused for amounts (they are floats to most clients). An update's field whose
+column cannot be emptied is typed without None: leaving it out keeps it, ``null`` is a 422.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
+from crm_platform.inputs import Ref, Strict, kept
 from pydantic import BaseModel, ConfigDict, Field
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
@@ -27,14 +29,14 @@ ExpenseKind = Literal["company", "personal"]
 ExpenseCategory = Literal["travel", "lodging", "venue", "rent", "pr", "promotion", "other"]
 ExpenseChannel = Literal["direct", "channel"]
 ExpenseStatus = Literal["draft", "submitted", "approved", "rejected"]
+# the day a job or a report runs as of: the runs add up to ten years of dunning offsets,
+# lead days or a day to it, and past 9999-12-31 there is no date (a 502)
+AsOf = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Query(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class Query(Strict):
+    # Strict: a NUL in a filter reached the database's WHERE clause
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
@@ -96,12 +98,12 @@ class InvoiceLineIn(Strict):
     quantity: DecimalIn = "1"
     unit_price: AmountIn = Field(description="tax included")
     tax_rate: DecimalIn = "0"
-    product_id: str | None = None
+    product_id: Ref | None = None
 
 
 class InvoiceCreate(Strict):
-    customer_id: str
-    order_id: str | None = None
+    customer_id: Ref
+    order_id: Ref | None = None
     type: InvoiceType
     currency: Currency
     due_date: date
@@ -182,12 +184,12 @@ class DunningLog(BaseModel):
 
 # -- payments ----------------------------------------------------------------------------
 class AllocationIn(Strict):
-    invoice_id: str
+    invoice_id: Ref
     amount: AmountIn
 
 
 class PaymentCreate(Strict):
-    customer_id: str
+    customer_id: Ref
     amount: AmountIn
     currency: Currency
     method: PaymentMethod
@@ -283,10 +285,9 @@ class ReceivablePage(Page):
     items: list[Receivable]
 
 
-class AgeingQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AgeingQuery(Strict):
 
-    as_of: date | None = Field(None, description="default today")
+    as_of: AsOf | None = Field(None, description="default today")
     group_by: GroupBy = "customer"
     currency: Currency | None = None
     customer_id: str | None = None
@@ -341,14 +342,14 @@ class CreditProfile(BaseModel):
 class CreditUpdate(Strict):
     limit: AmountIn | None = Field(description="null: no limit")
     currency: Currency
-    hold: bool | None = None
+    hold: bool = kept(description="left out: as it is")  # cannot be cleared
     hold_reason: str | None = Field(None, max_length=500)
 
 
 class CreditCheckRequest(Strict):
     amount: AmountIn
     currency: Currency
-    order_id: str | None = None
+    order_id: Ref | None = None
 
 
 class CreditCheckResult(BaseModel):
@@ -363,16 +364,22 @@ class CreditCheckResult(BaseModel):
 
 
 # -- dunning and settings ------------------------------------------------------------------
+# at most ten years either side of the due date: an integer past 64 bits cannot be
+# written to the settings' JSON, and a run cannot add billions of days to a date
+OffsetDays = Annotated[int, Field(ge=-3650, le=3650)]
+
+
 class DunningSettings(Strict):
-    offsets: list[int] = Field([-3, 0, 7, 15, 30], min_length=1, max_length=20,
-                               description="days from the due date, increasing")
-    escalate_from_step: int = Field(4, ge=1, description="from this step (1-based) the "
-                                    "owner's manager is told too")
+    offsets: list[OffsetDays] = Field([-3, 0, 7, 15, 30], min_length=1, max_length=20,
+                                      description="days from the due date, increasing")
+    escalate_from_step: int = Field(4, ge=1, le=21, description="from this step (1-based) "
+                                    "the owner's manager is told too; one past the last: "
+                                    "never")
 
 
 class JobRun(Strict):
-    as_of: date | None = Field(None, description="default today")
-    customer_id: str | None = Field(None, description="only this customer's records")
+    as_of: AsOf | None = Field(None, description="default today")
+    customer_id: Ref | None = Field(None, description="only this customer's records")
 
 
 class DunningRunResult(BaseModel):
@@ -406,12 +413,12 @@ class BillingJobResult(BaseModel):
 
 
 # -- statements and reports ----------------------------------------------------------------
-class StatementQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class StatementQuery(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
     customer_id: str
-    from_: date = Field(alias="from")
-    to: date
+    from_: AsOf = Field(alias="from")
+    to: AsOf
     currency: Currency | None = Field(None, description="default: the billing currency")
 
 
@@ -440,11 +447,11 @@ class Statement(BaseModel):
     lines: list[StatementLine]
 
 
-class PeriodQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class PeriodQuery(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
-    from_: date = Field(alias="from")
-    to: date
+    from_: AsOf = Field(alias="from")
+    to: AsOf
     group_by: Literal["rep", "customer", "team"] = "rep"
     currency: Currency | None = None
 
@@ -491,23 +498,24 @@ class ExpenseCreate(Strict):
     description: str = Field(min_length=1, max_length=1000)
     incurred_on: date
     region: str | None = Field(None, max_length=100)
-    customer_id: str | None = None
-    order_id: str | None = None
-    campaign_id: str | None = None
+    customer_id: Ref | None = None
+    order_id: Ref | None = None
+    campaign_id: Ref | None = None
 
 
 class ExpenseUpdate(Strict):
-    kind: ExpenseKind | None = None
-    category: ExpenseCategory | None = None
-    channel: ExpenseChannel | None = None
-    amount: AmountIn | None = None
-    currency: Currency | None = None
-    description: str | None = Field(None, min_length=1, max_length=1000)
-    incurred_on: date | None = None
+    # the region and the links can be cleared; the rest are NOT NULL
+    kind: ExpenseKind = kept()
+    category: ExpenseCategory = kept()
+    channel: ExpenseChannel = kept()
+    amount: AmountIn = kept()
+    currency: Currency = kept()
+    description: str = kept(min_length=1, max_length=1000)
+    incurred_on: date = kept()
     region: str | None = Field(None, max_length=100)
-    customer_id: str | None = None
-    order_id: str | None = None
-    campaign_id: str | None = None
+    customer_id: Ref | None = None
+    order_id: Ref | None = None
+    campaign_id: Ref | None = None
 
 
 class Expense(BaseModel):
@@ -562,8 +570,7 @@ class CampaignCost(BaseModel):
     expenses: int
 
 
-class CampaignCostQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CampaignCostQuery(Strict):
 
     campaign_id: str
 

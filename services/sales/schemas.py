@@ -1,14 +1,17 @@
 """RPC inputs and outputs of the sales service (also the gateway's API models).
 
 Money is a decimal string beside a currency code; a JSON number is accepted on input only
-when it has no more decimals than the currency (checked in the use cases)."""
+when it has no more decimals than the currency (checked in the use cases). Every input
+fits its column (``Money``: NUMERIC(18, 2)); an update's field whose column cannot be
+emptied is typed without None, so leaving it out keeps it and ``null`` is a 422."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from crm_platform.inputs import Money, Ref, Strict, kept
 from pydantic import BaseModel, ConfigDict, Field
 
 Currency = Field("CNY", min_length=3, max_length=3, pattern="^[A-Z]{3}$")
@@ -19,10 +22,11 @@ QuoteStatus = Literal["draft", "pending_approval", "approved", "rejected", "conv
 OrderStatus = Literal["draft", "pending_approval", "confirmed", "in_delivery", "completed",
                       "cancelled"]
 CampaignKind = Literal["advertising", "launch", "promotion", "event", "other"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# the shapes of the non-money NUMERIC columns and JSON figures
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]  # (5, 2)
+TaxRate = Annotated[Decimal, Field(ge=0, le=1, max_digits=7, decimal_places=4,
+                                   description="0.13 = 13 %")]  # RATE, NUMERIC(7, 4)
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=4)]
 
 
 class Out(BaseModel):
@@ -33,8 +37,8 @@ class Page(BaseModel):
     next_cursor: str | None = None
 
 
-class ListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ListQuery(Strict):
+    # Strict: a NUL in a filter reached the database's WHERE clause
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = None
 
@@ -61,36 +65,37 @@ class LeadIn(Strict):
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=200)
     source: str | None = Field(None, max_length=100)
-    campaign_id: str | None = None
+    campaign_id: Ref | None = None
     province: str | None = Field(None, max_length=50)
     industry: str | None = Field(None, max_length=100)
-    estimated_amount: Decimal | None = Field(None, ge=0)
+    estimated_amount: Money | None = None
     currency: str = Currency
     note: str | None = Field(None, max_length=4000)
-    owner_id: str | None = Field(None, description="default: whoever enters the lead")
+    owner_id: Ref | None = Field(None, description="default: whoever enters the lead")
 
 
 class LeadUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    # the name cannot be cleared; every other field can
+    name: str = kept(min_length=1, max_length=200)
     contact_name: str | None = Field(None, max_length=100)
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=200)
     source: str | None = Field(None, max_length=100)
     province: str | None = Field(None, max_length=50)
     industry: str | None = Field(None, max_length=100)
-    estimated_amount: Decimal | None = Field(None, ge=0)
+    estimated_amount: Money | None = None
     note: str | None = Field(None, max_length=4000)
 
 
 class LeadAssign(Strict):
-    owner_id: str
+    owner_id: Ref
 
 
 class LeadConvert(Strict):
     opportunity_name: str | None = Field(None, max_length=200)
-    amount: Decimal | None = Field(None, ge=0, description="default: the lead's estimate")
+    amount: Money | None = Field(None, description="default: the lead's estimate")
     expected_close_date: date | None = None
-    stage_id: str | None = Field(None, description="default: the first stage")
+    stage_id: Ref | None = Field(None, description="default: the first stage")
 
 
 class Lead(Out):
@@ -138,15 +143,16 @@ class LeadConversion(BaseModel):
 # -- pipeline and opportunities (SAL-02) ----------------------------------------------------
 class StageIn(Strict):
     name: str = Field(min_length=1, max_length=100)
-    probability: Decimal = Field(ge=0, le=100, description="win probability in percent")
+    probability: Percent = Field(description="win probability in percent")
     position: int = Field(ge=0, le=1000)
 
 
 class StageUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    probability: Decimal | None = Field(None, ge=0, le=100)
-    position: int | None = Field(None, ge=0, le=1000)
-    is_active: bool | None = None
+    # every column of a stage is NOT NULL: each may be left out, none cleared
+    name: str = kept(min_length=1, max_length=100)
+    probability: Percent = kept()
+    position: int = kept(ge=0, le=1000)
+    is_active: bool = kept()
 
 
 class Stage(Out):
@@ -164,23 +170,24 @@ class StagePage(Page):
 
 class OpportunityIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    customer_id: str
-    amount: Decimal = Field(ge=0)
+    customer_id: Ref
+    amount: Money
     currency: str = Currency
-    stage_id: str | None = Field(None, description="default: the first stage")
+    stage_id: Ref | None = Field(None, description="default: the first stage")
     expected_close_date: date | None = None
-    campaign_id: str | None = None
+    campaign_id: Ref | None = None
 
 
 class OpportunityUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    amount: Decimal | None = Field(None, ge=0)
+    # name and amount cannot be cleared; the close date and the campaign can
+    name: str = kept(min_length=1, max_length=200)
+    amount: Money = kept()
     expected_close_date: date | None = None
-    campaign_id: str | None = None
+    campaign_id: Ref | None = None
 
 
 class StageMove(Strict):
-    stage_id: str
+    stage_id: Ref
 
 
 class Opportunity(Out):
@@ -232,8 +239,7 @@ class StageHistory(BaseModel):
 
 
 # -- analytics (SAL-03) ----------------------------------------------------------------------
-class AnalyticsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AnalyticsQuery(Strict):
     currency: str = Currency
     owner_id: str | None = None
     team_id: str | None = None
@@ -304,18 +310,19 @@ class CampaignIn(Strict):
     end_date: date | None = None
     region: str | None = Field(None, max_length=100)
     currency: str = Currency
-    budget: Decimal = Field(ge=0)
+    budget: Money
     materials: list[Material] = Field(default_factory=list, max_length=50)
 
 
 class CampaignUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    # name, budget and materials cannot be cleared; theme, dates and region can
+    name: str = kept(min_length=1, max_length=200)
     theme: str | None = Field(None, max_length=500)
     start_date: date | None = None
     end_date: date | None = None
     region: str | None = Field(None, max_length=100)
-    budget: Decimal | None = Field(None, ge=0)
-    materials: list[Material] | None = Field(None, max_length=50)
+    budget: Money = kept()
+    materials: list[Material] = kept(max_length=50, description="[] removes all")
 
 
 class Campaign(Out):
@@ -355,7 +362,7 @@ class CampaignRoi(BaseModel):
 # -- products (SAL-05) -----------------------------------------------------------------------
 class ProductCategoryIn(Strict):
     name: str = Field(min_length=1, max_length=100)
-    parent_id: str | None = None
+    parent_id: Ref | None = None
 
 
 class ProductCategory(Out):
@@ -371,7 +378,7 @@ class ProductCategoryPage(Page):
 
 class ProductLineIn(Strict):
     name: str = Field(min_length=1, max_length=100)
-    category_id: str | None = None
+    category_id: Ref | None = None
 
 
 class ProductLine(Out):
@@ -390,24 +397,25 @@ class ProductIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     product_version: str = Field("1", min_length=1, max_length=30,
                                  description="the product's release, e.g. V2.1")
-    category_id: str | None = None
-    line_id: str | None = None
+    category_id: Ref | None = None
+    line_id: Ref | None = None
     unit: str = Field(min_length=1, max_length=20)
     currency: str = Currency
-    list_price: Decimal = Field(ge=0)
-    tax_rate: Decimal = Field(Decimal("0.13"), ge=0, le=1, description="0.13 = 13 %")
+    list_price: Money
+    tax_rate: TaxRate = Decimal("0.13")
     materials: list[Material] = Field(default_factory=list, max_length=50)
 
 
 class ProductUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    category_id: str | None = None
-    line_id: str | None = None
-    unit: str | None = Field(None, min_length=1, max_length=20)
-    list_price: Decimal | None = Field(None, ge=0)
-    tax_rate: Decimal | None = Field(None, ge=0, le=1)
-    is_active: bool | None = None
-    materials: list[Material] | None = Field(None, max_length=50)
+    # only the category and the line can be cleared
+    name: str = kept(min_length=1, max_length=200)
+    category_id: Ref | None = None
+    line_id: Ref | None = None
+    unit: str = kept(min_length=1, max_length=20)
+    list_price: Money = kept()
+    tax_rate: TaxRate = kept()
+    is_active: bool = kept()
+    materials: list[Material] = kept(max_length=50, description="[] removes all")
 
 
 class Product(Out):
@@ -440,10 +448,10 @@ class ProductQuery(ListQuery):
 
 # -- quotes and orders (SAL-06, SAL-07) ----------------------------------------------------------
 class LineIn(Strict):
-    product_id: str
-    quantity: Decimal = Field(gt=0, max_digits=14, decimal_places=4)
-    unit_price: Decimal | None = Field(None, ge=0, description="default: the list price")
-    discount_percent: Decimal = Field(Decimal("0"), ge=0, le=100, decimal_places=2)
+    product_id: Ref
+    quantity: Quantity
+    unit_price: Money | None = Field(None, description="default: the list price")
+    discount_percent: Percent = Decimal("0")
 
 
 class Line(BaseModel):
@@ -459,8 +467,8 @@ class Line(BaseModel):
 
 
 class QuoteIn(Strict):
-    customer_id: str
-    opportunity_id: str | None = None
+    customer_id: Ref
+    opportunity_id: Ref | None = None
     currency: str = Currency
     lines: list[LineIn] = Field(min_length=1, max_length=200)
     valid_until: date | None = None
@@ -468,7 +476,8 @@ class QuoteIn(Strict):
 
 
 class QuoteUpdate(Strict):
-    lines: list[LineIn] | None = Field(None, min_length=1, max_length=200)
+    # a quote always has lines; the validity date and the note can be cleared
+    lines: list[LineIn] = kept(min_length=1, max_length=200)
     valid_until: date | None = None
     note: str | None = Field(None, max_length=4000)
 
@@ -507,7 +516,8 @@ class QuoteQuery(ListQuery):
 
 
 class Installment(Strict):
-    percent: Decimal = Field(gt=0, le=100)
+    # billing keeps it as NUMERIC(9, 4)
+    percent: Decimal = Field(gt=0, le=100, max_digits=7, decimal_places=4)
     due_days: int = Field(ge=0, le=3650, description="days after confirmation")
 
 
@@ -526,11 +536,11 @@ class OrderFields(Strict):
 
 
 class OrderIn(OrderFields):
-    customer_id: str
+    customer_id: Ref
     currency: str = Currency
     lines: list[LineIn] = Field(min_length=1, max_length=200)
     payment_terms: PaymentTerms = Field(default_factory=PaymentTerms)
-    opportunity_id: str | None = None
+    opportunity_id: Ref | None = None
 
 
 class QuoteConvert(OrderFields):
@@ -538,8 +548,10 @@ class QuoteConvert(OrderFields):
 
 
 class OrderUpdate(OrderFields):
-    lines: list[LineIn] | None = Field(None, min_length=1, max_length=200)
-    payment_terms: PaymentTerms | None = None
+    # an order always has lines and terms (the order fields above can all be cleared)
+    lines: list[LineIn] = kept(min_length=1, max_length=200)
+    payment_terms: PaymentTerms = kept(description="no installments: all due on "
+                                        "confirmation")
 
 
 class OrderApprove(Strict):
@@ -590,8 +602,8 @@ class OrderQuery(ListQuery):
 
 
 class DeliveryLine(Strict):
-    product_id: str
-    quantity: Decimal = Field(gt=0)
+    product_id: Ref
+    quantity: Quantity  # as the order's lines have it
 
 
 class DeliveryIn(Strict):
@@ -620,8 +632,8 @@ class DeliveryPage(Page):
 
 
 class SalesSettings(Strict):
-    quote_discount_approval_percent: Decimal = Field(
-        Decimal("10"), ge=0, le=100,
+    quote_discount_approval_percent: Percent = Field(
+        Decimal("10"),
         description="a quote with any line discounted more than this needs the manager")
     credit_check_timeout_seconds: float = Field(5, gt=0, le=60)
 
@@ -629,14 +641,14 @@ class SalesSettings(Strict):
 # -- targets and work logs (SAL-08, SAL-09) -------------------------------------------------------
 class TargetIn(Strict):
     subject_kind: Literal["rep", "team"]
-    subject_id: str
+    subject_id: Ref
     period: str = Field(description="YYYY, YYYY-Qn or YYYY-MM")
-    amount: Decimal = Field(ge=0)
+    amount: Money
     currency: str = Currency
 
 
 class TargetUpdate(Strict):
-    amount: Decimal = Field(ge=0)
+    amount: Money
 
 
 class Target(Out):
@@ -664,7 +676,7 @@ class WorkLogIn(Strict):
     kind: Literal["log", "plan"]
     day: date
     content: str = Field(min_length=1, max_length=8000)
-    customer_id: str | None = None
+    customer_id: Ref | None = None
 
 
 class WorkLogUpdate(Strict):

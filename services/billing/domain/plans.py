@@ -14,6 +14,8 @@ from crm_platform.errors import ValidationFailed
 from crm_platform.money import ZERO, quantum, rounded
 
 HUNDRED = Decimal("100")
+# billing's amounts are NUMERIC(19, 4): 15 digits before the point
+AMOUNT_LIMIT = Decimal(10) ** 15
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,10 @@ def priced_line(description: str, quantity: Decimal, unit_price: Decimal, tax_ra
     if quantity <= 0 or unit_price < 0 or tax_rate < 0 or tax_rate >= 1:
         raise ValidationFailed("a line needs quantity > 0, unit_price >= 0 and "
                                "0 <= tax_rate < 1", code="invalid_invoice_line")
+    # each figure fits but their product may not (the invoice's amount column overflowed,
+    # and rounding 10^27 to cents raises)
+    if quantity * unit_price >= AMOUNT_LIMIT:
+        raise ValidationFailed("quantity x unit price is too large", code="invalid_amount")
     amount = rounded(quantity * unit_price, currency)
     return InvoiceLine(description, quantity, unit_price, tax_rate, amount,
                        tax_included(amount, tax_rate, currency), product_id)

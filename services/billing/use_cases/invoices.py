@@ -28,7 +28,7 @@ from services.billing.db.models import (
     PaymentPlan,
 )
 from services.billing.domain import invoices as rules
-from services.billing.domain.plans import InvoiceLine, priced_line
+from services.billing.domain.plans import AMOUNT_LIMIT, InvoiceLine, priced_line
 from services.billing.use_cases import credit
 from services.billing.use_cases.common import (
     day_start,
@@ -73,6 +73,9 @@ def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str
     amount = rounded(sum((line.amount for line in lines), ZERO), currency)
     if amount <= 0:
         raise ValidationFailed("an invoice must be for more than zero",
+                               code="invalid_amount")
+    if amount >= AMOUNT_LIMIT:  # lines that fit one by one may not fit together
+        raise ValidationFailed("the lines add up to more than an invoice can hold",
                                code="invalid_amount")
     if due_date < issue_date:
         raise ValidationFailed("the due date is before the issue date",

@@ -86,6 +86,8 @@ def period_range(period: str) -> tuple[date, date]:
     if not m:
         raise ValidationFailed("period is YYYY, YYYY-Qn or YYYY-MM", code="invalid_period")
     year, part = int(m.group(1)), m.group(2)
+    if not 1900 <= year <= 2999:  # year 0 has no first day, 9999 no day after its last
+        raise ValidationFailed("the year must be 1900 to 2999", code="invalid_period")
     if part is None:
         return date(year, 1, 1), date(year, 12, 31)
     if part.startswith("Q"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from crm_platform.errors import ValidationFailed
-from crm_platform.money import ZERO, rounded, text
+from crm_platform.money import LIMIT, ZERO, rounded, text
 
 HUNDRED = Decimal("100")
 
@@ -61,6 +61,11 @@ def price_lines(lines: list[LineIn], catalogue: dict[str, CatalogueItem], curren
             raise ValidationFailed(f"line {n}: discount must be between 0 and 100 %",
                                    code="invalid_discount", extra={"line": n})
         gross = line.quantity * line.unit_price
+        # each figure fits but their product may not: past 10^16 the document's
+        # NUMERIC(18, 2) amount overflows (and rounding 10^26 to cents raises)
+        if gross >= LIMIT:
+            raise ValidationFailed(f"line {n}: quantity × unit price is too large",
+                                   code="invalid_amount", extra={"line": n})
         net = rounded(gross * (HUNDRED - line.discount_percent) / HUNDRED, currency)
         line_tax = rounded(net * item.tax_rate / (1 + item.tax_rate), currency)
         amount += net
@@ -74,6 +79,9 @@ def price_lines(lines: list[LineIn], catalogue: dict[str, CatalogueItem], curren
             "tax_rate": format(item.tax_rate.normalize(), "f"),
             "amount": text(net, currency), "tax_amount": text(line_tax, currency),
         })
+    if amount >= LIMIT:
+        raise ValidationFailed("the lines add up to more than a document can hold",
+                               code="invalid_amount")
     return Priced(out, amount, tax, max_discount)
 
 
