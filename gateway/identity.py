@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
-from crm_platform.inputs import unstorable_text
+from crm_platform.inputs import unstorable
 from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import Table, and_, insert, or_, select
@@ -117,7 +117,7 @@ class IdentityStore:
         with self._uow(None) as uow:
             # a name the database cannot hold (NUL) is no one's: the same answer as an
             # unknown name, not the driver's error
-            user = None if unstorable_text(username) else uow.session.scalar(
+            user = None if unstorable(username) else uow.session.scalar(
                 select(User).where(User.username == username))
             if user is None:
                 verify_password(DUMMY_HASH, password)

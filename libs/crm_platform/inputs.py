@@ -14,6 +14,7 @@ the stored value, an explicit ``null`` is a 422.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # NUL, and a surrogate code point that is not half of a pair (Python keeps pairs from
 # JSON as one code point, so any surrogate left is unpaired)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 # a money amount as a NUMERIC(18, 2) column holds it (finite, at most 16 integer digits)
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
@@ -33,15 +35,26 @@ Ref = Annotated[str, Field(min_length=1, max_length=36)]
 Int32 = Annotated[int, Field(ge=-2_147_483_648, le=2_147_483_647)]
 
 
-def unstorable_text(value: Any) -> str | None:
-    """A description of the first string inside ``value`` (strings, lists, tuples,
-    dicts' keys and values) that cannot be stored, or None."""
+def unstorable(value: Any) -> str | None:
+    """What is wrong with the first value inside ``value`` (strings, numbers, lists,
+    tuples, dicts' keys and values) that the platform cannot carry or store, or None.
+
+    Typed fields are bounded by their own constraints; this catches what free-form
+    values (custom attributes, segment conditions) hold: an integer past 64 bits cannot
+    be put on the wire (orjson refuses it, a 500), and a NaN or Infinity would travel
+    as ``null``, silently changing what the client sent."""
     if isinstance(value, str):
         found = _UNSTORABLE.search(value)
         if found is None:
             return None
-        return ("contains a NUL character" if found.group() == "\x00"
-                else "contains an unpaired surrogate (not valid Unicode text)")
+        return ("text contains a NUL character" if found.group() == "\x00"
+                else "text contains an unpaired surrogate (not valid Unicode text)")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if _INT64[0] <= value <= _INT64[1] else "number is past 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "number is not finite"
     if isinstance(value, dict):
         items: list[Any] = [*value.keys(), *value.values()]
     elif isinstance(value, list | tuple | set | frozenset):
@@ -49,7 +62,7 @@ def unstorable_text(value: Any) -> str | None:
     else:
         return None
     for item in items:
-        problem = unstorable_text(item)
+        problem = unstorable(item)
         if problem:
             return problem
     return None
@@ -65,14 +78,14 @@ def kept(**constraints: Any) -> Any:
 
 class Strict(BaseModel):
     """A request body or query: unknown fields are refused, strings are stripped, and no
-    string anywhere in it may be one the database cannot store."""
+    value anywhere in it may be one the platform cannot carry or store."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @field_validator("*", mode="after")
     @classmethod
     def _storable(cls, value: Any) -> Any:
-        problem = unstorable_text(value)
+        problem = unstorable(value)
         if problem:
-            raise ValueError(f"text {problem}")
+            raise ValueError(problem)
         return value
