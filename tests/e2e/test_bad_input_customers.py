@@ -7,42 +7,20 @@ exactly as a client wrote them."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.e2e.sales_support import _ok
 from tests.support.platform import Platform
+from tests.support.problems import refused, send_raw
 
 pytestmark = pytest.mark.e2e
 
-PROBLEM_JSON = "application/problem+json"
 
 
-def _send(c: httpx.Client, method: str, path: str, body: Any | str,
-          version: int | None = None) -> httpx.Response:
-    """``body`` as the standard library writes it (NUL escaped as ``\\u0000``, NaN as
-    ``NaN``), or a string sent as it is."""
-    headers = {"Content-Type": "application/json"}
-    if version is not None:
-        headers["If-Match"] = f'"{version}"'
-    content = body if isinstance(body, str) else json.dumps(body)
-    return c.request(method, f"/api/v1{path}", content=content, headers=headers)
 
-
-def _refused(r: httpx.Response) -> dict[str, Any]:
-    assert r.status_code == 422, f"{r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    problem = dict(r.json())
-    assert problem["status"] == 422
-    return problem
-
-
-def _ok(r: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert r.status_code == status, f"{r.status_code} {r.text}"
-    return dict(r.json())
 
 
 def _tag() -> str:
@@ -65,7 +43,7 @@ def test_a_customer_update_it_cannot_store_is_refused_and_changes_nothing(
         created = _ok(admin.post("/api/v1/customers", json={
             "name": _tag(), "kind": "person", "tags": ["原样"],
             "attributes": {"vehicle_age": 3}}), 201)
-        _refused(_send(admin, "PATCH", f"/customers/{created['id']}", body,
+        refused(send_raw(admin, "PATCH", f"/customers/{created['id']}", body,
                        version=created["version"]))
         after = _ok(admin.get(f"/api/v1/customers/{created['id']}"))
     # the classification is recomputed from events on its own: the rest is as created
@@ -80,7 +58,7 @@ def test_a_customer_create_it_cannot_store_is_refused_and_makes_nothing(
         platform: Platform, field: str, value: Any) -> None:
     tag = _tag()
     with platform.admin() as admin:
-        _refused(_send(admin, "POST", "/customers", {
+        refused(send_raw(admin, "POST", "/customers", {
             "name": f"{tag}公司", "kind": "company", "tags": [tag], field: value}))
         assert _ok(admin.get("/api/v1/customers", params={"tag": tag}))["items"] == []
 
@@ -96,7 +74,7 @@ def test_a_contact_update_it_cannot_store_is_refused(platform: Platform, body: A
         path = f"/customers/{customer['id']}/contacts"
         contact = _ok(admin.post(f"/api/v1{path}", json={"name": "李四",
                                                           "is_decision_maker": True}), 201)
-        _refused(_send(admin, "PATCH", f"{path}/{contact['id']}", body,
+        refused(send_raw(admin, "PATCH", f"{path}/{contact['id']}", body,
                        version=contact["version"]))
         assert _ok(admin.get(f"/api/v1{path}/{contact['id']}")) == contact
 
@@ -106,7 +84,7 @@ def test_a_category_update_it_cannot_store_is_refused(platform: Platform, body: 
     with platform.admin() as admin:
         category = _ok(admin.post("/api/v1/customer-categories", json={
             "dimension": "type", "name": _tag()}), 201)
-        _refused(_send(admin, "PATCH", f"/customer-categories/{category['id']}", body,
+        refused(send_raw(admin, "PATCH", f"/customer-categories/{category['id']}", body,
                        version=category["version"]))
         listed = _ok(admin.get("/api/v1/customer-categories",
                                params={"dimension": "type", "include_retired": "true"}))
@@ -124,7 +102,7 @@ def test_an_assignment_rule_update_it_cannot_store_is_refused(
             "kind": "region", "config": {"province": _tag(), "owner_id": me["id"]},
             "priority": 10000, "active": False}), 201)
         try:
-            _refused(_send(admin, "PATCH", f"/assignment-rules/{rule['id']}", body,
+            refused(send_raw(admin, "PATCH", f"/assignment-rules/{rule['id']}", body,
                            version=rule["version"]))
             rules = _ok(admin.get("/api/v1/assignment-rules"))["items"]
             assert rule in rules
@@ -147,7 +125,7 @@ def test_a_segment_the_database_cannot_evaluate_is_refused(
         platform: Platform, condition: dict[str, Any]) -> None:
     name = _tag()
     with platform.admin() as admin:
-        problem = _refused(_send(admin, "POST", "/segments", {
+        problem = refused(send_raw(admin, "POST", "/segments", {
             "name": name, "conditions": [condition]}))
         assert problem.get("code") in ("invalid_segment", "validation_failed"), problem
         segments = _ok(admin.get("/api/v1/segments", params={"limit": "500"}))["items"]
@@ -163,7 +141,7 @@ def test_a_segment_whose_numbers_are_text_still_counts(platform: Platform) -> No
         members = _ok(admin.get(f"/api/v1/segments/{segment['id']}/members",
                                 params={"limit": "1"}))
         assert len(members["items"]) == 1
-        _refused(_send(admin, "PATCH", f"/segments/{segment['id']}", {"conditions": None},
+        refused(send_raw(admin, "PATCH", f"/segments/{segment['id']}", {"conditions": None},
                        version=segment["version"]))
         after = _ok(admin.get(f"/api/v1/segments/{segment['id']}"))
     assert after["conditions"] == segment["conditions"]
@@ -182,5 +160,5 @@ def test_settings_past_what_they_can_mean_are_refused(platform: Platform, path: 
     with platform.admin() as admin:
         before = _ok(admin.get(f"/api/v1{path}"))
         assert _ok(admin.put(f"/api/v1{path}", json=before)) == before  # a valid body
-        _refused(_send(admin, "PUT", path, {**before, **body}))
+        refused(send_raw(admin, "PUT", path, {**before, **body}))
         assert _ok(admin.get(f"/api/v1{path}")) == before

@@ -6,40 +6,22 @@ Bodies are sent as raw JSON so they reach the gateway exactly as the fuzzer wrot
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.sales_support import _ok
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
+from tests.support.problems import expect_problem, refused, send_raw
 
 pytestmark = pytest.mark.e2e
 
-PROBLEM_JSON = "application/problem+json"
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"  # well-formed, names no record
 
 
-def _send(c: httpx.Client, method: str, path: str, body: Any) -> httpx.Response:
-    return c.request(method, f"/api/v1{path}", content=json.dumps(body),
-                     headers={"Content-Type": "application/json"})
-
-
-def _ok(r: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    return dict(r.json())
-
-
-def _problem(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, f"{r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    problem = dict(r.json())
-    assert problem["status"] == status and problem["detail"], problem
-    if code:
-        assert problem["code"] == code, problem
-    return problem
 
 
 def _names_field(problem: dict[str, Any], field: str) -> None:
@@ -82,7 +64,7 @@ def test_team_create_with_a_bad_reference_makes_nothing(
         platform: Platform, body: dict[str, Any], field: str) -> None:
     name = _tag()
     with platform.admin() as admin:
-        _names_field(_problem(_send(admin, "POST", "/teams", {"name": name, **body}), 422),
+        _names_field(expect_problem(send_raw(admin, "POST", "/teams", {"name": name, **body}), 422),
                      field)
         assert _teams_named(admin, name) == []
 
@@ -101,7 +83,8 @@ def test_team_update_with_bad_input_changes_nothing(
         manager = platform.new_user(["sales_manager"])
         team = _team(admin, parent_id=parent["id"], manager_id=manager["id"], kind="region")
         before = _ok(admin.get(f"/api/v1/teams/{team['id']}"))
-        _names_field(_problem(_send(admin, "PATCH", f"/teams/{team['id']}", body), 422), field)
+        _names_field(refused(send_raw(admin, "PATCH", f"/teams/{team['id']}", body)),
+                     field)
         assert _ok(admin.get(f"/api/v1/teams/{team['id']}")) == before
 
 
@@ -139,7 +122,7 @@ def _users_named(c: httpx.Client, username: str) -> list[dict[str, Any]]:
 def test_user_create_with_a_bad_team_makes_nothing(platform: Platform, team_id: str) -> None:
     username = f"u{uuid.uuid4().hex[:10]}"
     with platform.admin() as admin:
-        problem = _problem(_send(admin, "POST", "/users",
+        problem = expect_problem(send_raw(admin, "POST", "/users",
                                  _user_body(username, team_id=team_id)), 422)
         _names_field(problem, "team_id")
         assert _users_named(admin, username) == []
@@ -167,7 +150,8 @@ def test_user_update_with_bad_input_changes_nothing(
                              phone="+86 139 0000 0000")
     with platform.admin() as admin:
         before = _ok(admin.get(f"/api/v1/users/{user['id']}"))
-        _names_field(_problem(_send(admin, "PATCH", f"/users/{user['id']}", body), 422), field)
+        _names_field(refused(send_raw(admin, "PATCH", f"/users/{user['id']}", body)),
+                     field)
         assert _ok(admin.get(f"/api/v1/users/{user['id']}")) == before
     # the password was not changed either: the user still signs in with it
     platform.login(user["username"], "password-123")
@@ -194,17 +178,17 @@ def test_other_identity_references_must_name_a_record(platform: Platform) -> Non
     user = platform.new_user(["sales_rep"])
     with platform.admin() as admin:
         before = _ok(admin.get(f"/api/v1/users/{user['id']}"))
-        _names_field(_problem(_send(admin, "POST", f"/users/{user['id']}/deactivate",
+        _names_field(expect_problem(send_raw(admin, "POST", f"/users/{user['id']}/deactivate",
                                     {"successor_id": ""}), 422), "successor_id")
         assert _ok(admin.get(f"/api/v1/users/{user['id']}")) == before
         # an empty owner was read as "myself"
-        _names_field(_problem(_send(admin, "POST", "/api-keys",
+        _names_field(expect_problem(send_raw(admin, "POST", "/api-keys",
                                     {"name": _tag(), "user_id": ""}), 422), "user_id")
 
 
 def test_a_username_with_nul_is_wrong_credentials(platform: Platform) -> None:
     with platform.client() as c:
-        _problem(c.post("/api/v1/auth/token", data={"username": "admin\u0000",
+        expect_problem(c.post("/api/v1/auth/token", data={"username": "admin\u0000",
                                                     "password": "x"}),
                  401, "invalid_credentials")
 
@@ -231,7 +215,7 @@ def test_a_username_with_nul_is_wrong_credentials(platform: Platform) -> None:
 ])
 def test_nul_or_broken_utf8_in_the_url_is_a_400(platform: Platform, url: str) -> None:
     with platform.admin() as admin:
-        problem = _problem(admin.get(url), 400, "invalid_url")
+        problem = expect_problem(admin.get(url), 400, "invalid_url")
     if "?" in url:  # the problem names the parameter
         _names_field(problem, url.partition("?")[2].partition("=")[0])
 
@@ -244,9 +228,9 @@ def test_a_refused_url_of_a_write_is_audited_and_loses_no_other_entry(
     with platform.admin() as admin:
         team = _team(admin)
         before = _ok(admin.get(f"/api/v1/teams/{team['id']}"))
-        _problem(admin.patch("/api/v1/teams/%00", json={"name": "x"},
+        expect_problem(admin.patch("/api/v1/teams/%00", json={"name": "x"},
                              headers={"X-Request-Id": refused_id}), 400)
-        _problem(_send(admin, "PATCH", f"/teams/{team['id']}%00", {"name": "x"}), 400)
+        expect_problem(send_raw(admin, "PATCH", f"/teams/{team['id']}%00", {"name": "x"}), 400)
         _ok(admin.patch(f"/api/v1/teams/{team['id']}", json={"name": _tag()},
                         headers={"X-Request-Id": kept_id}))
         assert _ok(admin.get(f"/api/v1/teams/{team['id']}"))["version"] == before["version"] + 1
@@ -275,4 +259,4 @@ def test_non_ascii_in_the_url_is_not_refused(platform: Platform) -> None:
         assert "items" in _ok(admin.get("/api/v1/users", params={"q": "张三"}))
         # a space as "+" and an encoded "%" are ordinary text too
         assert "items" in _ok(admin.get("/api/v1/users?q=%E5%BC%A0+%25"))
-        _problem(admin.get("/api/v1/teams/张三"), 404)
+        expect_problem(admin.get("/api/v1/teams/张三"), 404)

@@ -6,7 +6,6 @@ JSON so they reach the gateway exactly as the fuzzer wrote them."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,27 +17,14 @@ import pytest
 from tests.e2e.sales_support import _draft_order, _ok, _product
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
+from tests.support.problems import PROBLEM_JSON, refused, send_raw
 
 pytestmark = pytest.mark.e2e
 
-PROBLEM_JSON = "application/problem+json"
 # more than a NUMERIC(18, 2) column holds (16 integer digits)
 TOO_BIG = 5.311602347083468e+16
 
 
-def _send(c: httpx.Client, method: str, path: str, body: Any) -> httpx.Response:
-    """``body`` as the standard library writes it: NUL and lone surrogates escaped, huge
-    floats and integers exactly as given."""
-    return c.request(method, f"/api/v1{path}", content=json.dumps(body),
-                     headers={"Content-Type": "application/json"})
-
-
-def _refused(r: httpx.Response) -> dict[str, Any]:
-    assert r.status_code == 422, f"{r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    problem = dict(r.json())
-    assert problem["status"] == 422
-    return problem
 
 
 def _today() -> str:
@@ -150,7 +136,7 @@ def test_bad_create_is_refused_and_makes_nothing(
         body: Callable[[str], dict[str, Any]], who: str, find: Finder) -> None:
     tag = _tag()
     with platform.admin() if who == "admin" else platform.client(org[who]["token"]) as c:
-        _refused(_send(c, "POST", path, body(tag)))
+        refused(send_raw(c, "POST", path, body(tag)))
         assert find(c, tag) == []
 
 
@@ -166,10 +152,10 @@ def test_quote_lines_too_large_to_store_are_refused(platform: Platform,
                         "unit_price": "9999999999999999.99"}],
                       [{"product_id": product["id"], "quantity": "1",
                         "unit_price": "6000000000000000.00"}] * 2):
-            problem = _refused(_send(c, "POST", "/quotes", {
+            problem = refused(send_raw(c, "POST", "/quotes", {
                 "customer_id": customer["id"], "currency": "CNY", "lines": lines}))
             assert problem["code"] == "invalid_amount"
-            _refused(_send(c, "POST", "/orders", {
+            refused(send_raw(c, "POST", "/orders", {
                 "customer_id": customer["id"], "currency": "CNY", "lines": lines}))
         assert _all(c, "/quotes", customer_id=customer["id"]) == []
         assert _all(c, "/orders", customer_id=customer["id"]) == []
@@ -184,8 +170,8 @@ def test_invoice_lines_too_large_to_store_are_refused(platform: Platform,
                    20, "customer copy in billing")
         for lines in ([{"description": "服务器", "quantity": "999999999999",
                         "unit_price": "999999999999999"}],
-                      [{"description": "服务器", "unit_price": "600000000000000"}] * 2):
-            problem = _refused(_send(admin, "POST", "/invoices", {
+                      [{"description": "服务器", "unit_price": "6000000000000000"}] * 2):
+            problem = refused(send_raw(admin, "POST", "/invoices", {
                 "customer_id": customer["id"], "type": "other", "currency": "CNY",
                 "due_date": due, "lines": lines}))
             assert problem["code"] == "invalid_amount"
@@ -352,7 +338,7 @@ def test_bad_update_is_refused_and_changes_nothing(
     who, path, read = make(platform, org)
     with platform.admin() if who == "admin" else platform.client(org[who]["token"]) as c:
         before = read(c)
-        _refused(_send(c, method, path, body))
+        refused(send_raw(c, method, path, body))
         assert read(c) == before
 
 
@@ -363,7 +349,7 @@ def test_dunning_settings_refuse_offsets_past_ten_years(platform: Platform) -> N
             for body in ({"offsets": [916349395481279089317249024, -194484440036]},
                          {"offsets": [-3, 0, 7, 4000]},
                          {"offsets": [-3, 0, 7], "escalate_from_step": 2 ** 70}):
-                _refused(_send(admin, "PUT", "/dunning-settings", body))
+                refused(send_raw(admin, "PUT", "/dunning-settings", body))
                 assert _ok(admin.get("/api/v1/dunning-settings")) == before
         finally:  # a schedule let through would change the other tests' dunning runs
             if _ok(admin.get("/api/v1/dunning-settings")) != before:
@@ -379,7 +365,7 @@ def test_dunning_settings_refuse_offsets_past_ten_years(platform: Platform) -> N
 ])
 def test_bad_query_is_refused(platform: Platform, path: str, params: dict[str, str]) -> None:
     with platform.admin() as admin:
-        _refused(admin.get(f"/api/v1{path}", params=params))
+        refused(admin.get(f"/api/v1{path}", params=params))
 
 
 @pytest.mark.parametrize(("path", "params"), [
@@ -407,7 +393,7 @@ def test_nul_in_a_query_is_a_bad_request(platform: Platform, path: str,
 def test_jobs_refuse_a_day_they_cannot_run_as_of(platform: Platform, path: str,
                                                  body: dict[str, Any]) -> None:
     with platform.admin() as admin:
-        _refused(_send(admin, "POST", path, body))
+        refused(send_raw(admin, "POST", path, body))
 
 
 # -- what an update leaves out stays; what may be cleared still clears ----------------------
