@@ -14,7 +14,8 @@ from crm_platform.inputs import Ref, Strict, kept
 from pydantic import BaseModel, ConfigDict, Field
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
-AmountIn = Annotated[str, Field(pattern=r"^\d{1,15}(\.\d{1,4})?$", examples=["1234.50"],
+# 16 digits before the point, as sales' amounts and the NUMERIC(20, 4) columns have
+AmountIn = Annotated[str, Field(pattern=r"^\d{1,16}(\.\d{1,4})?$", examples=["1234.50"],
                                 description="decimal string, at most the currency's "
                                 "decimals")]
 DecimalIn = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,6})?$", examples=["0.13"])]

@@ -122,3 +122,22 @@ def test_dunning_fires_once_with_two_billing_replicas(platform: Platform,
         assert [e["escalated"] for e in log] == [False, False, False, True, True]
     finally:
         second.stop()
+
+
+def test_the_largest_order_sales_takes_is_planned_invoiced_and_paid_in_billing(
+        platform: Platform, org: dict[str, Any]) -> None:
+    """Sales holds 16 digits before the point; billing held 15, so such an order's
+    order.confirmed failed billing's plan handler on every retry and never got a plan."""
+    largest = "9999999999999999.99"
+    customer, order = _confirmed_order(platform, org["rep"], largest,
+                                       [{"percent": "100", "due_days": 0}])
+    plan = _plan(platform, org["rep"]["token"], order["id"])
+    assert [i["amount"] for i in plan["installments"]] == [largest]
+    finance = platform.new_user(["finance"])
+    with platform.client(finance["token"]) as f:
+        (invoice,) = f.get("/api/v1/invoices", params={"order_id": order["id"]}).json()["items"]
+        assert invoice["amount"] == largest
+        _ok(f.post("/api/v1/payments", json={
+            "customer_id": customer["id"], "amount": largest, "currency": "CNY",
+            "method": "bank_transfer", "received_at": datetime.now(UTC).isoformat()}), 201)
+        assert _ok(f.get(f"/api/v1/invoices/{invoice['id']}"))["status"] == "paid"

@@ -68,9 +68,12 @@ def test_sales_lines_just_below_the_bound_are_priced() -> None:
     assert priced.amount == D("9999999999999999.99")
 
 
-def test_billing_invoice_lines_past_numeric_19_4_are_refused() -> None:
+def test_billing_invoice_lines_past_sixteen_digits_are_refused() -> None:
     with pytest.raises(ValidationFailed) as err:
         plans.priced_line("服务器", D("999999999999"), D("999999999999999"), D("0"), "CNY")
     assert err.value.code == "invalid_amount"
-    line = plans.priced_line("服务器", D("1"), D("999999999999999.99"), D("0"), "CNY")
-    assert line.amount == D("999999999999999.99")
+    with pytest.raises(ValidationFailed):
+        plans.priced_line("服务器", D("2"), D("5000000000000000"), D("0"), "CNY")
+    # billing holds what sales does (NUMERIC(20, 4) beside sales' NUMERIC(18, 2))
+    line = plans.priced_line("服务器", D("1"), D("9999999999999999.99"), D("0"), "CNY")
+    assert line.amount == D("9999999999999999.99")

@@ -1,6 +1,7 @@
 """Tables of the billing service (its own database, PLT-01).
 
-Amounts are ``Numeric(19, 4)`` (room for every currency's minor unit); the service always
+Amounts are ``Numeric(20, 4)``: 16 digits before the point, as ``crm_platform.money`` and
+the sales service allow, and room for every currency's minor unit; the service always
 rounds them to the currency's minor unit before storing (``crm_platform.money``).
 """
 
@@ -31,7 +32,7 @@ class Base(DeclarativeBase):
 
 
 MESSAGING = messaging_tables(Base.metadata)
-MONEY = Numeric(19, 4)
+MONEY = Numeric(20, 4)
 
 
 # -- local copies fed by events ----------------------------------------------------------

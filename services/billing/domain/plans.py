@@ -11,11 +11,9 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from crm_platform.errors import ValidationFailed
-from crm_platform.money import ZERO, quantum, rounded
+from crm_platform.money import LIMIT, ZERO, quantum, rounded
 
 HUNDRED = Decimal("100")
-# billing's amounts are NUMERIC(19, 4): 15 digits before the point
-AMOUNT_LIMIT = Decimal(10) ** 15
 
 
 @dataclass(frozen=True)
@@ -159,7 +157,7 @@ def priced_line(description: str, quantity: Decimal, unit_price: Decimal, tax_ra
                                "0 <= tax_rate < 1", code="invalid_invoice_line")
     # each figure fits but their product may not (the invoice's amount column overflowed,
     # and rounding 10^27 to cents raises)
-    if quantity * unit_price >= AMOUNT_LIMIT:
+    if quantity * unit_price >= LIMIT:
         raise ValidationFailed("quantity x unit price is too large", code="invalid_amount")
     amount = rounded(quantity * unit_price, currency)
     return InvoiceLine(description, quantity, unit_price, tax_rate, amount,

@@ -12,7 +12,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import skip_locked, utcnow
 from crm_platform.errors import NotFound, ValidationFailed, check_version
-from crm_platform.money import ZERO, rounded
+from crm_platform.money import LIMIT, ZERO, rounded
 from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
@@ -28,7 +28,7 @@ from services.billing.db.models import (
     PaymentPlan,
 )
 from services.billing.domain import invoices as rules
-from services.billing.domain.plans import AMOUNT_LIMIT, InvoiceLine, priced_line
+from services.billing.domain.plans import InvoiceLine, priced_line
 from services.billing.use_cases import credit
 from services.billing.use_cases.common import (
     day_start,
@@ -74,7 +74,7 @@ def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str
     if amount <= 0:
         raise ValidationFailed("an invoice must be for more than zero",
                                code="invalid_amount")
-    if amount >= AMOUNT_LIMIT:  # lines that fit one by one may not fit together
+    if amount >= LIMIT:  # lines that fit one by one may not fit together
         raise ValidationFailed("the lines add up to more than an invoice can hold",
                                code="invalid_amount")
     if due_date < issue_date:
