@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -437,3 +438,18 @@ def test_update_keeps_what_it_leaves_out_and_clears_what_may_be_cleared(
         assert after["list_price"] == "900.00"
         assert (after["name"], after["unit"], after["tax_rate"], after["materials"]) == \
             (before["name"], before["unit"], before["tax_rate"], before["materials"])
+
+
+def test_a_lead_estimate_keeps_to_its_currency_on_update(platform: Platform,
+                                                         org: dict[str, Any]) -> None:
+    """The create checked the estimate's decimals against the lead's currency; the update
+    stored 1.5 for a yen lead as it came."""
+    with platform.client(org["rep"]["token"]) as c:
+        lead = _ok(c.post("/api/v1/leads", json={
+            "name": _tag(), "currency": "JPY", "estimated_amount": "6000"}), 201)
+        problem = refused(send_raw(c, "PATCH", f"/leads/{lead['id']}",
+                                   {"estimated_amount": "1.5"}))
+        assert problem["code"] == "invalid_amount"
+        assert Decimal(_ok(c.get(f"/api/v1/leads/{lead['id']}"))["estimated_amount"]) == 6000
+        changed = _ok(c.patch(f"/api/v1/leads/{lead['id']}", json={"estimated_amount": 7000}))
+        assert Decimal(changed["estimated_amount"]) == 7000

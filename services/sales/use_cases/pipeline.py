@@ -88,7 +88,12 @@ def update_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Lea
     lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
     if lead.status == "converted":
         raise Conflict("a converted lead cannot change", code="invalid_transition")
-    for name, value in data.model_dump(exclude_unset=True).items():
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("estimated_amount") is not None:
+        # as on create: no more decimals than the lead's currency has (0.001 CNY, 1.5 JPY)
+        changes["estimated_amount"] = amount(changes["estimated_amount"], lead.currency,
+                                             "estimated_amount")
+    for name, value in changes.items():
         setattr(lead, name, value)
     _touch(lead, expected_version, "lead")
     uow.commit()
