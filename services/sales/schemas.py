@@ -11,10 +11,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from crm_platform import money
 from crm_platform.inputs import Money, Ref, Strict, kept
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Currency = Field("CNY", min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+
+def _sales_keeps_its_decimals(code: str) -> str:
+    # the amount columns are NUMERIC(18, 2): a third decimal (KWD, BHD) would be rounded
+    # away on the insert, silently
+    if money.minor_units(code) > 2:
+        raise ValueError(f"{code} has {money.minor_units(code)} decimals; sales keeps "
+                         "amounts to 2")
+    return code
+
+
+# an ISO 4217 code whose amounts the sales columns hold exactly
+Currency = Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$"),
+                     AfterValidator(_sales_keeps_its_decimals)]
 LeadStatus = Literal["new", "contacted", "qualified", "disqualified", "converted"]
 OpportunityStatus = Literal["open", "won", "lost"]
 QuoteStatus = Literal["draft", "pending_approval", "approved", "rejected", "converted",
@@ -69,7 +82,7 @@ class LeadIn(Strict):
     province: str | None = Field(None, max_length=50)
     industry: str | None = Field(None, max_length=100)
     estimated_amount: Money | None = None
-    currency: str = Currency
+    currency: Currency = "CNY"
     note: str | None = Field(None, max_length=4000)
     owner_id: Ref | None = Field(None, description="default: whoever enters the lead")
 
@@ -172,7 +185,7 @@ class OpportunityIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     customer_id: Ref
     amount: Money
-    currency: str = Currency
+    currency: Currency = "CNY"
     stage_id: Ref | None = Field(None, description="default: the first stage")
     expected_close_date: date | None = None
     campaign_id: Ref | None = None
@@ -240,7 +253,7 @@ class StageHistory(BaseModel):
 
 # -- analytics (SAL-03) ----------------------------------------------------------------------
 class AnalyticsQuery(Strict):
-    currency: str = Currency
+    currency: Currency = "CNY"
     owner_id: str | None = None
     team_id: str | None = None
     period: str | None = Field(None, description="YYYY, YYYY-Qn or YYYY-MM (close date)")
@@ -309,7 +322,7 @@ class CampaignIn(Strict):
     start_date: date | None = None
     end_date: date | None = None
     region: str | None = Field(None, max_length=100)
-    currency: str = Currency
+    currency: Currency = "CNY"
     budget: Money
     materials: list[Material] = Field(default_factory=list, max_length=50)
 
@@ -400,7 +413,7 @@ class ProductIn(Strict):
     category_id: Ref | None = None
     line_id: Ref | None = None
     unit: str = Field(min_length=1, max_length=20)
-    currency: str = Currency
+    currency: Currency = "CNY"
     list_price: Money
     tax_rate: TaxRate = Decimal("0.13")
     materials: list[Material] = Field(default_factory=list, max_length=50)
@@ -469,7 +482,7 @@ class Line(BaseModel):
 class QuoteIn(Strict):
     customer_id: Ref
     opportunity_id: Ref | None = None
-    currency: str = Currency
+    currency: Currency = "CNY"
     lines: list[LineIn] = Field(min_length=1, max_length=200)
     valid_until: date | None = None
     note: str | None = Field(None, max_length=4000)
@@ -537,7 +550,7 @@ class OrderFields(Strict):
 
 class OrderIn(OrderFields):
     customer_id: Ref
-    currency: str = Currency
+    currency: Currency = "CNY"
     lines: list[LineIn] = Field(min_length=1, max_length=200)
     payment_terms: PaymentTerms = Field(default_factory=PaymentTerms)
     opportunity_id: Ref | None = None
@@ -644,7 +657,7 @@ class TargetIn(Strict):
     subject_id: Ref
     period: str = Field(description="YYYY, YYYY-Qn or YYYY-MM")
     amount: Money
-    currency: str = Currency
+    currency: Currency = "CNY"
 
 
 class TargetUpdate(Strict):

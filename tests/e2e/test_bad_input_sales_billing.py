@@ -98,6 +98,12 @@ BAD_CREATES = [
                  "rep", _leads_named, id="lead-estimate-huge"),
     pytest.param("/leads", lambda t: {"name": t, "estimated_amount": "12.345"},
                  "rep", _leads_named, id="lead-estimate-three-decimals"),
+    # a third decimal would be rounded away by the NUMERIC(18, 2) columns
+    pytest.param("/leads", lambda t: {"name": t, "currency": "KWD"},
+                 "rep", _leads_named, id="lead-currency-three-decimals"),
+    pytest.param("/products", lambda t: {"code": t, "name": "CRM", "unit": "套",
+                                         "list_price": "1", "currency": "BHD"},
+                 "admin", _products_coded, id="product-currency-three-decimals"),
     pytest.param("/leads", lambda t: {"name": t, "note": "备注\ud800"},
                  "rep", _leads_named, id="lead-note-lone-surrogate"),
     pytest.param("/products", lambda t: {"code": t, "name": "CRM", "unit": "套",
