@@ -139,10 +139,12 @@ def create_app() -> FastAPI:
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(CORSMiddleware, allow_origins=gw.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=["ETag", "X-Request-Id"])
     app.add_middleware(GatewayMiddleware, max_body=gw.max_body_bytes,
                        max_upload=gw.max_upload_bytes)
+    # added last, so outermost: the gateway middleware's own answers (400 invalid_url,
+    # 413) carry the CORS headers too, or a browser client could not read them
+    app.add_middleware(CORSMiddleware, allow_origins=gw.cors_origins, allow_methods=["*"],
+                       allow_headers=["*"], expose_headers=["ETag", "X-Request-Id"])
     return app
 
 

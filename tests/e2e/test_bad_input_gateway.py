@@ -260,3 +260,18 @@ def test_non_ascii_in_the_url_is_not_refused(platform: Platform) -> None:
         # a space as "+" and an encoded "%" are ordinary text too
         assert "items" in _ok(admin.get("/api/v1/users?q=%E5%BC%A0+%25"))
         expect_problem(admin.get("/api/v1/teams/张三"), 404)
+
+
+def test_the_gateways_own_refusals_carry_cors_headers(platform: Platform) -> None:
+    """A browser client reads a 400 invalid_url or a 413 only with the CORS headers (the
+    middleware answering them sat outside the CORS middleware)."""
+    origin = {"Origin": "https://crm.example.org"}
+    with platform.admin() as admin:
+        refused_url = admin.get("/api/v1/customers?q=%00", headers=origin)
+        too_large = admin.post("/api/v1/customers", headers={
+            **origin, "Content-Type": "application/json"}, content=b" " * (2 * 1024 * 1024))
+        fine = admin.get("/api/v1/me", headers=origin)
+    for r, status in ((refused_url, 400), (too_large, 413), (fine, 200)):
+        assert r.status_code == status, r.text
+        assert r.headers.get("access-control-allow-origin") in ("*", origin["Origin"]), r.headers
+        assert r.headers.get("x-request-id")
