@@ -82,6 +82,17 @@ def not_found(field: str, what: str, code: str) -> ValidationFailed:
                             extra={"errors": [{"field": field, "message": "not found"}]})
 
 
+def check_manager(manager: User | None) -> None:
+    """A team's manager is a user who can still act: a deactivated one would approve
+    nothing and see the team's records for no one."""
+    if manager is None:
+        raise not_found("manager_id", "manager", "invalid_manager")
+    if not manager.is_active:
+        raise ValidationFailed("the manager is deactivated", code="invalid_manager",
+                               extra={"errors": [{"field": "manager_id",
+                                                  "message": "deactivated"}]})
+
+
 def user_out(user: User) -> dict[str, Any]:
     return schemas.User.model_validate(user, from_attributes=True).model_dump(mode="json")
 
@@ -172,8 +183,8 @@ class IdentityStore:
             s = uow.session
             if data.parent_id is not None and s.get(Team, data.parent_id) is None:
                 raise not_found("parent_id", "parent team", "invalid_parent")
-            if data.manager_id is not None and s.get(User, data.manager_id) is None:
-                raise not_found("manager_id", "manager", "invalid_manager")
+            if data.manager_id is not None:
+                check_manager(s.get(User, data.manager_id))
             team = Team(id=str(uuid.uuid4()), name=data.name, parent_id=data.parent_id,
                         manager_id=data.manager_id, kind=data.kind, version=1)
             s.add(team)
@@ -199,9 +210,8 @@ class IdentityStore:
                 if would_cycle(parent_of, team.id, changes["parent_id"]):
                     raise ValidationFailed("a team cannot be placed under itself",
                                            code="team_cycle")
-            manager_id = changes.get("manager_id")
-            if manager_id is not None and s.get(User, manager_id) is None:
-                raise not_found("manager_id", "manager", "invalid_manager")
+            if changes.get("manager_id") is not None:
+                check_manager(s.get(User, changes["manager_id"]))
             for name, value in changes.items():
                 setattr(team, name, value)
             team.version += 1

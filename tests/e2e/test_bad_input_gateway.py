@@ -275,3 +275,22 @@ def test_the_gateways_own_refusals_carry_cors_headers(platform: Platform) -> Non
         assert r.status_code == status, r.text
         assert r.headers.get("access-control-allow-origin") in ("*", origin["Origin"]), r.headers
         assert r.headers.get("x-request-id")
+
+
+def test_a_deactivated_user_cannot_become_a_teams_manager(platform: Platform) -> None:
+    leaver = platform.new_user(["sales_manager"])
+    successor = platform.new_user(["sales_manager"])
+    with platform.admin() as admin:
+        _ok(admin.post(f"/api/v1/users/{leaver['id']}/deactivate",
+                       json={"successor_id": successor["id"]}))
+        name = _tag()
+        problem = expect_problem(send_raw(admin, "POST", "/teams", {
+            "name": name, "manager_id": leaver["id"]}), 422, "invalid_manager")
+        _names_field(problem, "manager_id")
+        team = _ok(admin.post("/api/v1/teams", json={"name": _tag(),
+                                                     "manager_id": successor["id"]}), 201)
+        expect_problem(send_raw(admin, "PATCH", f"/teams/{team['id']}",
+                                {"manager_id": leaver["id"]}), 422, "invalid_manager")
+        assert _ok(admin.get(f"/api/v1/teams/{team['id']}")) == team
+        teams = _ok(admin.get("/api/v1/teams", params={"limit": "500"}))["items"]
+    assert name not in {t["name"] for t in teams}
