@@ -648,7 +648,8 @@ class SalesSettings(Strict):
     quote_discount_approval_percent: Percent = Field(
         Decimal("10"),
         description="a quote with any line discounted more than this needs the manager")
-    credit_check_timeout_seconds: float = Field(5, gt=0, le=60)
+    # below a tenth of a second every credit check would time out before billing answers
+    credit_check_timeout_seconds: float = Field(5, ge=0.1, le=60)
 
 
 # -- targets and work logs (SAL-08, SAL-09) -------------------------------------------------------

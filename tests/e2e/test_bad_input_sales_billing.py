@@ -459,3 +459,15 @@ def test_a_lead_estimate_keeps_to_its_currency_on_update(platform: Platform,
         assert Decimal(_ok(c.get(f"/api/v1/leads/{lead['id']}"))["estimated_amount"]) == 6000
         changed = _ok(c.patch(f"/api/v1/leads/{lead['id']}", json={"estimated_amount": 7000}))
         assert Decimal(changed["estimated_amount"]) == 7000
+
+
+@pytest.mark.parametrize("change", [{"credit_check_timeout_seconds": 1e-300},
+                                    {"credit_check_timeout_seconds": 0.01},
+                                    {"quote_discount_approval_percent": "1e5"}])
+def test_sales_settings_past_what_they_can_mean_are_refused(platform: Platform,
+                                                            change: dict[str, Any]) -> None:
+    with platform.admin() as admin:
+        before = _ok(admin.get("/api/v1/sales-settings"))
+        assert _ok(admin.put("/api/v1/sales-settings", json=before)) == before  # a valid body
+        refused(send_raw(admin, "PUT", "/sales-settings", {**before, **change}))
+        assert _ok(admin.get("/api/v1/sales-settings")) == before
