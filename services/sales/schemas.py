@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from crm_platform import money
 from crm_platform.inputs import Money, Ref, Strict, kept
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 def _sales_keeps_its_decimals(code: str) -> str:
@@ -43,7 +43,23 @@ Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=4)]
 
 
 class Out(BaseModel):
+    """A record as the API answers it. Its ``money_fields`` are written with exactly the
+    record's currency's decimals: the column keeps two, so a yen amount read back was
+    "6000.00" where the write had answered "6000"."""
+
     model_config = ConfigDict(from_attributes=True)
+    money_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _in_the_currencys_decimals(self) -> Self:
+        currency = getattr(self, "currency", None)
+        if not isinstance(currency, str):
+            return self
+        for name in self.money_fields:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, money.rounded(value, currency))
+        return self
 
 
 class Page(BaseModel):
@@ -112,6 +128,7 @@ class LeadConvert(Strict):
 
 
 class Lead(Out):
+    money_fields = ("estimated_amount",)
     id: str
     name: str
     kind: str
@@ -204,6 +221,7 @@ class StageMove(Strict):
 
 
 class Opportunity(Out):
+    money_fields = ("amount",)
     id: str
     name: str
     customer_id: str
@@ -339,6 +357,7 @@ class CampaignUpdate(Strict):
 
 
 class Campaign(Out):
+    money_fields = ("budget", "actual_cost")
     id: str
     name: str
     theme: str | None
@@ -432,6 +451,7 @@ class ProductUpdate(Strict):
 
 
 class Product(Out):
+    money_fields = ("list_price",)
     id: str
     code: str
     name: str
@@ -496,6 +516,7 @@ class QuoteUpdate(Strict):
 
 
 class Quote(Out):
+    money_fields = ("amount", "tax_amount")
     id: str
     number: str
     customer_id: str
@@ -574,6 +595,7 @@ class OrderApprove(Strict):
 
 
 class Order(Out):
+    money_fields = ("amount", "tax_amount", "paid_amount")
     id: str
     number: str
     customer_id: str
@@ -666,6 +688,7 @@ class TargetUpdate(Strict):
 
 
 class Target(Out):
+    money_fields = ("amount", "achieved")
     id: str
     subject_kind: str
     subject_id: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -456,9 +455,12 @@ def test_a_lead_estimate_keeps_to_its_currency_on_update(platform: Platform,
         problem = refused(send_raw(c, "PATCH", f"/leads/{lead['id']}",
                                    {"estimated_amount": "1.5"}))
         assert problem["code"] == "invalid_amount"
-        assert Decimal(_ok(c.get(f"/api/v1/leads/{lead['id']}"))["estimated_amount"]) == 6000
+        # in the yen's decimals, whether just written or read back
+        assert lead["estimated_amount"] == "6000"
+        assert _ok(c.get(f"/api/v1/leads/{lead['id']}"))["estimated_amount"] == "6000"
         changed = _ok(c.patch(f"/api/v1/leads/{lead['id']}", json={"estimated_amount": 7000}))
-        assert Decimal(changed["estimated_amount"]) == 7000
+        assert changed["estimated_amount"] == "7000"
+        assert _ok(c.get(f"/api/v1/leads/{lead['id']}"))["estimated_amount"] == "7000"
 
 
 @pytest.mark.parametrize("change", [{"credit_check_timeout_seconds": 1e-300},
