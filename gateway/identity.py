@@ -75,22 +75,22 @@ def check_deactivation(user: User, successor: User | None) -> None:
         raise ValidationFailed("the successor is deactivated", code="invalid_successor")
 
 
-def not_found(field: str, what: str, code: str) -> ValidationFailed:
-    """A reference in the body that names no record: a 422 naming the field, like the
-    schema's own errors (it was a foreign key violation, a 500)."""
-    return ValidationFailed(f"{what} not found", code=code,
-                            extra={"errors": [{"field": field, "message": "not found"}]})
+def bad_reference(field: str, detail: str, code: str, why: str = "not found"
+                  ) -> ValidationFailed:
+    """A reference in the body that names no usable record: a 422 naming the field, like
+    the schema's own errors (a missing one was a foreign key violation, a 500)."""
+    return ValidationFailed(detail, code=code,
+                            extra={"errors": [{"field": field, "message": why}]})
 
 
 def check_manager(manager: User | None) -> None:
     """A team's manager is a user who can still act: a deactivated one would approve
     nothing and see the team's records for no one."""
     if manager is None:
-        raise not_found("manager_id", "manager", "invalid_manager")
+        raise bad_reference("manager_id", "manager not found", "invalid_manager")
     if not manager.is_active:
-        raise ValidationFailed("the manager is deactivated", code="invalid_manager",
-                               extra={"errors": [{"field": "manager_id",
-                                                  "message": "deactivated"}]})
+        raise bad_reference("manager_id", "the manager is deactivated", "invalid_manager",
+                            "deactivated")
 
 
 def user_out(user: User) -> dict[str, Any]:
@@ -182,7 +182,7 @@ class IdentityStore:
         with self._uow(actor) as uow:
             s = uow.session
             if data.parent_id is not None and s.get(Team, data.parent_id) is None:
-                raise not_found("parent_id", "parent team", "invalid_parent")
+                raise bad_reference("parent_id", "parent team not found", "invalid_parent")
             if data.manager_id is not None:
                 check_manager(s.get(User, data.manager_id))
             team = Team(id=str(uuid.uuid4()), name=data.name, parent_id=data.parent_id,
@@ -206,7 +206,7 @@ class IdentityStore:
             if "parent_id" in changes:
                 parent_of = dict(s.execute(select(Team.id, Team.parent_id)).tuples().all())
                 if changes["parent_id"] is not None and changes["parent_id"] not in parent_of:
-                    raise not_found("parent_id", "parent team", "invalid_parent")
+                    raise bad_reference("parent_id", "parent team not found", "invalid_parent")
                 if would_cycle(parent_of, team.id, changes["parent_id"]):
                     raise ValidationFailed("a team cannot be placed under itself",
                                            code="team_cycle")
@@ -238,7 +238,7 @@ class IdentityStore:
             if s.scalar(select(User.id).where(User.username == data.username)):
                 raise Conflict("username is taken", code="username_taken")
             if data.team_id is not None and s.get(Team, data.team_id) is None:
-                raise not_found("team_id", "team", "invalid_team")
+                raise bad_reference("team_id", "team not found", "invalid_team")
             user = User(
                 id=str(uuid.uuid4()), username=data.username, display_name=data.display_name,
                 email=data.email, phone=data.phone, password_hash=hash_password(data.password),
@@ -265,7 +265,7 @@ class IdentityStore:
             changes = data.model_dump(exclude_unset=True)
             team_id = changes.get("team_id")
             if team_id is not None and s.get(Team, team_id) is None:
-                raise not_found("team_id", "team", "invalid_team")
+                raise bad_reference("team_id", "team not found", "invalid_team")
             password = changes.pop("password", None)
             if password:
                 user.password_hash = hash_password(password)

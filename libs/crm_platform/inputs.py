@@ -31,8 +31,6 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_in
 # another record's id as a body or a query names it: the columns keeping ids are
 # String(36), and an empty id is no id
 Ref = Annotated[str, Field(min_length=1, max_length=36)]
-# a count or whole-number setting that fits PostgreSQL's integer
-Int32 = Annotated[int, Field(ge=-2_147_483_648, le=2_147_483_647)]
 
 
 def unstorable(value: Any) -> str | None:

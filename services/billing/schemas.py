@@ -37,7 +37,7 @@ AsOf = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
 
 class Query(Strict):
     # Strict: a NUL in a filter reached the database's WHERE clause
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True)  # merged with Strict's
 
     limit: int | None = Field(None, ge=1, le=500)
     cursor: str | None = None
@@ -287,7 +287,6 @@ class ReceivablePage(Page):
 
 
 class AgeingQuery(Strict):
-
     as_of: AsOf | None = Field(None, description="default today")
     group_by: GroupBy = "customer"
     currency: Currency | None = None
@@ -415,7 +414,7 @@ class BillingJobResult(BaseModel):
 
 # -- statements and reports ----------------------------------------------------------------
 class StatementQuery(Strict):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True)  # merged with Strict's
 
     customer_id: str
     from_: AsOf = Field(alias="from")
@@ -449,7 +448,7 @@ class Statement(BaseModel):
 
 
 class PeriodQuery(Strict):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True)  # merged with Strict's
 
     from_: AsOf = Field(alias="from")
     to: AsOf
@@ -572,7 +571,6 @@ class CampaignCost(BaseModel):
 
 
 class CampaignCostQuery(Strict):
-
     campaign_id: str
 
 

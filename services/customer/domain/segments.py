@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from crm_platform.errors import ValidationFailed
+from crm_platform.money import LIMIT  # the money columns' bound serves the numbers too
 
 Op = Literal["eq", "ne", "in", "gte", "lte", "contains", "within_days", "older_than_days",
              "is_empty", "not_empty"]
@@ -66,7 +67,6 @@ def check_conditions(conditions: list[dict[str, Any]]) -> None:
 # the values a condition compares with must be ones the database can compare its column
 # with: a text column with text, a number with a finite number, a date with whole days
 MAX_DAYS = 36500
-MAX_NUMBER = Decimal(10) ** 16
 MAX_IN_VALUES = 100
 
 
@@ -78,7 +78,7 @@ def number(value: Any) -> Decimal | None:
         parsed = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    return parsed if parsed.is_finite() and abs(parsed) < MAX_NUMBER else None
+    return parsed if parsed.is_finite() and abs(parsed) < LIMIT else None
 
 
 def _value_problem(kind: str, op: str, value: Any) -> str | None:
