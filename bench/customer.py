@@ -26,6 +26,7 @@ and measures through the gateway with real tokens:
 
     .venv/bin/python bench/customer.py [--rows 100000] [--total 1000000]
     .venv/bin/python bench/customer.py --rows 20000 --total 50000   # quick smoke run
+    .venv/bin/python bench/customer.py --import-only   # step 1 alone
 
 Prints figures, with the CPU each component spent per request (from /proc) and the plan
 PostgreSQL chose; asserts only correctness (every row created, the data set complete).
@@ -723,6 +724,8 @@ def main() -> None:
                         "benchmark's own with --shared-buffers (bench/private_postgres.py)")
     parser.add_argument("--shared-buffers", default="4GB",
                         help="PostgreSQL's buffer cache on its own server")
+    parser.add_argument("--import-only", action="store_true",
+                        help="the import alone (no fill, no searches): to compare checkouts")
     args = parser.parse_args()
     assert 0 < args.rows <= args.total < N_NAMES
     with contextlib.ExitStack() as stack:
@@ -760,6 +763,9 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
         report.append(f"events: outbox drained {time.perf_counter() - drain_start:.1f} s after "
                       "the last import response")
         print(report[-1], flush=True)
+        if args.import_only:
+            print("\n".join(["", *report]))
+            return
 
         # 2. fill to --total directly in the database
         if args.total > args.rows:
