@@ -127,15 +127,28 @@ def test_a_naive_datetime_is_refused(engine: Engine) -> None:
         insert_rows(s, Customer.__table__, rows)
 
 
+# the body of migration 0008's crm_windows(doc, gaps)
+_WINDOWS_0008 = r"""
+    SELECT coalesce(array_agg(DISTINCT x ORDER BY x), '{}') FROM (
+      SELECT substr(w, i, 4) AS x
+      FROM regexp_split_to_table(:doc, gaps) AS w,
+           generate_series(1, char_length(w) - 3) AS i
+      UNION ALL
+      SELECT w FROM regexp_split_to_table(:doc, gaps) AS w WHERE char_length(w) = 3
+    ) AS windows"""
+
+
 @pytest.mark.parametrize("doc", [
     "", "a", "中", "中文", "a中文b 中x文 国家abc人民 ", "中 文", "é中", "中\t文", "x  中国  ",
     "杭州云帆科技有限公司 hangzhouyunfan hzyf c20260000001 +8613800138000 a@b.cn",
     "ＡＢＣ科技（深圳）有限公司 张三木 zhangsanmu", "abcd 1234 12345 abc1234d x9y",
+    "zsm 163 a@126.com abc12 ab1 x123y 12ab", "zsmq c20260000001", "123",
 ])
 def test_search_windows_are_those_the_database_made(engine: Engine, doc: str) -> None:
-    """The windows the service writes are those the SQL functions of the generated
-    columns made for the rows stored before migration 0007 (the bigrams as the first
-    version of 0003 defined them)."""
+    """The windows the service writes are those the SQL of the migrations made for the
+    rows stored before them: the bigrams as the first version of 0003 defined them, the
+    digit and letter windows as 0008 recomputes them (0006's and 0007's with each run of
+    three kept whole)."""
     made_by_sql = {
         "search_bigrams": r"""
             SELECT coalesce(array_agg(DISTINCT b), '{}')
@@ -143,14 +156,8 @@ def test_search_windows_are_those_the_database_made(engine: Engine, doc: str) ->
                  generate_series(1, char_length(w) - 1) AS i,
                  LATERAL (SELECT substr(w, i, 2) AS b) AS x
             WHERE b !~ '[\x01-\x7f]'""",
-        "search_digit_grams": r"""
-            SELECT coalesce(array_agg(DISTINCT substr(w, i, 4)), '{}')
-            FROM regexp_split_to_table(:doc, '[^0-9]+') AS w,
-                 generate_series(1, char_length(w) - 3) AS i""",
-        "search_letter_grams": r"""
-            SELECT coalesce(array_agg(DISTINCT substr(w, i, 4)), '{}')
-            FROM regexp_split_to_table(:doc, '[^a-z]+') AS w,
-                 generate_series(1, char_length(w) - 3) AS i""",
+        "search_digit_grams": _WINDOWS_0008.replace("gaps", "'[^0-9]+'"),
+        "search_letter_grams": _WINDOWS_0008.replace("gaps", "'[^a-z]+'"),
     }
     windows = search_windows(doc)
     with engine.connect() as conn:

@@ -115,26 +115,42 @@ def test_the_estimate_tells_common_from_rare_terms(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("rare", [True, False], ids=["rare term", "common term"])
-def test_a_term_with_a_frequent_trigram_is_looked_up_by_its_rarer_part(
+def test_a_term_of_three_letters_is_looked_up_by_the_windows_that_hold_it(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, rare: bool) -> None:
-    # "ton" and "ong" are in three quarters of these customers (tongyong): "haito" is
-    # looked up in the index and "haitong8" tested on each candidate ("haitonx8" is not)
-    # (a term of letters only is looked up by its letter windows instead: below)
-    rows = {"h-1": "gongsi haitong8", "h-2": "zhaitong8", "h-3": "haitonx8",
-            "h-4": "hai tong8", "h-5": "haitong8 qita"}
+    # "zsm" is a run of its own ("zsm", kept whole), or the start or end of a longer
+    # run's four-letter window ("zsmx", "azsm"); "zs m" and "zsx" are not matches
+    rows = {"h-1": "zhangsanmu zsm", "h-2": "azsmb", "h-3": "zs m", "h-4": "qzsm8",
+            "h-5": "zsx zszs", "h-6": "c1zsmq2"}
     with _customers(engine, rows):
-        # in 95 customers no fragment is rare: let this one be
-        from services.customer.domain import search
-        monkeypatch.setattr(search, "RARE_FRAGMENT_SHARE", 1.0)
         # a rare term's matches are sorted in a statement planned once; a common one's not
         monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf") if rare else 0.0)
         queries._LIST_STATEMENTS.clear()
-        with Session(engine) as s:
-            assert queries.search_fragment(s, "haitong8") == "haito"
-        pages = _pages(engine, Caller.system("admin"), {"q": "haitong8"})
-        assert [cid for page in pages for cid in page] == ["h-5", "h-2", "h-1"]
-        assert [(shape.search, shape.rare, shape.prepared)
-                for shape in queries._LIST_STATEMENTS] == [("fragment", rare, rare)]
+        pages = _pages(engine, Caller.system("admin"), {"q": "ZSM"})
+        assert [cid for page in pages for cid in page] == ["h-6", "h-4", "h-2", "h-1"]
+        assert [(shape.search, shape.windows, shape.rare, shape.prepared)
+                for shape in queries._LIST_STATEMENTS] == [
+            ("windows", (("search_letter_grams", "overlaps"),), rare, rare)]
+
+
+def test_a_chinese_term_is_looked_up_by_its_two_character_windows(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = {"h-1": "南通海同科技", "h-2": "南通 海同", "h-3": "海同南通", "h-4": "xx南通海同"}
+    with _customers(engine, rows):
+        monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # rare
+        queries._LIST_STATEMENTS.clear()
+        pages = _pages(engine, Caller.system("admin"), {"q": "南通海同"})
+        assert [cid for page in pages for cid in page] == ["h-4", "h-1"]
+        assert [(shape.search, shape.windows) for shape in queries._LIST_STATEMENTS] == [
+            ("windows", (("search_bigrams", "contains"),))]
+
+
+def test_a_term_without_windows_is_tested_on_every_customer(engine: Engine) -> None:
+    rows = {"h-1": "li@qq.com", "h-2": "li qq", "h-3": "wangli@qq.com"}
+    with _customers(engine, rows):
+        queries._LIST_STATEMENTS.clear()
+        pages = _pages(engine, Caller.system("admin"), {"q": "li@qq"})
+        assert [cid for page in pages for cid in page] == ["h-3", "h-1"]
+        assert [shape.search for shape in queries._LIST_STATEMENTS] == ["like"]
 
 
 @pytest.mark.parametrize("who", ["admin", "rep"])
@@ -153,12 +169,15 @@ def test_a_term_of_letters_is_looked_up_by_its_letter_windows(
         monkeypatch.setattr(search, "FREQUENT_WINDOW_SHARE", 0.5)
         queries._LIST_STATEMENTS.clear()
         with Session(engine) as s:
-            assert queries.search_letter_windows(s, "haitong") == ["hait", "iton"]
+            lookup = queries.search_lookup(s, "haitong")
+        assert lookup is not None
+        assert lookup.contains == (("search_letter_grams", ("hait", "iton")),)
         pages = _pages(engine, CALLERS.get(who, Caller.system("admin")), {"q": "haitong"})
         assert [cid for page in pages for cid in page] == (
             ["h-5", "h-2", "h-1"] if who == "admin" else [])  # OTHER's, not the rep's
-        assert [(shape.search, shape.rare, shape.prepared)
-                for shape in queries._LIST_STATEMENTS] == [("letters", True, True)]
+        assert [(shape.search, shape.windows, shape.rare, shape.prepared)
+                for shape in queries._LIST_STATEMENTS] == [
+            ("windows", (("search_letter_grams", "contains"),), True, True)]
 
 
 @contextmanager
@@ -195,4 +214,4 @@ def test_a_common_term_for_everyone_walks_the_newest_customers_in_a_prepared_sta
     queries._LIST_STATEMENTS.clear()
     _pages(engine, admin, {**query, "kind": "company"})
     assert {(shape.search, shape.prepared) for shape in queries._LIST_STATEMENTS} == \
-        {("like", False)}
+        {("windows", False)}

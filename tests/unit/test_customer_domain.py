@@ -187,38 +187,14 @@ def test_whole_phone_number(typed: str, e164: str | None) -> None:
     assert whole_phone_number(typed) == e164
 
 
-SHARES = {"hai": 0.05, "ait": 0.004, "ito": 0.003, "ton": 0.04, "ong": 0.7, "haiton": 0.001,
-          "zha": 0.2, "gsi": 0.3, "ngs": 0.3, "gon": 0.2, "haito": 0.02}
-
-
-def _share(text: str) -> float:
-    return SHARES.get(text, 0.0)
-
-
-@pytest.mark.parametrize(("term", "fragment"), [
-    ("haitong", "haiton"),  # the frequent "ong" is left out of the lookup
-    ("htxn", None),  # nothing frequent: the whole term
-    ("gongsi", None),  # everything frequent: the whole term, the planner decides
-    ("zhaito", None),  # the longest rare run, "haito", is not rare enough itself
-    ("ha.ong", None),  # only punctuation and frequent windows around it
-    ("ab", None),
-])
-def test_index_fragment(term: str, fragment: str | None) -> None:
-    assert search.index_fragment(term, _share) == fragment
-
-
-def test_index_fragment_is_a_substring_found_wherever_the_term_is() -> None:
-    rng = random.Random(7)
-    for _ in range(500):
-        term = "".join(rng.choice("haiton.g") for _ in range(rng.randint(3, 9)))
-        fragment = search.index_fragment(term, lambda t: 0.5 if "o" in t else 0.0)
-        assert fragment is None or (fragment in term and len(fragment) >= 3
-                                    and fragment.isalnum())
-
-
-LETTER_SHARES = {"hait": 0.0022, "aito": 0.0013, "iton": 0.0037, "tong": 0.04,
+LETTER_SHARES = {"wei": 0.05, "com": 0.6, "163": 0.01,
+                 "hait": 0.0022, "aito": 0.0013, "iton": 0.0037, "tong": 0.04,
                  "zhan": 0.05, "hang": 0.06, "angs": 0.001, "ngsa": 0.001, "gsan": 0.002,
                  "sanm": 0.0005, "anmu": 0.0005, "gong": 0.7, "ongs": 0.6, "ngsi": 0.6}
+
+
+def _windows(run: str) -> list[str]:
+    return [run[i:i + 4] for i in range(len(run) - 3)]
 
 
 @pytest.mark.parametrize(("term", "windows"), [
@@ -229,22 +205,67 @@ LETTER_SHARES = {"hait": 0.0022, "aito": 0.0013, "iton": 0.0037, "tong": 0.04,
     ("gongsi", ["ngsi", "ongs"]),  # everything frequent: the rarer ones (gong: 70%)
     ("abcdefgh", ["abcd", "efgh"]),  # nothing known: the two ends
 ])
-def test_letter_lookup_windows(term: str, windows: list[str]) -> None:
-    assert search.letter_lookup_windows(term, lambda t: LETTER_SHARES.get(t, 0.0)) == windows
+def test_lookup_windows(term: str, windows: list[str]) -> None:
+    assert search.lookup_windows(_windows(term), lambda t: LETTER_SHARES.get(t, 0.0)) == windows
 
 
-@pytest.mark.parametrize(("term", "letters"), [
-    ("haitong", True), ("htxn", True), ("zsm", False), ("hai2", False), ("海同新区", False),
-    ("café", False), ("a-bc", False),
-])
-def test_letter_terms(term: str, letters: bool) -> None:
-    assert search.is_letter_term(term) is letters
-
-
-def test_letter_windows_are_windows_of_the_term() -> None:
+def test_lookup_windows_are_windows_of_the_run() -> None:
     rng = random.Random(11)
     for _ in range(500):
         term = "".join(rng.choice("haitong") for _ in range(rng.randint(4, 12)))
-        windows = search.letter_lookup_windows(term, lambda t: rng.random())
+        windows = search.lookup_windows(_windows(term), lambda t: rng.random())
         assert 1 <= len(windows) <= 2
         assert all(len(w) == 4 and w in term for w in windows)
+
+
+def _lookup(term: str) -> dict[str, object]:
+    found = search.term_lookup(term, lambda t: LETTER_SHARES.get(t, 0.0))
+    assert found is not None
+    return {**{f"{c} @>": list(w) for c, w in found.contains},
+            **{f"{c} &&": len(w) for c, w in found.overlaps}}
+
+
+def test_term_lookup_by_kind_of_term() -> None:
+    assert _lookup("haitong") == {"search_letter_grams @>": ["aito", "hait"]}
+    assert _lookup("155956") == {"search_digit_grams @>": ["1559", "5595", "5956"]}
+    assert _lookup("海同") == {"search_bigrams @>": ["海同"]}
+    assert _lookup("南通海同") == {"search_bigrams @>": ["南通", "海同"]}  # the two ends
+    # three letters or digits: the run itself or a window starting or ending with it
+    assert _lookup("zsm") == {"search_letter_grams &&": 53}
+    assert _lookup("163") == {"search_digit_grams &&": 21}
+    # a mixed term by the windows of its longer runs ("zhan" is frequent)
+    assert _lookup("zhangwei@163.com") == {"search_letter_grams @>": ["angw", "gwei"]}
+    assert _lookup("wei@163.com") == {"search_digit_grams &&": 21}  # the rarest of three
+    assert _lookup("海同a") == {"search_bigrams @>": ["海同"]}
+    # nothing to look up: tested on the customers in order
+    for term in ("张", "hp", "li@qq", "a1b2", ""):
+        assert search.term_lookup(term, lambda t: 0.0) is None
+
+
+def test_every_match_passes_its_lookup() -> None:
+    """Whatever the term and the shares: when a search text contains the term, its
+    windows (search_windows) satisfy the term's lookup — no match is ever left out."""
+    rng = random.Random(5)
+    alphabet = "haiton15 科技海同@.-zs"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        start = rng.randrange(len(text))
+        term = text[start:start + rng.randint(1, 10)].replace(" ", "")
+        if not term or term not in text:
+            continue
+        lookup = search.term_lookup(term, lambda t: rng.random())
+        if lookup is None:
+            continue
+        stored = {column: set(windows) for column, windows in search.search_windows(text).items()}
+        for column, windows in lookup.contains:
+            assert set(windows) <= stored[column], (text, term, column)
+        for column, windows in lookup.overlaps:
+            assert set(windows) & stored[column], (text, term, column)
+
+
+def test_search_windows_keep_runs_of_three_whole() -> None:
+    windows = search.search_windows("杭州云帆 hzyf zsm c20260000001 a@163.com 12 ab")
+    assert windows["search_letter_grams"] == ["com", "hzyf", "zsm"]
+    assert windows["search_digit_grams"] == [
+        "0000", "0001", "0260", "163", "2026", "2600", "6000"]
+    assert windows["search_bigrams"] == ["云帆", "州云", "杭州"]

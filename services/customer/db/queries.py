@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import column as sql_column
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session
 
 from services.customer.db.models import (
@@ -52,10 +52,9 @@ from services.customer.db.models import (
 )
 from services.customer.domain.list_fields import OWNER_NAME_COLUMN, SUMMARY
 from services.customer.domain.search import (
-    index_fragment,
-    is_letter_term,
-    letter_lookup_windows,
+    TermLookup,
     normalize_query,
+    term_lookup,
     whole_phone_number,
 )
 from services.customer.domain.segments import field_kind
@@ -85,9 +84,9 @@ def get_visible(s: Session, caller: Caller, customer_id: str, *, lock: bool = Fa
     return customer
 
 
-_BIGRAMS = sql_column("search_bigrams", ARRAY(Text))
-_DIGIT_GRAMS = sql_column("search_digit_grams", ARRAY(Text))
-_LETTER_GRAMS = sql_column("search_letter_grams", ARRAY(Text))
+# the window arrays a term is looked up in (domain.search.term_lookup), by column name
+_WINDOW_ARRAYS = {name: sql_column(name, ARRAY(Text)) for name in (
+    "search_bigrams", "search_digit_grams", "search_letter_grams")}
 
 # The hot read path uses prebuilt Core statements: building a 60-column select per call
 # and computing its cache key was a quarter of the service's CPU per read.
@@ -224,7 +223,9 @@ class _ListShape:
     in_pool: bool | None
     tag: bool
     category: bool
-    search: str | None  # phone | like | like+bigram | fragment | digits | letters | contains
+    search: str | None  # phone | windows | like | contains
+    # windows: the arrays looked up, as (column, "contains" | "overlaps") pairs
+    windows: tuple[tuple[str, str], ...]
     rare: bool  # a term PostgreSQL estimates in few customers: matches sorted after
     sort: str
     after: bool
@@ -270,6 +271,7 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any],
         extra.append(segment_clause(s, segment.conditions))
     search: str | None = None
     pattern: str | None = None
+    windowed: list[tuple[str, str]] = []
     common = False  # a term PostgreSQL estimates in FREQUENT_TERM_SHARE or more
     phone = whole_phone_number(q["q"]) if q.get("q") else None
     if phone is not None:  # by the recorded number: the duplicate guard's phone key
@@ -281,21 +283,18 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any],
             pattern = f"%{escaped}%"
             params["pattern"], params["term"] = pattern, term
             common = postgres and term_share(s, pattern) >= FREQUENT_TERM_SHARE
-            if postgres and not common and term.isdigit() and len(term) >= 4:
-                # a fragment of a number: looked up by its four-digit windows (0006)
-                search = "digits"
-                params["digit_grams"] = sorted({term[i:i + 4] for i in range(len(term) - 3)})
-            elif postgres and not common and is_letter_term(term):
-                # Latin letters (pinyin, initials, names): by their four-letter windows (0007)
-                search, params["letter_grams"] = "letters", search_letter_windows(s, term)
-            elif postgres and len(term) == 2 and not term.isascii():
-                # too short for the trigram index: the generated bigram array (0003)
-                search = "like+bigram"
+            lookup = search_lookup(s, term) if postgres else None
+            if lookup is not None:
+                # looked up in the window arrays (0003, 0006-0008), tested after
+                search = "windows"
+                for kind, pairs in (("contains", lookup.contains),
+                                    ("overlaps", lookup.overlaps)):
+                    for column, windows in pairs:
+                        windowed.append((column, kind))
+                        params[f"{kind}_{column}"] = list(windows)
             else:
+                # no window to look up (SQLite, or a term such as one Chinese character)
                 search = "like"
-                fragment = search_fragment(s, term) if postgres and len(term) > 3 else None
-                if fragment is not None:
-                    search, params["fragment"] = "fragment", f"%{fragment}%"
     sort = q.get("sort") or "-created_at"
     column, _ = SORTS[sort]
     after = decode_cursor(q.get("cursor"), datetime if column.key in ("created_at", "updated_at")
@@ -319,12 +318,12 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any],
         # depend on the term, so it is prepared (planning it per call with the term's
         # estimate was a quarter of the search's time in the database)
         search = "contains"
-    rare = (search in ("like", "like+bigram", "fragment", "digits", "letters") and not common
-            and _has_trigram(params.get("fragment", pattern) or "", search))
+    rare = search == "windows" and not common
     shape = _ListShape(
         postgres=postgres, active_only=not q.get("include_archived"), filters=filters,
         in_pool=q.get("in_pool"), tag=bool(q.get("tag")), category=bool(q.get("category_id")),
-        search=search, rare=rare, sort=sort, after=bool(after), scoped=owners is not None,
+        search=search, windows=tuple(windowed) if search == "windows" else (), rare=rare,
+        sort=sort, after=bool(after), scoped=owners is not None,
         owner_branches=owner_branches,
         narrow=columns is not None and columns <= _NARROW_COLUMNS)
     if extra:  # a segment's conditions are values of their own: not kept
@@ -367,26 +366,19 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
     if shape.search == "phone":
         conditions.append(c.id.in_(select(CustomerKey.customer_id).where(
             CustomerKey.key == bindparam("phone_key"))))
-    elif shape.search == "like+bigram":
-        conditions.append(_BIGRAMS.contains(array([bindparam("term", type_=Text)])))
-        # the LIKE tells the planner how common the term is; a statement planned once
-        # must offer no index but the bigrams' (pg_trgm cannot look up two characters)
+    elif shape.search == "windows":
+        for column, kind in shape.windows:
+            windows = bindparam(f"{kind}_{column}", type_=ARRAY(Text))
+            array_column = _WINDOW_ARRAYS[column]
+            conditions.append(array_column.contains(windows) if kind == "contains"
+                              else array_column.overlap(windows))
+        # the whole term on each candidate: by strpos in a statement planned once (the
+        # matches are sorted after); else by the LIKE, which tells the planner how common
+        # the term is, to weigh against the other conditions and the sort
         conditions.append(func.strpos(c.search_text, bindparam("term")) > 0 if shape.rare
                           else c.search_text.like(bindparam("pattern"), escape="\\"))
     elif shape.search == "like":
         conditions.append(c.search_text.like(bindparam("pattern"), escape="\\"))
-    elif shape.search == "digits":
-        conditions.append(_DIGIT_GRAMS.contains(bindparam("digit_grams", type_=ARRAY(Text))))
-        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
-    elif shape.search == "letters":
-        conditions.append(_LETTER_GRAMS.contains(bindparam("letter_grams", type_=ARRAY(Text))))
-        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
-    elif shape.search == "fragment":
-        # the index looks up the rarer part of the term; the whole term is tested on each
-        # candidate with a test the index does not take (a second LIKE would add all its
-        # trigrams to the lookup again)
-        conditions.append(c.search_text.like(bindparam("fragment")))
-        conditions.append(func.strpos(c.search_text, bindparam("term")) > 0)
     elif shape.search == "contains":
         # the same test as the LIKE, but opaque to the planner: estimating a LIKE against
         # search_text's statistics in every branch cost 1 ms of planning per search, and
@@ -410,15 +402,6 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
     return rows.where(*conditions).order_by(*order).limit(limit)
 
 
-def _has_trigram(pattern: str, search: str | None) -> bool:
-    """Whether the trigram index can look ``pattern`` up at all: with no three letters or
-    digits in a row it would read the whole index. (Two Chinese characters go to the
-    bigram index instead.)"""
-    if search == "like+bigram":
-        return True
-    return any(pattern[i:i + 3].isalnum() for i in range(len(pattern) - 2))
-
-
 def _page_of_matches(rows: Select[Any], conditions: list[Any], column: Any,
                      descending: bool, limit: Any) -> Select[Any]:
     """A page of the customers matching a rare term: every match (id and sort key) is
@@ -440,7 +423,7 @@ def _page_of_matches(rows: Select[Any], conditions: list[Any], column: Any,
 
 
 # A scoped caller's search for a term this common (share of all customers) is answered
-# per source of visibility; rarer terms go through the trigram index in one statement.
+# per source of visibility; rarer terms are looked up in the window arrays in one statement.
 FREQUENT_TERM_SHARE = 0.01
 # below this many customers the single statement's walk is short whatever it skips
 WALK_WORTH_AVOIDING = 20_000
@@ -488,22 +471,13 @@ def _sample_share(s: Session) -> Any:
     return lambda text: sample.count(text) / values
 
 
-def search_fragment(s: Session, term: str) -> str | None:
-    """``index_fragment`` of ``term`` with the sample's shares."""
-    def choose() -> str | None:
-        share = _sample_share(s)
-        return None if share is None else index_fragment(term, share)
-    fragment: str | None = _remembered(f"fragment {term}", choose)
-    return fragment
-
-
-def search_letter_windows(s: Session, term: str) -> list[str]:
-    """``letter_lookup_windows`` of ``term`` with the sample's shares (all equal before
-    ANALYZE has made one)."""
-    def choose() -> list[str]:
-        return letter_lookup_windows(term, _sample_share(s) or (lambda _: 0.0))
-    windows: list[str] = _remembered(f"letters {term}", choose)
-    return windows
+def search_lookup(s: Session, term: str) -> TermLookup | None:
+    """``term_lookup`` of ``term`` with the sample's shares (all equal before ANALYZE has
+    made one)."""
+    def choose() -> TermLookup | None:
+        return term_lookup(term, _sample_share(s) or (lambda _: 0.0))
+    lookup: TermLookup | None = _remembered(f"windows {term}", choose)
+    return lookup
 
 
 def customers_estimate(s: Session) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -94,24 +95,34 @@ def search_document(names: Iterable[str], others: Iterable[str]) -> str:
 
 
 # search_text's windows: runs of non-ASCII text by two characters (Chinese words), runs
-# of digits and of Latin letters by four (numbers, pinyin, Latin names)
+# of digits and of Latin letters by four (numbers, pinyin, Latin names); a run of digits or
+# letters one shorter than its window (``zsm``, ``ibm``, ``163``) is kept whole, so that a
+# term of three is found too (``term_lookup``)
 _WINDOW_RUNS = (("search_bigrams", re.compile(r"[^\x00-\x7f]{2,}"), 2),
-                ("search_digit_grams", re.compile(r"[0-9]{4,}"), 4),
-                ("search_letter_grams", re.compile(r"[a-z]{4,}"), 4))
+                ("search_digit_grams", re.compile(r"[0-9]{3,}"), 4),
+                ("search_letter_grams", re.compile(r"[a-z]{3,}"), 4))
 
 
 def search_windows(text: str) -> dict[str, list[str]]:
     """The windows of a search text the search indexes look up (PostgreSQL), by column:
-    every two-character window of each run of non-ASCII characters, and every
-    four-character window of each run of ASCII digits and of lower-case Latin letters;
-    distinct, sorted. A term found in the text has all its windows there, so a lookup of
-    the term's windows finds every match (and some near misses, tested after).
+    every two-character window of each run of non-ASCII characters, every
+    four-character window of each run of ASCII digits and of lower-case Latin letters,
+    and each run of exactly three digits or letters whole; distinct, sorted. A term found
+    in the text has all its windows there, so a lookup of the term's windows finds every
+    match (and some near misses, tested after).
 
     Made here, once per write, rather than by SQL functions in generated columns: those
     cost PostgreSQL 10-21 µs per row each, a tenth of an import's time in the database."""
+    # a run shorter than the window (three) gives one slice: the run itself
     return {column: sorted({run[i:i + size] for run in pattern.findall(text)
-                            for i in range(len(run) - size + 1)})
+                            for i in range(max(1, len(run) - size + 1))})
             for column, pattern, size in _WINDOW_RUNS}
+
+
+def _windows(run: str, size: int) -> list[str]:
+    if len(run) < size:  # a run of three kept whole
+        return [run]
+    return [run[i:i + size] for i in range(len(run) - size + 1)]
 
 
 def search_columns(names: Iterable[str], others: Iterable[str]) -> dict[str, object]:
@@ -122,70 +133,73 @@ def search_columns(names: Iterable[str], others: Iterable[str]) -> dict[str, obj
     return {"search_text": text, **search_windows(text)}
 
 
-# A trigram in at least this share of customers is left out of a search's index lookup
-# (see ``index_fragment``); the share a list must reach before leaving it out pays.
-FREQUENT_TRIGRAM_SHARE = 0.10
-# ... and the fragment looked up instead must itself be this rare, or the planner may
-# rather walk the customers by date and test each one
-RARE_FRAGMENT_SHARE = 0.01
-
-
-def index_fragment(term: str, share: Callable[[str], float]) -> str | None:
-    """The part of ``term`` to look up in the trigram index instead of all of it, or None.
-
-    The trigram index intersects the posting lists of every trigram of the term, and a
-    trigram found in most customers has a list of most customers: every company's pinyin
-    ends in ``youxiangongsi``, so ``ong`` is in 70% of them, and ``haitong`` spent 3.7 of
-    its 4.4 ms in the index on that list. The longest run of the term's trigrams that are
-    all rarer than ``FREQUENT_TRIGRAM_SHARE`` (``haiton``) finds the same candidates in a
-    quarter of the time; the whole term is then tested on each candidate.
-
-    ``share(text)`` estimates the share of customers whose search text contains
-    ``text``. Only letters and digits make trigrams in the index: a window with anything
-    else is neither left out nor looked up. None when no trigram is frequent, when every
-    one is, or when the fragment would not be rare itself.
-    """
-    windows = [term[i:i + 3] for i in range(len(term) - 2)]
-    frequent = [w.isalnum() and share(w) >= FREQUENT_TRIGRAM_SHARE for w in windows]
-    if not any(frequent):
-        return None
-    kept = [w.isalnum() and not f for w, f in zip(windows, frequent, strict=True)]
-    best: tuple[int, int] | None = None  # (first, last) window of the longest kept run
-    first: int | None = None
-    for i, keep in enumerate([*kept, False]):
-        if keep and first is None:
-            first = i
-        elif not keep and first is not None:
-            if best is None or i - 1 - first > best[1] - best[0]:
-                best = (first, i - 1)
-            first = None
-    if best is None:
-        return None
-    fragment = term[best[0]:best[1] + 3]
-    return fragment if share(fragment) < RARE_FRAGMENT_SHARE else None
-
-
-# a term of at least this many Latin letters is looked up by its four-letter windows
-LETTER_WINDOW = 4
 # a window in at least this share of customers is not looked up if another will do
 FREQUENT_WINDOW_SHARE = 0.02
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789"
+# the maximal runs of a term, as search_windows cuts the text
+_TERM_RUNS = (("search_bigrams", re.compile(r"[^\x00-\x7f]+"), ""),
+              ("search_digit_grams", re.compile(r"[0-9]+"), _DIGITS),
+              ("search_letter_grams", re.compile(r"[a-z]+"), _LETTERS))
 
 
-def is_letter_term(term: str) -> bool:
-    """At least four Latin letters and nothing else: found by its letter windows."""
-    return len(term) >= LETTER_WINDOW and term.isascii() and term.isalpha()
+@dataclass(frozen=True)
+class TermLookup:
+    """How the window arrays find the customers whose search text may contain a term:
+    ``contains`` — per array, windows every match has (``@>``); ``overlaps`` — per
+    array, windows of which every match has at least one (``&&``). Every match passes;
+    so do a few near misses, which the test of the whole term on each candidate drops."""
+
+    contains: tuple[tuple[str, tuple[str, ...]], ...]
+    overlaps: tuple[tuple[str, tuple[str, ...]], ...]
 
 
-def letter_lookup_windows(term: str, share: Callable[[str], float]) -> list[str]:
-    """The (one or two) four-letter windows of a letter term (``is_letter_term``) to look
-    up in ``search_letter_grams``: its first and its last, which together cover a term of
-    up to eight letters, so the customers having both are about the term's matches
-    (``hait`` and ``tong``: 725 for ``haitong``'s 700, where the overlapping ``aito`` and
-    ``iton`` had 1,258). An end in ``FREQUENT_WINDOW_SHARE`` or more of the customers
-    (``tong`` is in 4%) would add a long posting list to the lookup: the rarest other
-    window stands in for it. ``share(text)`` estimates the share of customers whose
-    search text contains ``text``."""
-    windows = [term[i:i + LETTER_WINDOW] for i in range(len(term) - LETTER_WINDOW + 1)]
+def term_lookup(term: str, share: Callable[[str], float]) -> TermLookup | None:
+    """The window lookup of a normalized search ``term`` (no spaces), or None when no run
+    of it makes a window (one Chinese character, two letters, ``li@qq``: those terms are
+    tested on the customers in order instead).
+
+    - a run of two or more non-ASCII characters: two of its two-character windows
+      (``lookup_windows``);
+    - a run of four or more letters: two of its four-letter windows (``lookup_windows``);
+    - a run of four or more digits: all of its four-digit windows (each is in about 0.3%
+      of customers, so all of them together are about the term's matches);
+    - a run of three letters or digits: where the text has it, the text's run either is
+      those three (kept whole by ``search_windows``) or is longer, and then one of its
+      four-character windows starts or ends with them: the three and the windows that
+      add one letter (digit) before or after them, any of which will do; looked up only
+      when no longer run of the term is, and only the rarest such run.
+
+    ``share(text)`` estimates the share of customers whose search text contains ``text``.
+    """
+    contains: dict[str, set[str]] = {}
+    threes: list[tuple[str, str, str]] = []  # (column, run, alphabet) of runs of three
+    for column, pattern, alphabet in _TERM_RUNS:
+        size = 2 if not alphabet else 4
+        for run in pattern.findall(term):
+            if len(run) >= size:
+                windows = _windows(run, size)
+                chosen = windows if alphabet == _DIGITS else lookup_windows(windows, share)
+                contains.setdefault(column, set()).update(chosen)
+            elif alphabet and len(run) == size - 1:
+                threes.append((column, run, alphabet))
+    if contains:  # enough: a run of three adds a long list of windows for little
+        return TermLookup(tuple((c, tuple(sorted(w))) for c, w in sorted(contains.items())),
+                          ())
+    if threes:  # the rarest run of three
+        column, run, alphabet = min(threes, key=lambda three: share(three[1]))
+        return TermLookup((), ((column, (run, *(run + c for c in alphabet),
+                                             *(c + run for c in alphabet))),))
+    return None
+
+
+def lookup_windows(windows: list[str], share: Callable[[str], float]) -> list[str]:
+    """The (one or two) of a run's ``windows`` (in order) to look up: its first and its
+    last, which together cover a run of up to twice the window's length, so the
+    customers having both are about the term's matches (``hait`` and ``tong``: 725 for
+    ``haitong``'s 700, where the overlapping ``aito`` and ``iton`` had 1,258). An end in
+    ``FREQUENT_WINDOW_SHARE`` or more of the customers (``tong`` is in 4%) would add a
+    long posting list to the lookup: the rarest other window stands in for it."""
     chosen = [windows[0], windows[-1]]
     others = sorted((w for w in dict.fromkeys(windows) if w not in chosen), key=share)
     for k, window in enumerate(chosen):
