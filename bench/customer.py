@@ -101,6 +101,9 @@ from tests.support.infra import free_port, wait_until  # noqa: E402
 from tests.support.platform import ADMIN_PASSWORD, Platform, running_platform  # noqa: E402
 
 P99_TARGET_MS = 50.0
+# searched and shown, but not counted against the target: queries added after the target's
+# cases were set, to watch a lookup path (a term of three letters: runs of three, 0008)
+EXTRA_QUERIES = {"pinyin initials 3"}
 SHAPE_ROUNDS = 3  # alternating rounds of each list item shape
 POOL_SHARE = 0.2  # of the filled customers, in the public pool
 IMPORT_TARGET_S = 60.0
@@ -474,6 +477,7 @@ def search_queries(total: int) -> list[tuple[str, str]]:
         ("person 2ch", person_name[:2]),
         ("person 3ch", person_name),
         ("pinyin initials 4", initials),
+        ("pinyin initials 3", pinyin_forms(person_name)[2]),  # 徐刚英 -> xgy
         ("full pinyin (brand)", pinyin_forms(brand)[0]),
         ("phone middle 8", phone[2:10]),
         ("phone middle 6", phone[3:9]),
@@ -520,7 +524,7 @@ _SCAN = re.compile(r"(Seq Scan|Index Only Scan|Index Scan(?: Backward)?|Bitmap H
 @dataclass(frozen=True)
 class Plan:
     execution_ms: float
-    scans: str  # the scan nodes on customers, e.g. "Bitmap Index Scan ix_customers_search_trgm"
+    scans: str  # the scan nodes on customers, e.g. "Bitmap Index Scan ix_customers_search_bigrams"
     text: str  # the SQL and the whole plan
 
 
@@ -778,10 +782,13 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
         conn = psycopg2.connect(_dsn(db_url))
         with conn.cursor() as cur:
             cur.execute("SELECT count(*), count(DISTINCT code), "
-                        "pg_size_pretty(pg_total_relation_size('customers')), "
-                        "pg_size_pretty(pg_relation_size('ix_customers_search_trgm')) "
-                        "FROM customers")
-            count, codes, size, gin_size = cur.fetchone()
+                        "pg_size_pretty(pg_total_relation_size('customers')) FROM customers")
+            count, codes, size = cur.fetchone()
+            cur.execute("SELECT pg_size_pretty(sum(pg_relation_size(i.indexrelid))) "
+                        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                        "JOIN pg_am a ON a.oid = c.relam "
+                        "WHERE i.indrelid = 'customers'::regclass AND a.amname = 'gin'")
+            gin_size = cur.fetchone()[0]
             cur.execute("SELECT count(*) FROM customer_keys")
             keys = cur.fetchone()[0]
             cur.execute("SELECT count(*) FILTER (WHERE owner_id IS NULL), count(*) FILTER ("
@@ -790,7 +797,7 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
             pooled, due = cur.fetchone()
             assert due == 0, f"{due} customers due for the pool timer"
             assert count == codes >= args.total
-            report.append(f"customers: {count:,} ({size} with indexes, trigram index "
+            report.append(f"customers: {count:,} ({size} with indexes, search indexes "
                           f"{gin_size}), {pooled:,} in the public pool; customer_keys: "
                           f"{keys:,}")
             print(report[-1], flush=True)
@@ -878,12 +885,15 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
               f"{plan.execution_ms:7.1f} ms  {plan.scans}")
     print()
     for who in searchers:
-        mine = [r for r in results if r[0] is who]
+        mine = [r for r in results if r[0] is who and r[1] not in EXTRA_QUERIES]
         worst = max(mine, key=lambda r: r[3].pct(0.99))
         missed = [r[1] for r in mine if r[3].pct(0.99) >= P99_TARGET_MS]
         print(f"target p99 < {P99_TARGET_MS:.0f} ms at {args.clients} clients as {who.label}: "
               f"{'met' if not missed else 'MISSED'}, {len(mine) - len(missed)} of {len(mine)} "
               f"queries under it (worst: {worst[1]}, {worst[3].pct(0.99):.0f} ms)")
+    for who, label, _q, result, _ in results:
+        if label in EXTRA_QUERIES:
+            print(f"  not counted ({label}, as {who.label}): p99 {result.pct(0.99):.0f} ms")
     print(f"\nthe full pages as the list summary (default) and as whole records (fields=*), "
           f"{SHAPE_ROUNDS} alternating rounds of {args.requests // 3} requests each: CPU ms "
           "per request, all components, median of the rounds\n")
