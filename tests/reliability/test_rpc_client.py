@@ -57,8 +57,10 @@ def test_a_lost_broker_connection_fails_calls_in_flight_and_the_next_call_reconn
         client = AsyncRpcClient(ledger.amqp_uri, default_timeout=20)
         try:
             assert await client.call(ledger.name, "echo", {"payload": "before"}) == "before"
+            # long enough to be in flight still when the broker has closed the
+            # connection: each rabbitmqctl below may take seconds on a busy machine
             in_flight = asyncio.create_task(
-                client.call(ledger.name, "slow_query", {"seconds": 3}))
+                client.call(ledger.name, "slow_query", {"seconds": 12}))
             await asyncio.sleep(0.5)
             # (with it, any client of earlier tests the broker still lists)
             assert await asyncio.to_thread(_close_client_connections, vhost) >= 1
