@@ -120,8 +120,7 @@ def search_windows(text: str) -> dict[str, list[str]]:
 
 
 def _windows(run: str, size: int) -> list[str]:
-    if len(run) < size:  # a run of three kept whole
-        return [run]
+    """The windows of one run of a term, in order (runs as long as the window at least)."""
     return [run[i:i + size] for i in range(len(run) - size + 1)]
 
 
