@@ -45,6 +45,7 @@ import multiprocessing
 import os
 import random
 import re
+import signal
 import statistics
 import sys
 import tempfile
@@ -741,6 +742,8 @@ def main() -> None:
                         help="the import alone (no fill, no searches): to compare checkouts")
     args = parser.parse_args()
     assert 0 < args.rows <= args.total < N_NAMES
+    # stopped with kill: stop the platform too (its processes run in sessions of their own)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with contextlib.ExitStack() as stack:
         if args.postgres == "own":
             server = stack.enter_context(private_postgres(
