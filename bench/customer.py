@@ -448,9 +448,8 @@ def fill(db_url: str, first_index: int, count: int, owners: list[tuple[str, str 
                 cur.execute(f"VACUUM (ANALYZE) {table}")
         timings["VACUUM ANALYZE"] = time.perf_counter() - mark
         # what the fill wrote goes to disk now, not behind the first searches (the
-        # checkpoint it started spread its writes over the next minutes, the kernel its
-        # writeback of the data files: the first cases measured tails of 60 ms on pages
-        # whose p50 was 19 ms)
+        # checkpoint it started spreads its writes over the next minutes, and the kernel
+        # writes back the data files): the searches measure the service, not the setup
         mark = time.perf_counter()
         with conn.cursor() as cur:
             cur.execute("CHECKPOINT")
