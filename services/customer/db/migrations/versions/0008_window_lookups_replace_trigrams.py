@@ -9,7 +9,9 @@ by its two-character windows, a term of three letters or digits (``zsm``, ``ibm`
 the windows that hold it, and a mixed term (``zhangwei@163``) by the windows of its
 runs. For the last case the arrays keep each run of exactly three letters or digits of
 the search text whole (``search_windows``); the rows stored before get them here, which
-rewrites the customers that have such a run (most: the ``com`` of an email). A term with
+rewrites the customers that have such a run (most: the ``com`` of an email) — 688,221 of
+a million in 248 s on the benchmark machine, reads going on meanwhile and writes to those
+customers waiting (a sample of 3,000 then had exactly the service's windows). A term with
 no window at all (one Chinese character, ``hp``, ``li@qq``) is tested on the customers in
 order, as before when the trigram index had nothing to look up.
 
