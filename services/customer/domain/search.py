@@ -94,13 +94,22 @@ def search_document(names: Iterable[str], others: Iterable[str]) -> str:
     return " ".join(seen)
 
 
-# search_text's windows: runs of non-ASCII text by two characters (Chinese words), runs
-# of digits and of Latin letters by four (numbers, pinyin, Latin names); a run of digits or
-# letters one shorter than its window (``zsm``, ``ibm``, ``163``) is kept whole, so that a
-# term of three is found too (``term_lookup``)
-_WINDOW_RUNS = (("search_bigrams", re.compile(r"[^\x00-\x7f]{2,}"), 2),
-                ("search_digit_grams", re.compile(r"[0-9]{3,}"), 4),
-                ("search_letter_grams", re.compile(r"[a-z]{3,}"), 4))
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789"
+# search_text's windows, by column: the characters of a run, the window a run is cut
+# into (two for non-ASCII text — Chinese words —, four for digits and Latin letters —
+# numbers, pinyin, Latin names), the alphabet of a run one shorter than its window
+# (``zsm``, ``ibm``, ``163``), which is kept whole so that a term of three is found
+# too, and whether a term is looked up by every window of a run or by two of them
+# (``term_lookup``)
+_RUNS = (("search_bigrams", r"[^\x00-\x7f]", 2, "", False),
+         ("search_digit_grams", r"[0-9]", 4, _DIGITS, True),
+         ("search_letter_grams", r"[a-z]", 4, _LETTERS, False))
+# runs of a text with windows (a run of three kept whole counts) and all runs of a term
+_WINDOW_RUNS = tuple((column, re.compile(f"{chars}{{{size - 1 if alphabet else size},}}"), size)
+                     for column, chars, size, alphabet, _ in _RUNS)
+_TERM_RUNS = tuple((column, re.compile(f"{chars}+"), size, alphabet, every)
+                   for column, chars, size, alphabet, every in _RUNS)
 
 
 def search_windows(text: str) -> dict[str, list[str]]:
@@ -134,12 +143,6 @@ def search_columns(names: Iterable[str], others: Iterable[str]) -> dict[str, obj
 
 # a window in at least this share of customers is not looked up if another will do
 FREQUENT_WINDOW_SHARE = 0.02
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_DIGITS = "0123456789"
-# the maximal runs of a term, as search_windows cuts the text
-_TERM_RUNS = (("search_bigrams", re.compile(r"[^\x00-\x7f]+"), ""),
-              ("search_digit_grams", re.compile(r"[0-9]+"), _DIGITS),
-              ("search_letter_grams", re.compile(r"[a-z]+"), _LETTERS))
 
 
 @dataclass(frozen=True)
@@ -173,12 +176,11 @@ def term_lookup(term: str, share: Callable[[str], float]) -> TermLookup | None:
     """
     contains: dict[str, set[str]] = {}
     threes: list[tuple[str, str, str]] = []  # (column, run, alphabet) of runs of three
-    for column, pattern, alphabet in _TERM_RUNS:
-        size = 2 if not alphabet else 4
+    for column, pattern, size, alphabet, every in _TERM_RUNS:
         for run in pattern.findall(term):
             if len(run) >= size:
                 windows = _windows(run, size)
-                chosen = windows if alphabet == _DIGITS else lookup_windows(windows, share)
+                chosen = windows if every else lookup_windows(windows, share)
                 contains.setdefault(column, set()).update(chosen)
             elif alphabet and len(run) == size - 1:
                 threes.append((column, run, alphabet))
