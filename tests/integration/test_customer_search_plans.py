@@ -11,7 +11,8 @@ from typing import Any, cast
 
 import pytest
 from crm_platform.auth import Caller
-from sqlalchemy import Engine, Table, insert
+from crm_platform.db import make_engine
+from sqlalchemy import Engine, Table, event, insert
 from sqlalchemy.orm import Session
 
 from services.customer.db import queries
@@ -215,3 +216,46 @@ def test_a_common_term_for_everyone_walks_the_newest_customers_in_a_prepared_sta
     _pages(engine, admin, {**query, "kind": "company"})
     assert {(shape.search, shape.prepared) for shape in queries._LIST_STATEMENTS} == \
         {("windows", False)}
+
+
+@pytest.mark.parametrize("path", ["rare term", "common term per source"])
+def test_a_page_is_read_by_the_tuple_ids_of_its_matches(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    # the matches are found first; their page's rows are then read where they were found
+    # (a TID scan), not looked up again by primary key
+    rows = {"t-1": "gongsi haitong", "t-2": "haitong qita", "t-3": "zhaitong"}
+    with _customers(engine, rows):
+        if path == "rare term":
+            monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))
+            caller = Caller.system("admin")
+        else:
+            monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)
+            monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
+            caller = Caller(user_id=OTHER, roles=["sales_rep"], scope="own")
+        queries._LIST_STATEMENTS.clear()
+        # a connection of its own, on which the statement is prepared and planned as at a
+        # million customers: a table this small is otherwise read whole, or in the order
+        # of an index (a page of 3 rows needs no sort)
+        fresh = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+        ran: list[tuple[str, Any]] = []
+
+        def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any,
+                    _ctx: Any, _many: bool) -> None:
+            ran.append((statement, parameters))
+
+        try:
+            with fresh.connect() as conn, Session(bind=conn) as s:
+                conn.exec_driver_sql("SET enable_seqscan = off; SET enable_indexscan = off")
+                event.listen(conn, "before_cursor_execute", capture)
+                found, _ = queries.list_customers(s, caller, {"q": "haitong"})
+                event.remove(conn, "before_cursor_execute", capture)
+                statement, parameters = ran[-1]
+                plan = "\n".join(line for (line,) in conn.exec_driver_sql(
+                    f"EXPLAIN {statement}", parameters))
+        finally:
+            fresh.dispose()
+    assert [r.id for r in found] == ["t-3", "t-2", "t-1"]
+    assert statement.startswith("EXECUTE")  # the prepared statement's own plan
+    # (per source, the account team's branch looks its customers up by key)
+    assert "Tid Scan on customers" in plan, plan
+    assert plan.count("customers_pkey") == (0 if path == "rare term" else 1), plan
