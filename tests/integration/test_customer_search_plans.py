@@ -218,6 +218,43 @@ def test_a_common_term_for_everyone_walks_the_newest_customers_in_a_prepared_sta
         {("windows", False)}
 
 
+def _planned(engine: Engine, caller: Caller, query: dict[str, Any], settings: str
+             ) -> tuple[list[str], dict[str, Any]]:
+    """The ids of the first page of ``list_customers`` and the plan of the statement it
+    ran, prepared on a connection of its own with ``settings``: a table this small is
+    otherwise read whole, or in the order of any index (a page of 3 rows needs no sort),
+    where a million customers are not."""
+    fresh = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+    ran: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any,
+                _many: bool) -> None:
+        ran.append((statement, parameters))
+
+    queries._LIST_STATEMENTS.clear()
+    try:
+        with fresh.connect() as conn, Session(bind=conn) as s:
+            conn.exec_driver_sql(settings)
+            event.listen(conn, "before_cursor_execute", capture)
+            found, _ = queries.list_customers(s, caller, query)
+            event.remove(conn, "before_cursor_execute", capture)
+            statement, parameters = ran[-1]
+            assert statement.startswith("EXECUTE")  # the prepared statement's own plan
+            plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}",
+                                        parameters).scalar_one()
+    finally:
+        fresh.dispose()
+    return [r.id for r in found], plan[0]["Plan"]
+
+
+def _nodes(node: dict[str, Any], above: tuple[str, ...] = ()
+           ) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
+    """Each node of a plan with the node types above it."""
+    yield node, above
+    for child in node.get("Plans", ()):
+        yield from _nodes(child, (*above, node["Node Type"]))
+
+
 @pytest.mark.parametrize("path", ["rare term", "common term per source"])
 def test_a_page_is_read_by_the_tuple_ids_of_its_matches(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
@@ -232,30 +269,30 @@ def test_a_page_is_read_by_the_tuple_ids_of_its_matches(
             monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)
             monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
             caller = Caller(user_id=OTHER, roles=["sales_rep"], scope="own")
-        queries._LIST_STATEMENTS.clear()
-        # a connection of its own, on which the statement is prepared and planned as at a
-        # million customers: a table this small is otherwise read whole, or in the order
-        # of an index (a page of 3 rows needs no sort)
-        fresh = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
-        ran: list[tuple[str, Any]] = []
+        found, plan = _planned(engine, caller, {"q": "haitong"},
+                               "SET enable_seqscan = off; SET enable_indexscan = off")
+    assert found == ["t-3", "t-2", "t-1"]
+    scans = [n["Node Type"] for n, _ in _nodes(plan) if n.get("Relation Name") == "customers"]
+    indexes = [n["Index Name"] for n, _ in _nodes(plan) if "Index Name" in n]
+    # the last scan reads the page; per source, the account team's branch looks its
+    # customers up by key
+    assert scans[-1] == "Tid Scan", scans
+    assert indexes.count("customers_pkey") == (0 if path == "rare term" else 1), indexes
 
-        def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any,
-                    _ctx: Any, _many: bool) -> None:
-            ran.append((statement, parameters))
 
-        try:
-            with fresh.connect() as conn, Session(bind=conn) as s:
-                conn.exec_driver_sql("SET enable_seqscan = off; SET enable_indexscan = off")
-                event.listen(conn, "before_cursor_execute", capture)
-                found, _ = queries.list_customers(s, caller, {"q": "haitong"})
-                event.remove(conn, "before_cursor_execute", capture)
-                statement, parameters = ran[-1]
-                plan = "\n".join(line for (line,) in conn.exec_driver_sql(
-                    f"EXPLAIN {statement}", parameters))
-        finally:
-            fresh.dispose()
-    assert [r.id for r in found] == ["t-3", "t-2", "t-1"]
-    assert statement.startswith("EXECUTE")  # the prepared statement's own plan
-    # (per source, the account team's branch looks its customers up by key)
-    assert "Tid Scan on customers" in plan, plan
-    assert plan.count("customers_pkey") == (0 if path == "rare term" else 1), plan
+@pytest.mark.parametrize("sort", ["-created_at", "created_at"])
+def test_the_pool_is_merged_in_its_own_order(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, sort: str) -> None:
+    # a scoped search for a common term takes from the pool only what the page needs:
+    # the pool's branch walks its index in the page's order, nothing sorts it whole
+    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)
+    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
+    found, plan = _planned(engine, CALLERS["rep"], {"q": "tongyong", "sort": sort},
+                           "SET enable_seqscan = off; SET enable_bitmapscan = off")
+    pages = _pages(engine, CALLERS["rep"], {"q": "tongyong", "sort": sort})
+    assert found == [cid for page in pages for cid in page][:50]
+    pool = [above for node, above in _nodes(plan)
+            if node.get("Index Name") == "ix_customers_pool_created"]
+    assert len(pool) == 1, plan
+    merged = pool[0][pool[0].index("Merge Append"):]
+    assert not {"Sort", "Incremental Sort"} & set(merged), merged

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -41,6 +42,10 @@ class Customer(Base):
         Index("ix_customers_pool", "owner_id", "last_activity_at"),
         # the default list order (newest first) for callers who see everyone
         Index("ix_customers_created", "created_at", "id"),
+        # the public pool newest first, walked in order to fill a page (the pool's list,
+        # its branch of a scoped search) instead of sorting every pooled match (0009)
+        Index("ix_customers_pool_created", "created_at", "id",
+              postgresql_where=text("owner_id IS NULL"), sqlite_where=text("owner_id IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

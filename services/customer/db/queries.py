@@ -511,8 +511,9 @@ def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: in
     For a common term, the newest customers of the whole table fill a page at once,
     unless the caller cannot see them: behind a colleague's fresh 100,000-row import, one
     statement with the visibility as an OR walked ``ix_customers_created`` through all
-    of them (90 ms for a rep). Per owner and for the pool, ``(owner_id, created_at)``
-    is walked in order instead (1 ms). The branches carry keys only and the page's
+    of them (90 ms for a rep). Per owner ``(owner_id, created_at)`` and for the pool
+    its own index (0009) are walked in order instead (1 ms). The branches carry keys
+    only and the page's
     ``rows`` are read once at the end, by tuple id (``_at_tids``)."""
     direction = "desc" if descending else "asc"
 
@@ -531,7 +532,9 @@ def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: in
             *order(c, True)) for i in range(owner_branches)]
     else:
         branches = [narrow.where(in_scope).order_by(*order(c, False))]
-    branches.append(narrow.where(c.owner_id.is_(None)).order_by(*order(c, True)))
+    # the pool in its own index's order (0009): the merge takes from it only what the
+    # page needs (ordered by owner_id as well, it was sorted whole first)
+    branches.append(narrow.where(c.owner_id.is_(None)).order_by(*order(c, False)))
     # NOT = ANY also leaves out the pool (NULL): no customer comes twice
     branches.append(narrow.where(c.id.in_(_ON_ACCOUNT_TEAM), ~in_scope)
                     .order_by(*order(c, False)))
