@@ -106,8 +106,8 @@ def make_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 5,
     slow."""
     parsed = make_url(url)
     # JSON columns are written and parsed by orjson (several times faster than the
-    # standard library's): stored compact and in UTF-8, the text that ``wire`` writes, so
-    # a stored value can be sent on as it stands (``wire.raw_json``)
+    # standard library's): stored compact and in UTF-8, the text that ``wire`` writes, as
+    # ``bulk_insert`` writes it, so both write paths store the same text
     options: dict[str, Any] = {"json_deserializer": orjson.loads,
                                "json_serializer": json_text}
     if parsed.get_backend_name() == "sqlite":
