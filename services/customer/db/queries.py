@@ -513,8 +513,7 @@ def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: in
     statement with the visibility as an OR walked ``ix_customers_created`` through all
     of them (90 ms for a rep). Per owner ``(owner_id, created_at)`` and for the pool
     its own index (0009) are walked in order instead (1 ms). The branches carry keys
-    only and the page's
-    ``rows`` are read once at the end, by tuple id (``_at_tids``)."""
+    only and the page's ``rows`` are read once at the end, by tuple id (``_at_tids``)."""
     direction = "desc" if descending else "asc"
 
     def order(cols: Any, by_owner: bool) -> list[Any]:
