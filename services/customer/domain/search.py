@@ -4,6 +4,7 @@ pinyin initials (``zhsm`` or ``zhangsan`` finds 张三木)."""
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -94,8 +95,6 @@ def search_document(names: Iterable[str], others: Iterable[str]) -> str:
     return " ".join(seen)
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_DIGITS = "0123456789"
 # search_text's windows, by column: the characters of a run, the window a run is cut
 # into (two for non-ASCII text — Chinese words —, four for digits and Latin letters —
 # numbers, pinyin, Latin names), the alphabet of a run one shorter than its window
@@ -103,8 +102,8 @@ _DIGITS = "0123456789"
 # too, and whether a term is looked up by every window of a run or by two of them
 # (``term_lookup``)
 _RUNS = (("search_bigrams", r"[^\x00-\x7f]", 2, "", False),
-         ("search_digit_grams", r"[0-9]", 4, _DIGITS, True),
-         ("search_letter_grams", r"[a-z]", 4, _LETTERS, False))
+         ("search_digit_grams", r"[0-9]", 4, string.digits, True),
+         ("search_letter_grams", r"[a-z]", 4, string.ascii_lowercase, False))
 # runs of a text with windows (a run of three kept whole counts) and all runs of a term
 _WINDOW_RUNS = tuple((column, re.compile(f"{chars}{{{size - 1 if alphabet else size},}}"), size)
                      for column, chars, size, alphabet, _ in _RUNS)
