@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from crm_platform.errors import DomainError, RateLimited
+from crm_platform.errors import DomainError, RateLimited, problem_body
 from crm_platform.rpc_client import RemoteError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,16 +20,7 @@ def problem_response(
     status: int, code: str, title: str, detail: str, instance: str | None = None,
     headers: dict[str, str] | None = None, **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"https://crm.example.org/problems/{code}",
-        "title": title,
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
+    body = problem_body(status, code, title, detail, instance, extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -43,17 +43,26 @@ class DomainError(Exception):
         return self.detail
 
     def to_problem(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": f"https://crm.example.org/problems/{self.code}",
-            "title": self.title,
-            "status": self.status,
-            "code": self.code,
-            "detail": self.detail,
-        }
-        if instance:
-            body["instance"] = instance
-        body.update(self.extra)
-        return body
+        return problem_body(self.status, self.code, self.title, self.detail, instance,
+                            self.extra)
+
+
+def problem_body(status: int, code: str, title: str, detail: str,
+                 instance: str | None = None, extra: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """An RFC 9457 problem document. Extension members go in first, so none can
+    overwrite the RFC's own (``status`` is the HTTP status code and nothing else)."""
+    body: dict[str, Any] = dict(extra or {})
+    body.update({
+        "type": f"https://crm.example.org/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    })
+    if instance:
+        body["instance"] = instance
+    return body
 
 
 class BadRequest(DomainError):
@@ -89,9 +98,10 @@ class Conflict(DomainError):
 
 
 class StateViolation(Conflict):
-    """A state machine refused a transition."""
+    """A state machine refused a transition (see :mod:`crm_platform.states`); the one
+    code for it everywhere. The record's state travels as ``current_state``."""
 
-    default_code = "invalid_state_transition"
+    default_code = "invalid_transition"
     title = "Invalid state transition"
 
 

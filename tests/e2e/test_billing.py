@@ -155,7 +155,7 @@ def test_order_to_cash(platform: Platform, org: dict[str, Any]) -> None:
         assert r.status_code == 201, r.text
         second = r.json()
         again = f.post(f"/api/v1/payment-plans/{plan['id']}/installments/2/invoice", json={})
-        assert again.status_code == 409 and again.json()["code"] == "installment_not_pending"
+        assert again.status_code == 409 and again.json()["code"] == "invalid_transition"
         over = _pay(f, customer["id"], "900.00",
                     allocations=[{"invoice_id": second["id"], "amount": "864.15"}])
         assert over["unallocated_amount"] == "35.85"

@@ -148,8 +148,9 @@ def test_visit_plan_review_by_the_manager(platform: Platform, crew: dict[str, An
 
         skip = act(c, {"action": "approve"}, 403)
         assert skip["code"] == "not_the_reviewer"
-        assert act(c, {"action": "report", "report": "x"}, 409)["code"] == \
-            "invalid_state_transition"
+        refused = act(c, {"action": "report", "report": "x"}, 409)
+        assert refused["code"] == "invalid_transition" and refused["status"] == 409
+        assert refused["current_state"] == "planned" and refused["action"] == "report"
     with platform.client(crew["manager"]["token"]) as m:
         overdue = m.get("/api/v1/visit-plans", params={"overdue": True}).json()["items"]
         assert plan["id"] in {p["id"] for p in overdue}

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from crm_platform.errors import StateViolation, ValidationFailed
+from crm_platform.errors import Conflict, StateViolation, ValidationFailed
 
 from services.billing.domain import invoices, plans
 
@@ -114,7 +114,7 @@ def test_void_rules() -> None:
     invoices.check_void("issued", D("0"))
     invoices.check_void("overdue", D("0"))
     for status, paid in (("paid", D("10")), ("partially_paid", D("1")), ("overdue", D("1"))):
-        with pytest.raises(StateViolation) as err:
+        with pytest.raises(Conflict) as err:
             invoices.check_void(status, paid)
         assert err.value.code == "invoice_has_payments"
     with pytest.raises(StateViolation):

@@ -54,21 +54,21 @@ def test_payment_terms_must_cover_exactly_100_percent() -> None:
 def test_order_state_machine() -> None:
     status = "draft"
     for action in ("submit", "confirm", "start_delivery", "complete"):
-        status = workflow.next_status(workflow.ORDER, "order", status, action)
+        status = workflow.ORDER.next(status, action)
     assert status == "completed"
     for status, action in (("draft", "complete"), ("completed", "cancel"),
                            ("cancelled", "confirm"), ("in_delivery", "cancel"),
                            ("confirmed", "submit")):
         with pytest.raises(StateViolation):
-            workflow.next_status(workflow.ORDER, "order", status, action)
+            workflow.ORDER.next(status, action)
 
 
 def test_quote_and_lead_machines() -> None:
-    assert workflow.next_status(workflow.QUOTE, "quote", "rejected", "edit") == "draft"
+    assert workflow.QUOTE.next("rejected", "edit") == "draft"
     with pytest.raises(StateViolation):
-        workflow.next_status(workflow.QUOTE, "quote", "pending_approval", "convert")
+        workflow.QUOTE.next("pending_approval", "convert")
     with pytest.raises(StateViolation):
-        workflow.next_status(workflow.LEAD, "lead", "disqualified", "convert")
+        workflow.LEAD.next("disqualified", "convert")
     with pytest.raises(ValidationFailed):
         workflow.require_reason("  ", "loss reason")
 

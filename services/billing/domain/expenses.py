@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from crm_platform.errors import Forbidden, StateViolation, ValidationFailed
+from crm_platform.errors import Forbidden, ValidationFailed
+from crm_platform.states import StateMachine
 
 ExpenseStatus = Literal["draft", "submitted", "approved", "rejected"]
 ExpenseAction = Literal["submit", "approve", "reject"]
@@ -15,27 +16,12 @@ ExpenseKind = Literal["company", "personal"]
 ExpenseCategory = Literal["travel", "lodging", "venue", "rent", "pr", "promotion", "other"]
 ExpenseChannel = Literal["direct", "channel"]
 
-TRANSITIONS: dict[str, tuple[frozenset[str], ExpenseStatus]] = {
-    "submit": (frozenset({"draft", "rejected"}), "submitted"),
-    "approve": (frozenset({"submitted"}), "approved"),
-    "reject": (frozenset({"submitted"}), "rejected"),
-}
-EDITABLE: frozenset[str] = frozenset({"draft", "rejected"})
-
-
-def next_status(current: str, action: ExpenseAction) -> ExpenseStatus:
-    allowed, target = TRANSITIONS[action]
-    if current not in allowed:
-        raise StateViolation(f"cannot {action} an expense that is {current}",
-                             extra={"status": current, "action": action,
-                                    "allowed_from": sorted(allowed)})
-    return target
-
-
-def check_editable(status: str) -> None:
-    if status not in EDITABLE:
-        raise StateViolation(f"an expense that is {status} cannot be changed",
-                             code="expense_locked", extra={"status": status})
+EXPENSE = StateMachine("expense", {
+    "edit": ("draft rejected", None),
+    "submit": ("draft rejected", "submitted"),
+    "approve": ("submitted", "approved"),
+    "reject": ("submitted", "rejected"),
+})
 
 
 def check_submitter(submitter_id: str, actor_id: str) -> None:

@@ -15,12 +15,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from crm_platform.errors import StateViolation
+from crm_platform.errors import Conflict
+from crm_platform.states import StateMachine, refused
 
 InvoiceStatus = Literal["issued", "partially_paid", "paid", "overdue", "void"]
 InvoiceType = Literal["vat_special", "vat_ordinary", "other"]
 OPEN_STATUSES: frozenset[str] = frozenset({"issued", "partially_paid", "overdue"})
 INVOICE_TYPES: tuple[str, ...] = ("vat_special", "vat_ordinary", "other")
+
+# the transitions someone asks for; payments and the overdue timer set the rest
+INVOICE = StateMachine("invoice", {"void": ("issued overdue", "void")})
 
 
 def invoice_number(year: int, sequence: int) -> str:
@@ -40,7 +44,7 @@ def status_after_payment(current: str, amount: Decimal, paid: Decimal) -> Invoic
     refund). Overdue stays overdue until paid in full; becoming overdue is the timer's
     transition (it publishes ``invoice.overdue``)."""
     if current == "void":
-        raise StateViolation("a void invoice takes no payments", code="invoice_void")
+        raise refused("invoice", current, "pay")
     if paid >= amount:
         return "paid"
     if current == "overdue":
@@ -55,11 +59,9 @@ def becomes_overdue(status: str, due_date: date, today: date) -> bool:
 
 def check_void(status: str, paid_amount: Decimal) -> None:
     """Money on an invoice must be refunded before it can be voided."""
-    if status == "void":
-        raise StateViolation("the invoice is void already", code="invoice_void")
-    if status in ("paid", "partially_paid") or paid_amount > 0:
-        raise StateViolation("an invoice with payments on it cannot be voided; refund "
-                             "first", code="invoice_has_payments",
-                             extra={"status": status})
+    if status != "void" and (status in ("paid", "partially_paid") or paid_amount > 0):
+        raise Conflict("an invoice with payments on it cannot be voided; refund first",
+                       code="invoice_has_payments", extra={"current_state": status})
+    INVOICE.check(status, "void")
 
 

@@ -12,8 +12,19 @@ from typing import Any
 
 from crm_platform.errors import ValidationFailed
 from crm_platform.money import LIMIT, ZERO, quantum, rounded
+from crm_platform.states import StateMachine
 
 HUNDRED = Decimal("100")
+
+INSTALLMENT = StateMachine("installment", {
+    "invoice": ("pending", "invoiced"),
+    "cancel": ("pending", "cancelled"),
+    "void_invoice": ("invoiced", "pending"),  # its invoice voided: it may be invoiced again
+})
+PAYMENT_PLAN = StateMachine("payment plan", {
+    "invoice_installment": ("active", None),
+    "cancel": ("active", "cancelled"),
+})
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def update_expense(uow: UnitOfWork, caller: Caller, expense_id: str,
     e = _visible(uow.session, caller, expense_id, lock=True)
     check_version(e.version, expected_version, "expense")
     rules.check_submitter(e.submitter_id, caller.user_id)
-    rules.check_editable(e.status)
+    rules.EXPENSE.check(e.status, "edit")
     changes = data.model_dump(exclude_unset=True)
     currency = changes.get("currency") or e.currency
     if "amount" in changes or "currency" in changes:
@@ -105,7 +105,7 @@ def submit_expense(uow: UnitOfWork, caller: Caller, expense_id: str) -> dict[str
     s = uow.session
     e = _visible(s, caller, expense_id, lock=True)
     rules.check_submitter(e.submitter_id, caller.user_id)
-    e.status = rules.next_status(e.status, "submit")
+    e.status = rules.EXPENSE.next(e.status, "submit")
     # the team as it is now decides who approves
     e.submitter_team_id = queries.team_of(s, e.submitter_id) or e.submitter_team_id
     e.submitted_at = utcnow()
@@ -131,7 +131,7 @@ def decide_expense(uow: UnitOfWork, caller: Caller, expense_id: str,
     rules.check_approver(e.submitter_id, caller.user_id, manages,
                          caller.scope == "all" and caller.has("expense:approve"))
     rules.check_decision(action, data.comment)
-    e.status = rules.next_status(e.status, action)
+    e.status = rules.EXPENSE.next(e.status, action)
     now = utcnow()
     e.decided_by = caller.user_id
     e.decided_at = now

@@ -28,7 +28,7 @@ from services.billing.db.models import (
     PaymentPlan,
 )
 from services.billing.domain import invoices as rules
-from services.billing.domain.plans import InvoiceLine, priced_line
+from services.billing.domain.plans import INSTALLMENT, InvoiceLine, priced_line
 from services.billing.use_cases import credit
 from services.billing.use_cases.common import (
     day_start,
@@ -201,7 +201,7 @@ def void_invoice(uow: UnitOfWork, caller: Caller, invoice_id: str, data: schemas
     check_version(inv.version, expected_version, "invoice")
     rules.check_void(inv.status, inv.paid_amount)
     now = utcnow()
-    inv.status = "void"
+    inv.status = rules.INVOICE.next(inv.status, "void")
     inv.voided_at = now
     inv.void_reason = data.reason
     _bump(inv)
@@ -212,8 +212,9 @@ def void_invoice(uow: UnitOfWork, caller: Caller, invoice_id: str, data: schemas
         plan = s.get(PaymentPlan, inv.plan_id)
         if inst is not None and inst.invoice_id == inv.id:
             inst.invoice_id = None
-            inst.status = "pending" if plan is not None and plan.status == "active" \
-                else "cancelled"
+            inst.status = INSTALLMENT.next(inst.status, "void_invoice")
+            if plan is None or plan.status != "active":
+                inst.status = INSTALLMENT.next(inst.status, "cancel")
     uow.publish(events.InvoiceVoided(
         invoice_id=inv.id, number=inv.number, customer_id=inv.customer_id,
         order_id=inv.order_id, amount=text(inv.amount, inv.currency), currency=inv.currency,

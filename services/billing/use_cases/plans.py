@@ -12,7 +12,7 @@ from typing import Any
 from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.db import is_postgres, utcnow
-from crm_platform.errors import NotFound, StateViolation
+from crm_platform.errors import NotFound
 from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
@@ -80,7 +80,7 @@ def invoice_installment_row(uow: UnitOfWork, plan: PaymentPlan, inst: Installmen
     inv = create_invoice_row(uow, customer, plan.currency, lines, invoice_type, issue_date,
                              max(inst.due_date, issue_date), order_id=plan.order_id,
                              plan_id=plan.id, installment_number=inst.number, notes=notes)
-    inst.status = "invoiced"
+    inst.status = rules.INSTALLMENT.next(inst.status, "invoice")
     inst.invoice_id = inv.id
     return inv
 
@@ -158,9 +158,9 @@ def on_order_cancelled(uow: UnitOfWork, data: dict[str, Any]) -> None:
     cancelled = []
     for inst in s.scalars(select(Installment).where(Installment.plan_id == plan.id,
                                                     Installment.status == "pending")):
-        inst.status = "cancelled"
+        inst.status = rules.INSTALLMENT.next(inst.status, "cancel")
         cancelled.append(inst.number)
-    plan.status = "cancelled"
+    plan.status = rules.PAYMENT_PLAN.next(plan.status, "cancel")
     plan.cancelled_at = utcnow()
     plan.cancel_reason = data.get("reason")
     plan.version += 1
@@ -213,16 +213,13 @@ def invoice_installment(uow: UnitOfWork, caller: Caller, plan_id: str, number: i
     """Invoice an installment now, before the timer would."""
     s = uow.session
     plan = _visible_plan(s, caller, plan_id, lock=True)
-    if plan.status != "active":
-        raise StateViolation("the order of this plan was cancelled", code="plan_cancelled")
+    rules.PAYMENT_PLAN.check(plan.status, "invoice_installment")
     inst = s.scalar(select(Installment).where(Installment.plan_id == plan.id,
                                               Installment.number == number)
                     .with_for_update())
     if inst is None:
         raise NotFound("installment not found", code="installment_not_found")
-    if inst.status != "pending":
-        raise StateViolation(f"installment {number} is {inst.status}",
-                             code="installment_not_pending", extra={"status": inst.status})
+    rules.INSTALLMENT.check(inst.status, "invoice")
     settings = billing_settings(s)
     inv = invoice_installment_row(uow, plan, inst, data.type or
                                   settings["default_invoice_type"], today(), data.notes)

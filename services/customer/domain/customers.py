@@ -7,6 +7,13 @@ from typing import Any
 
 from crm_platform import errors
 from crm_platform.errors import ValidationFailed
+from crm_platform.states import StateMachine
+
+# archived and merged records are final: they keep their history and references
+CUSTOMER = StateMachine("customer", {
+    "archive": ("active", "archived"),
+    "merge": ("active", "merged"),
+})
 
 # fields whose change is recorded in the history (everything a user can edit)
 TRACKED_FIELDS = (

@@ -6,30 +6,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from crm_platform.errors import Forbidden, StateViolation
+from crm_platform.errors import Forbidden
+from crm_platform.states import StateMachine
 
 VisitStatus = Literal["planned", "appointed", "visited", "reported", "returned", "approved",
                       "archived"]
 VisitAction = Literal["appoint", "record", "report", "approve", "return", "archive"]
 
-TRANSITIONS: dict[VisitAction, tuple[frozenset[str], VisitStatus]] = {
-    "appoint": (frozenset({"planned", "appointed"}), "appointed"),
-    "record": (frozenset({"planned", "appointed"}), "visited"),
-    "report": (frozenset({"visited", "returned"}), "reported"),
-    "approve": (frozenset({"reported"}), "approved"),
-    "return": (frozenset({"reported"}), "returned"),
-    "archive": (frozenset({"approved"}), "archived"),
-}
+VISIT_PLAN = StateMachine("visit plan", {
+    "appoint": ("planned appointed", "appointed"),
+    "record": ("planned appointed", "visited"),
+    "report": ("visited returned", "reported"),
+    "approve": ("reported", "approved"),
+    "return": ("reported", "returned"),
+    "archive": ("approved", "archived"),
+})
 OPEN_STATES = frozenset({"planned", "appointed", "visited", "reported", "returned"})
-
-
-def next_status(current: str, action: VisitAction) -> VisitStatus:
-    allowed, target = TRANSITIONS[action]
-    if current not in allowed:
-        raise StateViolation(f"cannot {action} a visit plan that is {current}",
-                             extra={"status": current, "action": action,
-                                    "allowed_from": sorted(allowed)})
-    return target
 
 
 def check_actor(action: VisitAction, owner_id: str, actor_id: str, is_reviewer: bool) -> None:

@@ -163,7 +163,7 @@ def act_on_visit_plan(uow: UnitOfWork, caller: Caller, plan_id: str,
     is_reviewer = caller.has("visit:review") and caller.scope in ("team", "all") \
         and caller.can_see_owner(plan.owner_id)
     visits.check_actor(data.action, plan.owner_id, caller.user_id, is_reviewer)
-    plan.status = visits.next_status(plan.status, data.action)
+    plan.status = visits.VISIT_PLAN.next(plan.status, data.action)
     now = utcnow()
     if data.action == "appoint":
         plan.appointment_at = data.appointment_at or plan.planned_at

@@ -295,7 +295,7 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
     for name in ("last_purchase_at", "last_visit_at", "last_followup_at"):
         values = [v for v in (getattr(survivor, name), getattr(merged, name)) if v]
         setattr(survivor, name, max(values) if values else None)
-    merged.status = "merged"
+    merged.status = rules.CUSTOMER.next(merged.status, "merge")
     merged.merged_into_id = survivor.id
     queries.bump(s, merged)
     queries.bump(s, survivor)

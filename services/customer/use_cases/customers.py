@@ -356,7 +356,7 @@ def archive_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
     s = uow.session
     c = writable(uow, caller, customer_id)
     rules.check_version(c.version, expected_version)
-    c.status = "archived"
+    c.status = rules.CUSTOMER.next(c.status, "archive")
     # an archived record no longer blocks a new customer with the same name or phone
     s.execute(delete(CustomerKey).where(CustomerKey.customer_id == c.id))
     queries.bump(s, c)

@@ -90,7 +90,7 @@ def create_quote(uow: UnitOfWork, caller: Caller, data: schemas.QuoteIn, fetch: 
         Quote.status.in_(("draft", "pending_approval", "approved", "rejected")))
         .with_for_update())
     for old in live:
-        old.status = workflow.next_status(workflow.QUOTE, "quote", old.status, "supersede")
+        old.status = workflow.QUOTE.next(old.status, "supersede")
         old.version += 1
         old.updated_at = now
     q = Quote(id=str(uuid.uuid4()), number=queries.next_number(s, "QT", now.year),
@@ -122,7 +122,7 @@ def update_quote(uow: UnitOfWork, caller: Caller, quote_id: str, data: schemas.Q
                  expected_version: int | None) -> dict[str, Any]:
     q = queries.get_visible(uow.session, Quote, quote_id, caller, "quote", lock=True)
     check_version(q.version, expected_version, "quote")
-    q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "edit")
+    q.status = workflow.QUOTE.next(q.status, "edit")
     if data.lines is not None:
         priced = _price(uow, data.lines, q.currency)
         q.lines, q.amount, q.tax_amount = priced.lines, priced.amount, priced.tax_amount
@@ -143,12 +143,11 @@ def submit_quote(uow: UnitOfWork, caller: Caller, quote_id: str) -> dict[str, An
     s = uow.session
     q = queries.get_visible(s, Quote, quote_id, caller, "quote", lock=True)
     if pricing.needs_discount_approval(q.max_discount_percent, _threshold(uow)):
-        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status,
-                                        "submit_for_approval")
+        q.status = workflow.QUOTE.next(q.status, "submit_for_approval")
         q.approver_id = queries.manager_of(s, q.owner_id)
         uow.publish(_quote_event(q, events.QuoteSubmitted, approver_id=q.approver_id))
     else:
-        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "submit")
+        q.status = workflow.QUOTE.next(q.status, "submit")
         uow.publish(_quote_event(q, events.QuoteApproved, decided_by=None))
     q.version += 1
     q.updated_at = utcnow()
@@ -170,10 +169,10 @@ def decide_quote(uow: UnitOfWork, caller: Caller, quote_id: str, approve: bool,
     q = queries.get_visible(uow.session, Quote, quote_id, caller, "quote", lock=True)
     _check_approver(caller, q.owner_id, "quote:approve")
     if approve:
-        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "approve")
+        q.status = workflow.QUOTE.next(q.status, "approve")
         uow.publish(_quote_event(q, events.QuoteApproved, decided_by=caller.user_id))
     else:
-        q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "reject")
+        q.status = workflow.QUOTE.next(q.status, "reject")
         uow.publish(_quote_event(q, events.QuoteRejected, decided_by=caller.user_id,
                                  comment=comment))
     q.decided_by, q.decision_comment = caller.user_id, comment
@@ -187,7 +186,7 @@ def convert_quote(uow: UnitOfWork, caller: Caller, quote_id: str, data: schemas.
                   fetch: FetchCustomer) -> dict[str, Any]:
     s = uow.session
     q = queries.get_visible(s, Quote, quote_id, caller, "quote", lock=True)
-    q.status = workflow.next_status(workflow.QUOTE, "quote", q.status, "convert")
+    q.status = workflow.QUOTE.next(q.status, "convert")
     customer = customer_for(uow, caller, q.customer_id, fetch)
     order = _new_order(uow, caller, customer, q.currency, q.lines, q.amount, q.tax_amount,
                        data.payment_terms, data, quote=q)
@@ -262,7 +261,7 @@ def update_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.O
                  expected_version: int | None) -> dict[str, Any]:
     o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
     check_version(o.version, expected_version, "order")
-    workflow.next_status(workflow.ORDER, "order", o.status, "edit")
+    workflow.ORDER.check(o.status, "edit")
     if o.quote_id is not None and data.lines is not None:
         raise Conflict("an order from a quote keeps the quote's lines; revise the quote",
                        code="lines_from_quote")
@@ -291,7 +290,7 @@ def _max_discount(o: Order) -> Decimal:
 
 def submit_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
     o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
-    o.status = workflow.next_status(workflow.ORDER, "order", o.status, "submit")
+    o.status = workflow.ORDER.next(o.status, "submit")
     o.version += 1
     o.updated_at = utcnow()
     uow.commit()
@@ -305,7 +304,7 @@ def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: 
     not answering → 503 and the order stays as it was."""
     s = uow.session
     o = queries.get_visible(s, Order, order_id, caller, "order", lock=True)
-    workflow.next_status(workflow.ORDER, "order", o.status, "confirm")
+    confirmed = workflow.ORDER.next(o.status, "confirm")
     if (not override and o.quote_id is None
             and pricing.needs_discount_approval(_max_discount(o), _threshold(uow))):
         raise Conflict("a discount above the threshold needs the manager's approval: submit "
@@ -322,7 +321,7 @@ def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: 
     if override:
         o.credit_override_by = caller.user_id
     now = utcnow()
-    o.status = "confirmed"
+    o.status = confirmed
     o.confirmed_at = now
     o.version += 1
     o.updated_at = now
@@ -341,14 +340,14 @@ def approve_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.
                   check_credit: CheckCredit) -> dict[str, Any]:
     o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
     _check_approver(caller, o.owner_id, "order:approve")
-    workflow.next_status(workflow.ORDER, "order", o.status, "approve")
+    workflow.ORDER.check(o.status, "approve")
     return confirm_order(uow, caller, order_id, check_credit, override=data.credit_override)
 
 
 def cancel_order(uow: UnitOfWork, caller: Caller, order_id: str, reason: str) -> dict[str, Any]:
     o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
     was_confirmed = o.status == "confirmed"
-    o.status = workflow.next_status(workflow.ORDER, "order", o.status, "cancel")
+    o.status = workflow.ORDER.next(o.status, "cancel")
     o.cancelled_reason = workflow.require_reason(reason, "cancellation reason")
     o.version += 1
     o.updated_at = utcnow()
@@ -366,7 +365,7 @@ def complete_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, 
 
 
 def _complete(uow: UnitOfWork, o: Order) -> None:
-    o.status = workflow.next_status(workflow.ORDER, "order", o.status, "complete")
+    o.status = workflow.ORDER.next(o.status, "complete")
     o.completed_at = utcnow()
     o.version += 1
     o.updated_at = o.completed_at
@@ -378,10 +377,8 @@ def record_delivery(uow: UnitOfWork, caller: Caller, order_id: str, data: schema
                     ) -> dict[str, Any]:
     s = uow.session
     o = queries.get_visible(s, Order, order_id, caller, "order", lock=True)
-    if o.status == "confirmed":
-        o.status = workflow.next_status(workflow.ORDER, "order", o.status, "start_delivery")
-    elif o.status != "in_delivery":
-        workflow.next_status(workflow.ORDER, "order", o.status, "start_delivery")  # raises
+    if o.status != "in_delivery":  # the first delivery starts it; later ones add to it
+        o.status = workflow.ORDER.next(o.status, "start_delivery")
     ordered = {line["product_id"] for line in o.lines}
     for n, line in enumerate(data.lines, start=1):
         if line.product_id not in ordered:

@@ -86,8 +86,7 @@ def _touch(row: Any, expected_version: int | None, what: str) -> None:
 def update_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadUpdate,
                 expected_version: int | None) -> dict[str, Any]:
     lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
-    if lead.status == "converted":
-        raise Conflict("a converted lead cannot change", code="invalid_transition")
+    workflow.LEAD.check(lead.status, "edit")
     changes = data.model_dump(exclude_unset=True)
     if changes.get("estimated_amount") is not None:
         # as on create: no more decimals than the lead's currency has (0.001 CNY, 1.5 JPY)
@@ -110,8 +109,7 @@ def assign_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Lea
     staff = uow.session.get(Staff, data.owner_id)
     if staff is not None and not staff.is_active:
         raise ValidationFailed("the new owner is inactive", code="invalid_owner")
-    if lead.status == "converted":
-        raise Conflict("a converted lead cannot be reassigned", code="invalid_transition")
+    workflow.LEAD.check(lead.status, "assign")
     lead.owner_id = data.owner_id
     lead.owner_team_id = queries.team_of(uow.session, data.owner_id)
     _touch(lead, None, "lead")
@@ -122,7 +120,7 @@ def assign_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Lea
 def move_lead(uow: UnitOfWork, caller: Caller, lead_id: str, action: str,
               reason: str | None = None) -> dict[str, Any]:
     lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
-    lead.status = workflow.next_status(workflow.LEAD, "lead", lead.status, action)
+    lead.status = workflow.LEAD.next(lead.status, action)
     lead.disqualify_reason = workflow.require_reason(reason, "disqualification reason") \
         if action == "disqualify" else None
     _touch(lead, None, "lead")
@@ -136,7 +134,7 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
     to another rep is refused naming its owner) + an opportunity at the first stage."""
     s = uow.session
     lead = queries.get_visible(s, Lead, lead_id, caller, "lead", lock=True)
-    workflow.next_status(workflow.LEAD, "lead", lead.status, "convert")
+    converted = workflow.LEAD.next(lead.status, "convert")
     stage = _stage(uow, data.stage_id)
     body: dict[str, Any] = {"name": lead.name, "kind": lead.kind, "owner_id": lead.owner_id,
                             "source": lead.source or "lead"}
@@ -170,7 +168,7 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
     s.add(opportunity)
     rollups.move(s, None, rollups.snapshot(opportunity))
     _stage_change(uow, caller, opportunity, None, None)
-    lead.status = "converted"
+    lead.status = converted
     lead.customer_id, lead.opportunity_id, lead.converted_at = customer.id, opportunity.id, now
     _touch(lead, None, "lead")
     uow.publish(events.LeadConverted(id=lead.id, customer_id=customer.id,
@@ -295,8 +293,7 @@ def update_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str,
                        ) -> dict[str, Any]:
     o = queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity",
                             lock=True)
-    if o.status != "open":
-        raise Conflict("a closed opportunity cannot change", code="invalid_transition")
+    workflow.OPPORTUNITY.check(o.status, "edit")
     before = rollups.snapshot(o)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(o, name, amount(value, o.currency, "amount") if name == "amount" else value)
@@ -312,7 +309,7 @@ def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, actio
                             lock=True)
     from_stage, from_status = o.stage_id, o.status
     before = rollups.snapshot(o)
-    o.status = workflow.next_status(workflow.OPPORTUNITY, "opportunity", o.status, action)
+    o.status = workflow.OPPORTUNITY.next(o.status, action)
     if action == "stage":
         target = _stage(uow, stage_id)
         if target.id == o.stage_id:
