@@ -5,20 +5,10 @@ from __future__ import annotations
 from crm_platform.events import EventData
 
 
-class UserCreated(EventData):
-    event_type = "user.created"
-    id: str
-    username: str
-    display_name: str
-    roles: list[str]
-    team_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    is_new_staff: bool = False
+class UserSnapshot(EventData):
+    """A user as the gateway has it; ``version`` orders snapshots of one user (services
+    keep a copy, :mod:`crm_platform.read_models`)."""
 
-
-class UserUpdated(EventData):
-    event_type = "user.updated"
     id: str
     username: str
     display_name: str
@@ -28,6 +18,15 @@ class UserUpdated(EventData):
     phone: str | None = None
     is_new_staff: bool = False
     is_active: bool = True
+    version: int
+
+
+class UserCreated(UserSnapshot):
+    event_type = "user.created"
+
+
+class UserUpdated(UserSnapshot):
+    event_type = "user.updated"
 
 
 class UserDeactivated(EventData):
@@ -39,20 +38,20 @@ class UserDeactivated(EventData):
     team_id: str | None = None
 
 
-class TeamCreated(EventData):
+class TeamSnapshot(EventData):
+    id: str
+    name: str
+    parent_id: str | None = None
+    manager_id: str | None = None
+    version: int
+
+
+class TeamCreated(TeamSnapshot):
     event_type = "team.created"
-    id: str
-    name: str
-    parent_id: str | None = None
-    manager_id: str | None = None
 
 
-class TeamUpdated(EventData):
+class TeamUpdated(TeamSnapshot):
     event_type = "team.updated"
-    id: str
-    name: str
-    parent_id: str | None = None
-    manager_id: str | None = None
 
 
 class ApiKeyRevoked(EventData):

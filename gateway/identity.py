@@ -111,12 +111,16 @@ def _check_version(record: User | Team, expected: int | None) -> None:
                            extra={"current_version": record.version})
 
 
-def _user_event(user: User) -> events.UserUpdated:
-    return events.UserUpdated(
-        id=user.id, username=user.username, display_name=user.display_name,
-        roles=list(user.roles), team_id=user.team_id, email=user.email, phone=user.phone,
-        is_new_staff=user.is_new_staff, is_active=user.is_active,
-    )
+def _user_snapshot(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "roles": list(user.roles), "team_id": user.team_id, "email": user.email,
+            "phone": user.phone, "is_new_staff": user.is_new_staff,
+            "is_active": user.is_active, "version": user.version}
+
+
+def _team_snapshot(team: Team) -> dict[str, Any]:
+    return {"id": team.id, "name": team.name, "parent_id": team.parent_id,
+            "manager_id": team.manager_id, "version": team.version}
 
 
 class IdentityStore:
@@ -189,8 +193,7 @@ class IdentityStore:
                         manager_id=data.manager_id, kind=data.kind, version=1)
             s.add(team)
             s.flush()
-            uow.publish(events.TeamCreated(id=team.id, name=team.name,
-                                           parent_id=team.parent_id, manager_id=team.manager_id))
+            uow.publish(events.TeamCreated(**_team_snapshot(team)))
             uow.commit()
             return team_out(team)
 
@@ -215,8 +218,7 @@ class IdentityStore:
             for name, value in changes.items():
                 setattr(team, name, value)
             team.version += 1
-            uow.publish(events.TeamUpdated(id=team.id, name=team.name,
-                                           parent_id=team.parent_id, manager_id=team.manager_id))
+            uow.publish(events.TeamUpdated(**_team_snapshot(team)))
             uow.commit()
             return team_out(team)
 
@@ -247,10 +249,7 @@ class IdentityStore:
             )
             s.add(user)
             s.flush()
-            uow.publish(events.UserCreated(
-                id=user.id, username=user.username, display_name=user.display_name,
-                roles=list(user.roles), team_id=user.team_id, email=user.email,
-                phone=user.phone, is_new_staff=user.is_new_staff))
+            uow.publish(events.UserCreated(**_user_snapshot(user)))
             uow.commit()
             return user_out(user)
 
@@ -275,7 +274,7 @@ class IdentityStore:
             if "roles" in changes:
                 user.token_version += 1
             user.version += 1
-            uow.publish(_user_event(user))
+            uow.publish(events.UserUpdated(**_user_snapshot(user)))
             uow.commit()
             return user_out(user)
 
@@ -296,7 +295,7 @@ class IdentityStore:
             for key in s.scalars(select(ApiKey).where(
                     ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))):
                 key.revoked_at = now
-            uow.publish(_user_event(user))
+            uow.publish(events.UserUpdated(**_user_snapshot(user)))
             uow.publish(events.UserDeactivated(id=user.id, successor_id=successor_id,
                                                team_id=user.team_id))
             uow.commit()

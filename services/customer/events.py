@@ -40,28 +40,25 @@ class CustomerUpdated(CustomerSnapshot):
     changed: list[str] = []
 
 
-class CustomerOwnerChanged(EventData):
+class CustomerOwnerChanged(CustomerSnapshot):
     """The owning salesperson changed (None: back in the public pool). Also published at
     creation when an assignment rule gave the customer to someone other than whoever
-    entered it; otherwise ``customer.created`` names the first owner."""
+    entered it; otherwise ``customer.created`` names the first owner. Carries the whole
+    record, as every customer event that changes it does, so a copy is kept from any
+    one of them."""
 
     event_type = "customer.owner_changed"
-    id: str
     previous_owner_id: str | None
-    owner_id: str | None
-    owner_team_id: str | None
     reason: str
-    version: int
 
 
-class CustomerArchived(EventData):
+class CustomerArchived(CustomerSnapshot):
     event_type = "customer.archived"
-    id: str
-    version: int
 
 
-class CustomerMerged(EventData):
-    """``merged_id`` is gone; every reference to it should now point at ``survivor_id``."""
+class CustomerMerged(CustomerSnapshot):
+    """``merged_id`` is gone; every reference to it should now point at ``survivor_id``.
+    The snapshot is the merged record's last (``status: merged``)."""
 
     event_type = "customer.merged"
     subject_field = "survivor_id"

@@ -561,8 +561,8 @@ def bump(s: Session, customer: Customer) -> None:
 
 
 def move_owner_bulk(s: Session, from_user: str, to_user: str, team_id: str | None
-                    ) -> list[tuple[str, int]]:
-    """Reassign every live customer of ``from_user``; returns (id, new version) pairs."""
+                    ) -> list[Customer]:
+    """Reassign every live customer of ``from_user``; returns them as they are now."""
     from crm_platform.db import utcnow
 
     ids = list(s.scalars(select(Customer.id).where(
@@ -573,8 +573,8 @@ def move_owner_bulk(s: Session, from_user: str, to_user: str, team_id: str | Non
     s.execute(update(Customer).where(Customer.id.in_(ids)).values(
         owner_id=to_user, owner_team_id=team_id, version=Customer.version + 1,
         updated_at=now, last_activity_at=now).execution_options(synchronize_session=False))
-    return list(s.execute(select(Customer.id, Customer.version).where(Customer.id.in_(ids)))
-                .tuples().all())
+    return list(s.scalars(select(Customer).where(Customer.id.in_(ids))
+                          .execution_options(populate_existing=True)))
 
 
 def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:

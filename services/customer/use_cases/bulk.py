@@ -304,7 +304,8 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
     s.add(CustomerHistory(customer_id=survivor.id, actor_id=caller.user_id, kind="merged",
                           changes={"merged_id": merged.id, "merged_code": merged.code},
                           occurred_at=utcnow()))
-    uow.publish(events.CustomerMerged(survivor_id=survivor.id, merged_id=merged.id))
+    uow.publish(events.CustomerMerged(**snapshot(merged), survivor_id=survivor.id,
+                                      merged_id=merged.id))
     uow.publish(events.CustomerUpdated(**snapshot(survivor), changed=["phones", "emails",
                                                                       "tags"]))
     uow.commit()

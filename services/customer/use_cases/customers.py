@@ -257,9 +257,8 @@ def _set_owner(uow: UnitOfWork, c: Customer, owner_id: str | None, reason: str) 
     c.last_activity_at = utcnow()
     queries.bump(uow.session, c)
     _history(uow, c.id, "owner_changed", {"from": previous, "to": owner_id}, reason)
-    uow.publish(events.CustomerOwnerChanged(
-        id=c.id, previous_owner_id=previous, owner_id=owner_id,
-        owner_team_id=c.owner_team_id, reason=reason, version=c.version))
+    uow.publish(events.CustomerOwnerChanged(**snapshot(c), previous_owner_id=previous,
+                                            reason=reason))
 
 
 # -- customers ---------------------------------------------------------------------------
@@ -303,9 +302,8 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
             staff.last_assigned_at = now
     uow.publish(events.CustomerCreated(**snapshot(customer)))
     if owner_id and reason == "assignment":  # customer.created names the collector already
-        uow.publish(events.CustomerOwnerChanged(
-            id=customer.id, previous_owner_id=None, owner_id=owner_id,
-            owner_team_id=customer.owner_team_id, reason=reason, version=customer.version))
+        uow.publish(events.CustomerOwnerChanged(**snapshot(customer), previous_owner_id=None,
+                                                reason=reason))
     uow.commit()
     return customer_out(customer, queries.staff_name(s, owner_id))
 
@@ -361,7 +359,7 @@ def archive_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
     s.execute(delete(CustomerKey).where(CustomerKey.customer_id == c.id))
     queries.bump(s, c)
     _history(uow, c.id, "archived", {})
-    uow.publish(events.CustomerArchived(id=c.id, version=c.version))
+    uow.publish(events.CustomerArchived(**snapshot(c)))
     uow.commit()
     return customer_out(c, queries.staff_name(s, c.owner_id))
 
@@ -433,13 +431,12 @@ def handover(uow: UnitOfWork, from_user_id: str, to_user_id: str) -> dict[str, i
     now = utcnow()
     if moved:
         s.execute(insert(CustomerHistory), [
-            {"customer_id": cid, "actor_id": uow.actor, "kind": "owner_changed",
+            {"customer_id": c.id, "actor_id": uow.actor, "kind": "owner_changed",
              "changes": {"from": from_user_id, "to": to_user_id}, "reason": "handover",
-             "occurred_at": now} for cid, _ in moved])
-    for cid, version in moved:
-        uow.publish(events.CustomerOwnerChanged(
-            id=cid, previous_owner_id=from_user_id, owner_id=to_user_id,
-            owner_team_id=team_id, reason="handover", version=version))
+             "occurred_at": now} for c in moved])
+    for c in moved:
+        uow.publish(events.CustomerOwnerChanged(**snapshot(c), previous_owner_id=from_user_id,
+                                                reason="handover"))
     from sqlalchemy import update
 
     followups = s.execute(update(FollowUp).where(

@@ -1,0 +1,145 @@
+"""Local copies (``crm_platform.read_models``) on PostgreSQL and SQLite: snapshots applied
+in any order and any number of times leave the newest; two writers racing on one row
+leave the newest too."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from crm_platform.db import make_engine, session_factory
+from crm_platform.read_models import (
+    CustomerCopy,
+    StaffCopy,
+    apply_snapshot,
+    follow_merges,
+    locked_values,
+)
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.customer.events import CustomerSnapshot
+from tests.support.infra import Databases
+
+pytestmark = pytest.mark.integration
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Customer(CustomerCopy, Base):
+    pass
+
+
+class Staff(StaffCopy, Base):
+    # a column of the service's own, never written from events
+    assignments: Mapped[int] = mapped_column(default=0)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"], scope="module")
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Engine]:
+    dbs = Databases("crm_read_models")
+    try:
+        if request.param == "postgresql":
+            url = dbs.create("copies")
+        else:
+            url = f"sqlite:///{tmp_path_factory.mktemp('copies') / 'copies.db'}"
+        engine = make_engine(url, pool_size=4)
+        Base.metadata.create_all(engine)
+        yield engine
+        engine.dispose()
+    finally:
+        dbs.drop_all()
+
+
+def _customer(cid: str, version: int, **fields: Any) -> CustomerSnapshot:
+    values: dict[str, Any] = {"id": cid, "code": "C1", "name": f"客户 v{version}",
+                              "kind": "company", "owner_id": f"rep-{version}",
+                              "owner_team_id": None, "status": "active", "version": version}
+    return CustomerSnapshot(**{**values, **fields})
+
+
+def _apply(engine: Engine, model: Any, snapshot: Any, **overrides: Any) -> bool:
+    with session_factory(engine)() as s:
+        applied = apply_snapshot(s, model, snapshot, **overrides)
+        s.commit()
+        return applied
+
+
+def _read(engine: Engine, cid: str) -> Customer:
+    with session_factory(engine)() as s:
+        row = s.get(Customer, cid)
+        assert row is not None
+        return row
+
+
+def test_out_of_order_and_repeated_snapshots_leave_the_newest(engine: Engine) -> None:
+    cid = f"c-order-{engine.dialect.name}"
+    order = [3, 1, 3, 2, 5, 4, 1, 5]
+    applied = [_apply(engine, Customer, _customer(cid, v)) for v in order]
+    assert applied == [True, False, False, False, True, False, False, False]
+    row = _read(engine, cid)
+    assert (row.source_version, row.name, row.owner_id) == (5, "客户 v5", "rep-5")
+
+
+def test_a_snapshot_writes_only_the_columns_it_names(engine: Engine) -> None:
+    sid = f"s-{engine.dialect.name}"
+    with session_factory(engine)() as s:
+        s.add(Staff(id=sid, display_name="old", assignments=7, source_version=1))
+        s.commit()
+    snapshot = {"id": sid, "display_name": "张伟", "roles": ["sales_rep"], "team_id": "t1",
+                "is_active": True, "username": "zhangwei", "version": 2}
+    assert _apply(engine, Staff, snapshot)
+    with session_factory(engine)() as s:
+        staff = s.get(Staff, sid)
+        assert staff is not None
+        assert (staff.display_name, staff.roles, staff.assignments) == ("张伟", ["sales_rep"], 7)
+
+
+def test_merges_are_followed_to_the_survivor(engine: Engine) -> None:
+    a, b, c = (f"m{n}-{engine.dialect.name}" for n in "abc")
+    for cid in (a, b, c):
+        _apply(engine, Customer, _customer(cid, 1))
+    _apply(engine, Customer, _customer(a, 2, status="merged"), merged_into_id=b)
+    _apply(engine, Customer, _customer(b, 2, status="merged"), merged_into_id=c)
+    with session_factory(engine)() as s:
+        assert follow_merges(s, Customer, a).id == c
+        assert follow_merges(s, Customer, "unknown") is None
+        assert locked_values(s, Customer, c, ("owner_id",)) == {"owner_id": "rep-1"}
+        assert locked_values(s, Customer, "unknown", ("owner_id",)) is None
+
+
+def test_two_writers_racing_on_one_row_leave_the_newest(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    rounds = 30
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def writer(versions: list[int], cid: str) -> None:
+        try:
+            for v in versions:
+                barrier.wait(timeout=30)
+                _apply(engine, Customer, _customer(cid, v))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for n in range(rounds):
+        cid = f"race-{n}"
+        # each writer holds a different interleaving of the same ten versions
+        evens, odds = list(range(10, 0, -2)), list(range(1, 11, 2))
+        threads = [threading.Thread(target=writer, args=(evens, cid)),
+                   threading.Thread(target=writer, args=(odds, cid))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors
+    with session_factory(engine)() as s:
+        versions = set(s.scalars(select(Customer.source_version)
+                                 .where(Customer.id.like("race-%"))))
+    assert versions == {10}
