@@ -8,17 +8,25 @@ the same run and under the same uvicorn settings, the ceiling: a plain FastAPI e
 returning a constant; and the RPC floor: a plain FastAPI endpoint making one call through
 the gateway's RPC client to a platform service method that does nothing
 (``bench/floor_app.py`` → ``bench/floor_service.py``), which no RPC read can beat.
+Besides throughput and latency, each line gives the serving process's CPU time per
+request (Linux /proc), steadier than throughput on a shared machine.
 
-    .venv/bin/python bench/gateway_rpc.py [--requests 6000] [--seconds 20]
+``--clients aiormq,frames`` measures the gateway and the floor once per RPC client
+(``frames``: the hand-written AMQP client this branch replaces), each in a process of its
+own on the same platform, alternating at every level.
+
+    .venv/bin/python bench/gateway_rpc.py [--requests 6000] [--seconds 20] [--clients aiormq]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,11 +41,33 @@ from tests.support.platform import running_platform  # noqa: E402
 LEVELS = (1, 16, 64)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def answers(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:
+    return lambda: httpx.get(url, headers=headers).status_code == 200
+
+
+def measure(url: str, level: int, requests: int, seconds: float,
+            headers: dict[str, str] | None, pid: int) -> tuple[Result, float]:
+    """The load's result and the serving process's CPU milliseconds per request."""
+    asyncio.run(run(url, level, 200, 5, headers))  # warm up, then measure
+    before = cpu_seconds(pid)
+    result = asyncio.run(run(url, level, requests, seconds, headers))
+    return result, 1000 * (cpu_seconds(pid) - before) / max(1, result.requests)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=6000, help="per level, at most")
     parser.add_argument("--seconds", type=float, default=20.0, help="per level, at most")
+    parser.add_argument("--clients", default="aiormq",
+                        help="RPC clients to compare, comma-separated: aiormq, frames")
     args = parser.parse_args()
+    clients = args.clients.split(",")
     with tempfile.TemporaryDirectory() as tmp, running_platform(
         Path(tmp), CRM_RATE_LIMIT_PER_SECOND="1000000", CRM_RATE_LIMIT_BURST="1000000",
         CRM_LOG_LEVEL="WARNING", default_pools=True,
@@ -47,56 +77,76 @@ def main() -> None:
             customer = c.post("/api/v1/customers", json={"name": "基准测试客户",
                                                          "kind": "person"}).json()
             assert c.get(f"/api/v1/customers/{customer['id']}").status_code == 200
-        ceiling_port, floor_port = free_port(), free_port()
 
-        def uvicorn(app: str, port: int) -> subprocess.Popen[bytes]:
+        def uvicorn(app: str, port: int, **env: str) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port",
                  str(port), "--no-access-log", "--log-level", "warning"],
-                cwd=REPO, env=platform.env)
+                cwd=REPO, env={**platform.env, **env})
+        ceiling_port = free_port()
         helpers = [
             uvicorn("bench.ceiling_app:app", ceiling_port),
             subprocess.Popen([sys.executable, "-m", "crm_platform.service.run",
                               "bench.floor_service"], cwd=REPO, env=platform.env),
-            uvicorn("bench.floor_app:app", floor_port),
         ]
+        # per client, a gateway and an RPC floor of their own on the same platform
+        gateways: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+        floors: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+        for client in clients:
+            port = free_port()
+            gateways[client] = (f"http://127.0.0.1:{port}",
+                                uvicorn("gateway.app:app", port, CRM_RPC_CLIENT=client))
+            port = free_port()
+            floors[client] = (f"http://127.0.0.1:{port}/ping",
+                              uvicorn("bench.floor_app:app", port, CRM_RPC_CLIENT=client))
+        helpers += [proc for _, proc in (*gateways.values(), *floors.values())]
         try:
             ceiling_url = f"http://127.0.0.1:{ceiling_port}/constant"
-            floor_url = f"http://127.0.0.1:{floor_port}/ping"
-            wait_until(lambda: httpx.get(ceiling_url).status_code == 200, 30, "ceiling app")
-            wait_until(lambda: httpx.get(floor_url).status_code == 200, 60, "RPC floor")
             headers = {"Authorization": f"Bearer {user['token']}"}
-            read_url = f"{platform.base_url}/api/v1/customers/{customer['id']}"
-            results: dict[tuple[str, int], Result] = {}
+            path = f"/api/v1/customers/{customer['id']}"
+            wait_until(answers(ceiling_url), 30, "ceiling app")
+            for floor_url, _ in floors.values():
+                wait_until(answers(floor_url), 60, "RPC floor")
+            for gateway_url, _ in gateways.values():
+                wait_until(answers(gateway_url + path, headers), 60, "gateway")
+            results: dict[tuple[str, int], tuple[Result, float]] = {}
             for level in LEVELS:
-                for name, url, auth in (("rpc", read_url, headers), ("floor", floor_url, None),
-                                        ("ceiling", ceiling_url, None)):
-                    asyncio.run(run(url, level, 200, 5, auth))  # warm up, then measure
-                    results[(name, level)] = asyncio.run(
-                        run(url, level, args.requests, args.seconds, auth))
+                for client in clients:
+                    url, proc = gateways[client]
+                    results[(f"rpc {client}", level)] = measure(
+                        url + path, level, args.requests, args.seconds, headers, proc.pid)
+                    url, proc = floors[client]
+                    results[(f"floor {client}", level)] = measure(
+                        url, level, args.requests, args.seconds, None, proc.pid)
+                results[("ceiling", level)] = measure(
+                    ceiling_url, level, args.requests, args.seconds, None, helpers[0].pid)
         finally:
             for helper in helpers:
                 helper.terminate()
                 helper.wait(10)
     print("\nGET /api/v1/customers/{id} through the gateway (JWT, 1 RPC, 1 indexed read)")
     print("vs. ceiling: plain FastAPI constant, same uvicorn settings (1 worker)")
-    print("and RPC floor: plain FastAPI endpoint, one RPC to a no-op service method\n")
+    print("and RPC floor: plain FastAPI endpoint, one RPC to a no-op service method")
+    print("(cpu: the serving process's CPU per request)\n")
     for level in LEVELS:
-        print(results[("rpc", level)].line("gateway rpc read"))
-        print(results[("floor", level)].line("rpc floor (no-op)"))
-        print(results[("ceiling", level)].line("ceiling (constant)"))
+        for name in [*(f"{kind} {client}" for client in clients for kind in ("rpc", "floor")),
+                     "ceiling"]:
+            result, cpu = results[(name, level)]
+            print(f"{result.line(name)}  cpu {cpu:5.2f} ms")
     print()
-    for level in LEVELS:
-        rpc, floor = results[("rpc", level)], results[("floor", level)]
-        top = results[("ceiling", level)]
-        print(f"c={level:<3} rpc read reaches {100 * rpc.rps / top.rps:5.1f}% of the ceiling"
-              f"  (the no-op RPC floor: {100 * floor.rps / top.rps:5.1f}%)")
-    r16, r64 = results[("rpc", 16)], results[("rpc", 64)]
-    c64 = results[("ceiling", 64)]
-    print("\ntargets: >=15% of ceiling at 64 -> "
-          f"{'met' if r64.rps >= 0.15 * c64.rps else 'MISSED'}; p99 < 30 ms at 16 -> "
-          f"{'met' if r16.pct(0.99) < 30 else 'MISSED'}; p99 < 100 ms at 64 -> "
-          f"{'met' if r64.pct(0.99) < 100 else 'MISSED'}")
+    top = {level: results[("ceiling", level)][0].rps for level in LEVELS}
+    for client in clients:
+        for level in LEVELS:
+            rpc = results[(f"rpc {client}", level)][0]
+            floor = results[(f"floor {client}", level)][0]
+            print(f"{client:<7} c={level:<3} rpc read reaches {100 * rpc.rps / top[level]:5.1f}%"
+                  f" of the ceiling  (the no-op RPC floor: {100 * floor.rps / top[level]:5.1f}%)")
+    for client in clients:
+        r16, r64 = results[(f"rpc {client}", 16)][0], results[(f"rpc {client}", 64)][0]
+        print(f"\n{client} targets: >=15% of ceiling at 64 -> "
+              f"{'met' if r64.rps >= 0.15 * top[64] else 'MISSED'}; p99 < 30 ms at 16 -> "
+              f"{'met' if r16.pct(0.99) < 30 else 'MISSED'}; p99 < 100 ms at 64 -> "
+              f"{'met' if r64.pct(0.99) < 100 else 'MISSED'}")
 
 
 if __name__ == "__main__":
