@@ -13,9 +13,11 @@ request (Linux /proc), steadier than throughput on a shared machine.
 
 ``--clients aiormq,frames`` measures the gateway and the floor once per RPC client
 (``frames``: the hand-written AMQP client this branch replaces), each in a process of its
-own on the same platform, alternating at every level.
+own on the same platform; ``--rounds`` splits each level into slices that alternate
+between all targets.
 
-    .venv/bin/python bench/gateway_rpc.py [--requests 6000] [--seconds 20] [--clients aiormq]
+    .venv/bin/python bench/gateway_rpc.py [--requests 6000] [--seconds 20] [--rounds 1]
+        [--clients aiormq]
 """
 
 from __future__ import annotations
@@ -53,17 +55,28 @@ def answers(url: str, headers: dict[str, str] | None = None) -> Callable[[], boo
 
 def measure(url: str, level: int, requests: int, seconds: float,
             headers: dict[str, str] | None, pid: int) -> tuple[Result, float]:
-    """The load's result and the serving process's CPU milliseconds per request."""
+    """The load's result and the serving process's CPU seconds under it."""
     asyncio.run(run(url, level, 200, 5, headers))  # warm up, then measure
     before = cpu_seconds(pid)
     result = asyncio.run(run(url, level, requests, seconds, headers))
-    return result, 1000 * (cpu_seconds(pid) - before) / max(1, result.requests)
+    return result, cpu_seconds(pid) - before
+
+
+def merged(parts: list[tuple[Result, float]]) -> tuple[Result, float]:
+    """One result of a level's slices, and the CPU milliseconds per request."""
+    result = Result(parts[0][0].concurrency, sum(r.requests for r, _ in parts),
+                    sum(r.errors for r, _ in parts), sum(r.seconds for r, _ in parts),
+                    [ms for r, _ in parts for ms in r.latencies_ms])
+    return result, 1000 * sum(cpu for _, cpu in parts) / max(1, result.requests)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=6000, help="per level, at most")
     parser.add_argument("--seconds", type=float, default=20.0, help="per level, at most")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="slices per level, alternating between the targets, so a "
+                             "shared machine's drift falls on all of them alike")
     parser.add_argument("--clients", default="aiormq",
                         help="RPC clients to compare, comma-separated: aiormq, frames")
     args = parser.parse_args()
@@ -109,17 +122,21 @@ def main() -> None:
                 wait_until(answers(floor_url), 60, "RPC floor")
             for gateway_url, _ in gateways.values():
                 wait_until(answers(gateway_url + path, headers), 60, "gateway")
+            targets = [(f"{kind} {client}", url, auth, proc.pid)
+                       for client in clients
+                       for kind, (url, proc), auth in (
+                           ("rpc", (gateways[client][0] + path, gateways[client][1]), headers),
+                           ("floor", floors[client], None))]
+            targets.append(("ceiling", ceiling_url, None, helpers[0].pid))
+            requests, seconds = args.requests // args.rounds, args.seconds / args.rounds
             results: dict[tuple[str, int], tuple[Result, float]] = {}
             for level in LEVELS:
-                for client in clients:
-                    url, proc = gateways[client]
-                    results[(f"rpc {client}", level)] = measure(
-                        url + path, level, args.requests, args.seconds, headers, proc.pid)
-                    url, proc = floors[client]
-                    results[(f"floor {client}", level)] = measure(
-                        url, level, args.requests, args.seconds, None, proc.pid)
-                results[("ceiling", level)] = measure(
-                    ceiling_url, level, args.requests, args.seconds, None, helpers[0].pid)
+                parts: dict[str, list[tuple[Result, float]]] = {t[0]: [] for t in targets}
+                for _ in range(args.rounds):
+                    for name, url, auth, pid in targets:
+                        parts[name].append(measure(url, level, requests, seconds, auth, pid))
+                for name, measured in parts.items():
+                    results[(name, level)] = merged(measured)
         finally:
             for helper in helpers:
                 helper.terminate()
