@@ -5,7 +5,6 @@ gateway and the ceiling."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,11 +16,7 @@ from fastapi import FastAPI
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    client: Any = AsyncRpcClient
-    if os.environ.get("CRM_RPC_CLIENT") == "frames":  # the A/B of issue 20
-        from crm_platform.rpc_client_frames import AsyncRpcClient as FramesClient
-        client = FramesClient
-    client = client(get_settings().amqp_uri)
+    client = AsyncRpcClient(get_settings().amqp_uri)
     await client.connect()
     app.state.rpc = client
     yield

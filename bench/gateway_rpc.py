@@ -9,15 +9,11 @@ returning a constant; and the RPC floor: a plain FastAPI endpoint making one cal
 the gateway's RPC client to a platform service method that does nothing
 (``bench/floor_app.py`` → ``bench/floor_service.py``), which no RPC read can beat.
 Besides throughput and latency, each line gives the serving process's CPU time per
-request (Linux /proc), steadier than throughput on a shared machine.
-
-``--clients aiormq,frames`` measures the gateway and the floor once per RPC client
-(``frames``: the hand-written AMQP client this branch replaces), each in a process of its
-own on the same platform; ``--rounds`` splits each level into slices that alternate
-between all targets.
+request (Linux /proc), steadier than throughput on a shared machine; ``--rounds`` splits
+each level into slices that alternate between the three, so the machine's drift falls on
+all of them alike.
 
     .venv/bin/python bench/gateway_rpc.py [--requests 6000] [--seconds 20] [--rounds 1]
-        [--clients aiormq]
 """
 
 from __future__ import annotations
@@ -75,12 +71,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000, help="per level, at most")
     parser.add_argument("--seconds", type=float, default=20.0, help="per level, at most")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="slices per level, alternating between the targets, so a "
-                             "shared machine's drift falls on all of them alike")
-    parser.add_argument("--clients", default="aiormq",
-                        help="RPC clients to compare, comma-separated: aiormq, frames")
+                        help="slices per level, alternating between the targets")
     args = parser.parse_args()
-    clients = args.clients.split(",")
     with tempfile.TemporaryDirectory() as tmp, running_platform(
         Path(tmp), CRM_RATE_LIMIT_PER_SECOND="1000000", CRM_RATE_LIMIT_BURST="1000000",
         CRM_LOG_LEVEL="WARNING", default_pools=True,
@@ -90,44 +82,32 @@ def main() -> None:
             customer = c.post("/api/v1/customers", json={"name": "基准测试客户",
                                                          "kind": "person"}).json()
             assert c.get(f"/api/v1/customers/{customer['id']}").status_code == 200
+        ceiling_port, floor_port = free_port(), free_port()
 
-        def uvicorn(app: str, port: int, **env: str) -> subprocess.Popen[bytes]:
+        def uvicorn(app: str, port: int) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port",
                  str(port), "--no-access-log", "--log-level", "warning"],
-                cwd=REPO, env={**platform.env, **env})
-        ceiling_port = free_port()
-        helpers = [
-            uvicorn("bench.ceiling_app:app", ceiling_port),
-            subprocess.Popen([sys.executable, "-m", "crm_platform.service.run",
-                              "bench.floor_service"], cwd=REPO, env=platform.env),
-        ]
-        # per client, a gateway and an RPC floor of their own on the same platform
-        gateways: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
-        floors: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
-        for client in clients:
-            port = free_port()
-            gateways[client] = (f"http://127.0.0.1:{port}",
-                                uvicorn("gateway.app:app", port, CRM_RPC_CLIENT=client))
-            port = free_port()
-            floors[client] = (f"http://127.0.0.1:{port}/ping",
-                              uvicorn("bench.floor_app:app", port, CRM_RPC_CLIENT=client))
-        helpers += [proc for _, proc in (*gateways.values(), *floors.values())]
+                cwd=REPO, env=platform.env)
+        ceiling = uvicorn("bench.ceiling_app:app", ceiling_port)
+        floor = uvicorn("bench.floor_app:app", floor_port)
+        helpers = [ceiling, floor,
+                   subprocess.Popen([sys.executable, "-m", "crm_platform.service.run",
+                                     "bench.floor_service"], cwd=REPO, env=platform.env)]
         try:
             ceiling_url = f"http://127.0.0.1:{ceiling_port}/constant"
-            headers = {"Authorization": f"Bearer {user['token']}"}
-            path = f"/api/v1/customers/{customer['id']}"
+            floor_url = f"http://127.0.0.1:{floor_port}/ping"
             wait_until(answers(ceiling_url), 30, "ceiling app")
-            for floor_url, _ in floors.values():
-                wait_until(answers(floor_url), 60, "RPC floor")
-            for gateway_url, _ in gateways.values():
-                wait_until(answers(gateway_url + path, headers), 60, "gateway")
-            targets = [(f"{kind} {client}", url, auth, proc.pid)
-                       for client in clients
-                       for kind, (url, proc), auth in (
-                           ("rpc", (gateways[client][0] + path, gateways[client][1]), headers),
-                           ("floor", floors[client], None))]
-            targets.append(("ceiling", ceiling_url, None, helpers[0].pid))
+            wait_until(answers(floor_url), 60, "RPC floor")
+            headers = {"Authorization": f"Bearer {user['token']}"}
+            gateway = platform.procs["gateway"].popen
+            assert gateway is not None
+            targets = [
+                ("rpc", f"{platform.base_url}/api/v1/customers/{customer['id']}", headers,
+                 gateway.pid),
+                ("floor", floor_url, None, floor.pid),
+                ("ceiling", ceiling_url, None, ceiling.pid),
+            ]
             requests, seconds = args.requests // args.rounds, args.seconds / args.rounds
             results: dict[tuple[str, int], tuple[Result, float]] = {}
             for level in LEVELS:
@@ -145,25 +125,24 @@ def main() -> None:
     print("vs. ceiling: plain FastAPI constant, same uvicorn settings (1 worker)")
     print("and RPC floor: plain FastAPI endpoint, one RPC to a no-op service method")
     print("(cpu: the serving process's CPU per request)\n")
+    labels = {"rpc": "gateway rpc read", "floor": "rpc floor (no-op)",
+              "ceiling": "ceiling (constant)"}
     for level in LEVELS:
-        for name in [*(f"{kind} {client}" for client in clients for kind in ("rpc", "floor")),
-                     "ceiling"]:
+        for name, label in labels.items():
             result, cpu = results[(name, level)]
-            print(f"{result.line(name)}  cpu {cpu:5.2f} ms")
+            print(f"{result.line(label)}  cpu {cpu:5.2f} ms")
     print()
-    top = {level: results[("ceiling", level)][0].rps for level in LEVELS}
-    for client in clients:
-        for level in LEVELS:
-            rpc = results[(f"rpc {client}", level)][0]
-            floor = results[(f"floor {client}", level)][0]
-            print(f"{client:<7} c={level:<3} rpc read reaches {100 * rpc.rps / top[level]:5.1f}%"
-                  f" of the ceiling  (the no-op RPC floor: {100 * floor.rps / top[level]:5.1f}%)")
-    for client in clients:
-        r16, r64 = results[(f"rpc {client}", 16)][0], results[(f"rpc {client}", 64)][0]
-        print(f"\n{client} targets: >=15% of ceiling at 64 -> "
-              f"{'met' if r64.rps >= 0.15 * top[64] else 'MISSED'}; p99 < 30 ms at 16 -> "
-              f"{'met' if r16.pct(0.99) < 30 else 'MISSED'}; p99 < 100 ms at 64 -> "
-              f"{'met' if r64.pct(0.99) < 100 else 'MISSED'}")
+    for level in LEVELS:
+        rpc, floor_result = results[("rpc", level)][0], results[("floor", level)][0]
+        top = results[("ceiling", level)][0]
+        print(f"c={level:<3} rpc read reaches {100 * rpc.rps / top.rps:5.1f}% of the ceiling"
+              f"  (the no-op RPC floor: {100 * floor_result.rps / top.rps:5.1f}%)")
+    r16, r64 = results[("rpc", 16)][0], results[("rpc", 64)][0]
+    c64 = results[("ceiling", 64)][0]
+    print("\ntargets: >=15% of ceiling at 64 -> "
+          f"{'met' if r64.rps >= 0.15 * c64.rps else 'MISSED'}; p99 < 30 ms at 16 -> "
+          f"{'met' if r16.pct(0.99) < 30 else 'MISSED'}; p99 < 100 ms at 64 -> "
+          f"{'met' if r64.pct(0.99) < 100 else 'MISSED'}")
 
 
 if __name__ == "__main__":

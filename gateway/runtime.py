@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -152,11 +151,7 @@ class Runtime:
         self.cache = PrincipalCache(gw.principal_cache_seconds)
         self.identity = IdentityStore(self.uow)
         self.rate_limiter = RateLimiter(gw.rate_limit_per_second, gw.rate_limit_burst)
-        client: Any = AsyncRpcClient
-        if os.environ.get("CRM_RPC_CLIENT") == "frames":  # the A/B of issue 20
-            from crm_platform.rpc_client_frames import AsyncRpcClient as FramesClient
-            client = FramesClient
-        self.rpc = client(settings.amqp_uri, default_timeout=settings.rpc_timeout)
+        self.rpc = AsyncRpcClient(settings.amqp_uri, default_timeout=settings.rpc_timeout)
         self.audit = AuditWriter(self.identity.record_audit)
 
     def uow(self, actor: Principal | None = None, correlation_id: str | None = None) -> UnitOfWork:
