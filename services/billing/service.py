@@ -20,6 +20,7 @@ from services.billing.use_cases import (
     credit,
     dunning,
     expenses,
+    handover,
     invoices,
     payments,
     plans,
@@ -356,7 +357,7 @@ class BillingService(CrmService):
 
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.deactivate_staff(uow, event.data)
+        handover.on_user_deactivated(uow, event.data)
 
     @event_handler("gateway", "team.created")
     def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:

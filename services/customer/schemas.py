@@ -219,9 +219,10 @@ class HandoverRequest(Strict):
 
 
 class HandoverResult(BaseModel):
-    moved: int
-    followups_moved: int = 0
-    visit_plans_moved: int = 0
+    moved: int = Field(description="customers")
+    followups_moved: int = Field(0, description="follow-ups whose reminder is open")
+    visit_plans_moved: int = Field(0, description="visit plans not yet approved")
+    segments_moved: int = Field(0, description="saved segments")
 
 
 class HistoryEntry(BaseModel):

@@ -13,7 +13,7 @@ from nameko.rpc import RpcProxy
 
 from services.sales import schemas
 from services.sales.db.models import Base
-from services.sales.use_cases import catalogue, common, orders, pipeline, planning
+from services.sales.use_cases import catalogue, common, handover, orders, pipeline, planning
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
 # archived / merged; gateway user.created / updated / deactivated, team.created / updated;
@@ -507,7 +507,7 @@ class SalesService(CrmService):
 
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.deactivate_staff(uow, event.data)
+        handover.on_user_deactivated(uow, event.data)
 
     @event_handler("gateway", "team.created")
     def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:

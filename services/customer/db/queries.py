@@ -560,23 +560,6 @@ def bump(s: Session, customer: Customer) -> None:
     customer.updated_at = utcnow()
 
 
-def move_owner_bulk(s: Session, from_user: str, to_user: str, team_id: str | None
-                    ) -> list[tuple[str, int]]:
-    """Reassign every live customer of ``from_user``; returns (id, new version) pairs."""
-    from crm_platform.db import utcnow
-
-    ids = list(s.scalars(select(Customer.id).where(
-        Customer.owner_id == from_user, Customer.status == "active").with_for_update()))
-    if not ids:
-        return []
-    now = utcnow()
-    s.execute(update(Customer).where(Customer.id.in_(ids)).values(
-        owner_id=to_user, owner_team_id=team_id, version=Customer.version + 1,
-        updated_at=now, last_activity_at=now).execution_options(synchronize_session=False))
-    return list(s.execute(select(Customer.id, Customer.version).where(Customer.id.in_(ids)))
-                .tuples().all())
-
-
 def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:
     """The SQL condition of a segment (validated by domain.segments beforehand)."""
     from datetime import UTC, datetime, timedelta
