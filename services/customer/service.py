@@ -111,10 +111,12 @@ class CustomerService(CrmService):
 
     # -- contacts, categories, account team -------------------------------------------
     @rpc
-    def create_contact(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def create_contact(self, customer_id: str, data: dict[str, Any],
+                       contact_id: str | None = None) -> dict[str, Any]:
+        # ``contact_id``: another service's id for the contact (never a client's)
         with self.uow() as uow:
             return contacts.create_contact(uow, self.caller, customer_id,
-                                           schemas.ContactIn.model_validate(data))
+                                           schemas.ContactIn.model_validate(data), contact_id)
 
     @rpc
     def list_contacts(self, customer_id: str) -> dict[str, Any]:

@@ -235,6 +235,8 @@ class Opportunity(Out):
     status: OpportunityStatus
     lost_reason: str | None
     lead_id: str | None
+    contact_id: str | None = Field(None, description="the customer's contact the deal is "
+                                   "with: a converted lead's contact person")
     campaign_id: str | None
     closed_at: datetime | None
     created_at: datetime

@@ -19,8 +19,8 @@ from services.sales.use_cases import catalogue, common, handover, orders, pipeli
 # archived / merged; gateway user.created / updated / deactivated, team.created / updated;
 # billing payment.received / payment.allocated / payment.refunded (order paid status),
 # expense.approved (campaign cost). Synchronous calls: customer.create_customer /
-# get_customer (lead conversion, a customer not yet copied here), billing.check_credit
-# (order confirmation).
+# create_contact / get_customer (lead conversion, a customer not yet copied here),
+# billing.check_credit (order confirmation).
 
 CUSTOMER_TIMEOUT = 10.0
 
@@ -42,6 +42,11 @@ class SalesService(CrmService):
     def _create_customer(self, data: dict[str, Any]) -> dict[str, Any]:
         return dict(call(self.customer_rpc, "create_customer", timeout=CUSTOMER_TIMEOUT,
                          data=data))
+
+    def _create_contact(self, customer_id: str, data: dict[str, Any], contact_id: str
+                        ) -> dict[str, Any]:
+        return dict(call(self.customer_rpc, "create_contact", timeout=CUSTOMER_TIMEOUT,
+                         customer_id=customer_id, data=data, contact_id=contact_id))
 
     def _credit_checker(self, uow: UnitOfWork) -> orders.CheckCredit:
         timeout = float(common.settings(uow)["credit_check_timeout_seconds"])
@@ -105,7 +110,8 @@ class SalesService(CrmService):
         with self.uow() as uow:
             return pipeline.convert_lead(uow, self.caller, lead_id,
                                          schemas.LeadConvert.model_validate(data or {}),
-                                         self._create_customer, self._fetch_customer)
+                                         self._create_customer, self._create_contact,
+                                         self._fetch_customer)
 
     # -- pipeline and opportunities -----------------------------------------------------------
     @rpc

@@ -46,13 +46,19 @@ def _clean_contact(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
-                   data: schemas.ContactIn) -> dict[str, Any]:
+                   data: schemas.ContactIn, contact_id: str | None = None) -> dict[str, Any]:
+    """``contact_id``: the id another service chose (sales, from the converted lead), so
+    that a retried call finds the contact it made instead of adding it twice."""
     s = uow.session
     customer = writable(uow, caller, customer_id)
     if customer.kind != "company":
         raise ValidationFailed("contacts belong to company customers", code="not_a_company")
+    if contact_id is not None:
+        made = s.get(Contact, contact_id)
+        if made is not None and made.customer_id == customer_id:
+            return contact_out(made)
     now = utcnow()
-    contact = Contact(id=str(uuid.uuid4()), customer_id=customer_id, version=1,
+    contact = Contact(id=contact_id or str(uuid.uuid4()), customer_id=customer_id, version=1,
                       created_at=now, updated_at=now, **_clean_contact(data.model_dump()))
     s.add(contact)
     s.flush()
