@@ -16,7 +16,7 @@ from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
 # team.created / team.updated; sales order.confirmed; billing payment.received /
-# payment.refunded (classification).
+# payment.allocated / payment.refunded (classification).
 
 
 class CustomerService(CrmService):
@@ -333,6 +333,10 @@ class CustomerService(CrmService):
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
         classification.on_payment(uow, event.data, +1)
+
+    @event_handler("billing", "payment.allocated")
+    def on_payment_allocated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        classification.on_payment_allocated(uow, event.data)
 
     @event_handler("billing", "payment.refunded")
     def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:

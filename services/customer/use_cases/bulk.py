@@ -28,6 +28,7 @@ from services.customer.db.models import (
     CustomerHistory,
     CustomerKey,
     FollowUp,
+    PaidOrder,
     Staff,
     VisitPlan,
 )
@@ -269,7 +270,7 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
     locked = {cid: writable(uow, caller, cid) for cid in (first, second)}
     survivor, merged = locked[data.survivor_id], locked[data.merged_id]
     moved = {}
-    for model in (Contact, FollowUp, VisitPlan):
+    for model in (Contact, FollowUp, VisitPlan, PaidOrder):
         moved[model.__tablename__] = int(s.execute(
             update(model).where(model.customer_id == merged.id)
             .values(customer_id=survivor.id).execution_options(synchronize_session=False)
