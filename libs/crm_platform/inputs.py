@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -76,7 +77,10 @@ def kept(**constraints: Any) -> Any:
 
 class Strict(BaseModel):
     """A request body or query: unknown fields are refused, strings are stripped, and no
-    value anywhere in it may be one the platform cannot carry or store."""
+    value anywhere in it may be one the platform cannot carry or store. A time must say
+    its offset (``Z``, ``+08:00``) and is kept in UTC from here on, so a record shows the
+    same time in the reply to its creation as in every later read (``crm_platform.wire``
+    describes the one form times take)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -86,4 +90,9 @@ class Strict(BaseModel):
         problem = unstorable(value)
         if problem:
             raise ValueError(problem)
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError("a time needs its UTC offset, e.g. 2026-12-01T09:30:00+08:00 "
+                                 "or 2026-12-01T01:30:00Z")
+            return value.astimezone(UTC)
         return value

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.bulk_insert import insert_rows
 from crm_platform.db import utcnow
@@ -255,7 +256,7 @@ def _csv_row(c: Customer, names: dict[str, str]) -> Iterable[Any]:
             c.province or "", c.city or "", c.district or "", c.address or "",
             c.source or "", LIST_SEPARATOR.join(c.tags), c.owner_id or "",
             names.get(c.owner_id or "", ""), c.tier or "", c.lifecycle, c.stage,
-            c.created_at.isoformat())
+            wire.timestamp(c.created_at))
 
 
 def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -190,7 +191,7 @@ def account_team(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str,
                  "display_name": names.get(customer.owner_id, customer.owner_id)}
     return {"customer_id": customer_id, "owner": owner, "members": [
         {"user_id": r.user_id, "display_name": names.get(r.user_id, r.user_id),
-         "role": r.role, "added_at": r.added_at.isoformat()} for r in rows]}
+         "role": r.role, "added_at": wire.timestamp(r.added_at)} for r in rows]}
 
 
 def add_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,

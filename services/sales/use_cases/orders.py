@@ -8,6 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed, check_version
@@ -311,7 +312,7 @@ def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: 
         raise Conflict("a discount above the threshold needs the manager's approval: submit "
                        "the order", code="discount_approval_required")
     check = check_credit(o.customer_id, str(o.amount), o.currency, o.id)
-    o.last_credit_check = {**check, "checked_at": utcnow().isoformat()}
+    o.last_credit_check = {**check, "checked_at": wire.timestamp(utcnow())}
     if not check.get("allowed", False) and not override:
         o.version += 1
         uow.commit()  # keep the refused check on the order for whoever approves it
