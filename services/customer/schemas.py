@@ -472,7 +472,33 @@ class ImportResult(BaseModel):
     created: int
     duplicates: int
     invalid: int
+    outcome: Literal["all_created", "valid_rows_created", "none_created"] = Field(
+        description="all_created: every row is a new customer; valid_rows_created: the "
+        "valid rows are customers now, the duplicate and invalid ones were left out (fix "
+        "and import those rows again); none_created: no row was imported")
+    summary: str = Field(description="the outcome in a sentence")
+    ignored_columns: list[str] = Field(
+        default_factory=list, description="header columns the import does not read")
     rows: list[ImportRowResult]
+
+
+# The columns a customer import reads (CUS-13), by header name; any order, others ignored.
+IMPORT_COLUMNS: dict[str, str] = {
+    "name": "required: the company's or the person's name",
+    "kind": "`company` (default) or `person`",
+    "phones": "phone numbers, separated by `;` (a column `phone` is read the same way)",
+    "emails": "email addresses, separated by `;` (a column `email` is read the same way)",
+    "tax_id": "unified social credit code or tax number",
+    "industry": "industry",
+    "province": "province of the region",
+    "city": "city of the region",
+    "district": "district of the region",
+    "address": "street address",
+    "website": "website",
+    "source": "where the customer came from",
+    "tags": "tags, separated by `;`",
+}
+IMPORT_ALIASES = {"phone": "phones", "email": "emails"}
 
 
 class ExportQuery(CustomerQuery):

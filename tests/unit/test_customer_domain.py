@@ -269,3 +269,15 @@ def test_search_windows_keep_runs_of_three_whole() -> None:
     assert windows["search_digit_grams"] == [
         "0000", "0001", "0260", "163", "2026", "2600", "6000"]
     assert windows["search_bigrams"] == ["云帆", "州云", "杭州"]
+
+
+def test_an_import_says_whether_the_valid_rows_were_kept() -> None:
+    from services.customer.domain.customers import import_outcome
+
+    assert import_outcome(3, 0, 0) == ("all_created", "all 3 rows were imported")
+    outcome, summary = import_outcome(2, 1, 1)
+    assert outcome == "valid_rows_created"
+    assert summary.startswith("2 of 4 rows were imported and are kept; 1 duplicate, "
+                              "1 invalid left out")
+    assert import_outcome(0, 2, 0)[0] == "none_created"
+    assert import_outcome(0, 0, 0)[0] == "none_created"

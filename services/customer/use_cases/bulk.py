@@ -69,9 +69,10 @@ def _parse_row(raw: dict[str, str | None]) -> schemas.CustomerCreate:
 
 def import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
                      ) -> dict[str, Any]:
-    """Validate every row, then create all valid non-duplicate rows in one transaction:
-    a crash or a refused commit leaves nothing half-imported. Rows duplicating an
-    existing customer or an earlier row of the same file are reported, not created."""
+    """Validate every row, then create all valid non-duplicate rows in one transaction
+    (the valid rows are kept when others are left out; a crash or a refused commit
+    leaves nothing half-imported). Rows duplicating an existing customer or an earlier
+    row of the same file, and invalid rows, are reported, not created."""
     with collector_paused():  # full collections over the whole process, again and again
         return _import_customers(uow, caller, data)
 
@@ -83,7 +84,10 @@ def _import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
     reader = csv.DictReader(io.StringIO(data.content))
     if not reader.fieldnames or "name" not in reader.fieldnames:
         raise ValidationFailed("the CSV needs a header row with at least a `name` column",
-                               code="invalid_csv")
+                               code="invalid_csv", extra={"columns": list(
+                                   schemas.IMPORT_COLUMNS)})
+    ignored = [name for name in reader.fieldnames
+               if name not in schemas.IMPORT_COLUMNS and name not in schemas.IMPORT_ALIASES]
     s = uow.session
     results: list[dict[str, Any]] = []
     staged: list[tuple[int, Any, set[str]]] = []  # (row, SimpleNamespace row, keys)
@@ -168,8 +172,11 @@ def _import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
     results.sort(key=lambda r: r["row"])
     counts = {status: sum(r["status"] == status for r in results)
               for status in ("created", "duplicate", "invalid")}
+    outcome, summary = rules.import_outcome(counts["created"], counts["duplicate"],
+                                            counts["invalid"])
     return {"created": counts["created"], "duplicates": counts["duplicate"],
-            "invalid": counts["invalid"], "rows": results}
+            "invalid": counts["invalid"], "outcome": outcome, "summary": summary,
+            "ignored_columns": ignored, "rows": results}
 
 
 COLUMNS = frozenset(c.key for c in Customer.__table__.columns)
