@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 # NUL, and a surrogate code point that is not half of a pair (Python keeps pairs from
 # JSON as one code point, so any surrogate left is unpaired)
@@ -32,6 +34,26 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_in
 # another record's id as a body or a query names it: the columns keeping ids are
 # String(36), and an empty id is no id
 Ref = Annotated[str, Field(min_length=1, max_length=36)]
+
+
+def phone_problem(text: str) -> str | None:
+    """What makes ``text`` no phone number as typed, or None. Letters are refused, not
+    dropped: a parser reads 400-FLOWERS as keypad digits and skips "ext" and 转, so a
+    number with letters would be stored as some other number."""
+    letters = "".join(ch for ch in unicodedata.normalize("NFKC", text)
+                      if unicodedata.category(ch).startswith("L"))
+    return f"a phone number has no letters (found {letters!r})" if letters else None
+
+
+def _phone(value: str) -> str:
+    problem = phone_problem(value)
+    if problem:  # the field error's type names it as the services' own check does
+        raise PydanticCustomError("invalid_phone", problem)
+    return value
+
+
+# a phone number as a client types it (spaces, dashes, +86 allowed; letters refused)
+Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
 
 
 def unstorable(value: Any) -> str | None:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from crm_platform.errors import ValidationFailed
-from crm_platform.inputs import Money, Ref, Strict, kept
+from crm_platform.inputs import Money, Phone, Ref, Strict, kept
 from pydantic import BaseModel, Field, create_model, field_validator
 
 from services.customer.domain.list_fields import selection
@@ -65,9 +65,9 @@ class CustomerFields(Strict):
 class CustomerCreate(CustomerFields):
     name: str = Field(min_length=1, max_length=200)
     kind: CustomerKind
-    phone: str | None = Field(None, max_length=40, description="main phone")
+    phone: Phone | None = Field(None, description="main phone")
     email: str | None = Field(None, max_length=320, description="main email")
-    phones: list[str] = Field(default_factory=list, max_length=10)
+    phones: list[Phone] = Field(default_factory=list, max_length=10)
     emails: list[str] = Field(default_factory=list, max_length=10)
     owner_id: Ref | None = Field(
         None, description="owner; default by assignment rules (collector owns it)")
@@ -76,7 +76,7 @@ class CustomerCreate(CustomerFields):
 class CustomerUpdate(Strict):
     # name and the lists cannot be cleared (send [] to empty a list); the rest can
     name: str = kept(min_length=1, max_length=200)
-    phones: list[str] = kept(max_length=10)
+    phones: list[Phone] = kept(max_length=10)
     emails: list[str] = kept(max_length=10)
     industry: str | None = Field(None, max_length=100)
     region: Region | None = None
@@ -265,7 +265,7 @@ class CsvFile(BaseModel):
 class ContactIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=100)
-    phones: list[str] = Field(default_factory=list, max_length=5)
+    phones: list[Phone] = Field(default_factory=list, max_length=5)
     email: str | None = Field(None, max_length=320)
     birthday: date | None = None
     hobbies: str | None = Field(None, max_length=500)
@@ -278,7 +278,7 @@ class ContactUpdate(Strict):
     # name, phones and the flags cannot be cleared; the rest can
     name: str = kept(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=100)
-    phones: list[str] = kept(max_length=5)
+    phones: list[Phone] = kept(max_length=5)
     email: str | None = Field(None, max_length=320)
     birthday: date | None = None
     hobbies: str | None = Field(None, max_length=500)

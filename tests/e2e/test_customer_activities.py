@@ -54,6 +54,8 @@ def test_contacts_are_searchable_and_versioned(platform: Platform, crew: dict[st
                      json={"marketing_opt_out": True}, headers={"If-Match": '"1"'})
         assert ok.status_code == 200 and ok.json()["marketing_opt_out"] is True
         bad = c.post(f"/api/v1/customers/{cid}/contacts", json={"name": "x", "phones": ["abc"]})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["type"] == "invalid_phone"
+        bad = c.post(f"/api/v1/customers/{cid}/contacts", json={"name": "x", "phones": ["12"]})
         assert bad.status_code == 422 and bad.json()["code"] == "invalid_phone"
     with platform.client(crew["helper"]["token"]) as c:
         assert c.get(f"/api/v1/customers/{cid}/contacts").status_code == 404

@@ -281,3 +281,15 @@ def test_an_import_says_whether_the_valid_rows_were_kept() -> None:
                               "1 invalid left out")
     assert import_outcome(0, 2, 0)[0] == "none_created"
     assert import_outcome(0, 0, 0)[0] == "none_created"
+
+
+def test_normalizing_a_phone_refuses_letters_instead_of_dropping_them() -> None:
+    from crm_platform.errors import ValidationFailed
+
+    from services.customer.domain.identity_keys import normalize_phone
+
+    assert normalize_phone("（010）8888-6666") == "+861088886666"
+    for typed in ("138 0013 8000x", "+86 10 FLOWERS1"):
+        with pytest.raises(ValidationFailed) as refused:
+            normalize_phone(typed)
+        assert refused.value.code == "invalid_phone"

@@ -102,3 +102,16 @@ def test_a_time_is_kept_in_utc_and_written_in_one_form() -> None:
     assert wire.timestamp(at.replace(microsecond=250000)) == "2026-12-01T01:30:00.250000Z"
     with pytest.raises(ValidationError, match="offset"):
         Body.model_validate({"at": "2026-12-01T09:30:00"})
+
+
+@pytest.mark.parametrize("phone", ["138 0013 8000x", "+86 10 FLOWERS1", "010-8888转12",
+                                   "Ｘ13800138000"])
+def test_a_phone_number_with_letters_is_refused(phone: str) -> None:
+    from crm_platform.inputs import Phone
+
+    class Card(Strict):
+        phone: Phone
+
+    with pytest.raises(ValidationError, match="no letters"):
+        Card.model_validate({"phone": phone})
+    assert Card.model_validate({"phone": "（010）8888-6666"}).phone == "（010）8888-6666"
