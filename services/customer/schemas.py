@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from crm_platform.errors import ValidationFailed
 from crm_platform.inputs import Money, Phone, Ref, Strict, kept
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import BaseModel, Field, RootModel, ValidationError, create_model, field_validator
 
 from services.customer.domain.list_fields import selection
 
@@ -266,7 +266,9 @@ class ContactIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=100)
     phones: list[Phone] = Field(default_factory=list, max_length=5)
-    email: str | None = Field(None, max_length=320)
+    emails: list[str] = Field(default_factory=list, max_length=5)
+    email: str | None = Field(None, max_length=320, description="one address, put first "
+                              "in emails (the name contacts had before emails)")
     birthday: date | None = None
     hobbies: str | None = Field(None, max_length=500)
     is_decision_maker: bool = False
@@ -279,7 +281,7 @@ class ContactUpdate(Strict):
     name: str = kept(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=100)
     phones: list[Phone] = kept(max_length=5)
-    email: str | None = Field(None, max_length=320)
+    emails: list[str] = kept(max_length=5)
     birthday: date | None = None
     hobbies: str | None = Field(None, max_length=500)
     is_decision_maker: bool = kept()
@@ -293,7 +295,7 @@ class Contact(BaseModel):
     name: str
     title: str | None
     phones: list[str]
-    email: str | None
+    emails: list[str]
     birthday: date | None
     hobbies: str | None
     is_decision_maker: bool
@@ -540,7 +542,9 @@ class RecomputeResult(BaseModel):
 
 class SegmentCondition(Strict):
     field: str = Field(min_length=1, max_length=100,
-                       description="a customer field, or attributes.<key>")
+                       description="a customer field by its path in the customer's JSON, as "
+                       "`?fields=` names it: `industry`, `region.province`, "
+                       "`classification.tier`, `attributes.<key>` for a custom attribute")
     op: Literal["eq", "ne", "in", "gte", "lte", "contains", "within_days", "older_than_days",
                 "is_empty", "not_empty"]
     value: Any = None
@@ -594,16 +598,82 @@ class Customer360Core(BaseModel):
     open_reminders: list[Followup]
 
 
-class AssignmentRuleIn(Strict):
-    kind: Literal["collector", "region", "round_robin", "capacity"]
-    config: dict[str, Scalar] = Field(
-        default_factory=dict, description="region: {province, owner_id}; capacity: {max}")
+class CollectorConfig(Strict):
+    """Whoever enters the customer owns it."""
+
+
+class RegionConfig(Strict):
+    """A customer in this province goes to this owner."""
+
+    province: str = Field(min_length=1, max_length=50)
+    owner_id: Ref
+
+
+class RoundRobinConfig(Strict):
+    """New staff take turns: whoever was assigned longest ago (or never) is next."""
+
+    team_id: Ref | None = Field(None, description="only this team's new staff take turns; "
+                                "default: all new staff")
+
+
+class CapacityConfig(Strict):
+    """The collector keeps the customer below the cap; at it, the least loaded rep under
+    the cap gets it, and with nobody under it the customer goes to the pool."""
+
+    max: int = Field(ge=1, le=1_000_000, description="customers a rep may own")
+
+
+RULE_CONFIGS: dict[str, type[Strict]] = {
+    "collector": CollectorConfig, "region": RegionConfig, "round_robin": RoundRobinConfig,
+    "capacity": CapacityConfig}
+
+
+def rule_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` checked against the rule kind's model (unknown keys refused), as stored."""
+    try:
+        typed = RULE_CONFIGS[kind].model_validate(config)
+    except ValidationError as exc:
+        raise ValidationFailed(f"not a configuration of a {kind} rule", code="invalid_rule",
+                               extra={"errors": [
+                                   {"field": ".".join(["config", *map(str, e["loc"])]),
+                                    "message": e["msg"]} for e in exc.errors()]}) from None
+    return typed.model_dump(exclude_none=True)
+
+
+class _RuleIn(Strict):
     priority: int = Field(100, ge=0, le=10000, description="lower runs first")
     active: bool = True
 
 
+class CollectorRuleIn(_RuleIn):
+    kind: Literal["collector"]
+    config: CollectorConfig = Field(default_factory=CollectorConfig)
+
+
+class RegionRuleIn(_RuleIn):
+    kind: Literal["region"]
+    config: RegionConfig
+
+
+class RoundRobinRuleIn(_RuleIn):
+    kind: Literal["round_robin"]
+    config: RoundRobinConfig = Field(default_factory=RoundRobinConfig)
+
+
+class CapacityRuleIn(_RuleIn):
+    kind: Literal["capacity"]
+    config: CapacityConfig
+
+
+class AssignmentRuleIn(RootModel[Annotated[
+        CollectorRuleIn | RegionRuleIn | RoundRobinRuleIn | CapacityRuleIn,
+        Field(discriminator="kind")]]):
+    """An assignment rule: its ``kind`` decides the fields of its ``config``."""
+
+
 class AssignmentRuleUpdate(Strict):
-    config: dict[str, Scalar] = kept()
+    config: dict[str, Scalar] = kept(description="the whole configuration, as the rule's "
+                                     "kind takes it (see creating a rule)")
     priority: int = kept(ge=0, le=10000)
     active: bool = kept()
 

@@ -24,8 +24,8 @@ def test_conversion_creates_the_contact_and_links_it(platform: Platform,
             "phone": phone, "email": "lin@example.cn", "source": "展会"}), 201)
         converted = _ok(c.post(f"/api/v1/leads/{lead['id']}/convert", json={}))
         contacts = _ok(c.get(f"/api/v1/customers/{converted['customer_id']}/contacts"))
-        assert [(x["name"], x["phones"], x["email"]) for x in contacts["items"]] == [
-            ("林总", ["+86" + phone.replace(" ", "")], "lin@example.cn")]
+        assert [(x["name"], x["phones"], x["emails"]) for x in contacts["items"]] == [
+            ("林总", ["+86" + phone.replace(" ", "")], ["lin@example.cn"])]
         opportunity = _ok(c.get(f"/api/v1/opportunities/{converted['opportunity_id']}"))
         assert opportunity["contact_id"] == contacts["items"][0]["id"]
         assert opportunity["lead_id"] == lead["id"]

@@ -148,6 +148,30 @@ def test_assignment_by_region_then_round_robin() -> None:
     assert ownership.choose_owner("c", "北京", rules, staff) == "n2"
 
 
+def test_round_robin_limited_to_a_team() -> None:
+    rule = [ownership.AssignmentRule("round_robin", {"team_id": "t1"})]
+    now = datetime.now(UTC)
+    staff = [ownership.StaffLoad("never", True, True, 0, None, "t2"),
+             ownership.StaffLoad("mine", True, True, 0, now, "t1")]
+    assert ownership.choose_owner("c", None, rule, staff) == "mine"
+    # nobody of the team is new staff: the next rule, or the collector
+    assert ownership.choose_owner("c", None, rule, staff[:1]) == "c"
+
+
+def test_a_rule_configuration_is_typed_and_unknown_keys_are_refused() -> None:
+    from crm_platform.errors import ValidationFailed
+
+    from services.customer.schemas import rule_config
+
+    assert rule_config("round_robin", {}) == {}
+    assert rule_config("capacity", {"max": 3}) == {"max": 3}
+    for kind, config in (("capacity", {"max": 3, "maxx": 4}), ("region", {"province": "粤"}),
+                         ("collector", {"x": 1}), ("round_robin", {"team": "t"})):
+        with pytest.raises(ValidationFailed) as refused:
+            rule_config(kind, config)
+        assert refused.value.code == "invalid_rule"
+
+
 def test_assignment_by_capacity() -> None:
     rule = [ownership.AssignmentRule("capacity", {"max": 2})]
     assert ownership.choose_owner("c", None, rule, [_staff("c", 1), _staff("x", 0)]) == "c"

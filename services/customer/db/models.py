@@ -183,7 +183,7 @@ class Contact(Base):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     title: Mapped[str | None] = mapped_column(String(100))
     phones: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
-    email: Mapped[str | None] = mapped_column(String(320))
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     birthday: Mapped[date | None] = mapped_column(Date)
     hobbies: Mapped[str | None] = mapped_column(String(500))
     is_decision_maker: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)

@@ -58,7 +58,7 @@ from services.customer.domain.search import (
     term_lookup,
     whole_phone_number,
 )
-from services.customer.domain.segments import field_kind
+from services.customer.domain.segments import column_of, field_kind, path_of
 from services.customer.domain.segments import number as segment_number
 
 
@@ -569,13 +569,13 @@ def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:
     clauses = []
     now = datetime.now(UTC)
     for cond in conditions:
-        name, op, value = cond["field"], cond["op"], cond.get("value")
+        name, op, value = path_of(cond["field"]), cond["op"], cond.get("value")
         if name.startswith("attributes."):
             element = Customer.attributes[name.split(".", 1)[1]]
             is_number = op in ("gte", "lte") or isinstance(value, (int, float))
             column: Any = element.as_float() if is_number else element.as_string()
         else:
-            column = getattr(Customer, name)
+            column = getattr(Customer, column_of(name))
             if field_kind(name)[0] == "number":
                 # "1000.5" compared with an integer column is an error as text
                 value = segment_number(value)

@@ -24,7 +24,6 @@ from services.customer.db.models import (
     Staff,
 )
 from services.customer.domain import customers as rules
-from services.customer.domain import ownership
 from services.customer.domain.identity_keys import normalize_email, normalize_phone
 from services.customer.use_cases.customers import refresh_search, writable
 
@@ -35,14 +34,18 @@ def contact_out(c: Contact) -> dict[str, Any]:
 
 def _contact_event(c: Contact, cls: type[events.ContactCreated]) -> events.ContactCreated:
     return cls(id=c.id, customer_id=c.customer_id, name=c.name, phones=c.phones,
-               email=c.email, birthday=c.birthday, marketing_opt_out=c.marketing_opt_out)
+               emails=c.emails, email=c.emails[0] if c.emails else None,
+               birthday=c.birthday, marketing_opt_out=c.marketing_opt_out)
 
 
 def _clean_contact(fields: dict[str, Any]) -> dict[str, Any]:
     if fields.get("phones") is not None:
         fields["phones"] = [normalize_phone(p) for p in fields["phones"]]
-    if fields.get("email"):
-        fields["email"] = normalize_email(fields["email"])
+    email = fields.pop("email", None)
+    if email:
+        fields["emails"] = [email, *(fields.get("emails") or [])]
+    if fields.get("emails") is not None:
+        fields["emails"] = list(dict.fromkeys(normalize_email(e) for e in fields["emails"]))
     return fields
 
 
@@ -233,9 +236,10 @@ def rule_out(r: AssignmentRuleRow) -> dict[str, Any]:
 def create_assignment_rule(uow: UnitOfWork, caller: Caller, data: schemas.AssignmentRuleIn
                            ) -> dict[str, Any]:
     _configurer(caller)
-    ownership.check_rule(data.kind, dict(data.config))
-    rule = AssignmentRuleRow(id=str(uuid.uuid4()), kind=data.kind, config=dict(data.config),
-                             priority=data.priority, active=data.active, version=1,
+    typed = data.root
+    rule = AssignmentRuleRow(id=str(uuid.uuid4()), kind=typed.kind,
+                             config=typed.config.model_dump(exclude_none=True),
+                             priority=typed.priority, active=typed.active, version=1,
                              created_at=utcnow())
     uow.session.add(rule)
     uow.commit()
@@ -252,7 +256,7 @@ def update_assignment_rule(uow: UnitOfWork, caller: Caller, rule_id: str,
     rules.check_version(rule.version, expected_version)
     changes = data.model_dump(exclude_unset=True)
     if "config" in changes:
-        ownership.check_rule(rule.kind, dict(changes["config"]))
+        changes["config"] = schemas.rule_config(rule.kind, changes["config"])
     for name, value in changes.items():
         setattr(rule, name, value)
     rule.version += 1

@@ -242,7 +242,8 @@ def _choose_owner(uow: UnitOfWork, caller: Caller, province: str | None) -> str 
         return caller.user_id
     rules_ = [ownership.AssignmentRule(r.kind, r.config, r.priority) for r in rows]  # type: ignore[arg-type]
     staff = [ownership.StaffLoad(st.id, st.is_active, st.is_new_staff,
-                                 queries.owned_count(uow.session, st.id), st.last_assigned_at)
+                                 queries.owned_count(uow.session, st.id), st.last_assigned_at,
+                                 st.team_id)
              for st in uow.session.scalars(select(Staff).where(Staff.is_active.is_(True)))
              if "sales_rep" in st.roles or "sales_manager" in st.roles or st.id == caller.user_id]
     return ownership.choose_owner(caller.user_id, province, rules_, staff)

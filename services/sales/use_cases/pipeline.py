@@ -198,7 +198,7 @@ def _convert_contact(lead: Lead, customer_id: str, create_contact: CreateContact
     if lead.phone:
         body["phones"] = [lead.phone]
     if lead.email:
-        body["email"] = lead.email
+        body["emails"] = [lead.email]
     contact = create_contact(customer_id, body, str(uuid.uuid5(_LEAD_CONTACTS, lead.id)))
     return str(contact["id"])
 
