@@ -36,9 +36,14 @@ ROUTES = [
     Route("GET", "/customers/export", "customer", "export_customers", "customer:export",
           query=s.ExportQuery, csv_response="customers.csv", audit_read=True, tags=TAGS,
           timeout=120, summary="Export customers in your scope as CSV (audited)"),
+    Route("GET", "/customers/duplicates", "customer", "list_duplicates", "customer:read",
+          query=s.DuplicateQuery, response=s.DuplicatePage, tags=TAGS,
+          summary="Duplicate candidates among the customers you see: customers sharing a "
+          "phone or email (theirs or their contacts'), or people of one name in one place"),
     Route("POST", "/customers/merge", "customer", "merge_customers", "customer:merge",
           body=s.MergeRequest, response=s.MergeResult, tags=TAGS,
-          summary="Merge a duplicate into a survivor; other services follow customer.merged"),
+          summary="Merge a duplicate into a survivor; other services follow customer.merged. "
+          "A record merged already is a 409 `already_merged` naming its `survivor_id`"),
     Route("GET", "/customers/{customer_id}", "customer", "get_customer", "customer:read",
           response=s.Customer, tags=TAGS, audit_read=True, summary="Read a customer archive"),
     Route("PATCH", "/customers/{customer_id}", "customer", "update_customer",

@@ -507,6 +507,27 @@ class ExportQuery(CustomerQuery):
     pass
 
 
+class DuplicateQuery(Strict):
+    customer_id: str | None = Field(None, description="only the candidates of this customer")
+    limit: int | None = Field(None, ge=1, le=500)
+    cursor: str | None = None
+
+
+class DuplicateCandidate(BaseModel):
+    """Customers that may be one: what they share, and a summary of each."""
+
+    matched_on: Literal["phone", "email", "person_name"] = Field(
+        description="phone / email: one customer's number or address is another's (or "
+        "their contacts'); person_name: people of the same name in the same province and "
+        "city")
+    value: str = Field(description="what they share (for person_name: name|province|city)")
+    customers: list[CustomerListItem]  # type: ignore[valid-type]
+
+
+class DuplicatePage(Page):
+    items: list[DuplicateCandidate]
+
+
 class MergeRequest(Strict):
     survivor_id: Ref
     merged_id: Ref

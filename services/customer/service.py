@@ -260,6 +260,12 @@ class CustomerService(CrmService):
                                          schemas.ExportQuery.model_validate(query or {}))
 
     @rpc
+    def list_duplicates(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return bulk.list_duplicates(uow, self.caller,
+                                        schemas.DuplicateQuery.model_validate(query or {}))
+
+    @rpc
     def merge_customers(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return bulk.merge_customers(uow, self.caller,

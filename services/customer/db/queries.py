@@ -716,3 +716,10 @@ def store_classes(s: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
         if s.execute(_STORE_CLASS_ONE, params).rowcount == 1:  # type: ignore[attr-defined]
             written.add(str(r["id"]))
     return written
+
+
+def summaries(s: Session, customer_ids: Sequence[str]) -> list[Row[Any]]:
+    """The rows a list's summary of these customers is made of (with the owner's name)."""
+    if not customer_ids:
+        return []
+    return list(s.execute(_NARROW_WITH_OWNER.where(_customers.c.id.in_(list(customer_ids)))))

@@ -15,13 +15,15 @@ from crm_platform.bulk_insert import insert_rows
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed
 from crm_platform.memory import collector_paused
+from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
 from crm_platform.uow import UnitOfWork
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from services.customer import events, schemas
-from services.customer.db import queries
+from services.customer.db import duplicates, queries
 from services.customer.db.models import (
     AccountTeamMember,
     Contact,
@@ -35,8 +37,15 @@ from services.customer.db.models import (
 )
 from services.customer.domain import customers as rules
 from services.customer.domain.identity_keys import identity_keys
+from services.customer.domain.list_fields import SUMMARY
 from services.customer.domain.search import search_columns
-from services.customer.use_cases.customers import customer_out, refresh_search, snapshot, writable
+from services.customer.use_cases.customers import (
+    customer_out,
+    customers_out,
+    refresh_search,
+    snapshot,
+    writable,
+)
 
 MAX_IMPORT_ROWS = 10_000
 MAX_EXPORT_ROWS = 100_000
@@ -266,6 +275,45 @@ def _csv_row(c: Customer, names: dict[str, str]) -> Iterable[Any]:
             wire.timestamp(c.created_at))
 
 
+def _not_merged(s: Session, customer: Customer) -> None:
+    """A merged record is a tombstone: merging it again is a 409 naming the customer it
+    lives on in (the end of its chain of merges)."""
+    if customer.status != "merged":
+        return
+    survivor = customer
+    while survivor.merged_into_id:
+        nxt = s.get(Customer, survivor.merged_into_id)
+        if nxt is None:
+            break
+        survivor = nxt
+    raise Conflict(f"customer {customer.code} was merged already, into {survivor.code}",
+                   code="already_merged",
+                   extra={"customer_id": customer.id, "survivor_id": survivor.id})
+
+
+_MATCHED_ON = {"phone": "phone", "email": "email", "person": "person_name"}
+
+
+def list_duplicates(uow: UnitOfWork, caller: Caller, query: schemas.DuplicateQuery
+                    ) -> dict[str, Any]:
+    """Duplicate candidates among the customers in the caller's scope, to merge (CUS-14),
+    paged by what they share."""
+    s = uow.session
+    size = clamp_limit(query.limit)
+    after = decode_cursor(query.cursor, str)
+    found = duplicates.candidates(s, caller, after[0] if after else None, size + 1,
+                                  query.customer_id)
+    page = found[:size]
+    rows = {r.id: r for r in queries.summaries(s, sorted({i for _, ids in page for i in ids}))}
+    items = []
+    for key, ids in page:
+        kind, value = key.split(":", 1)
+        items.append({"matched_on": _MATCHED_ON[kind], "value": value,
+                      "customers": customers_out([rows[i] for i in ids if i in rows], SUMMARY)})
+    more = len(found) > size
+    return {"items": items, "next_cursor": encode_cursor([page[-1][0]]) if more else None}
+
+
 def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
                     ) -> dict[str, Any]:
     """The survivor keeps its own record and gains the merged one's contacts, follow-ups,
@@ -275,6 +323,8 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
         raise ValidationFailed("a customer cannot be merged into itself", code="same_customer")
     s = uow.session
     first, second = sorted([data.survivor_id, data.merged_id])  # lock in a fixed order
+    for cid in (first, second):
+        _not_merged(s, queries.get_visible(s, caller, cid, lock=True))
     locked = {cid: writable(uow, caller, cid) for cid in (first, second)}
     survivor, merged = locked[data.survivor_id], locked[data.merged_id]
     moved = {}
