@@ -51,11 +51,11 @@ class SalesService(CrmService):
     def _credit_checker(self, uow: UnitOfWork) -> orders.CheckCredit:
         timeout = float(common.settings(uow)["credit_check_timeout_seconds"])
 
-        def check(customer_id: str, amount: str, currency: str, order_id: str
-                  ) -> dict[str, Any]:
+        def check(customer_id: str, amount: str, currency: str, order_id: str,
+                  override: bool) -> dict[str, Any]:
             return dict(call(self.billing_rpc, "check_credit", timeout=timeout,
                              customer_id=customer_id, amount=amount, currency=currency,
-                             order_id=order_id))
+                             order_id=order_id, override=override))
         return check
 
     # -- leads ------------------------------------------------------------------------------
