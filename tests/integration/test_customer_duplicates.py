@@ -4,7 +4,6 @@ place; scoped, and paged by what they share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,22 +14,12 @@ from sqlalchemy.orm import Session
 
 from services.customer.db import duplicates
 from services.customer.db.models import Contact, Customer
-from tests.support.infra import migrated_engine
+from tests.support.infra import engine_fixture
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 ADMIN = Caller(user_id="admin", scope="all")
 REP = Caller(user_id="rep", scope="own")
-
-
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Engine]:
-    sqlite = f"sqlite:///{tmp_path_factory.mktemp('dups') / 'customer.db'}"
-    with migrated_engine("customer", "crm_dups",
-                         None if request.param == "postgresql" else sqlite) as engine:
-        _population(engine)
-        yield engine
 
 
 def _customer(cid: str, name: str, kind: str = "company", owner: str | None = "rep",
@@ -63,6 +52,9 @@ def _population(engine: Engine) -> None:
                 ("b", ["+8613800000001"], []),       # a's number on b's contact
                 ("a", [], ["info@yunfan.cn"]),        # b's address on a's contact
                 ("g", ["+8613900000009"], [])])])     # its own number: no candidate
+
+
+engine = engine_fixture("customer", "crm_dups", _population)
 
 
 def test_candidates_are_grouped_by_what_they_share(engine: Engine) -> None:

@@ -5,7 +5,6 @@ timestamp, closed work stays, and the funnel rollups follow the opportunities.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -24,7 +23,7 @@ from services.sales.db.models import (
     Staff,
 )
 from services.sales.use_cases import handover
-from tests.support.infra import migrated_engine
+from tests.support.infra import engine_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +31,7 @@ LEAVER, SUCCESSOR, TEAM = "u-leaver", "u-successor", "t-north"
 THEN = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Engine]:
-    sqlite = f"sqlite:///{tmp_path_factory.mktemp('handover') / 'sales.db'}"
-    with migrated_engine("sales", "crm_handover",
-                         None if request.param == "postgresql" else sqlite) as engine:
-        yield engine
+engine = engine_fixture("sales", "crm_handover")
 
 
 def _uow(engine: Engine) -> UnitOfWork:
