@@ -28,7 +28,8 @@ ROUTES = [
           summary="List and search customers in your scope"),
     Route("POST", "/customers/handover", "customer", "handover_customers",
           "customer:handover", body=s.HandoverRequest, response=s.HandoverResult, tags=TAGS,
-          summary="Move all customers, open follow-ups and visit plans of one user to another"),
+          summary="Move all customers, open follow-ups and visit plans and saved segments of "
+          "one user to another"),
     Route("POST", "/customers/import", "customer", "import_customers", "customer:import",
           upload=True, upload_doc=IMPORT_DOC, response=s.ImportResult, tags=TAGS,
           timeout=120, summary="Import a CSV (header row; up to 10,000 rows): the valid rows "
