@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from crm_platform.auth import ROLES
-from crm_platform.inputs import Ref, Strict, kept
+from crm_platform.inputs import Phone, Ref, Strict, kept
 from pydantic import BaseModel, Field, field_validator
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ class UserCreate(Strict):
     roles: list[str] = Field(min_length=1)
     team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     is_new_staff: bool = False
 
     _roles = field_validator("roles")(_check_roles)
@@ -88,7 +88,7 @@ class UserUpdate(Strict):
     roles: list[str] = kept()
     team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     is_new_staff: bool = kept()
     password: str = kept(min_length=8, max_length=200)
 

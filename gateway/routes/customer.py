@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from gateway.routetable import Route
+from gateway.routetable import UPLOAD_ENCODINGS_DOC, Route
 from services.customer import schemas as s
 
 
@@ -14,6 +14,10 @@ class HistoryQuery(BaseModel):
 
 
 TAGS = ("customers",)
+IMPORT_DOC = (
+    f"A CSV file in {UPLOAD_ENCODINGS_DOC}; the first row names the columns, in any "
+    "order (other columns are ignored and listed in `ignored_columns`): "
+    + "; ".join(f"`{name}`: {doc}" for name, doc in s.IMPORT_COLUMNS.items()) + ".")
 
 ROUTES = [
     Route("POST", "/customers", "customer", "create_customer", "customer:write",
@@ -24,17 +28,23 @@ ROUTES = [
           summary="List and search customers in your scope"),
     Route("POST", "/customers/handover", "customer", "handover_customers",
           "customer:handover", body=s.HandoverRequest, response=s.HandoverResult, tags=TAGS,
-          summary="Move all customers, open follow-ups and visit plans of one user to another"),
+          summary="Move all customers, open follow-ups and visit plans and saved segments of "
+          "one user to another"),
     Route("POST", "/customers/import", "customer", "import_customers", "customer:import",
-          upload=True, response=s.ImportResult, tags=TAGS, timeout=120,
-          summary="Import a CSV (header row; up to 10,000 rows); per-row result; all valid "
-          "rows or none"),
+          upload=True, upload_doc=IMPORT_DOC, response=s.ImportResult, tags=TAGS,
+          timeout=120, summary="Import a CSV (header row; up to 10,000 rows): the valid rows "
+          "become customers, each row's result says what happened to it"),
     Route("GET", "/customers/export", "customer", "export_customers", "customer:export",
           query=s.ExportQuery, csv_response="customers.csv", audit_read=True, tags=TAGS,
           timeout=120, summary="Export customers in your scope as CSV (audited)"),
+    Route("GET", "/customers/duplicates", "customer", "list_duplicates", "customer:read",
+          query=s.DuplicateQuery, response=s.DuplicatePage, tags=TAGS,
+          summary="Duplicate candidates among the customers you see: customers sharing a "
+          "phone or email (theirs or their contacts'), or people of one name in one place"),
     Route("POST", "/customers/merge", "customer", "merge_customers", "customer:merge",
           body=s.MergeRequest, response=s.MergeResult, tags=TAGS,
-          summary="Merge a duplicate into a survivor; other services follow customer.merged"),
+          summary="Merge a duplicate into a survivor; other services follow customer.merged. "
+          "A record merged already is a 409 `already_merged` naming its `survivor_id`"),
     Route("GET", "/customers/{customer_id}", "customer", "get_customer", "customer:read",
           response=s.Customer, tags=TAGS, audit_read=True, summary="Read a customer archive"),
     Route("PATCH", "/customers/{customer_id}", "customer", "update_customer",

@@ -332,6 +332,11 @@ class CreditProfile(BaseModel):
     rated_at: datetime | None
     open_receivables: Money
     uninvoiced_orders: Money
+    confirming_orders: Money = Field(
+        description="orders confirmed moments ago whose payment plan billing is still "
+        "making: counted in the exposure from their credit check on")
+    computing: bool = Field(description="true while such orders are being taken in: the "
+                            "exposure already counts them, the receivables will follow")
     exposure: Money
     available: Money | None
     credit_balance: Money = Field(description="unallocated payments kept for later")

@@ -16,7 +16,7 @@ from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
 # team.created / team.updated; sales order.confirmed; billing payment.received /
-# payment.refunded (classification).
+# payment.allocated / payment.refunded (classification).
 
 
 class CustomerService(CrmService):
@@ -111,10 +111,12 @@ class CustomerService(CrmService):
 
     # -- contacts, categories, account team -------------------------------------------
     @rpc
-    def create_contact(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def create_contact(self, customer_id: str, data: dict[str, Any],
+                       contact_id: str | None = None) -> dict[str, Any]:
+        # ``contact_id``: another service's id for the contact (never a client's)
         with self.uow() as uow:
             return contacts.create_contact(uow, self.caller, customer_id,
-                                           schemas.ContactIn.model_validate(data))
+                                           schemas.ContactIn.model_validate(data), contact_id)
 
     @rpc
     def list_contacts(self, customer_id: str) -> dict[str, Any]:
@@ -258,6 +260,12 @@ class CustomerService(CrmService):
                                          schemas.ExportQuery.model_validate(query or {}))
 
     @rpc
+    def list_duplicates(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return bulk.list_duplicates(uow, self.caller,
+                                        schemas.DuplicateQuery.model_validate(query or {}))
+
+    @rpc
     def merge_customers(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return bulk.merge_customers(uow, self.caller,
@@ -331,6 +339,10 @@ class CustomerService(CrmService):
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
         classification.on_payment(uow, event.data, +1)
+
+    @event_handler("billing", "payment.allocated")
+    def on_payment_allocated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        classification.on_payment_allocated(uow, event.data)
 
     @event_handler("billing", "payment.refunded")
     def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:

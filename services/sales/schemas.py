@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from crm_platform import money
-from crm_platform.inputs import Money, Ref, Strict, kept
+from crm_platform.inputs import Money, Phone, Ref, Strict, kept
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
@@ -91,7 +91,7 @@ class LeadIn(Strict):
     name: str = Field(min_length=1, max_length=200, description="company or person")
     kind: Literal["company", "person"] = "company"
     contact_name: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     email: str | None = Field(None, max_length=200)
     source: str | None = Field(None, max_length=100)
     campaign_id: Ref | None = None
@@ -107,7 +107,7 @@ class LeadUpdate(Strict):
     # the name cannot be cleared; every other field can
     name: str = kept(min_length=1, max_length=200)
     contact_name: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     email: str | None = Field(None, max_length=200)
     source: str | None = Field(None, max_length=100)
     province: str | None = Field(None, max_length=50)
@@ -235,6 +235,8 @@ class Opportunity(Out):
     status: OpportunityStatus
     lost_reason: str | None
     lead_id: str | None
+    contact_id: str | None = Field(None, description="the customer's contact the deal is "
+                                   "with: a converted lead's contact person")
     campaign_id: str | None
     closed_at: datetime | None
     created_at: datetime

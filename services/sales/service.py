@@ -13,14 +13,14 @@ from nameko.rpc import RpcProxy
 
 from services.sales import schemas
 from services.sales.db.models import Base
-from services.sales.use_cases import catalogue, common, orders, pipeline, planning
+from services.sales.use_cases import catalogue, common, handover, orders, pipeline, planning
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
 # archived / merged; gateway user.created / updated / deactivated, team.created / updated;
 # billing payment.received / payment.allocated / payment.refunded (order paid status),
 # expense.approved (campaign cost). Synchronous calls: customer.create_customer /
-# get_customer (lead conversion, a customer not yet copied here), billing.check_credit
-# (order confirmation).
+# create_contact / get_customer (lead conversion, a customer not yet copied here),
+# billing.check_credit (order confirmation).
 
 CUSTOMER_TIMEOUT = 10.0
 
@@ -43,14 +43,19 @@ class SalesService(CrmService):
         return dict(call(self.customer_rpc, "create_customer", timeout=CUSTOMER_TIMEOUT,
                          data=data))
 
+    def _create_contact(self, customer_id: str, data: dict[str, Any], contact_id: str
+                        ) -> dict[str, Any]:
+        return dict(call(self.customer_rpc, "create_contact", timeout=CUSTOMER_TIMEOUT,
+                         customer_id=customer_id, data=data, contact_id=contact_id))
+
     def _credit_checker(self, uow: UnitOfWork) -> orders.CheckCredit:
         timeout = float(common.settings(uow)["credit_check_timeout_seconds"])
 
-        def check(customer_id: str, amount: str, currency: str, order_id: str
-                  ) -> dict[str, Any]:
+        def check(customer_id: str, amount: str, currency: str, order_id: str,
+                  override: bool) -> dict[str, Any]:
             return dict(call(self.billing_rpc, "check_credit", timeout=timeout,
                              customer_id=customer_id, amount=amount, currency=currency,
-                             order_id=order_id))
+                             order_id=order_id, override=override))
         return check
 
     # -- leads ------------------------------------------------------------------------------
@@ -105,7 +110,8 @@ class SalesService(CrmService):
         with self.uow() as uow:
             return pipeline.convert_lead(uow, self.caller, lead_id,
                                          schemas.LeadConvert.model_validate(data or {}),
-                                         self._create_customer, self._fetch_customer)
+                                         self._create_customer, self._create_contact,
+                                         self._fetch_customer)
 
     # -- pipeline and opportunities -----------------------------------------------------------
     @rpc
@@ -507,7 +513,7 @@ class SalesService(CrmService):
 
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.deactivate_staff(uow, event.data)
+        handover.on_user_deactivated(uow, event.data)
 
     @event_handler("gateway", "team.created")
     def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:

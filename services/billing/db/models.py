@@ -226,6 +226,21 @@ class CreditProfile(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
+class CreditReservation(Base):
+    """An order whose confirmation passed the credit check and whose payment plan is not
+    made yet (``order.confirmed`` is on its way): its amount counts in the customer's
+    exposure from the check on, so the exposure read right after a confirmation is the
+    new one, and two orders confirmed at once cannot both use the same room."""
+
+    __tablename__ = "credit_reservations"
+
+    order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    reserved_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, nullable=False)
+
+
 # -- dunning (BIL-06) --------------------------------------------------------------------
 class DunningEntry(Base):
     """One row per (invoice, step): the unique key is what makes each reminder fire once,

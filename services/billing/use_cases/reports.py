@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.errors import ValidationFailed
 from crm_platform.money import ZERO
@@ -323,5 +324,5 @@ def customer_billing_summary(uow: UnitOfWork, caller: Caller, customer_id: str
             "currency": profile.currency, "hold": profile.hold, "rating": profile.rating},
         "last_payment": None if last is None else {
             "id": last.id, "amount": text(last.amount, last.currency),
-            "currency": last.currency, "received_at": last.received_at.isoformat()},
+            "currency": last.currency, "received_at": wire.timestamp(last.received_at)},
     }

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed, check_version
@@ -36,9 +37,10 @@ from services.sales.use_cases.common import (
 )
 from services.sales.use_cases.pipeline import opportunity_out
 
-# ``check_credit(customer_id, amount, currency, order_id)`` asks billing (over RPC with a
-# timeout; ServiceUnavailable when it does not answer).
-CheckCredit = Callable[[str, str, str, str], dict[str, Any]]
+# ``check_credit(customer_id, amount, currency, order_id, override)`` asks billing as the
+# order is confirmed (over RPC with a timeout; ServiceUnavailable when it does not
+# answer); ``override``: a manager confirms it whatever the answer.
+CheckCredit = Callable[[str, str, str, str, bool], dict[str, Any]]
 
 
 def _threshold(uow: UnitOfWork) -> Decimal:
@@ -309,8 +311,8 @@ def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: 
             and pricing.needs_discount_approval(_max_discount(o), _threshold(uow))):
         raise Conflict("a discount above the threshold needs the manager's approval: submit "
                        "the order", code="discount_approval_required")
-    check = check_credit(o.customer_id, str(o.amount), o.currency, o.id)
-    o.last_credit_check = {**check, "checked_at": utcnow().isoformat()}
+    check = check_credit(o.customer_id, str(o.amount), o.currency, o.id, override)
+    o.last_credit_check = {**check, "checked_at": wire.timestamp(utcnow())}
     if not check.get("allowed", False) and not override:
         o.version += 1
         uow.commit()  # keep the refused check on the order for whoever approves it

@@ -28,6 +28,9 @@ from services.sales.use_cases.common import (
 # ``create_customer(data)`` creates the customer through the customer service (its
 # duplicate guard applies) and returns the created record.
 CreateCustomer = Callable[[dict[str, Any]], dict[str, Any]]
+# ``create_contact(customer_id, data, contact_id)`` adds a contact to a company customer
+# through the customer service; a second call with the same id finds the first contact.
+CreateContact = Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 
 def _out(model: type[Any], row: Any, **extra: Any) -> dict[str, Any]:
@@ -129,9 +132,11 @@ def move_lead(uow: UnitOfWork, caller: Caller, lead_id: str, action: str,
 
 
 def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadConvert,
-                 create_customer: CreateCustomer, fetch: FetchCustomer) -> dict[str, Any]:
+                 create_customer: CreateCustomer, create_contact: CreateContact,
+                 fetch: FetchCustomer) -> dict[str, Any]:
     """Lead → customer (created by the customer service, so a company that already belongs
-    to another rep is refused naming its owner) + an opportunity at the first stage."""
+    to another rep is refused naming its owner) with the lead's contact person as its
+    contact, + an opportunity at the first stage with that contact."""
     s = uow.session
     lead = queries.get_visible(s, Lead, lead_id, caller, "lead", lock=True)
     converted = workflow.LEAD.next(lead.status, "convert")
@@ -155,6 +160,7 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
             raise  # another rep's customer: refused, naming the owner
         created = {"id": existing}  # the lead's own rep has it already: convert into it
     customer = customer_for(uow, caller, created["id"], fetch)
+    contact_id = _convert_contact(lead, customer.id, create_contact)
     now = utcnow()
     opp_amount = data.amount if data.amount is not None else (lead.estimated_amount or ZERO)
     opportunity = Opportunity(
@@ -163,8 +169,8 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
         owner_team_id=customer.owner_team_id,
         amount=amount(opp_amount, lead.currency, "amount"), currency=lead.currency,
         stage_id=stage.id, expected_close_date=data.expected_close_date, status="open",
-        lead_id=lead.id, campaign_id=lead.campaign_id, created_at=now, updated_at=now,
-        version=1)
+        lead_id=lead.id, contact_id=contact_id, campaign_id=lead.campaign_id,
+        created_at=now, updated_at=now, version=1)
     s.add(opportunity)
     rollups.move(s, None, rollups.snapshot(opportunity))
     _stage_change(uow, caller, opportunity, None, None)
@@ -177,6 +183,25 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
     uow.commit()
     return {"customer_id": customer.id, "opportunity_id": opportunity.id,
             "lead": lead_out(lead)}
+
+
+def _convert_contact(lead: Lead, customer_id: str, create_contact: CreateContact
+                     ) -> str | None:
+    """The lead's contact person as a contact of the company it became; its id is the
+    lead's, so converting again after a failure finds the contact made the first time.
+    A person's lead has no contact person: the customer is the person."""
+    if lead.kind != "company" or not lead.contact_name:
+        return None
+    body: dict[str, Any] = {"name": lead.contact_name}
+    if lead.phone:
+        body["phones"] = [lead.phone]
+    if lead.email:
+        body["emails"] = [lead.email]
+    contact = create_contact(customer_id, body, str(uuid.uuid5(_LEAD_CONTACTS, lead.id)))
+    return str(contact["id"])
+
+
+_LEAD_CONTACTS = uuid.UUID("7c1f3a52-4b8e-4d7a-9c55-0e6f2b9d8a11")
 
 
 # -- pipeline stages ---------------------------------------------------------------------------
