@@ -494,6 +494,11 @@ class Line(BaseModel):
     quantity: str
     unit_price: str
     discount_percent: str
+    effective_discount_percent: str | None = Field(
+        None, description="how far the line's amount is below quantity × list price, "
+        "whatever fields express it; this is what the discount approval threshold is "
+        "compared with. null: priced in a currency other than the list price's (such a "
+        "line always needs approval)")
     tax_rate: str
     amount: str
     tax_amount: str
