@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from crm_platform.pagination import PageQuery
 
 from gateway.routetable import Route
 from services.customer import schemas as s
-
-
-class HistoryQuery(BaseModel):
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
-
 
 TAGS = ("customers",)
 
@@ -44,7 +38,7 @@ ROUTES = [
           "customer:write", response=s.Customer, if_match=True, tags=TAGS,
           summary="Archive (soft-delete) a customer"),
     Route("GET", "/customers/{customer_id}/history", "customer", "get_customer_history",
-          "customer:read", query=HistoryQuery, response=s.HistoryPage, tags=TAGS,
+          "customer:read", query=s.HistoryQuery, response=s.HistoryPage, tags=TAGS,
           summary="Field and ownership changes with who and when"),
     Route("POST", "/customers/{customer_id}/claim", "customer", "claim_customer",
           "customer:claim", response=s.Customer, tags=TAGS,
@@ -59,7 +53,7 @@ ROUTES = [
           "customer:write", body=s.ContactIn, response=s.Contact, status=201,
           tags=("contacts",)),
     Route("GET", "/customers/{customer_id}/contacts", "customer", "list_contacts",
-          "customer:read", response=s.ContactPage, tags=("contacts",)),
+          "customer:read", query=PageQuery, response=s.ContactPage, tags=("contacts",)),
     Route("GET", "/customers/{customer_id}/contacts/{contact_id}", "customer", "get_contact",
           "customer:read", response=s.Contact, tags=("contacts",)),
     Route("PATCH", "/customers/{customer_id}/contacts/{contact_id}", "customer",
@@ -108,7 +102,7 @@ ROUTES = [
           body=s.SegmentIn, response=s.Segment, status=201, tags=("segments",),
           summary="Save a rule-based segment (conditions all must hold)"),
     Route("GET", "/segments", "customer", "list_segments", "segment:read",
-          response=s.SegmentPage, tags=("segments",)),
+          query=PageQuery, response=s.SegmentPage, tags=("segments",)),
     Route("GET", "/segments/{segment_id}", "customer", "get_segment", "segment:read",
           response=s.Segment, tags=("segments",), summary="A segment with its member count"),
     Route("PATCH", "/segments/{segment_id}", "customer", "update_segment", "segment:write",
@@ -133,7 +127,7 @@ ROUTES = [
           summary="Who owns new customers: collector (default), region, round-robin among "
           "new staff, capacity cap"),
     Route("GET", "/assignment-rules", "customer", "list_assignment_rules", "customer:read",
-          response=s.AssignmentRulePage, tags=("assignment",)),
+          query=PageQuery, response=s.AssignmentRulePage, tags=("assignment",)),
     Route("PATCH", "/assignment-rules/{rule_id}", "customer", "update_assignment_rule",
           "customer:configure", body=s.AssignmentRuleUpdate, response=s.AssignmentRule,
           if_match=True, tags=("assignment",)),

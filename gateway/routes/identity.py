@@ -76,10 +76,10 @@ async def create_team(body: schemas.TeamCreate, request: Request,
 
 @router.get("/teams", response_model=schemas.Page[schemas.Team], tags=["teams"],
             operation_id="list_teams")
-async def list_teams(limit: int | None = Query(None, ge=1, le=500), cursor: str | None = None,
+async def list_teams(query: Annotated[schemas.TeamQuery, Query()],
                      _: Principal = Depends(require("team:read")),
                      rt: Runtime = Depends(runtime)) -> Any:
-    return await run_in_threadpool(rt.identity.list_teams, limit, cursor)
+    return await run_in_threadpool(rt.identity.list_teams, query)
 
 
 @router.get("/teams/{team_id}", response_model=schemas.Team, tags=["teams"],
@@ -110,12 +110,10 @@ async def create_user(body: schemas.UserCreate, request: Request,
 
 @router.get("/users", response_model=schemas.Page[schemas.User], tags=["users"],
             operation_id="list_users")
-async def list_users(limit: int | None = Query(None, ge=1, le=500), cursor: str | None = None,
-                     team_id: str | None = None, active: bool | None = None,
-                     q: str | None = Query(None, max_length=100),
+async def list_users(query: Annotated[schemas.UserQuery, Query()],
                      _: Principal = Depends(require("user:read")),
                      rt: Runtime = Depends(runtime)) -> Any:
-    return await run_in_threadpool(rt.identity.list_users, limit, cursor, team_id, active, q)
+    return await run_in_threadpool(rt.identity.list_users, query)
 
 
 @router.get("/users/{user_id}", response_model=schemas.User, tags=["users"],
@@ -165,12 +163,12 @@ async def create_api_key(body: schemas.ApiKeyCreate, request: Request,
 
 @router.get("/api-keys", response_model=schemas.Page[schemas.ApiKey], tags=["api-keys"],
             operation_id="list_api_keys")
-async def list_api_keys(user_id: str | None = None,
+async def list_api_keys(query: Annotated[schemas.ApiKeyQuery, Query()],
                         principal: Principal = Depends(require("apikey:manage")),
                         rt: Runtime = Depends(runtime)) -> Any:
     admin = principal.scope_for("user:manage") == "all"
-    owner = user_id if admin else principal.user_id
-    return await run_in_threadpool(rt.identity.list_api_keys, owner)
+    owner = query.user_id if admin else principal.user_id
+    return await run_in_threadpool(rt.identity.list_api_keys, owner, query)
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=schemas.ApiKey, tags=["api-keys"],
@@ -187,12 +185,9 @@ async def revoke_api_key(key_id: str, principal: Principal = Depends(require("ap
 # -- audit ---------------------------------------------------------------------------------
 @router.get("/audit-log", response_model=schemas.Page[schemas.AuditEntry], tags=["audit"],
             operation_id="list_audit_log")
-async def list_audit_log(limit: int | None = Query(None, ge=1, le=500),
-                         cursor: str | None = None, actor_id: str | None = None,
-                         action: str | None = None, resource_id: str | None = None,
+async def list_audit_log(query: Annotated[schemas.AuditQuery, Query()],
                          principal: Principal = Depends(current_principal),
                          rt: Runtime = Depends(runtime)) -> Any:
     if "admin" not in principal.roles or principal.scope_for("audit:read") != "all":
         raise Forbidden("the audit log is for admins", code="permission_denied")
-    return await run_in_threadpool(rt.identity.list_audit, limit, cursor, actor_id, action,
-                                   resource_id)
+    return await run_in_threadpool(rt.identity.list_audit, query)

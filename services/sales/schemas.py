@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from crm_platform import money
 from crm_platform.inputs import Money, Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
@@ -60,16 +61,6 @@ class Out(BaseModel):
             if value is not None:
                 setattr(self, name, money.rounded(value, currency))
         return self
-
-
-class Page(BaseModel):
-    next_cursor: str | None = None
-
-
-class ListQuery(Strict):
-    # Strict: a NUL in a filter reached the database's WHERE clause
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = None
 
 
 class Reason(Strict):
@@ -153,11 +144,11 @@ class Lead(Out):
     version: int
 
 
-class LeadPage(Page):
-    items: list[Lead]
+class LeadPage(Page[Lead]):
+    pass
 
 
-class LeadQuery(ListQuery):
+class LeadQuery(PageQuery):
     status: LeadStatus | None = None
     owner_id: str | None = None
     campaign_id: str | None = None
@@ -194,8 +185,8 @@ class Stage(Out):
     version: int
 
 
-class StagePage(Page):
-    items: list[Stage]
+class StagePage(Page[Stage]):
+    pass
 
 
 class OpportunityIn(Strict):
@@ -242,11 +233,11 @@ class Opportunity(Out):
     version: int
 
 
-class OpportunityPage(Page):
-    items: list[Opportunity]
+class OpportunityPage(Page[Opportunity]):
+    pass
 
 
-class OpportunityQuery(ListQuery):
+class OpportunityQuery(PageQuery):
     status: OpportunityStatus | None = None
     stage_id: str | None = None
     owner_id: str | None = None
@@ -264,9 +255,8 @@ class StageChange(Out):
     changed_at: datetime
 
 
-class StageHistory(BaseModel):
-    items: list[StageChange]
-    next_cursor: str | None = None
+class StageHistory(Page[StageChange]):
+    pass
 
 
 # -- analytics (SAL-03) ----------------------------------------------------------------------
@@ -374,8 +364,8 @@ class Campaign(Out):
     version: int
 
 
-class CampaignPage(Page):
-    items: list[Campaign]
+class CampaignPage(Page[Campaign]):
+    pass
 
 
 class CampaignRoi(BaseModel):
@@ -404,8 +394,8 @@ class ProductCategory(Out):
     version: int
 
 
-class ProductCategoryPage(Page):
-    items: list[ProductCategory]
+class ProductCategoryPage(Page[ProductCategory]):
+    pass
 
 
 class ProductLineIn(Strict):
@@ -420,8 +410,8 @@ class ProductLine(Out):
     version: int
 
 
-class ProductLinePage(Page):
-    items: list[ProductLine]
+class ProductLinePage(Page[ProductLine]):
+    pass
 
 
 class ProductIn(Strict):
@@ -468,11 +458,11 @@ class Product(Out):
     version: int
 
 
-class ProductPage(Page):
-    items: list[Product]
+class ProductPage(Page[Product]):
+    pass
 
 
-class ProductQuery(ListQuery):
+class ProductQuery(PageQuery):
     code: str | None = None
     category_id: str | None = None
     line_id: str | None = None
@@ -544,11 +534,11 @@ class Quote(Out):
     version: int
 
 
-class QuotePage(Page):
-    items: list[Quote]
+class QuotePage(Page[Quote]):
+    pass
 
 
-class QuoteQuery(ListQuery):
+class QuoteQuery(PageQuery):
     customer_id: str | None = None
     opportunity_id: str | None = None
     status: QuoteStatus | None = None
@@ -631,11 +621,11 @@ class Order(Out):
     version: int
 
 
-class OrderPage(Page):
-    items: list[Order]
+class OrderPage(Page[Order]):
+    pass
 
 
-class OrderQuery(ListQuery):
+class OrderQuery(PageQuery):
     customer_id: str | None = None
     status: OrderStatus | None = None
     owner_id: str | None = None
@@ -667,8 +657,8 @@ class Delivery(Out):
     recorded_at: datetime
 
 
-class DeliveryPage(Page):
-    items: list[Delivery]
+class DeliveryPage(Page[Delivery]):
+    pass
 
 
 class SalesSettings(Strict):
@@ -705,11 +695,11 @@ class Target(Out):
     version: int
 
 
-class TargetPage(Page):
-    items: list[Target]
+class TargetPage(Page[Target]):
+    pass
 
 
-class TargetQuery(ListQuery):
+class TargetQuery(PageQuery):
     period: str | None = None
     subject_id: str | None = None
 
@@ -737,11 +727,11 @@ class WorkLog(Out):
     version: int
 
 
-class WorkLogPage(Page):
-    items: list[WorkLog]
+class WorkLogPage(Page[WorkLog]):
+    pass
 
 
-class WorkLogQuery(ListQuery):
+class WorkLogQuery(PageQuery):
     author_id: str | None = None
     kind: Literal["log", "plan"] | None = None
     day_from: date | None = None

@@ -12,7 +12,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed, check_version
 from crm_platform.money import ZERO
-from crm_platform.pagination import keyset_page
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
@@ -117,7 +117,8 @@ def list_quotes(uow: UnitOfWork, caller: Caller, q: schemas.QuoteQuery) -> dict[
     for name in ("customer_id", "opportunity_id", "status"):
         if getattr(q, name):
             query = query.where(getattr(Quote, name) == getattr(q, name))
-    rows, nxt = keyset_page(uow.session, query, Quote, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Quote.created_at, Quote.id), descending=True)
     return {"items": [quote_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -257,7 +258,8 @@ def list_orders(uow: UnitOfWork, caller: Caller, q: schemas.OrderQuery) -> dict[
     for name in ("customer_id", "status", "owner_id"):
         if getattr(q, name):
             query = query.where(getattr(Order, name) == getattr(q, name))
-    rows, nxt = keyset_page(uow.session, query, Order, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Order.created_at, Order.id), descending=True)
     return {"items": [order_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -405,12 +407,14 @@ def record_delivery(uow: UnitOfWork, caller: Caller, order_id: str, data: schema
     return schemas.Delivery.model_validate(d, from_attributes=True).model_dump(mode="json")
 
 
-def list_deliveries(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
+def list_deliveries(uow: UnitOfWork, caller: Caller, order_id: str, page: PageQuery
+                    ) -> dict[str, Any]:
     queries.get_visible(uow.session, Order, order_id, caller, "order")
-    rows = uow.session.scalars(select(Delivery).where(Delivery.order_id == order_id)
-                               .order_by(Delivery.delivered_on, Delivery.recorded_at))
+    query = select(Delivery).where(Delivery.order_id == order_id)
+    rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                               (Delivery.delivered_on, Delivery.recorded_at, Delivery.id))
     return {"items": [schemas.Delivery.model_validate(r, from_attributes=True)
-                      .model_dump(mode="json") for r in rows], "next_cursor": None}
+                      .model_dump(mode="json") for r in rows], "next_cursor": cursor}
 
 
 # -- paid status from billing ------------------------------------------------------------------
