@@ -67,7 +67,7 @@ ROUTES = [
     Route("GET", "/analytics/funnel", "sales", "get_funnel", "analytics:read",
           query=s.AnalyticsQuery, response=s.Funnel, tags=ANALYTICS),
     Route("GET", "/analytics/win-loss", "sales", "get_win_loss", "analytics:read",
-          query=s.AnalyticsQuery, response=s.WinLoss, tags=ANALYTICS),
+          query=s.WinLossQuery, response=s.WinLoss, tags=ANALYTICS),
     Route("GET", "/analytics/forecast", "sales", "get_forecast", "analytics:read",
           query=s.AnalyticsQuery, response=s.Forecast, tags=ANALYTICS),
     Route("POST", "/analytics/rebuild", "sales", "rebuild_analytics", "pipeline:configure",

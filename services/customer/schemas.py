@@ -174,7 +174,8 @@ def _check_fields(value: str | None) -> str | None:
     return value
 
 
-class CustomerQuery(PageQuery):
+class CustomerFilters(Strict):
+    """Which customers, in what order: the list's and the export's parameters."""
 
     q: str | None = Field(None, max_length=100, description="name, code, phone, email, "
                           "contact name; Chinese, full pinyin or initials")
@@ -194,6 +195,9 @@ class CustomerQuery(PageQuery):
     include_archived: bool = False
     sort: Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] = (
         "-created_at")
+
+
+class CustomerQuery(CustomerFilters, PageQuery):
     fields: str | None = Field(None, max_length=1000, description=_FIELDS_DOC)
 
     _fields_known = field_validator("fields")(_check_fields)
@@ -469,8 +473,9 @@ class ImportResult(BaseModel):
     rows: list[ImportRowResult]
 
 
-class ExportQuery(CustomerQuery):
-    pass
+class ExportQuery(CustomerFilters):
+    """The list's filters and order; the file has every customer they select (up to the
+    export's cap) in fixed columns, so the list's paging and ``fields`` do not apply."""
 
 
 class MergeRequest(Strict):

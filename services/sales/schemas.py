@@ -260,12 +260,26 @@ class StageHistory(Page[StageChange]):
 
 
 # -- analytics (SAL-03) ----------------------------------------------------------------------
+# a year (1900-2999), a quarter or a month
+Period = Annotated[str, Field(pattern=r"^(19\d\d|2\d\d\d)(-(Q[1-4]|0[1-9]|1[0-2]))?$",
+                              description="YYYY, YYYY-Qn or YYYY-MM")]
+
+
 class AnalyticsQuery(Strict):
+    """What every analytics report filters on: the opportunities' currency, owner (a rep,
+    or a team and its sub-teams) and close date (expected while open, actual once
+    closed)."""
+
     currency: Currency = "CNY"
     owner_id: str | None = None
     team_id: str | None = None
-    period: str | None = Field(None, description="YYYY, YYYY-Qn or YYYY-MM (close date)")
-    group_by: Literal["rep", "team", "period", "none"] = "none"
+    period: Period | None = Field(None, description="the close date's year, quarter or "
+                                  "month: YYYY, YYYY-Qn or YYYY-MM")
+
+
+class WinLossQuery(AnalyticsQuery):
+    group_by: Literal["rep", "team", "period", "none"] = Field(
+        "none", description="rows per rep, team or close month beside the total")
 
 
 class FunnelStage(BaseModel):

@@ -195,7 +195,7 @@ class SalesService(CrmService):
     def get_win_loss(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow() as uow:
             return pipeline.win_loss(uow, self.caller,
-                                     schemas.AnalyticsQuery.model_validate(query or {}))
+                                     schemas.WinLossQuery.model_validate(query or {}))
 
     @rpc
     def get_forecast(self, query: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -361,7 +361,9 @@ def _owner_filter(uow: UnitOfWork, q: schemas.AnalyticsQuery) -> set[str] | None
 
 
 def funnel(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
-    totals = queries.funnel_totals(uow.session, caller, q.currency, _owner_filter(uow, q))
+    first, last = _months(q.period)
+    totals = queries.funnel_totals(uow.session, caller, q.currency, _owner_filter(uow, q),
+                                   first, last)
     return analytics.funnel([
         analytics.StageTotal(st.id, st.name, st.position, st.probability, n, total)
         for st, n, total in totals], q.currency)
@@ -374,7 +376,7 @@ def _months(period: str | None) -> tuple[str | None, str | None]:
     return first.strftime("%Y-%m"), last.strftime("%Y-%m")
 
 
-def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
+def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.WinLossQuery) -> dict[str, Any]:
     first, last = _months(q.period)
     owners = _owner_filter(uow, q)
     s = uow.session
