@@ -17,7 +17,7 @@ from typing import Any, cast
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
 from crm_platform.inputs import unstorable
 from crm_platform.pagination import keyset_page
-from crm_platform.uow import UnitOfWork
+from crm_platform.uow import UnitOfWork, with_audit_changes
 from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
@@ -218,7 +218,7 @@ class IdentityStore:
             uow.publish(events.TeamUpdated(id=team.id, name=team.name,
                                            parent_id=team.parent_id, manager_id=team.manager_id))
             uow.commit()
-            return team_out(team)
+            return dict(with_audit_changes(team_out(team), [uow]))
 
     def get_team(self, team_id: str) -> dict[str, Any]:
         with self._uow(None) as uow:
@@ -279,7 +279,7 @@ class IdentityStore:
             user.version += 1
             uow.publish(_user_event(user))
             uow.commit()
-            return user_out(user)
+            return dict(with_audit_changes(user_out(user), [uow]))
 
     def deactivate_user(self, actor: Principal, user_id: str, successor_id: str) -> dict[str, Any]:
         with self._uow(actor) as uow:
@@ -302,7 +302,7 @@ class IdentityStore:
             uow.publish(events.UserDeactivated(id=user.id, successor_id=successor_id,
                                                team_id=user.team_id))
             uow.commit()
-            return user_out(user)
+            return dict(with_audit_changes(user_out(user), [uow]))
 
     def get_user(self, user_id: str) -> dict[str, Any]:
         with self._uow(None) as uow:

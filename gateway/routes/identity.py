@@ -15,6 +15,7 @@ from gateway.config import gateway_settings
 from gateway.deps import current_principal, require, runtime
 from gateway.etag import etag_json, parse_if_match
 from gateway.idempotency import idempotent
+from gateway.middleware import take_audit_changes
 from gateway.principal import Principal
 from gateway.runtime import Runtime
 from gateway.security import decode_token, issue_token
@@ -91,11 +92,12 @@ async def get_team(team_id: str, _: Principal = Depends(require("team:read")),
 
 @router.patch("/teams/{team_id}", response_model=schemas.Team, tags=["teams"],
               operation_id="update_team")
-async def update_team(team_id: str, body: schemas.TeamUpdate, if_match: IfMatch = None,
+async def update_team(team_id: str, body: schemas.TeamUpdate, request: Request,
+                      if_match: IfMatch = None,
                       principal: Principal = Depends(require("team:manage")),
                       rt: Runtime = Depends(runtime)) -> Any:
-    return etag_json(await run_in_threadpool(
-        rt.identity.update_team, principal, team_id, body, parse_if_match(if_match)))
+    return etag_json(take_audit_changes(request, await run_in_threadpool(
+        rt.identity.update_team, principal, team_id, body, parse_if_match(if_match))))
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -125,11 +127,12 @@ async def get_user(user_id: str, _: Principal = Depends(require("user:read")),
 
 @router.patch("/users/{user_id}", response_model=schemas.User, tags=["users"],
               operation_id="update_user")
-async def update_user(user_id: str, body: schemas.UserUpdate, if_match: IfMatch = None,
+async def update_user(user_id: str, body: schemas.UserUpdate, request: Request,
+                      if_match: IfMatch = None,
                       principal: Principal = Depends(require("user:manage")),
                       rt: Runtime = Depends(runtime)) -> Any:
-    return etag_json(await run_in_threadpool(
-        rt.identity.update_user, principal, user_id, body, parse_if_match(if_match)))
+    return etag_json(take_audit_changes(request, await run_in_threadpool(
+        rt.identity.update_user, principal, user_id, body, parse_if_match(if_match))))
 
 
 @router.post("/users/{user_id}/deactivate", response_model=schemas.User, tags=["users"],
@@ -139,8 +142,10 @@ async def deactivate_user(user_id: str, body: schemas.UserDeactivate, request: R
                           rt: Runtime = Depends(runtime)) -> Any:
     """Deactivate at once (tokens and API keys stop working) and hand over to a successor:
     publishes ``user.deactivated`` so every service moves the user's records."""
-    return await idempotent(request, principal, 200, lambda: run_in_threadpool(
-        rt.identity.deactivate_user, principal, user_id, body.successor_id))
+    async def deactivate() -> Any:
+        return take_audit_changes(request, await run_in_threadpool(
+            rt.identity.deactivate_user, principal, user_id, body.successor_id))
+    return await idempotent(request, principal, 200, deactivate)
 
 
 # -- API keys ------------------------------------------------------------------------------
