@@ -101,11 +101,6 @@ def confidential_operations(spec: dict[str, Any]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def openapi(platform: Platform) -> dict[str, Any]:
-    return dict(httpx.get(f"{platform.base_url}/openapi.json", timeout=30).json())
-
-
-@pytest.fixture(scope="module")
 def data(platform: Platform) -> Data:
     return Data(platform)
 

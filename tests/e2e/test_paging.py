@@ -436,11 +436,6 @@ def page_operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def openapi(platform: Platform) -> dict[str, Any]:
-    return dict(httpx.get(f"{platform.base_url}/openapi.json", timeout=30).json())
-
-
-@pytest.fixture(scope="module")
 def world(platform: Platform) -> World:
     return World(platform)
 

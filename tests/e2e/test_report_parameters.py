@@ -290,11 +290,6 @@ def report_operations(spec: dict[str, Any]) -> dict[str, tuple[str, dict[str, An
 
 
 @pytest.fixture(scope="module")
-def openapi(platform: Platform) -> dict[str, Any]:
-    return dict(httpx.get(f"{platform.base_url}/openapi.json", timeout=30).json())
-
-
-@pytest.fixture(scope="module")
 def data(platform: Platform) -> Data:
     return Data(platform)
 
