@@ -27,6 +27,7 @@ from gateway.config import gateway_settings
 from gateway.deps import SECURITY, authenticate
 from gateway.etag import etag_json, parse_if_match
 from gateway.idempotency import idempotent
+from gateway.middleware import take_audit_changes
 from gateway.principal import Principal
 
 PATH_PARAM = re.compile(r"{(\w+)}")
@@ -44,7 +45,9 @@ class Route:
     response: Any = None
     status: int = 200
     if_match: bool = False
-    audit_read: bool = False
+    # reads confidential data (an archive, contacts, credit, payments, statements): every
+    # call is audited, denied ones too; OpenAPI marks it ``x-confidential``
+    confidential: bool = False
     upload: bool = False  # multipart file field ``file`` → ``data`` = {"filename", "content"}
     upload_doc: str | None = None  # what the uploaded file holds (OpenAPI)
     csv_response: str | None = None  # RPC returns {"filename", "content"} → text/csv
@@ -65,8 +68,8 @@ def _endpoint(route: Route) -> Any:
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         principal: Principal = await authenticate(request)
         rt = request.app.state.runtime
-        if route.audit_read:  # before the permission check: denied attempts are audited too
-            request.state.audit_read = True
+        if route.confidential:  # before the permission check: denied attempts are audited too
+            request.state.confidential = True
         caller_header = principal.caller_header(route.permission)
         rpc_kwargs: dict[str, Any] = {
             name: kwargs.pop(name) for name in PATH_PARAM.findall(route.path)
@@ -91,7 +94,8 @@ def _endpoint(route: Route) -> Any:
             context["idempotency_key"] = idem_key
 
         async def call() -> Any:
-            return await rt.call(route.service, route.rpc, rpc_kwargs, context, route.timeout)
+            return take_audit_changes(request, await rt.call(
+                route.service, route.rpc, rpc_kwargs, context, route.timeout))
 
         if route.csv_response:
             result = await call()
@@ -229,6 +233,7 @@ def build_router(routes: Sequence[Route]) -> APIRouter:
             tags=list(route.tags or [route.service]), summary=route.summary,
             description=doc.strip(), response_class=JSONResponse, responses=responses,
             openapi_extra={"security": SECURITY,
+                           **({"x-confidential": True} if route.confidential else {}),
                            **({"parameters": _query_parameters(route.query)}
                               if route.query else {})},
         )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from crm_platform.errors import ValidationFailed
 from crm_platform.inputs import Money, Phone, Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import BaseModel, Field, RootModel, ValidationError, create_model, field_validator
 
 from services.customer.domain.list_fields import selection
@@ -173,7 +174,8 @@ def _check_fields(value: str | None) -> str | None:
     return value
 
 
-class CustomerQuery(Strict):
+class CustomerFilters(Strict):
+    """Which customers, in what order: the list's and the export's parameters."""
 
     q: str | None = Field(None, max_length=100, description="name, code, phone, email, "
                           "contact name; Chinese, full pinyin or initials")
@@ -193,19 +195,16 @@ class CustomerQuery(Strict):
     include_archived: bool = False
     sort: Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] = (
         "-created_at")
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
+
+
+class CustomerQuery(CustomerFilters, PageQuery):
     fields: str | None = Field(None, max_length=1000, description=_FIELDS_DOC)
 
     _fields_known = field_validator("fields")(_check_fields)
 
 
-class Page(BaseModel):
-    next_cursor: str | None = None
-
-
-class CustomerPage(Page):
-    items: list[CustomerListItem]  # type: ignore[valid-type]
+class CustomerPage(Page[CustomerListItem]):  # type: ignore[valid-type]
+    pass
 
 
 class TransferRequest(Strict):
@@ -235,8 +234,12 @@ class HistoryEntry(BaseModel):
     reason: str | None
 
 
-class HistoryPage(Page):
-    items: list[HistoryEntry]
+class HistoryPage(Page[HistoryEntry]):
+    pass
+
+
+class HistoryQuery(PageQuery):
+    pass
 
 
 class DuplicateOwner(BaseModel):
@@ -306,8 +309,8 @@ class Contact(BaseModel):
     updated_at: datetime
 
 
-class ContactPage(Page):
-    items: list[Contact]
+class ContactPage(Page[Contact]):
+    pass
 
 
 CategoryDimension = Literal["type", "region", "position", "industry", "nature"]
@@ -338,11 +341,11 @@ class Category(BaseModel):
     created_at: datetime
 
 
-class CategoryPage(Page):
-    items: list[Category]
+class CategoryPage(Page[Category]):
+    pass
 
 
-class CategoryQuery(Strict):
+class CategoryQuery(PageQuery):
 
     dimension: CategoryDimension | None = None
     include_retired: bool = False
@@ -392,17 +395,15 @@ class Followup(BaseModel):
     created_at: datetime
 
 
-class FollowupPage(Page):
-    items: list[Followup]
+class FollowupPage(Page[Followup]):
+    pass
 
 
-class FollowupQuery(Strict):
-
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
+class FollowupQuery(PageQuery):
+    pass
 
 
-class DueFollowupQuery(Strict):
+class DueFollowupQuery(PageQuery):
 
     due_on_or_before: date | None = Field(None, description="default: today")
     owner_id: str | None = None
@@ -447,18 +448,16 @@ class VisitPlan(BaseModel):
     updated_at: datetime
 
 
-class VisitPlanPage(Page):
-    items: list[VisitPlan]
+class VisitPlanPage(Page[VisitPlan]):
+    pass
 
 
-class VisitPlanQuery(Strict):
+class VisitPlanQuery(PageQuery):
 
     customer_id: str | None = None
     owner_id: str | None = None
     status: str | None = None
     overdue: bool | None = None
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
 
 
 class ImportRowResult(BaseModel):
@@ -503,14 +502,13 @@ IMPORT_COLUMNS: dict[str, str] = {
 IMPORT_ALIASES = {"phone": "phones", "email": "emails"}
 
 
-class ExportQuery(CustomerQuery):
-    pass
+class ExportQuery(CustomerFilters):
+    """The list's filters and order; the file has every customer they select (up to the
+    export's cap) in fixed columns, so the list's paging and ``fields`` do not apply."""
 
 
-class DuplicateQuery(Strict):
+class DuplicateQuery(PageQuery):
     customer_id: str | None = Field(None, description="only the candidates of this customer")
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
 
 
 class DuplicateCandidate(BaseModel):
@@ -524,8 +522,8 @@ class DuplicateCandidate(BaseModel):
     customers: list[CustomerListItem]  # type: ignore[valid-type]
 
 
-class DuplicatePage(Page):
-    items: list[DuplicateCandidate]
+class DuplicatePage(Page[DuplicateCandidate]):
+    pass
 
 
 class MergeRequest(Strict):
@@ -595,14 +593,11 @@ class Segment(BaseModel):
     updated_at: datetime
 
 
-class SegmentPage(Page):
-    items: list[Segment]
+class SegmentPage(Page[Segment]):
+    pass
 
 
-class SegmentMembersQuery(Strict):
-
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
+class SegmentMembersQuery(PageQuery):
     fields: str | None = Field(None, max_length=1000, description=_FIELDS_DOC)
 
     _fields_known = field_validator("fields")(_check_fields)
@@ -709,5 +704,5 @@ class AssignmentRule(BaseModel):
     created_at: datetime
 
 
-class AssignmentRulePage(Page):
-    items: list[AssignmentRule]
+class AssignmentRulePage(Page[AssignmentRule]):
+    pass

@@ -6,6 +6,7 @@ from typing import Any
 
 import eventlet
 from crm_platform.events import CloudEvent
+from crm_platform.pagination import PageQuery
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
 from crm_platform.uow import UnitOfWork
 
@@ -63,10 +64,9 @@ class CustomerService(CrmService):
     @rpc
     def get_customer_history(self, customer_id: str,
                              query: dict[str, Any] | None = None) -> dict[str, Any]:
-        q = query or {}
-        with self.uow() as uow:
-            return use_cases.customer_history(uow, self.caller, customer_id, q.get("limit"),
-                                              q.get("cursor"))
+        with self.uow(read_only=True) as uow:
+            return use_cases.customer_history(
+                uow, self.caller, customer_id, schemas.HistoryQuery.model_validate(query or {}))
 
     # -- ownership ----------------------------------------------------------------------
     @rpc
@@ -119,9 +119,11 @@ class CustomerService(CrmService):
                                            schemas.ContactIn.model_validate(data), contact_id)
 
     @rpc
-    def list_contacts(self, customer_id: str) -> dict[str, Any]:
+    def list_contacts(self, customer_id: str, query: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return contacts.list_contacts(uow, self.caller, customer_id)
+            return contacts.list_contacts(uow, self.caller, customer_id,
+                                          PageQuery.model_validate(query or {}))
 
     @rpc
     def get_contact(self, customer_id: str, contact_id: str) -> dict[str, Any]:
@@ -185,9 +187,9 @@ class CustomerService(CrmService):
                 uow, self.caller, schemas.AssignmentRuleIn.model_validate(data))
 
     @rpc
-    def list_assignment_rules(self) -> dict[str, Any]:
+    def list_assignment_rules(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return contacts.list_assignment_rules(uow)
+            return contacts.list_assignment_rules(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def update_assignment_rule(self, rule_id: str, data: dict[str, Any],
@@ -279,9 +281,9 @@ class CustomerService(CrmService):
                                            schemas.SegmentIn.model_validate(data))
 
     @rpc
-    def list_segments(self) -> dict[str, Any]:
+    def list_segments(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return segments.list_segments(uow, self.caller)
+            return segments.list_segments(uow, self.caller, PageQuery.model_validate(query or {}))
 
     @rpc
     def get_segment(self, segment_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
+from crm_platform.pagination import PageQuery
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc
 from crm_platform.service.calls import call
 from crm_platform.uow import UnitOfWork
@@ -115,9 +116,9 @@ class SalesService(CrmService):
 
     # -- pipeline and opportunities -----------------------------------------------------------
     @rpc
-    def list_pipeline_stages(self) -> dict[str, Any]:
+    def list_pipeline_stages(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return pipeline.list_stages(uow)
+            return pipeline.list_stages(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def create_pipeline_stage(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -183,9 +184,11 @@ class SalesService(CrmService):
             return pipeline.move_opportunity(uow, self.caller, opportunity_id, "reopen")
 
     @rpc
-    def get_opportunity_history(self, opportunity_id: str) -> dict[str, Any]:
+    def get_opportunity_history(self, opportunity_id: str,
+                                query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return pipeline.stage_history(uow, self.caller, opportunity_id)
+            return pipeline.stage_history(uow, self.caller, opportunity_id,
+                                          PageQuery.model_validate(query or {}))
 
     # -- analytics ----------------------------------------------------------------------------
     @rpc
@@ -198,7 +201,7 @@ class SalesService(CrmService):
     def get_win_loss(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow() as uow:
             return pipeline.win_loss(uow, self.caller,
-                                     schemas.AnalyticsQuery.model_validate(query or {}))
+                                     schemas.WinLossQuery.model_validate(query or {}))
 
     @rpc
     def get_forecast(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -226,7 +229,7 @@ class SalesService(CrmService):
     @rpc
     def list_campaigns(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return catalogue.list_campaigns(uow, schemas.ListQuery.model_validate(query or {}))
+            return catalogue.list_campaigns(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def update_campaign(self, campaign_id: str, data: dict[str, Any],
@@ -249,9 +252,9 @@ class SalesService(CrmService):
                 uow, schemas.ProductCategoryIn.model_validate(data))
 
     @rpc
-    def list_product_categories(self) -> dict[str, Any]:
+    def list_product_categories(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return catalogue.list_product_categories(uow)
+            return catalogue.list_product_categories(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def create_product_line(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -259,9 +262,9 @@ class SalesService(CrmService):
             return catalogue.create_product_line(uow, schemas.ProductLineIn.model_validate(data))
 
     @rpc
-    def list_product_lines(self) -> dict[str, Any]:
+    def list_product_lines(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return catalogue.list_product_lines(uow)
+            return catalogue.list_product_lines(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def create_product(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -305,10 +308,12 @@ class SalesService(CrmService):
                                       schemas.QuoteQuery.model_validate(query or {}))
 
     @rpc
-    def list_customer_quotes(self, customer_id: str) -> dict[str, Any]:
-        with self.uow() as uow:
-            return orders.list_quotes(uow, self.caller, schemas.QuoteQuery(
-                customer_id=customer_id, limit=500))
+    def list_customer_quotes(self, customer_id: str, query: dict[str, Any] | None = None
+                             ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return orders.list_quotes(uow, self.caller, schemas.QuoteQuery.model_validate(
+                {**PageQuery.model_validate(query or {}).model_dump(),
+                 "customer_id": customer_id}))
 
     @rpc
     def update_quote(self, quote_id: str, data: dict[str, Any],
@@ -406,9 +411,11 @@ class SalesService(CrmService):
                                           schemas.DeliveryIn.model_validate(data))
 
     @rpc
-    def list_deliveries(self, order_id: str) -> dict[str, Any]:
+    def list_deliveries(self, order_id: str, query: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return orders.list_deliveries(uow, self.caller, order_id)
+            return orders.list_deliveries(uow, self.caller, order_id,
+                                          PageQuery.model_validate(query or {}))
 
     @rpc
     def customer_sales_summary(self, customer_id: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
+from crm_platform.uow import SHOWN_AS
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -213,7 +214,7 @@ class CreditProfile(Base):
     __tablename__ = "credit_profiles"
 
     customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    credit_limit: Mapped[Decimal | None] = mapped_column(MONEY)
+    credit_limit: Mapped[Decimal | None] = mapped_column(MONEY, info={SHOWN_AS: "limit"})
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     hold: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     hold_reason: Mapped[str | None] = mapped_column(String(500))

@@ -15,7 +15,7 @@ from crm_platform.bulk_insert import insert_rows
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed
 from crm_platform.memory import collector_paused
-from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from crm_platform.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor
 from crm_platform.uow import UnitOfWork
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
@@ -250,8 +250,7 @@ def export_customers(uow: UnitOfWork, caller: Caller, query: schemas.ExportQuery
     out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    q = query.model_dump()
-    q["limit"] = 500
+    q = {**query.model_dump(), "limit": MAX_LIMIT}
     written = 0
     while True:
         rows, cursor = queries.list_customers(uow.session, caller, q)

@@ -10,6 +10,7 @@ from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -72,11 +73,18 @@ def create_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
     return contact_out(contact)
 
 
-def list_contacts(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+def list_contacts(uow: UnitOfWork, caller: Caller, customer_id: str,
+                  page: PageQuery | None = None) -> dict[str, Any]:
+    """A customer's contacts, first added first (``page`` None: all of them, as the
+    360 view shows them)."""
     queries.get_visible(uow.session, caller, customer_id)
-    rows = uow.session.scalars(select(Contact).where(Contact.customer_id == customer_id)
-                               .order_by(Contact.created_at, Contact.id))
-    return {"items": [contact_out(c) for c in rows], "next_cursor": None}
+    query = select(Contact).where(Contact.customer_id == customer_id)
+    if page is None:
+        rows = uow.session.scalars(query.order_by(Contact.created_at, Contact.id))
+        return {"items": [contact_out(c) for c in rows], "next_cursor": None}
+    found, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                                (Contact.created_at, Contact.id))
+    return {"items": [contact_out(c) for c in found], "next_cursor": cursor}
 
 
 def _contact(uow: UnitOfWork, customer_id: str, contact_id: str) -> Contact:
@@ -173,12 +181,14 @@ def update_category(uow: UnitOfWork, caller: Caller, category_id: str,
 
 
 def list_categories(uow: UnitOfWork, query: schemas.CategoryQuery) -> dict[str, Any]:
-    q = select(CustomerCategory).order_by(CustomerCategory.dimension, CustomerCategory.name)
+    q = select(CustomerCategory)
     if query.dimension:
         q = q.where(CustomerCategory.dimension == query.dimension)
     if not query.include_retired:
         q = q.where(CustomerCategory.retired_at.is_(None))
-    return {"items": [category_out(c) for c in uow.session.scalars(q)], "next_cursor": None}
+    rows, cursor = keyset_page(uow.session, q, query.limit, query.cursor, (
+        CustomerCategory.dimension, CustomerCategory.name, CustomerCategory.id))
+    return {"items": [category_out(c) for c in rows], "next_cursor": cursor}
 
 
 # -- account team (CUS-08) -------------------------------------------------------------
@@ -275,7 +285,8 @@ def delete_assignment_rule(uow: UnitOfWork, caller: Caller, rule_id: str) -> dic
     return out
 
 
-def list_assignment_rules(uow: UnitOfWork) -> dict[str, Any]:
-    rows = uow.session.scalars(select(AssignmentRuleRow).order_by(
-        AssignmentRuleRow.priority, AssignmentRuleRow.created_at))
-    return {"items": [rule_out(r) for r in rows], "next_cursor": None}
+def list_assignment_rules(uow: UnitOfWork, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(AssignmentRuleRow), page.limit, page.cursor,
+                               (AssignmentRuleRow.priority, AssignmentRuleRow.created_at,
+                                AssignmentRuleRow.id))
+    return {"items": [rule_out(r) for r in rows], "next_cursor": cursor}

@@ -13,6 +13,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -360,22 +361,15 @@ def archive_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
     return customer_out(c, queries.staff_name(s, c.owner_id))
 
 
-def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str, limit: int | None,
-                     cursor: str | None) -> dict[str, Any]:
-    from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-
+def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str,
+                     page: schemas.HistoryQuery) -> dict[str, Any]:
     queries.get_visible(uow.session, caller, customer_id)
-    size = clamp_limit(limit)
     query = select(CustomerHistory).where(CustomerHistory.customer_id == customer_id)
-    after = decode_cursor(cursor, int)
-    if after:
-        query = query.where(CustomerHistory.id < after[0])
-    rows = list(uow.session.scalars(query.order_by(CustomerHistory.id.desc()).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                               (CustomerHistory.id,), descending=True)
     items = [schemas.HistoryEntry.model_validate(r, from_attributes=True).model_dump(mode="json")
              for r in rows]
-    return {"items": items, "next_cursor": encode_cursor([rows[-1].id]) if more else None}
+    return {"items": items, "next_cursor": cursor}
 
 
 # -- ownership ---------------------------------------------------------------------------

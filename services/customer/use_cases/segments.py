@@ -9,6 +9,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Forbidden, NotFound
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
@@ -59,10 +60,11 @@ def get_segment(uow: UnitOfWork, caller: Caller, segment_id: str) -> dict[str, A
     return segment_out(uow, caller, _segment(uow, segment_id))
 
 
-def list_segments(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
-    rows = uow.session.scalars(select(SegmentRow).order_by(SegmentRow.name, SegmentRow.id))
+def list_segments(uow: UnitOfWork, caller: Caller, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(SegmentRow), page.limit, page.cursor,
+                               (SegmentRow.name, SegmentRow.id))
     return {"items": [segment_out(uow, caller, r, with_count=False) for r in rows],
-            "next_cursor": None}
+            "next_cursor": cursor}
 
 
 def update_segment(uow: UnitOfWork, caller: Caller, segment_id: str,

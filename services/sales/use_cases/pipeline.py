@@ -10,7 +10,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed, check_version
 from crm_platform.money import ZERO
-from crm_platform.pagination import keyset_page
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -76,7 +76,8 @@ def list_leads(uow: UnitOfWork, caller: Caller, q: schemas.LeadQuery) -> dict[st
         like = f"%{q.q}%"
         query = query.where(or_(Lead.name.ilike(like), Lead.contact_name.ilike(like),
                                 Lead.phone.ilike(like)))
-    rows, nxt = keyset_page(uow.session, query, Lead, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Lead.created_at, Lead.id), descending=True)
     return {"items": [lead_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -223,9 +224,10 @@ def _stage(uow: UnitOfWork, stage_id: str | None) -> PipelineStage:
     return st
 
 
-def list_stages(uow: UnitOfWork) -> dict[str, Any]:
-    rows = uow.session.scalars(select(PipelineStage).order_by(PipelineStage.position))
-    return {"items": [stage_out(r) for r in rows], "next_cursor": None}
+def list_stages(uow: UnitOfWork, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(PipelineStage), page.limit, page.cursor,
+                               (PipelineStage.position, PipelineStage.id))
+    return {"items": [stage_out(r) for r in rows], "next_cursor": cursor}
 
 
 def create_stage(uow: UnitOfWork, data: schemas.StageIn) -> dict[str, Any]:
@@ -309,7 +311,8 @@ def list_opportunities(uow: UnitOfWork, caller: Caller, q: schemas.OpportunityQu
     for name in ("status", "stage_id", "owner_id", "customer_id"):
         if getattr(q, name):
             query = query.where(getattr(Opportunity, name) == getattr(q, name))
-    rows, nxt = keyset_page(uow.session, query, Opportunity, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Opportunity.created_at, Opportunity.id), descending=True)
     return {"items": [opportunity_out(uow, r) for r in rows], "next_cursor": nxt}
 
 
@@ -360,11 +363,12 @@ def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, actio
     return opportunity_out(uow, o)
 
 
-def stage_history(uow: UnitOfWork, caller: Caller, opportunity_id: str) -> dict[str, Any]:
+def stage_history(uow: UnitOfWork, caller: Caller, opportunity_id: str, page: PageQuery
+                  ) -> dict[str, Any]:
     queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity")
-    rows = uow.session.scalars(select(StageChange).where(
-        StageChange.opportunity_id == opportunity_id).order_by(StageChange.id))
-    return {"items": [_out(schemas.StageChange, r) for r in rows], "next_cursor": None}
+    query = select(StageChange).where(StageChange.opportunity_id == opportunity_id)
+    rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor, (StageChange.id,))
+    return {"items": [_out(schemas.StageChange, r) for r in rows], "next_cursor": cursor}
 
 
 # -- analytics -------------------------------------------------------------------------------------
@@ -379,7 +383,9 @@ def _owner_filter(uow: UnitOfWork, q: schemas.AnalyticsQuery) -> set[str] | None
 
 
 def funnel(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
-    totals = queries.funnel_totals(uow.session, caller, q.currency, _owner_filter(uow, q))
+    first, last = _months(q.period)
+    totals = queries.funnel_totals(uow.session, caller, q.currency, _owner_filter(uow, q),
+                                   first, last)
     return analytics.funnel([
         analytics.StageTotal(st.id, st.name, st.position, st.probability, n, total)
         for st, n, total in totals], q.currency)
@@ -392,7 +398,7 @@ def _months(period: str | None) -> tuple[str | None, str | None]:
     return first.strftime("%Y-%m"), last.strftime("%Y-%m")
 
 
-def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
+def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.WinLossQuery) -> dict[str, Any]:
     first, last = _months(q.period)
     owners = _owner_filter(uow, q)
     s = uow.session
