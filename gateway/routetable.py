@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from crm_platform.errors import BadRequest, PayloadTooLarge
+from crm_platform.errors import BadRequest, PayloadTooLarge, PreconditionRequired
 from fastapi import APIRouter, File, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -44,7 +44,8 @@ class Route:
     query: type[BaseModel] | None = None
     response: Any = None
     status: int = 200
-    if_match: bool = False
+    # True: ``If-Match`` is passed on when sent; "required": refused with 428 without it
+    if_match: bool | Literal["required"] = False
     # reads confidential data (an archive, contacts, credit, payments, statements): every
     # call is audited, denied ones too; OpenAPI marks it ``x-confidential``
     confidential: bool = False
@@ -77,6 +78,8 @@ def _endpoint(route: Route) -> Any:
         body = kwargs.pop("body", None)
         if body is not None:
             rpc_kwargs["data"] = body.model_dump(mode="json", exclude_unset=True)
+        elif route.body is not None:
+            rpc_kwargs["data"] = {}
         if route.query is not None:
             rpc_kwargs["query"] = _query(route.query, request).model_dump(
                 mode="json", exclude_none=True)
@@ -84,7 +87,11 @@ def _endpoint(route: Route) -> Any:
         if upload is not None:
             rpc_kwargs["data"] = await _read_upload(upload)
         if route.if_match:
-            rpc_kwargs["expected_version"] = parse_if_match(kwargs.pop("if_match", None))
+            if_match = kwargs.pop("if_match", None)
+            if if_match is None and route.if_match == "required":
+                raise PreconditionRequired(
+                    "this operation needs If-Match with the version you read (its ETag)")
+            rpc_kwargs["expected_version"] = parse_if_match(if_match)
         context = {
             "caller": caller_header,
             "correlation_id": request.state.request_id,
@@ -126,17 +133,24 @@ def _endpoint(route: Route) -> Any:
     for name in PATH_PARAM.findall(route.path):
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str))
     if route.body is not None:
-        params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
-                                        annotation=route.body))
+        # a body whose every field is optional may be left out (``POST …/convert``)
+        optional = not any(f.is_required() for f in route.body.model_fields.values())
+        params.append(inspect.Parameter(
+            "body", inspect.Parameter.KEYWORD_ONLY, annotation=route.body,
+            default=None if optional else inspect.Parameter.empty))
     if route.upload:
         params.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY,
                                         annotation=Annotated[UploadFile, File(
                                             description=route.upload_doc)]))
     if route.if_match:
+        # optional to FastAPI even when required, so that its absence is our 428 and
+        # not a validation 422
+        required = route.if_match == "required"
         params.append(inspect.Parameter(
             "if_match", inspect.Parameter.KEYWORD_ONLY, default=None,
             annotation=Annotated[str | None, Header(
-                description="the version (ETag) you read; a stale one gets 412")]))
+                description="the version (ETag) you read; a stale one gets 412"
+                + ("; required (428 without it)" if required else ""))]))
     endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     endpoint.__name__ = route.rpc
     return endpoint

@@ -75,7 +75,9 @@ ROUTES = [
           response=s.CreditProfile, tags=CREDIT, confidential=True,
           summary="Limit, hold, rating and exposure of a customer"),
     Route("PUT", "/credit/{customer_id}", "billing", "put_credit", "credit:write",
-          body=s.CreditUpdate, response=s.CreditProfile, if_match=True, tags=CREDIT),
+          body=s.CreditUpdate, response=s.CreditProfile, if_match="required", tags=CREDIT,
+          summary="Set the limit or hold (If-Match required: the version you read; a "
+          "customer with no profile yet is at version 0)"),
     Route("POST", "/credit/{customer_id}/check", "billing", "check_customer_credit",
           "credit:read", body=s.CreditCheckRequest, response=s.CreditCheckResult,
           tags=CREDIT, summary="Would an order of this amount pass the credit check?"),

@@ -1,5 +1,6 @@
 """Generate ``contracts/`` from the event models: one JSON Schema per event type and one
-AsyncAPI 2.6 document. ``check`` fails when the checked-in files are stale (CI runs it).
+AsyncAPI 2.6 document; and the catalogue of error codes (:mod:`crm_platform.error_codes`).
+``check`` fails when the checked-in files are stale (CI runs it).
 
     python -m crm_platform.contracts write|check
 """
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crm_platform import error_codes
 from crm_platform.events import CloudEvent, EventData, event_models, exchange_name
 from crm_platform.settings import REPO_ROOT
 
@@ -110,9 +112,13 @@ def main() -> None:
     action = sys.argv[1] if len(sys.argv) > 1 else "check"
     if action == "write":
         write()
-        print(f"wrote {len(render())} contract files to {CONTRACTS_DIR}")
+        error_codes.write()
+        print(f"wrote {len(render())} contract files to {CONTRACTS_DIR} and "
+              f"{error_codes.CATALOGUE.relative_to(REPO_ROOT)}")
         return
     problems = check()
+    if error_codes.stale():
+        problems.append(f"{error_codes.CATALOGUE.relative_to(REPO_ROOT)} is stale")
     if problems:
         print("\n".join(problems), file=sys.stderr)
         print("run `make contracts` and commit the result", file=sys.stderr)

@@ -105,15 +105,25 @@ class StateViolation(Conflict):
     title = "Invalid state transition"
 
 
-class StaleVersion(Conflict):
-    default_code = "stale_version"
-    title = "Stale version"
-
-
 class PreconditionFailed(DomainError):
     status = 412
     default_code = "precondition_failed"
     title = "Precondition failed"
+
+
+class StaleVersion(PreconditionFailed):
+    """``If-Match`` named a version the record has moved past (RFC 9110: 412)."""
+
+    default_code = "stale_version"
+    title = "Stale version"
+
+
+class PreconditionRequired(DomainError):
+    """An operation that changes a record only with ``If-Match`` got none (RFC 6585)."""
+
+    status = 428
+    default_code = "if_match_required"
+    title = "Precondition required"
 
 
 class PayloadTooLarge(DomainError):

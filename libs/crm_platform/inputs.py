@@ -21,7 +21,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 # NUL, and a surrogate code point that is not half of a pair (Python keeps pairs from
@@ -29,8 +37,38 @@ from pydantic_core import PydanticCustomError
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
-# a money amount as a NUMERIC(18, 2) column holds it (finite, at most 16 integer digits)
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
+AMOUNT_PATTERN = r"^\d{1,16}(\.\d{1,4})?$"
+
+
+def _decimal_string(value: Any) -> Any:
+    """Amounts are decimal strings on the wire: a JSON number is a float to most
+    clients, and ``0.1 + 0.2`` is not an amount anyone meant."""
+    if isinstance(value, Decimal):
+        return value  # already parsed (a default, or a model built in code)
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "amount_not_a_string",
+            'an amount is a decimal string such as "1234.50", not a JSON {kind}',
+            {"kind": "number" if isinstance(value, int | float) else type(value).__name__})
+    if not re.fullmatch(AMOUNT_PATTERN, value.strip()):
+        raise PydanticCustomError(
+            "amount_format",
+            'an amount is a decimal string such as "1234.50": digits, at most 16 before '
+            "the point and 4 after it")
+    return Decimal(value.strip())
+
+
+# A money amount as a client sends it: a non-negative decimal string, at most 16 digits
+# before the point (what every amount column holds) and 4 after; whether the currency
+# allows that many decimals is checked with the currency (``money.parse``).
+AmountIn = Annotated[
+    Decimal, BeforeValidator(_decimal_string),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1234.50"],
+                    "description": "decimal string, at most the currency's decimals"})]
+
+
+# An ISO 4217 code.
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
 # another record's id as a body or a query names it: the columns keeping ids are
 # String(36), and an empty id is no id
 Ref = Annotated[str, Field(min_length=1, max_length=36)]

@@ -1,8 +1,9 @@
 """RPC inputs and outputs of the billing service (also the gateway's API models).
 
-Money travels as decimal strings (``"1234.50"``) beside an ISO 4217 currency code; JSON
-numbers are refused for amounts (they are floats to most clients). An update's field whose
-column cannot be emptied is typed without None: leaving it out keeps it, ``null`` is a 422.
+Money travels as decimal strings (``"1234.50"``, ``AmountIn``) beside an ISO 4217
+currency code; JSON numbers are refused for amounts (they are floats to most clients).
+An update's field whose column cannot be emptied is typed without None: leaving it out
+keeps it, ``null`` is a 422.
 """
 
 from __future__ import annotations
@@ -10,15 +11,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from crm_platform.inputs import Ref, Strict, kept
+from crm_platform.inputs import AmountIn, Currency, Ref, Strict, kept
 from crm_platform.pagination import Page, PageQuery
 from pydantic import BaseModel, ConfigDict, Field
 
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
-# 16 digits before the point, as sales' amounts and the NUMERIC(20, 4) columns have
-AmountIn = Annotated[str, Field(pattern=r"^\d{1,16}(\.\d{1,4})?$", examples=["1234.50"],
-                                description="decimal string, at most the currency's "
-                                "decimals")]
 DecimalIn = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,6})?$", examples=["0.13"])]
 Money = Annotated[str, Field(description="decimal string", examples=["1234.50"])]
 InvoiceType = Literal["vat_special", "vat_ordinary", "other"]

@@ -1,9 +1,9 @@
 """RPC inputs and outputs of the sales service (also the gateway's API models).
 
-Money is a decimal string beside a currency code; a JSON number is accepted on input only
-when it has no more decimals than the currency (checked in the use cases). Every input
-fits its column (``Money``: NUMERIC(18, 2)); an update's field whose column cannot be
-emptied is typed without None, so leaving it out keeps it and ``null`` is a 422."""
+Money is a decimal string beside a currency code (``AmountIn``: a JSON number is a 422),
+with no more decimals than the currency has (checked in the use cases). An update's
+field whose column cannot be emptied is typed without None, so leaving it out keeps it
+and ``null`` is a 422."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from crm_platform import money
-from crm_platform.inputs import Money, Phone, Ref, Strict, kept
+from crm_platform import inputs, money
+from crm_platform.inputs import AmountIn, Phone, Ref, Strict, kept
 from crm_platform.pagination import Page, PageQuery
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -27,8 +27,7 @@ def _sales_keeps_its_decimals(code: str) -> str:
 
 
 # an ISO 4217 code whose amounts the sales columns hold exactly
-Currency = Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$"),
-                     AfterValidator(_sales_keeps_its_decimals)]
+Currency = Annotated[inputs.Currency, AfterValidator(_sales_keeps_its_decimals)]
 LeadStatus = Literal["new", "contacted", "qualified", "disqualified", "converted"]
 OpportunityStatus = Literal["open", "won", "lost"]
 QuoteStatus = Literal["draft", "pending_approval", "approved", "rejected", "converted",
@@ -88,7 +87,7 @@ class LeadIn(Strict):
     campaign_id: Ref | None = None
     province: str | None = Field(None, max_length=50)
     industry: str | None = Field(None, max_length=100)
-    estimated_amount: Money | None = None
+    estimated_amount: AmountIn | None = None
     currency: Currency = "CNY"
     note: str | None = Field(None, max_length=4000)
     owner_id: Ref | None = Field(None, description="default: whoever enters the lead")
@@ -103,7 +102,7 @@ class LeadUpdate(Strict):
     source: str | None = Field(None, max_length=100)
     province: str | None = Field(None, max_length=50)
     industry: str | None = Field(None, max_length=100)
-    estimated_amount: Money | None = None
+    estimated_amount: AmountIn | None = None
     note: str | None = Field(None, max_length=4000)
 
 
@@ -113,7 +112,7 @@ class LeadAssign(Strict):
 
 class LeadConvert(Strict):
     opportunity_name: str | None = Field(None, max_length=200)
-    amount: Money | None = Field(None, description="default: the lead's estimate")
+    amount: AmountIn | None = Field(None, description="default: the lead's estimate")
     expected_close_date: date | None = None
     stage_id: Ref | None = Field(None, description="default: the first stage")
 
@@ -192,7 +191,7 @@ class StagePage(Page[Stage]):
 class OpportunityIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     customer_id: Ref
-    amount: Money
+    amount: AmountIn
     currency: Currency = "CNY"
     stage_id: Ref | None = Field(None, description="default: the first stage")
     expected_close_date: date | None = None
@@ -202,7 +201,7 @@ class OpportunityIn(Strict):
 class OpportunityUpdate(Strict):
     # name and amount cannot be cleared; the close date and the campaign can
     name: str = kept(min_length=1, max_length=200)
-    amount: Money = kept()
+    amount: AmountIn = kept()
     expected_close_date: date | None = None
     campaign_id: Ref | None = None
 
@@ -347,7 +346,7 @@ class CampaignIn(Strict):
     end_date: date | None = None
     region: str | None = Field(None, max_length=100)
     currency: Currency = "CNY"
-    budget: Money
+    budget: AmountIn
     materials: list[Material] = Field(default_factory=list, max_length=50)
 
 
@@ -358,7 +357,7 @@ class CampaignUpdate(Strict):
     start_date: date | None = None
     end_date: date | None = None
     region: str | None = Field(None, max_length=100)
-    budget: Money = kept()
+    budget: AmountIn = kept()
     materials: list[Material] = kept(max_length=50, description="[] removes all")
 
 
@@ -439,7 +438,7 @@ class ProductIn(Strict):
     line_id: Ref | None = None
     unit: str = Field(min_length=1, max_length=20)
     currency: Currency = "CNY"
-    list_price: Money
+    list_price: AmountIn
     tax_rate: TaxRate = Decimal("0.13")
     materials: list[Material] = Field(default_factory=list, max_length=50)
 
@@ -450,7 +449,7 @@ class ProductUpdate(Strict):
     category_id: Ref | None = None
     line_id: Ref | None = None
     unit: str = kept(min_length=1, max_length=20)
-    list_price: Money = kept()
+    list_price: AmountIn = kept()
     tax_rate: TaxRate = kept()
     is_active: bool = kept()
     materials: list[Material] = kept(max_length=50, description="[] removes all")
@@ -489,7 +488,7 @@ class ProductQuery(PageQuery):
 class LineIn(Strict):
     product_id: Ref
     quantity: Quantity
-    unit_price: Money | None = Field(None, description="default: the list price")
+    unit_price: AmountIn | None = Field(None, description="default: the list price")
     discount_percent: Percent = Decimal("0")
 
 
@@ -690,12 +689,12 @@ class TargetIn(Strict):
     subject_kind: Literal["rep", "team"]
     subject_id: Ref
     period: str = Field(description="YYYY, YYYY-Qn or YYYY-MM")
-    amount: Money
+    amount: AmountIn
     currency: Currency = "CNY"
 
 
 class TargetUpdate(Strict):
-    amount: Money
+    amount: AmountIn
 
 
 class Target(Out):

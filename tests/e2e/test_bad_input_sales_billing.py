@@ -285,7 +285,8 @@ def _credit(platform: Platform, org: dict[str, Any]) -> Subject:
     with platform.admin() as admin:
         wait_until(lambda: admin.get(f"/api/v1/credit/{customer['id']}").status_code == 200,
                    20, "customer copy in billing")
-        _ok(admin.put(f"/api/v1/credit/{customer['id']}", json={
+        _ok(admin.put(f"/api/v1/credit/{customer['id']}", headers={"If-Match": '"0"'},
+                      json={
             "limit": "50000.00", "currency": "CNY", "hold": True, "hold_reason": "逾期"}))
     path = f"/credit/{customer['id']}"
     return "admin", path, _read(path)
@@ -458,7 +459,7 @@ def test_a_lead_estimate_keeps_to_its_currency_on_update(platform: Platform,
         # in the yen's decimals, whether just written or read back
         assert lead["estimated_amount"] == "6000"
         assert _ok(c.get(f"/api/v1/leads/{lead['id']}"))["estimated_amount"] == "6000"
-        changed = _ok(c.patch(f"/api/v1/leads/{lead['id']}", json={"estimated_amount": 7000}))
+        changed = _ok(c.patch(f"/api/v1/leads/{lead['id']}", json={"estimated_amount": "7000"}))
         assert changed["estimated_amount"] == "7000"
         assert _ok(c.get(f"/api/v1/leads/{lead['id']}"))["estimated_amount"] == "7000"
 

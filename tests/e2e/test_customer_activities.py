@@ -49,7 +49,7 @@ def test_contacts_are_searchable_and_versioned(platform: Platform, crew: dict[st
             assert cid in {x["id"] for x in found}, q  # a contact's name finds the customer
         stale = c.patch(f"/api/v1/customers/{cid}/contacts/{contact['id']}",
                         json={"title": "总监"}, headers={"If-Match": '"7"'})
-        assert stale.status_code == 409
+        assert stale.status_code == 412
         ok = c.patch(f"/api/v1/customers/{cid}/contacts/{contact['id']}",
                      json={"marketing_opt_out": True}, headers={"If-Match": '"1"'})
         assert ok.status_code == 200 and ok.json()["marketing_opt_out"] is True

@@ -164,7 +164,7 @@ def test_teams_hierarchy_scope_and_etag(platform: Platform) -> None:
                      headers={"If-Match": got.headers["etag"]})
         assert ok.status_code == 200 and ok.json()["version"] == root["version"] + 1
         _is_problem(c.patch(f"/api/v1/teams/{root['id']}", json={"name": "stale"},
-                            headers={"If-Match": got.headers["etag"]}), 409, "stale_version")
+                            headers={"If-Match": got.headers["etag"]}), 412, "stale_version")
     manager = platform.new_user(["sales_manager"], team_id=root["id"])
     rep = platform.new_user(["sales_rep"], team_id=child["id"])
     with platform.client(manager["token"]) as c:

@@ -29,7 +29,9 @@ def test_credit_refusal_override_and_billing_down(platform: Platform,
     product = _product(platform, "500.00")
     customer = _customer(platform, rep["token"])
     with platform.admin() as admin:
-        _ok(admin.put(f"/api/v1/credit/{customer['id']}",
+        wait_until(lambda: admin.get(f"/api/v1/credit/{customer['id']}").status_code == 200,
+                   20, "customer copy in billing")
+        _ok(admin.put(f"/api/v1/credit/{customer['id']}", headers={"If-Match": '"0"'},
                       json={"limit": "300.00", "currency": "CNY"}))
     with platform.client(rep["token"]) as c:
         order = _draft_order(c, customer["id"], product["id"])  # 500.00 > 300.00

@@ -4,11 +4,11 @@ restarted: exactly 500 payment plans and no invoice number used twice (issue: bi
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kombu import Connection
 from sqlalchemy import create_engine, text
 
 from tests.support.infra import wait_until
@@ -25,6 +25,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                           CRM_RATE_LIMIT_PER_SECOND="100000",
                           CRM_RATE_LIMIT_BURST="100000") as running:
         yield running
+
+
+CONFIRMED_QUEUE = "evt-sales-order.confirmed--billing.on_order_confirmed"
+
+
+def _backlog(platform: Platform, queue: str) -> int:
+    with Connection(platform.amqp_uri) as conn:
+        return int(conn.default_channel.queue_declare(queue, passive=True).message_count)
 
 
 def _scalar(url: str, sql: str) -> int:
@@ -50,7 +58,8 @@ def test_billing_killed_twice_while_orders_are_confirmed(platform: Platform) -> 
                 billing_db, "SELECT count(*) FROM payment_plans") >= t, 180, "plans")
             billing.kill()
             kills.append(_scalar(billing_db, "SELECT count(*) FROM payment_plans"))
-            time.sleep(1.5)  # confirmations meanwhile get 503 and retry; events queue up
+            # down until confirmations made meanwhile wait in billing's queue
+            wait_until(lambda: _backlog(platform, CONFIRMED_QUEUE) > 0, 60, "events queue up")
             billing.start()
             platform.wait_service_ready("billing")
 
@@ -59,9 +68,10 @@ def test_billing_killed_twice_while_orders_are_confirmed(platform: Platform) -> 
     result = confirm_orders(platform, who, orders, give_up_after=240)
     killer.join(240)
     assert len(kills) == 2, "billing was not killed twice"
-    wait_until(lambda: _scalar(billing_db, "SELECT count(*) FROM payment_plans") >= ORDERS,
-               120, "all payment plans")
-    time.sleep(2)  # anything redelivered late would show up now
+    # every order.confirmed in billing's inbox: a redelivery from now on has no effect
+    wait_until(lambda: _scalar(billing_db, "SELECT count(DISTINCT event_id) FROM inbox "
+                               "WHERE event_type = 'order.confirmed'") >= ORDERS,
+               120, "every order.confirmed consumed")
     assert _scalar(billing_db, "SELECT count(*) FROM payment_plans") == ORDERS
     assert _scalar(billing_db, "SELECT count(DISTINCT order_id) FROM payment_plans") == ORDERS
     invoices = _scalar(billing_db, "SELECT count(*) FROM invoices")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg2
 from crm_platform.migrations import upgrade
 
 from tests.support.infra import (
@@ -69,6 +70,14 @@ class Platform:
             wait_until(ready, timeout, f"{name} ready")
         except TimeoutError:
             raise AssertionError(f"{name} not ready:\n{self.procs[name].log_tail()}") from None
+
+    def consumed(self, service: str, event_ids: list[str]) -> set[str]:
+        """Which of ``event_ids`` the service's inbox holds: each has been applied once,
+        and any later redelivery of it is recognised and has no effect."""
+        with psycopg2.connect(self.db_urls[service]) as conn, conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT event_id FROM inbox WHERE event_id = ANY(%s)",
+                        (list(event_ids),))
+            return {row[0] for row in cur.fetchall()}
 
     def new_user(self, roles: list[str], team_id: str | None = None,
                  display_name: str | None = None, **extra: Any) -> dict[str, Any]:

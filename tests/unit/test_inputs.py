@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from crm_platform.inputs import Money, Ref, Strict, kept, unstorable
+from crm_platform.inputs import AmountIn, Ref, Strict, kept, unstorable
 from pydantic import Field, ValidationError
 
 
@@ -22,7 +22,7 @@ class Note(Strict):
 class NoteUpdate(Strict):
     title: str = kept(min_length=1)
     subtitle: str | None = None
-    amount: Money | None = None
+    amount: AmountIn | None = None
     ref: Ref | None = None
 
 
@@ -70,7 +70,7 @@ def test_a_kept_field_may_be_left_out_but_not_cleared() -> None:
 
 
 @pytest.mark.parametrize("amount", ["10000000000000000", 5.3e16, "1e308", "NaN", "Infinity",
-                                    "-1", "0.001"])
+                                    "-1", "0.00001"])
 def test_money_past_its_column_is_refused(amount: object) -> None:
     with pytest.raises(ValidationError):
         NoteUpdate.model_validate({"amount": amount})
@@ -115,3 +115,17 @@ def test_a_phone_number_with_letters_is_refused(phone: str) -> None:
     with pytest.raises(ValidationError, match="no letters"):
         Card.model_validate({"phone": phone})
     assert Card.model_validate({"phone": "（010）8888-6666"}).phone == "（010）8888-6666"
+
+
+@pytest.mark.parametrize("amount", [12, 12.5, True, ["1"], {"v": "1"}])
+def test_an_amount_that_is_not_a_decimal_string_is_refused(amount: object) -> None:
+    with pytest.raises(ValidationError) as err:
+        NoteUpdate.model_validate({"amount": amount})
+    assert err.value.errors()[0]["type"] == "amount_not_a_string"
+
+
+@pytest.mark.parametrize("amount", ["-1", "1e5", "1,000.00", "1.23456", "", " "])
+def test_an_amount_string_of_another_shape_is_refused(amount: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        NoteUpdate.model_validate({"amount": amount})
+    assert err.value.errors()[0]["type"] == "amount_format"

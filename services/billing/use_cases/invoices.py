@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -30,11 +30,8 @@ from services.billing.db.models import (
 from services.billing.domain import invoices as rules
 from services.billing.domain.plans import INSTALLMENT, InvoiceLine, priced_line
 from services.billing.use_cases import credit
-from services.billing.use_cases.common import (
-    day_start,
-    text,
-    today,
-)
+from services.billing.use_cases.allocations import apply_credit
+from services.billing.use_cases.common import bump, text, today
 
 
 # -- shaping -----------------------------------------------------------------------------
@@ -54,11 +51,6 @@ def invoice_out(inv: Invoice, customer_name: str | None) -> dict[str, Any]:
         "created_at": inv.created_at, "updated_at": inv.updated_at,
     }
     return schemas.Invoice.model_validate(data).model_dump(mode="json")
-
-
-def _bump(inv: Invoice) -> None:
-    inv.version += 1
-    inv.updated_at = utcnow()
 
 
 # -- issuing -----------------------------------------------------------------------------
@@ -104,8 +96,6 @@ def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str
 def issue_invoice(uow: UnitOfWork, caller: Caller, data: schemas.InvoiceCreate
                   ) -> dict[str, Any]:
     """An invoice written by hand (services, adjustments, orders billed outside a plan)."""
-    from services.billing.use_cases.payments import apply_credit
-
     s = uow.session
     customer = queries.visible_customer(s, caller, data.customer_id)
     currency = data.currency
@@ -127,33 +117,6 @@ def _decimal(value: str, field: str) -> Decimal:
     except ArithmeticError:
         raise ValidationFailed(f"{field} is not a number", code="invalid_number",
                                extra={"field": field}) from None
-
-
-# -- money on invoices -------------------------------------------------------------------
-def apply_money(uow: UnitOfWork, inv: Invoice, delta: Decimal, paid_at: datetime) -> None:
-    """Add (payment) or take back (refund) money on an invoice and move its status;
-    ``invoice.paid`` when it becomes paid in full, and the customer is re-rated."""
-    before = inv.status
-    inv.paid_amount = rounded(inv.paid_amount + delta, inv.currency)
-    inv.status = rules.status_after_payment(inv.status, inv.amount, inv.paid_amount)
-    _bump(inv)
-    if inv.status == "paid" and before != "paid":
-        inv.paid_at = paid_at
-        uow.publish(events.InvoicePaid(
-            invoice_id=inv.id, number=inv.number, order_id=inv.order_id,
-            customer_id=inv.customer_id, amount=text(inv.amount, inv.currency),
-            currency=inv.currency, paid_at=paid_at))
-    elif inv.status != "paid":
-        inv.paid_at = None
-    if (inv.status == "paid") != (before == "paid"):
-        uow.session.flush()
-        credit.refresh_rating(uow, inv.customer_id)
-
-
-def effective_from(received_at: datetime, inv: Invoice) -> datetime:
-    """Money counts on an invoice from when both existed (a prepayment pays an invoice
-    on the day it is issued)."""
-    return max(received_at, day_start(inv.issue_date))
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -205,7 +168,7 @@ def void_invoice(uow: UnitOfWork, caller: Caller, invoice_id: str, data: schemas
     inv.status = rules.INVOICE.next(inv.status, "void")
     inv.voided_at = now
     inv.void_reason = data.reason
-    _bump(inv)
+    bump(inv)
     if inv.plan_id and inv.installment_number:
         inst = s.scalar(select(Installment).where(
             Installment.plan_id == inv.plan_id,
@@ -242,7 +205,7 @@ def mark_overdue(uow: UnitOfWork, as_of: date, customer_id: str | None = None,
         if not rules.becomes_overdue(inv.status, inv.due_date, as_of):
             continue
         inv.status = "overdue"
-        _bump(inv)
+        bump(inv)
         uow.publish(events.InvoiceOverdue(
             invoice_id=inv.id, number=inv.number, customer_id=inv.customer_id,
             owner_id=owners.get(inv.customer_id), order_id=inv.order_id,

@@ -5,7 +5,6 @@ refund."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +21,13 @@ from services.billing import events, schemas
 from services.billing.db import queries
 from services.billing.db.models import Allocation, Invoice, Payment, Refund
 from services.billing.domain import allocation as rules
-from services.billing.domain.invoices import OPEN_STATUSES, payment_number
+from services.billing.domain.invoices import payment_number
+from services.billing.use_cases.allocations import (
+    allocate,
+    allocation_refs,
+    apply_money,
+)
 from services.billing.use_cases.common import aware, positive, text
-from services.billing.use_cases.invoices import apply_money, effective_from
 
 
 # -- shaping -----------------------------------------------------------------------------
@@ -58,70 +61,6 @@ def payment_out(s: Session, p: Payment, customer_name: str | None = None) -> dic
     return schemas.Payment.model_validate(data).model_dump(mode="json")
 
 
-def _refs(allocs: Sequence[tuple[Invoice, Decimal]], currency: str
-          ) -> list[events.AllocationRef]:
-    return [events.AllocationRef(invoice_id=inv.id, order_id=inv.order_id,
-                                 amount=text(value, currency)) for inv, value in allocs]
-
-
-# -- allocation --------------------------------------------------------------------------
-def _open_invoices(s: Session, customer_id: str, currency: str) -> list[Invoice]:
-    """The customer's open invoices, locked in a fixed order (no deadlocks between two
-    payments of one customer)."""
-    return list(s.scalars(select(Invoice).where(
-        Invoice.customer_id == customer_id, Invoice.currency == currency,
-        Invoice.status.in_(OPEN_STATUSES)).order_by(Invoice.id).with_for_update()))
-
-
-def _allocate(uow: UnitOfWork, payment: Payment, amount: Decimal,
-              requested: list[schemas.AllocationIn] | None,
-              ) -> tuple[list[tuple[Invoice, Decimal]], Decimal]:
-    """Apply up to ``amount`` of ``payment``; returns what went where and what is left."""
-    s = uow.session
-    invoices = {inv.id: inv for inv in _open_invoices(s, payment.customer_id,
-                                                      payment.currency)}
-    opens = {i.id: rules.OpenInvoice(i.id, i.number, i.issue_date, i.due_date,
-                                     rounded(i.amount - i.paid_amount, i.currency))
-             for i in invoices.values()}
-    if requested is not None:
-        wanted = [(a.invoice_id, positive(a.amount, payment.currency)) for a in requested]
-        plan = rules.check_requested(amount, wanted, opens)
-    else:
-        plan, _ = rules.allocate_oldest_first(amount, list(opens.values()))
-    applied: list[tuple[Invoice, Decimal]] = []
-    for invoice_id, value in plan:
-        inv = invoices[invoice_id]
-        at = effective_from(payment.received_at, inv)
-        s.add(Allocation(payment_id=payment.id, invoice_id=inv.id, amount=value,
-                         effective_on=at.date(), created_at=utcnow()))
-        apply_money(uow, inv, value, at)
-        applied.append((inv, value))
-    return applied, amount - sum((v for _, v in applied), ZERO)
-
-
-def apply_credit(uow: UnitOfWork, customer_id: str, currency: str) -> int:
-    """Use the customer's credit balance (unallocated payments, oldest first) on their
-    open invoices, oldest due first; ``payment.allocated`` per payment used."""
-    s = uow.session
-    payments = list(s.scalars(select(Payment).where(
-        Payment.customer_id == customer_id, Payment.currency == currency,
-        Payment.unallocated_amount > 0).order_by(Payment.received_at, Payment.id)
-        .with_for_update()))
-    used = 0
-    for p in payments:
-        applied, left = _allocate(uow, p, p.unallocated_amount, None)
-        if not applied:
-            break  # nothing open any more
-        p.unallocated_amount = rounded(left, currency)
-        p.version += 1
-        p.updated_at = utcnow()
-        used += 1
-        uow.publish(events.PaymentAllocated(payment_id=p.id, customer_id=p.customer_id,
-                                            currency=currency,
-                                            allocations=_refs(applied, currency)))
-    return used
-
-
 # -- use cases ---------------------------------------------------------------------------
 def create_payment(uow: UnitOfWork, caller: Caller, data: schemas.PaymentCreate
                    ) -> dict[str, Any]:
@@ -142,13 +81,13 @@ def create_payment(uow: UnitOfWork, caller: Caller, data: schemas.PaymentCreate
         created_at=now, updated_at=now)
     s.add(payment)
     s.flush()
-    applied, left = _allocate(uow, payment, amount, data.allocations)
+    applied, left = allocate(uow, payment, amount, data.allocations)
     payment.unallocated_amount = rounded(left, currency)
     uow.publish(events.PaymentReceived(
         payment_id=payment.id, number=payment.number, customer_id=customer.id,
         owner_id=customer.owner_id, amount=text(amount, currency), currency=currency,
         method=data.method, received_at=received_at, unallocated=text(left, currency),
-        allocations=_refs(applied, currency)))
+        allocations=allocation_refs(applied, currency)))
     uow.commit()
     return payment_out(s, payment, customer.name)
 
@@ -193,14 +132,14 @@ def allocate_payment(uow: UnitOfWork, caller: Caller, payment_id: str,
     if p.unallocated_amount <= 0:
         raise Conflict("nothing of this payment is left to allocate",
                        code="nothing_to_allocate")
-    applied, left = _allocate(uow, p, p.unallocated_amount, data.allocations)
+    applied, left = allocate(uow, p, p.unallocated_amount, data.allocations)
     if applied:
         p.unallocated_amount = rounded(left, p.currency)
         p.version += 1
         p.updated_at = utcnow()
         uow.publish(events.PaymentAllocated(payment_id=p.id, customer_id=p.customer_id,
                                             currency=p.currency,
-                                            allocations=_refs(applied, p.currency)))
+                                            allocations=allocation_refs(applied, p.currency)))
     uow.commit()
     return payment_out(s, p)
 
@@ -244,6 +183,6 @@ def refund_payment(uow: UnitOfWork, caller: Caller, payment_id: str,
         payment_id=p.id, refund_id=refund.id, customer_id=p.customer_id,
         owner_id=owner.owner_id if owner else None, amount=text(amount, currency),
         currency=currency, reason=data.reason, refunded_at=refunded_at,
-        allocations=_refs(reversed_, currency)))
+        allocations=allocation_refs(reversed_, currency)))
     uow.commit()
     return payment_out(s, p)

@@ -23,6 +23,7 @@ from services.billing.db import queries
 from services.billing.db.models import Installment, Invoice, PaymentPlan
 from services.billing.domain import plans as rules
 from services.billing.use_cases import copies
+from services.billing.use_cases.allocations import apply_credit
 from services.billing.use_cases.common import (
     billing_settings,
     parse_date,
@@ -31,7 +32,6 @@ from services.billing.use_cases.common import (
     today,
 )
 from services.billing.use_cases.invoices import create_invoice_row, invoice_out
-from services.billing.use_cases.payments import apply_credit
 
 log = logging.getLogger(__name__)
 

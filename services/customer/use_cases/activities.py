@@ -19,7 +19,8 @@ from services.customer.db.models import Contact, Customer, FollowUp, VisitPlan
 from services.customer.domain import customers as rules
 from services.customer.domain import visits
 from services.customer.use_cases import classification
-from services.customer.use_cases.customers import writable
+from services.customer.use_cases.contacts import account_team, list_contacts
+from services.customer.use_cases.customers import get_customer, writable
 
 
 def followup_out(f: FollowUp) -> dict[str, Any]:
@@ -211,9 +212,6 @@ def today() -> date:
 def customer_360(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
     """Profile, contacts, owner and account team, classification, latest follow-ups,
     open visit plans and reminders (CUS-16, the customer service's sections)."""
-    from services.customer.use_cases.contacts import account_team, list_contacts
-    from services.customer.use_cases.customers import get_customer
-
     s = uow.session
     customer = get_customer(uow, caller, customer_id)
     followups = s.scalars(select(FollowUp).where(FollowUp.customer_id == customer_id)
