@@ -103,6 +103,26 @@ class UnitOfWork:
         result = self.session.execute(stmt)
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    def mark_consumed_many(self, events: Sequence[CloudEvent], consumer: str
+                           ) -> list[CloudEvent]:
+        """:meth:`mark_consumed` for a batch in one statement; returns the events not
+        applied by ``consumer`` before (each once, in the order given)."""
+        fresh: dict[str, CloudEvent] = {}
+        for event in events:
+            fresh.setdefault(event.id, event)
+        if not fresh:
+            return []
+        now = utcnow()
+        rows = [{"consumer": consumer, "event_id": event_id, "event_type": event.type,
+                 "processed_at": now} for event_id, event in fresh.items()]
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" \
+            else sqlite
+        inbox = self.tables.inbox
+        stmt = (dialect.insert(inbox).values(rows).on_conflict_do_nothing()
+                .returning(inbox.c.event_id))
+        new = set(self.session.scalars(stmt))
+        return [event for event_id, event in fresh.items() if event_id in new]
+
     def flush(self) -> None:
         self.session.flush()
 

@@ -16,6 +16,7 @@ from crm_platform.auth import Caller
 from crm_platform.errors import Forbidden
 from crm_platform.uow import UnitOfWork
 
+from services.billing.events import PaymentReceived, PaymentRefunded
 from services.customer import events
 from services.customer.db import queries
 from services.customer.db.models import Customer, Setting
@@ -29,6 +30,7 @@ from services.customer.domain.classification import (
     quintile_ranks,
     tier_ranks,
 )
+from services.sales.events import OrderConfirmed
 
 log = logging.getLogger(__name__)
 SETTINGS = "classification"
@@ -84,24 +86,20 @@ def reclassify(uow: UnitOfWork, customer: Customer, now: datetime | None = None)
                                          _thresholds(uow), _cutoffs(uow)))
 
 
-def _amount(data: dict[str, Any], currency: str) -> Decimal | None:
-    if (data.get("currency") or currency) != currency:
+def _amount(payment: PaymentReceived | PaymentRefunded, currency: str) -> Decimal | None:
+    if payment.currency != currency:
         log.warning("ignoring an amount in %s (classification counts %s)",
-                    data.get("currency"), currency)
+                    payment.currency, currency)
         return None
     try:
-        return Decimal(str(data.get("amount")))
+        return Decimal(payment.amount)
     except (InvalidOperation, ValueError):
-        log.warning("event without a decimal amount: %s", data)
+        log.warning("event without a decimal amount: %s", payment)
         return None
 
 
-def _when(data: dict[str, Any], *names: str) -> datetime:
-    for name in names:
-        if data.get(name):
-            value = datetime.fromisoformat(str(data[name]))
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _customer(uow: UnitOfWork, customer_id: str | None) -> Customer | None:
@@ -114,28 +112,29 @@ def _customer(uow: UnitOfWork, customer_id: str | None) -> Customer | None:
     return customer
 
 
-def on_order_confirmed(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    customer = _customer(uow, data.get("customer_id"))
+def on_order_confirmed(uow: UnitOfWork, order: OrderConfirmed) -> None:
+    customer = _customer(uow, order.customer_id)
     if customer is None:
         return
     customer.paid_orders += 1
-    at = _when(data, "confirmed_at", "signed_at")
+    at = _utc(order.confirmed_at)
     customer.last_purchase_at = max(filter(None, [customer.last_purchase_at, at]))
     customer.last_activity_at = max(customer.last_activity_at, at)
     reclassify(uow, customer)
 
 
-def on_payment(uow: UnitOfWork, data: dict[str, Any], sign: int) -> None:
-    customer = _customer(uow, data.get("customer_id"))
+def on_payment(uow: UnitOfWork, payment: PaymentReceived | PaymentRefunded, sign: int
+               ) -> None:
+    customer = _customer(uow, payment.customer_id)
     if customer is None:
         return
     currency = str(queries.setting(uow.session, SETTINGS, DEFAULTS).get("currency", "CNY"))
-    amount = _amount(data, currency)
+    amount = _amount(payment, currency)
     if amount is None:
         return
     customer.paid_revenue = max(Decimal("0"), customer.paid_revenue + sign * amount)
-    if sign > 0:
-        at = _when(data, "received_at")
+    if isinstance(payment, PaymentReceived):
+        at = _utc(payment.received_at)
         customer.last_purchase_at = max(filter(None, [customer.last_purchase_at, at]))
     reclassify(uow, customer)
 

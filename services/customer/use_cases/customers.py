@@ -29,7 +29,6 @@ from services.customer.db.models import (
     CustomerKey,
     FollowUp,
     Staff,
-    StaffTeam,
     VisitPlan,
 )
 from services.customer.domain import customers as rules
@@ -308,6 +307,12 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
     return customer_out(customer, queries.staff_name(s, owner_id))
 
 
+def customer_snapshot(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    """The customer as ``customer.*`` events carry it (for another service's copy)."""
+    c = queries.get_visible(uow.session, caller, customer_id)
+    return events.CustomerSnapshot(**snapshot(c)).model_dump(mode="json")
+
+
 def get_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
     c, owner_name = queries.get_visible_with_owner_name(uow.session, caller, customer_id)
     return customer_out(c, owner_name)
@@ -493,26 +498,3 @@ def put_pool_settings(uow: UnitOfWork, caller: Caller, data: schemas.PoolSetting
     value = queries.put_setting(uow.session, "pool", data.model_dump())
     uow.commit()
     return value
-
-
-# -- staff copy (gateway events) ---------------------------------------------------------
-def upsert_staff(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    s = uow.session
-    staff = s.get(Staff, data["id"])
-    if staff is None:
-        staff = Staff(id=data["id"], display_name=data.get("display_name") or data["id"])
-        s.add(staff)
-    staff.display_name = data.get("display_name") or staff.display_name
-    staff.team_id = data.get("team_id")
-    staff.roles = list(data.get("roles") or [])
-    staff.is_new_staff = bool(data.get("is_new_staff", False))
-    staff.is_active = bool(data.get("is_active", True))
-
-
-def upsert_team(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    s = uow.session
-    team = s.get(StaffTeam, data["id"]) or StaffTeam(id=data["id"], name=data["name"])
-    team.name = data["name"]
-    team.parent_id = data.get("parent_id")
-    team.manager_id = data.get("manager_id")
-    s.merge(team)
