@@ -29,10 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, Boolean, Integer, String, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from crm_platform.db import UTCDateTime, is_postgres, utcnow
+from crm_platform.db import UTCDateTime, insert_many, is_postgres, utcnow
 
 VERSION_COLUMN = "source_version"
 
@@ -141,15 +140,12 @@ def upsert_newest(s: Session, model: Any, rows: list[dict[str, Any]]) -> set[str
             newest[row["id"]] = row
     now = utcnow()
     values = [{**newest[key], "copied_at": now} for key in sorted(newest)]
-    table = _table(model)
-    dialect = postgresql if is_postgres(s) else sqlite
-    insert = dialect.insert(table).values(values)
-    changed = {name: insert.excluded[name] for name in values[0] if name != "id"}
-    statement = insert.on_conflict_do_update(
-        index_elements=[table.c.id], set_=changed,
-        where=table.c[VERSION_COLUMN] < insert.excluded[VERSION_COLUMN],
-    ).returning(table.c.id)
-    return set(s.scalars(statement))
+    updates = ", ".join(f'"{name}" = excluded."{name}"' for name in values[0] if name != "id")
+    table = _table(model).name
+    return set(s.scalars(*insert_many(
+        _table(model), values,
+        f'ON CONFLICT ("id") DO UPDATE SET {updates} '
+        f'WHERE "{table}".{VERSION_COLUMN} < excluded.{VERSION_COLUMN} RETURNING "id"')))
 
 
 def locked_values(s: Session, model: Any, record_ids: Iterable[str],

@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_platform.bulk_insert import insert_rows
-from crm_platform.db import MessagingTables, utcnow
+from crm_platform.db import MessagingTables, insert_many, utcnow
 from crm_platform.events import CloudEvent, EventData, exchange_name
 
-AfterCommit = Callable[[Sequence[str]], None]
+# called with the outbox rows a commit wrote (for the relay's fast path)
+AfterCommit = Callable[[Sequence[dict[str, Any]]], None]
 
 
 class UnitOfWork:
@@ -86,22 +86,8 @@ class UnitOfWork:
 
     def mark_consumed(self, event_id: str, event_type: str, consumer: str) -> bool:
         """Record the event as applied by ``consumer``; False if it already was."""
-        values = {
-            "consumer": consumer,
-            "event_id": event_id,
-            "event_type": event_type,
-            "processed_at": utcnow(),
-        }
-        dialect = self.session.get_bind().dialect.name
-        stmt: Any
-        if dialect == "postgresql":
-            stmt = postgresql.insert(self.tables.inbox).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(self.tables.inbox).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - only the two supported backends
-            raise RuntimeError(f"unsupported database {dialect}")
-        result = self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return bool(self._mark([{"consumer": consumer, "event_id": event_id,
+                                 "event_type": event_type, "processed_at": utcnow()}]))
 
     def mark_consumed_many(self, events: Sequence[CloudEvent], consumer: str
                            ) -> list[CloudEvent]:
@@ -113,15 +99,14 @@ class UnitOfWork:
         if not fresh:
             return []
         now = utcnow()
-        rows = [{"consumer": consumer, "event_id": event_id, "event_type": event.type,
-                 "processed_at": now} for event_id, event in fresh.items()]
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" \
-            else sqlite
-        inbox = self.tables.inbox
-        stmt = (dialect.insert(inbox).values(rows).on_conflict_do_nothing()
-                .returning(inbox.c.event_id))
-        new = set(self.session.scalars(stmt))
+        new = self._mark([{"consumer": consumer, "event_id": event_id,
+                           "event_type": event.type, "processed_at": now}
+                          for event_id, event in fresh.items()])
         return [event for event_id, event in fresh.items() if event_id in new]
+
+    def _mark(self, rows: list[dict[str, Any]]) -> set[str]:
+        return set(self.session.scalars(*insert_many(
+            self.tables.inbox, rows, 'ON CONFLICT DO NOTHING RETURNING "event_id"')))
 
     def flush(self) -> None:
         self.session.flush()
@@ -129,29 +114,27 @@ class UnitOfWork:
     def commit(self) -> None:
         if self.read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
+        rows: list[dict[str, Any]] = []
         if self._pending:
             now = utcnow()
-            insert_rows(
-                self.session,
-                self.tables.outbox,
-                [
-                    {
-                        "id": ev.id,
-                        "exchange": exchange_name(self.service),
-                        "routing_key": ev.type,
-                        "body": ev.model_dump_json(),
-                        "headers": json.dumps(_headers(ev)),
-                        "created_at": now,
-                        "attempts": 0,
-                    }
-                    for ev in self._pending
-                ],
-            )
+            rows = [
+                {
+                    "id": ev.id,
+                    "exchange": exchange_name(self.service),
+                    "routing_key": ev.type,
+                    "body": ev.model_dump_json(),
+                    "headers": json.dumps(_headers(ev)),
+                    "created_at": now,
+                    "attempts": 0,
+                }
+                for ev in self._pending
+            ]
+            insert_rows(self.session, self.tables.outbox, rows)
         self.session.commit()
         committed, self._pending = self._pending, []
         self.published.extend(committed)
-        if committed and self._after_commit is not None:
-            self._after_commit([ev.id for ev in committed])
+        if rows and self._after_commit is not None:
+            self._after_commit(rows)
 
     def rollback(self) -> None:
         self._pending = []

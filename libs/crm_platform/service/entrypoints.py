@@ -33,6 +33,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import eventlet
 import eventlet.event
 import eventlet.queue
 from kombu import Connection, Producer
@@ -243,6 +244,7 @@ class BatchEventHandler(ReliableEventHandler):
     def setup(self) -> None:
         super().setup()
         self._delivered: eventlet.queue.LightQueue = eventlet.queue.LightQueue()
+        self.linger = get_settings().event_batch_linger_ms / 1000
 
     def start(self) -> None:
         super().start()
@@ -254,6 +256,8 @@ class BatchEventHandler(ReliableEventHandler):
     def _handle_batches(self) -> None:
         while True:
             batch = [self._delivered.get()]
+            if self.linger:  # let the events published with this one arrive too
+                eventlet.sleep(self.linger)
             while len(batch) < self.max_batch and not self._delivered.empty():
                 batch.append(self._delivered.get_nowait())
             if not self._handle(batch) and len(batch) > 1:

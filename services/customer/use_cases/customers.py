@@ -8,14 +8,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from crm_platform.auth import Caller
-from crm_platform.db import utcnow
+from crm_platform.db import insert_many, utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import Row, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, Table, delete, insert, select
 
 from services.customer import events, schemas
 from services.customer.db import queries
@@ -146,9 +145,12 @@ def _contact_names(uow: UnitOfWork, customer_id: str) -> list[str]:
         Contact.customer_id == customer_id)))
 
 
-def refresh_search(uow: UnitOfWork, c: Customer) -> None:
-    columns = search_columns([c.name, *_contact_names(uow, c.id)],
-                             [c.code, *c.phones, *c.emails, c.tax_id or ""])
+def refresh_search(uow: UnitOfWork, c: Customer, contact_names: list[str] | None = None
+                   ) -> None:
+    """``contact_names``: the customer's contacts' names if known (none, for a customer
+    being created); else read."""
+    names = _contact_names(uow, c.id) if contact_names is None else contact_names
+    columns = search_columns([c.name, *names], [c.code, *c.phones, *c.emails, c.tax_id or ""])
     for name, value in columns.items():
         setattr(c, name, value)
 
@@ -201,19 +203,18 @@ def _duplicate_error(uow: UnitOfWork, found: dict[str, str]) -> Conflict:
 
 
 def _claim_keys(uow: UnitOfWork, customer_id: str, keys: set[str]) -> None:
-    """Insert the customer's identity keys; the unique key refuses a racing duplicate."""
+    """Insert the customer's identity keys; a key another customer holds (or is claiming
+    in a transaction that then commits: the insert waits for it) is refused as a
+    duplicate, and the caller's transaction is rolled back with everything it wrote."""
     if not keys:
         return
-    found = queries.existing_keys(uow.session, keys, exclude_customer=customer_id)
-    if found:
-        raise _duplicate_error(uow, found)
-    try:
-        with uow.session.begin_nested():
-            uow.session.execute(insert(CustomerKey), [
-                {"key": k, "customer_id": customer_id} for k in sorted(keys)])
-    except IntegrityError:
-        found = queries.existing_keys(uow.session, keys, exclude_customer=customer_id)
-        raise _duplicate_error(uow, found or {sorted(keys)[0]: customer_id}) from None
+    rows = [{"key": k, "customer_id": customer_id} for k in sorted(keys)]
+    claimed = set(uow.session.scalars(*insert_many(
+        cast(Table, CustomerKey.__table__), rows, 'ON CONFLICT DO NOTHING RETURNING "key"')))
+    if len(claimed) < len(keys):
+        taken = keys - claimed
+        found = queries.existing_keys(uow.session, taken, exclude_customer=customer_id)
+        raise _duplicate_error(uow, found or {sorted(taken)[0]: customer_id})
 
 
 def _keys_of(c: Customer) -> set[str]:
@@ -277,12 +278,13 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
         owner_id = requested_owner or _choose_owner(uow, caller, fields.get("province"))
         reason = "created" if owner_id == caller.user_id else "assignment"
     now = utcnow()
+    owner = s.get(Staff, owner_id) if owner_id else None
     customer = Customer(
         id=str(uuid.uuid4()),
         code=rules.customer_code(now.year, queries.next_sequence(s, f"customer-{now.year}")),
         status="active", created_by=caller.user_id, created_at=now, updated_at=now,
         last_activity_at=now, version=1, owner_id=owner_id,
-        owner_team_id=_team_of(uow, owner_id),
+        owner_team_id=owner.team_id if owner else None,
         **{k: v for k, v in fields.items() if hasattr(Customer, k)},
     )
     customer.phones = customer.phones or []
@@ -290,21 +292,20 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
     keys = _keys_of(customer)  # validates phones / emails / tax id first
     customer.phones = [k.split(":", 1)[1] for k in sorted(keys) if k.startswith("phone:")] \
         if customer.phones else []
-    refresh_search(uow, customer)
+    refresh_search(uow, customer, contact_names=[])
     s.add(customer)
     s.flush()
     _claim_keys(uow, customer.id, keys)
     _history(uow, customer.id, "created", {"owner_id": owner_id}, reason)
-    if owner_id and owner_id != caller.user_id:
-        staff = s.get(Staff, owner_id)
-        if staff is not None:
-            staff.last_assigned_at = now
+    if owner is not None and owner_id != caller.user_id:
+        owner.last_assigned_at = now
     uow.publish(events.CustomerCreated(**snapshot(customer)))
     if owner_id and reason == "assignment":  # customer.created names the collector already
         uow.publish(events.CustomerOwnerChanged(**snapshot(customer), previous_owner_id=None,
                                                 reason=reason))
+    owner_name = owner.display_name if owner else None
     uow.commit()
-    return customer_out(customer, queries.staff_name(s, owner_id))
+    return customer_out(customer, owner_name)
 
 
 def customer_snapshot(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
