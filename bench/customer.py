@@ -73,6 +73,7 @@ from sqlalchemy import JSON, event  # noqa: E402
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.cpu import processes  # noqa: E402
 from bench.loadgen import Result, run  # noqa: E402
 from bench.private_postgres import private_postgres  # noqa: E402
 from services.customer.db import queries  # noqa: E402
@@ -563,24 +564,7 @@ def explain(db_url: str, caller: Caller, q: str) -> Plan:
 
 
 # -- where the CPU goes ----------------------------------------------------------------
-_TICK = os.sysconf("SC_CLK_TCK")
 COMPONENTS = ("gateway", "customer", "postgres", "rabbitmq", "bench")
-
-
-def _processes() -> dict[int, tuple[int, str, float]]:
-    """pid -> (parent pid, command name, CPU seconds so far) from /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        table[int(entry)] = (int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / _TICK)
-    return table
 
 
 Snapshot = dict[str, dict[int, float]]  # component -> pid -> CPU seconds so far
@@ -591,7 +575,7 @@ def cpu_snapshot(platform: Platform) -> Snapshot:
     service's process trees, the PostgreSQL backends connected to this platform's
     databases, RabbitMQ (shared with anything else on the machine), and this process
     (the load generator)."""
-    table = _processes()
+    table = processes()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)

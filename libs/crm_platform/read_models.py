@@ -165,6 +165,18 @@ def locked_values(s: Session, model: Any, record_ids: Iterable[str],
             for row in s.execute(statement)}
 
 
+def names(s: Session, model: Any, ids: Iterable[str | None], column: str = "name"
+          ) -> dict[str, str]:
+    """{id: name} of the copies of ``ids`` (Nones and unknown ids left out), for lists
+    that show whose and which a record is."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    table = _table(model)
+    return dict(s.execute(select(table.c.id, table.c[column]).where(
+        table.c.id.in_(wanted))).tuples().all())
+
+
 # ``fetch(record_id)``: the record's snapshot from the service that owns it (as the
 # caller, with a timeout), None if it does not exist there or the caller may not see it
 Fetch = Callable[[str], BaseModel | Mapping[str, Any] | None]

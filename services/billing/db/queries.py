@@ -10,7 +10,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
 from crm_platform.money import rounded
-from crm_platform.read_models import Fetch, copy_of, follow_merges
+from crm_platform.read_models import Fetch, copy_of, follow_merges, names
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -68,27 +68,15 @@ def scoped(query: Select[Any], customer_column: Any, caller: Caller) -> Select[A
 
 
 def customer_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(s.execute(select(BillingCustomer.id, BillingCustomer.name)
-                          .where(BillingCustomer.id.in_(wanted))).tuples().all())
+    return names(s, BillingCustomer, ids)
 
 
 def staff_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(s.execute(select(Staff.id, Staff.display_name).where(Staff.id.in_(wanted)))
-                .tuples().all())
+    return names(s, Staff, ids, "display_name")
 
 
 def team_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(s.execute(select(StaffTeam.id, StaffTeam.name)
-                          .where(StaffTeam.id.in_(wanted))).tuples().all())
+    return names(s, StaffTeam, ids)
 
 
 def team_chain(s: Session, team_id: str | None) -> list[StaffTeam]:
