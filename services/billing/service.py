@@ -13,6 +13,7 @@ from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, 
 from crm_platform.service.copies import CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork
 
+from gateway.events import UserDeactivated
 from services.billing import schemas
 from services.billing.db.models import Base, BillingCustomer, Staff, StaffTeam
 from services.billing.use_cases import (
@@ -21,6 +22,7 @@ from services.billing.use_cases import (
     customers,
     dunning,
     expenses,
+    handover,
     invoices,
     payments,
     plans,
@@ -181,11 +183,12 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
 
     @rpc
     def check_credit(self, customer_id: str, amount: str, currency: str,
-                     order_id: str | None = None) -> dict[str, Any]:
-        """Internal: the sales service asks before confirming an order (no scope check:
-        the caller already holds the order)."""
+                     order_id: str | None = None, override: bool = False) -> dict[str, Any]:
+        """Internal: the sales service asks as it confirms an order (no scope check: the
+        caller already holds the order)."""
         with self.uow() as uow:
-            return credit.check_credit(uow, customer_id, amount, currency, order_id)
+            return credit.check_credit(uow, customer_id, amount, currency, order_id,
+                                       confirming=True, override=override)
 
     @rpc
     def check_customer_credit(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -327,14 +330,22 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
     # -- sales events -------------------------------------------------------------------
     @event_handler("sales", "order.confirmed")
     def on_order_confirmed(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        plans.on_order_confirmed(uow, event.payload(OrderConfirmed))
+        order = event.payload(OrderConfirmed)
+        plans.on_order_confirmed(uow, order)
+        credit.release_reservation(uow, order.order_id)
 
     @event_handler("sales", "order.cancelled")
     def on_order_cancelled(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        plans.on_order_cancelled(uow, event.payload(OrderCancelled))
+        order = event.payload(OrderCancelled)
+        plans.on_order_cancelled(uow, order)
+        credit.release_reservation(uow, order.order_id)
 
+    # -- local copies -------------------------------------------------------------------
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         customers.move_to_survivor(uow, merged)
+
+    def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
+        handover.on_user_deactivated(uow, deactivated)
 
 
 def _int(value: str | int) -> int:

@@ -34,17 +34,19 @@ def test_orders_and_payments_drive_revenue_tier_and_stage(platform: Platform) ->
         assert big["classification"]["stage"] == "prospect"
     now = datetime.now(UTC).isoformat()
     for customer, amount in ((big, "1200000.00"), (small, "50.00")):
+        order_id = str(uuid.uuid4())
         _send(platform, "sales", "order.confirmed", {
-            "order_id": str(uuid.uuid4()), "number": f"SO-{uuid.uuid4().hex[:8]}",
+            "order_id": order_id, "number": f"SO-{uuid.uuid4().hex[:8]}",
             "customer_id": customer["id"], "customer_name": customer["name"],
             "owner_id": rep["id"], "owner_team_id": None, "amount": amount,
             "tax_amount": "0.00", "currency": "CNY", "lines": [], "payment_terms": {},
             "confirmed_at": now, "signed_at": None, "start_date": None, "end_date": None,
             "credit_override_by": None})
         _send(platform, "billing", "payment.received", {
-            "payment_id": str(uuid.uuid4()), "customer_id": customer["id"],
-            "amount": amount, "currency": "CNY", "method": "bank_transfer",
-            "received_at": now})
+            "payment_id": str(uuid.uuid4()), "customer_id": customer["id"], "amount": amount,
+            "currency": "CNY", "method": "bank_transfer", "received_at": now,
+            "allocations": [{"invoice_id": str(uuid.uuid4()), "order_id": order_id,
+                             "amount": amount}]})
     with platform.client(rep["token"]) as c:
         def classified() -> dict[str, Any] | None:
             data = c.get(f"/api/v1/customers/{big['id']}").json()["classification"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from nameko.rpc import RpcProxy
+from sqlalchemy import update
 
 from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
@@ -58,9 +59,14 @@ class StaffCopies:
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
         """The user's open records go to the successor (CUS-07): each service moves its
-        own in :meth:`hand_over`. (The copy itself follows the ``user.updated`` that
-        comes with the deactivation.)"""
-        self.hand_over(uow, event.payload(UserDeactivated))
+        own in :meth:`hand_over`. The copy marks the user inactive at once (so no rule
+        offers them work meanwhile); the ``user.updated`` that comes with the
+        deactivation carries the rest."""
+        deactivated = event.payload(UserDeactivated)
+        table = self.staff_copy.__table__
+        uow.session.execute(update(table).where(table.c.id == deactivated.id)
+                            .values(is_active=False))
+        self.hand_over(uow, deactivated)
 
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         """Move ``deactivated.id``'s open records to ``deactivated.successor_id``."""

@@ -2,8 +2,8 @@
 
 Rows copied before get version 0, so the next event of each record applies.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-05 10:00:00
 """
 from typing import Sequence, Union
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import crm_platform.db
 
 
-revision: str = '0010'
-down_revision: Union[str, None] = '0009'
+revision: str = '0012'
+down_revision: Union[str, None] = '0011'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
