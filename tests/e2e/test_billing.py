@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from crm_platform.rpc_client import AsyncRpcClient
+from sqlalchemy import create_engine, text
 
 from tests.support.events import send_event
 from tests.support.infra import wait_until
@@ -647,3 +648,34 @@ def test_installments_invoiced_by_the_timer_job(platform: Platform, org: dict[st
         assert invoice["issue_date"] == (due - timedelta(days=7)).isoformat()
         assert invoice["due_date"] == due.isoformat() and invoice["installment_number"] == 2
         assert len(_invoices(f, order_id=order["order_id"])) == 2
+
+
+def test_a_customer_billing_has_not_copied_yet_is_asked_of_the_customer_service(
+        platform: Platform, org: dict[str, Any]) -> None:
+    """``customer.created`` still on its way (here: billing's copy of it removed after it
+    arrived): a credit limit set for the customer is not a 404; billing fetches the
+    customer from the customer service and keeps the copy at the customer's version."""
+    customer = _new_customer(platform, org["a"], "未达")
+    copy = f"SELECT source_version FROM customers WHERE id = '{customer['id']}'"
+
+    def billing_copy() -> list[tuple[Any, ...]]:
+        engine = create_engine(platform.db_urls["billing"])
+        try:
+            with engine.begin() as conn:
+                return list(conn.execute(text(copy)).all())
+        finally:
+            engine.dispose()
+    wait_until(billing_copy, 20, "billing's copy of the customer")
+    engine = create_engine(platform.db_urls["billing"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM customers WHERE id = :id"), {"id": customer["id"]})
+    finally:
+        engine.dispose()
+    assert billing_copy() == []
+    with platform.client(org["finance"]["token"]) as f:
+        r = f.put(f"/api/v1/credit/{customer['id']}",
+                  json={"limit": "50000.00", "currency": "CNY"})
+        assert r.status_code == 200, r.text
+        assert r.json()["limit"] == "50000.00"
+    assert billing_copy() == [(customer["version"],)]
