@@ -73,6 +73,7 @@ from sqlalchemy import JSON, event  # noqa: E402
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.cpu import snapshot  # noqa: E402
 from bench.loadgen import Result, run  # noqa: E402
 from bench.private_postgres import private_postgres  # noqa: E402
 from services.customer.db import queries  # noqa: E402
@@ -563,24 +564,7 @@ def explain(db_url: str, caller: Caller, q: str) -> Plan:
 
 
 # -- where the CPU goes ----------------------------------------------------------------
-_TICK = os.sysconf("SC_CLK_TCK")
 COMPONENTS = ("gateway", "customer", "postgres", "rabbitmq", "bench")
-
-
-def _processes() -> dict[int, tuple[int, str, float]]:
-    """pid -> (parent pid, command name, CPU seconds so far) from /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        table[int(entry)] = (int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / _TICK)
-    return table
 
 
 Snapshot = dict[str, dict[int, float]]  # component -> pid -> CPU seconds so far
@@ -591,38 +575,9 @@ def cpu_snapshot(platform: Platform) -> Snapshot:
     service's process trees, the PostgreSQL backends connected to this platform's
     databases, RabbitMQ (shared with anything else on the machine), and this process
     (the load generator)."""
-    table = _processes()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-
-    def tree(root: int) -> dict[int, float]:
-        out, stack = {}, [root]
-        while stack:
-            pid = stack.pop()
-            if pid in table:
-                out[pid] = table[pid][2]
-            stack.extend(children.get(pid, []))
-        return out
-
-    databases = [url.rsplit("/", 1)[1] for url in platform.db_urls.values()]
-    conn = psycopg2.connect(_dsn(platform.db_urls["customer"]))
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) "
-                        "AND pid <> pg_backend_pid()", (databases,))
-            backends = {int(row[0]) for row in cur.fetchall()}
-    finally:
-        conn.close()
     roots = {name: proc.popen.pid for name, proc in platform.procs.items()
              if proc.popen is not None}
-    return {
-        "gateway": tree(roots["gateway"]), "customer": tree(roots["customer"]),
-        "postgres": {pid: table[pid][2] for pid in backends if pid in table},
-        "rabbitmq": {pid: cpu for pid, (_, comm, cpu) in table.items()
-                     if comm.startswith(("beam", "erl_", "epmd"))},
-        "bench": {os.getpid(): table[os.getpid()][2]},
-    }
+    return snapshot(roots, platform.db_urls).components
 
 
 def cpu_ms(before: Snapshot, after: Snapshot, n: int) -> dict[str, float]:

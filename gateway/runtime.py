@@ -53,7 +53,7 @@ class OutboxThread:
     def __init__(self, relay: OutboxRelay, interval: float) -> None:
         self.relay = relay
         self.interval = interval
-        self._queue: queue.Queue[list[str] | None] = queue.Queue()
+        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
         self._stopped = threading.Event()
 
@@ -65,17 +65,17 @@ class OutboxThread:
         self._queue.put(None)
         self._thread.join(timeout=5)
 
-    def notify(self, ids: Sequence[str]) -> None:
-        self._queue.put(list(ids))
+    def notify(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._queue.put(list(rows))
 
     def _run(self) -> None:
         next_sweep = 0.0
         while not self._stopped.is_set():
             timeout = max(0.0, next_sweep - time.monotonic())
             try:
-                ids = self._queue.get(timeout=timeout)
-                if ids:
-                    self.relay.publish_ids(ids)
+                rows = self._queue.get(timeout=timeout)
+                if rows:
+                    self.relay.publish_committed(rows)
             except queue.Empty:
                 pass
             except Exception:
@@ -155,9 +155,9 @@ class Runtime:
         self.audit = AuditWriter(self.identity.record_audit)
 
     def uow(self, actor: Principal | None = None, correlation_id: str | None = None) -> UnitOfWork:
-        def after_commit(ids: Sequence[str]) -> None:
+        def after_commit(rows: Sequence[dict[str, Any]]) -> None:
             self.cache.invalidate()  # identity changed: scopes and activity may differ now
-            self.outbox.notify(ids)
+            self.outbox.notify(rows)
 
         return UnitOfWork(self.sessions, MESSAGING, "gateway",
                           actor=actor.user_id if actor else None,

@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -35,9 +37,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
 
 from crm_platform import wire
@@ -206,9 +209,65 @@ def insert_ignore(s: Session, table: Table, values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite); True if the row was
     inserted. How event consumers create a row another consumer may be creating at the
     same moment (local copies fed by several queues) without a unique-violation retry."""
-    dialect = postgresql if is_postgres(s) else sqlite
-    stmt = dialect.insert(table).values(values).on_conflict_do_nothing()
-    return bool(getattr(s.execute(stmt), "rowcount", 0) == 1)
+    result = s.execute(*insert_many(table, [values], "ON CONFLICT DO NOTHING"))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def insert_new(s: Session, obj: Any) -> None:
+    """INSERT a new ORM object's row as a Core statement (compiled once per set of columns
+    given), the columns it leaves out set to their Python-side defaults on the object too,
+    as a flush would; the object stays out of the session. A flush's unit of work for one
+    wide row cost a create more than the statement itself."""
+    table = obj.__table__
+    values = {c.key: obj.__dict__[c.key] for c in table.columns if c.key in obj.__dict__}
+    for name, default in column_defaults(table, frozenset(values)).items():
+        values[name] = default()
+        setattr(obj, name, values[name])
+    s.execute(table.insert(), [values])
+
+
+def insert_many(table: Table, rows: list[dict[str, Any]], tail: str = ""
+                ) -> tuple[TextClause, dict[str, Any]]:
+    """``INSERT INTO table (…) VALUES (…), (…) <tail>`` for ``rows`` (dicts with the same
+    keys, column names) as a statement and its parameters for ``session.execute``; the
+    SQL, ``ON CONFLICT`` and ``RETURNING`` included, reads the same on PostgreSQL and
+    SQLite. SQLAlchemy compiles a dialect's ``INSERT … ON CONFLICT`` anew on every
+    execution (it is not cacheable), which was most of an event consumer's statement
+    CPU; this text, with typed parameters, is built once per shape and its compiled
+    form cached. Columns the rows leave out get their Python-side defaults, as
+    SQLAlchemy's INSERT gives them."""
+    defaults = column_defaults(table, frozenset(rows[0]))
+    if defaults:
+        rows = [{**{name: value() for name, value in defaults.items()}, **row} for row in rows]
+    columns = tuple(rows[0])
+    params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in columns}
+    return _insert_text(table, columns, len(rows), tail), params
+
+
+@lru_cache(maxsize=1024)
+def column_defaults(table: Table, given: frozenset[str]) -> dict[str, Any]:
+    """Column name -> a function of no arguments giving its default, for the columns with
+    a Python-side default that ``given`` leaves out."""
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in given or default is None or not hasattr(default, "arg"):
+            continue
+        if getattr(default, "is_callable", False):  # SQLAlchemy's wrapper takes a context
+            out[column.name] = functools.partial(default.arg, None)
+        elif getattr(default, "is_scalar", False):
+            out[column.name] = functools.partial(lambda value: value, default.arg)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _insert_text(table: Table, columns: tuple[str, ...], rows: int, tail: str) -> TextClause:
+    names = ", ".join(f'"{name}"' for name in columns)
+    values = ", ".join("(" + ", ".join(f":{name}_{i}" for name in columns) + ")"
+                       for i in range(rows))
+    return text(f'INSERT INTO "{table.name}" ({names}) VALUES {values} {tail}').bindparams(
+        *(bindparam(f"{name}_{i}", type_=table.c[name].type)
+          for i in range(rows) for name in columns))
 
 
 def any_of(s: Session, column: Any, values: list[Any]) -> Any:

@@ -1,7 +1,8 @@
 """Outbox relay: publishes committed outbox rows and deletes them once confirmed.
 
-- Fast path: right after a commit, :meth:`OutboxRelay.publish_ids` publishes that
-  transaction's rows.
+- Fast path: right after a commit, :meth:`OutboxRelay.publish_committed` publishes that
+  transaction's rows as the committing process holds them (no read of the table), then
+  deletes the confirmed ones; :meth:`OutboxRelay.publish_ids` claims rows by id first.
 - Sweep: :meth:`OutboxRelay.sweep` publishes rows older than the grace period, i.e.
   whatever a crash, a broker outage or a failed fast path left behind.
 
@@ -23,6 +24,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,6 +65,34 @@ class OutboxRelay:
             if not complete:
                 break
         return total
+
+    def publish_committed(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Publish rows just committed (as written: id, exchange, routing_key, body,
+        headers) and delete those the broker confirmed; returns how many. The rows are
+        not claimed: one the sweep also takes (it waits a grace period first) goes out
+        twice, which consumers absorb through their inbox."""
+        messages = [Outgoing(exchange=row["exchange"], routing_key=row["routing_key"],
+                             body=row["body"], headers=json.loads(row["headers"] or "{}"),
+                             message_id=row["id"]) for row in rows]
+        try:
+            self._publisher.publish_batch(messages)
+            confirmed = [True] * len(rows)
+        except NotConfirmed as exc:
+            confirmed = exc.confirmed
+            log.warning("outbox publish failed, left for the sweep: %s", exc)
+        except Exception as exc:
+            confirmed = [False] * len(rows)
+            log.warning("outbox publish failed, left for the sweep: %s", exc)
+        done = [row for row, ok in zip(rows, confirmed, strict=True) if ok]
+        for routing_key, count in Counter(row["routing_key"] for row in done).items():
+            metrics.EVENTS_PUBLISHED.labels(self.service, routing_key).inc(count)
+        if len(done) < len(rows):
+            metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc(len(rows) - len(done))
+        if done:
+            with self._sessions() as session, session.begin():
+                session.execute(delete(self._outbox).where(
+                    any_of(session, self._outbox.c.id, [row["id"] for row in done])))
+        return len(done)
 
     def sweep(self) -> int:
         """Publish rows left behind; returns how many were published."""

@@ -16,20 +16,22 @@ event carries the whole record as its publisher has it (a snapshot) with the rec
 The tables are declared here once as mixins (``class Staff(StaffCopy, Base)``); a
 service may add columns of its own (the customer service's round-robin bookkeeping):
 :func:`apply_snapshot` writes only the columns the snapshot names.
+:func:`apply_snapshots` applies a consumer's batch of snapshots in one statement, and
+:func:`copy_of` fetches a record whose first event has not arrived yet from its owner.
+The event handlers that keep the copies are in :mod:`crm_platform.service.copies`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, Boolean, Integer, String, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from crm_platform.db import UTCDateTime, is_postgres, utcnow
+from crm_platform.db import UTCDateTime, insert_many, is_postgres, utcnow
 
 VERSION_COLUMN = "source_version"
 
@@ -109,34 +111,90 @@ def apply_snapshot(s: Session, model: Any, snapshot: BaseModel | Mapping[str, An
     """Write ``snapshot`` (a payload with ``id`` and ``version``) to the copy unless the
     copy holds that version or a newer one. ``overrides`` set columns the snapshot does
     not carry under that name (``merged_into_id``). True if written."""
-    values = {**snapshot_values(model, snapshot), **overrides, "copied_at": utcnow()}
-    return upsert_if_newer(s, model, values)
+    values = {**snapshot_values(model, snapshot), **overrides}
+    return bool(upsert_newest(s, model, [values]))
 
 
-def upsert_if_newer(s: Session, model: Any, values: dict[str, Any]) -> bool:
-    """INSERT the row, or UPDATE the columns in ``values`` where the stored
-    ``source_version`` is older than ``values['source_version']``; one statement on
-    PostgreSQL and SQLite. True if a row was inserted or updated."""
+def apply_snapshots(s: Session, model: Any,
+                    snapshots: Iterable[BaseModel | Mapping[str, Any]],
+                    overrides: Callable[[Any], dict[str, Any]] | None = None) -> set[str]:
+    """:func:`apply_snapshot` for many snapshots in one statement (a consumer's batch);
+    ``overrides(snapshot)`` gives each one's extra columns. Returns the ids written."""
+    return upsert_newest(s, model, [
+        {**snapshot_values(model, snapshot), **(overrides(snapshot) if overrides else {})}
+        for snapshot in snapshots])
+
+
+def upsert_newest(s: Session, model: Any, rows: list[dict[str, Any]]) -> set[str]:
+    """INSERT the rows, or UPDATE the columns they name where the stored
+    ``source_version`` is older than theirs; one statement on PostgreSQL and SQLite.
+    Of several rows of one record only the newest is offered (one statement may not
+    change a row twice), and rows go in id order, so two writers lock shared rows in the
+    same order and never deadlock. Returns the ids inserted or updated."""
+    if not rows:
+        return set()
+    newest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        held = newest.get(row["id"])
+        if held is None or held[VERSION_COLUMN] < row[VERSION_COLUMN]:
+            newest[row["id"]] = row
+    now = utcnow()
+    values = [{**newest[key], "copied_at": now} for key in sorted(newest)]
+    updates = ", ".join(f'"{name}" = excluded."{name}"' for name in values[0] if name != "id")
+    table = _table(model).name
+    return set(s.scalars(*insert_many(
+        _table(model), values,
+        f'ON CONFLICT ("id") DO UPDATE SET {updates} '
+        f'WHERE "{table}".{VERSION_COLUMN} < excluded.{VERSION_COLUMN} RETURNING "id"')))
+
+
+def locked_values(s: Session, model: Any, record_ids: Iterable[str],
+                  columns: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The copy's ``columns`` of these records as they are now, by id, the rows locked
+    (in id order) until the transaction ends, so what an upsert then changes is known;
+    records the copy does not hold are left out."""
+    wanted = sorted(set(record_ids))
+    if not wanted:
+        return {}
     table = _table(model)
-    dialect = postgresql if is_postgres(s) else sqlite
-    insert = dialect.insert(table).values(values)
-    changed = {name: insert.excluded[name] for name in values if name != "id"}
-    statement = insert.on_conflict_do_update(
-        index_elements=[table.c.id], set_=changed,
-        where=table.c[VERSION_COLUMN] < insert.excluded[VERSION_COLUMN])
-    return bool(getattr(s.execute(statement), "rowcount", 0) == 1)
-
-
-def locked_values(s: Session, model: Any, record_id: str, columns: tuple[str, ...]
-                  ) -> dict[str, Any] | None:
-    """The copy's ``columns`` as they are now, the row locked until the transaction ends
-    (so what an upsert then changes is known); None if the copy has no such row."""
-    table = _table(model)
-    statement = select(*(table.c[name] for name in columns)).where(table.c.id == record_id)
+    statement = (select(table.c.id, *(table.c[name] for name in columns))
+                 .where(table.c.id.in_(wanted)).order_by(table.c.id))
     if is_postgres(s):
         statement = statement.with_for_update()
-    row = s.execute(statement).first()
-    return None if row is None else dict(row._mapping)
+    return {row.id: {name: row._mapping[name] for name in columns}
+            for row in s.execute(statement)}
+
+
+def names(s: Session, model: Any, ids: Iterable[str | None], column: str = "name"
+          ) -> dict[str, str]:
+    """{id: name} of the copies of ``ids`` (Nones and unknown ids left out), for lists
+    that show whose and which a record is."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    table = _table(model)
+    return dict(s.execute(select(table.c.id, table.c[column]).where(
+        table.c.id.in_(wanted))).tuples().all())
+
+
+# ``fetch(record_id)``: the record's snapshot from the service that owns it (as the
+# caller, with a timeout), None if it does not exist there or the caller may not see it
+Fetch = Callable[[str], BaseModel | Mapping[str, Any] | None]
+
+
+def copy_of(s: Session, model: Any, record_id: str | None, fetch: Fetch | None = None
+            ) -> Any:
+    """:func:`follow_merges`; and a record this service has not heard of (its creation
+    event still on its way: a request right after the create) is asked of its owner
+    with ``fetch`` and written with :func:`apply_snapshot`, so the copy's version rule
+    holds when the event arrives. None if neither knows it."""
+    found = follow_merges(s, model, record_id)
+    if found is None and record_id and fetch is not None:
+        snapshot = fetch(record_id)
+        if snapshot is not None:
+            apply_snapshot(s, model, snapshot)
+            found = follow_merges(s, model, record_id)
+    return found
 
 
 def follow_merges(s: Session, model: Any, record_id: str | None, *,

@@ -44,6 +44,9 @@ class PlatformSettings(BaseSettings):
     # consumer retries before a message goes to the dead-letter queue
     event_max_attempts: int = Field(5, alias="CRM_EVENT_MAX_ATTEMPTS")
     event_retry_base_ms: int = Field(500, alias="CRM_EVENT_RETRY_BASE_MS")
+    # how long a batch consumer (local copies) waits after an event for more to apply in
+    # the same transaction: a copy is that much later, a busy stream far cheaper
+    event_batch_linger_ms: float = Field(20.0, alias="CRM_EVENT_BATCH_LINGER_MS")
     jwt_secret: str = Field(DEV_SECRET, alias="CRM_JWT_SECRET")
 
     @property

@@ -22,14 +22,14 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event, inspect
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_platform.bulk_insert import insert_rows
-from crm_platform.db import MessagingTables, utcnow
+from crm_platform.db import MessagingTables, insert_many, utcnow
 from crm_platform.events import CloudEvent, EventData, exchange_name
 
-AfterCommit = Callable[[Sequence[str]], None]
+# called with the outbox rows a commit wrote (for the relay's fast path)
+AfterCommit = Callable[[Sequence[dict[str, Any]]], None]
 # record key (its primary key) → field → [old value, new value]
 Changes = dict[str, dict[str, list[Any]]]
 # a column's ``info`` key naming the field that shows it, where the names differ
@@ -143,22 +143,27 @@ class UnitOfWork:
 
     def mark_consumed(self, event_id: str, event_type: str, consumer: str) -> bool:
         """Record the event as applied by ``consumer``; False if it already was."""
-        values = {
-            "consumer": consumer,
-            "event_id": event_id,
-            "event_type": event_type,
-            "processed_at": utcnow(),
-        }
-        dialect = self.session.get_bind().dialect.name
-        stmt: Any
-        if dialect == "postgresql":
-            stmt = postgresql.insert(self.tables.inbox).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(self.tables.inbox).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - only the two supported backends
-            raise RuntimeError(f"unsupported database {dialect}")
-        result = self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return bool(self._mark([{"consumer": consumer, "event_id": event_id,
+                                 "event_type": event_type, "processed_at": utcnow()}]))
+
+    def mark_consumed_many(self, events: Sequence[CloudEvent], consumer: str
+                           ) -> list[CloudEvent]:
+        """:meth:`mark_consumed` for a batch in one statement; returns the events not
+        applied by ``consumer`` before (each once, in the order given)."""
+        fresh: dict[str, CloudEvent] = {}
+        for ev in events:
+            fresh.setdefault(ev.id, ev)
+        if not fresh:
+            return []
+        now = utcnow()
+        new = self._mark([{"consumer": consumer, "event_id": event_id,
+                           "event_type": ev.type, "processed_at": now}
+                          for event_id, ev in fresh.items()])
+        return [ev for event_id, ev in fresh.items() if event_id in new]
+
+    def _mark(self, rows: list[dict[str, Any]]) -> set[str]:
+        return set(self.session.scalars(*insert_many(
+            self.tables.inbox, rows, 'ON CONFLICT DO NOTHING RETURNING "event_id"')))
 
     def flush(self) -> None:
         self.session.flush()
@@ -166,24 +171,22 @@ class UnitOfWork:
     def commit(self) -> None:
         if self.read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
+        rows: list[dict[str, Any]] = []
         if self._pending:
             now = utcnow()
-            insert_rows(
-                self.session,
-                self.tables.outbox,
-                [
-                    {
-                        "id": ev.id,
-                        "exchange": exchange_name(self.service),
-                        "routing_key": ev.type,
-                        "body": ev.model_dump_json(),
-                        "headers": json.dumps(_headers(ev)),
-                        "created_at": now,
-                        "attempts": 0,
-                    }
-                    for ev in self._pending
-                ],
-            )
+            rows = [
+                {
+                    "id": ev.id,
+                    "exchange": exchange_name(self.service),
+                    "routing_key": ev.type,
+                    "body": ev.model_dump_json(),
+                    "headers": json.dumps(_headers(ev)),
+                    "created_at": now,
+                    "attempts": 0,
+                }
+                for ev in self._pending
+            ]
+            insert_rows(self.session, self.tables.outbox, rows)
         self.session.commit()
         for ident, columns in self._changing.items():
             noted = self.changes.setdefault(ident, {})
@@ -192,8 +195,8 @@ class UnitOfWork:
         self._changing = {}
         committed, self._pending = self._pending, []
         self.published.extend(committed)
-        if committed and self._after_commit is not None:
-            self._after_commit([ev.id for ev in committed])
+        if rows and self._after_commit is not None:
+            self._after_commit(rows)
 
     def rollback(self) -> None:
         self._pending = []

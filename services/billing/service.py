@@ -10,14 +10,16 @@ from typing import Any
 import eventlet
 from crm_platform.events import CloudEvent
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
+from crm_platform.service.copies import CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork
 
+from gateway.events import UserDeactivated
 from services.billing import schemas
-from services.billing.db.models import Base
+from services.billing.db.models import Base, BillingCustomer, Staff, StaffTeam
 from services.billing.use_cases import (
     configuration,
-    copies,
     credit,
+    customers,
     dunning,
     expenses,
     handover,
@@ -27,11 +29,15 @@ from services.billing.use_cases import (
     reports,
 )
 from services.billing.use_cases.common import today
+from services.customer.events import CustomerMerged
+from services.sales.events import OrderCancelled, OrderConfirmed
 
 # Subscriptions (one place): customer customer.created / customer.updated /
-# customer.owner_changed / customer.archived / customer.merged; gateway user.created /
-# user.updated / user.deactivated, team.created / team.updated; sales order.confirmed /
-# order.cancelled.
+# customer.owner_changed / customer.archived / customer.merged (CustomerCopies); gateway
+# user.created / user.updated / user.deactivated, team.created / team.updated
+# (StaffCopies); sales order.confirmed / order.cancelled. Synchronous calls: the customer
+# service's get_customer_snapshot for a customer not copied here yet
+# (CustomerCopies.fetch_customer).
 
 
 # how often installment invoicing, overdue marking and dunning run (every replica)
@@ -42,9 +48,10 @@ JOB_BATCH = 50
 JOB_PAUSE_SECONDS = 0.02
 
 
-class BillingService(CrmService):
+class BillingService(CrmService, StaffCopies, CustomerCopies):
     name = "billing"
     uow = UnitOfWorkProvider(Base.metadata)
+    staff_copy, team_copy, customer_copy = Staff, StaffTeam, BillingCustomer
 
     # -- payment plans ------------------------------------------------------------------
     @rpc
@@ -82,7 +89,8 @@ class BillingService(CrmService):
     def issue_invoice(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return invoices.issue_invoice(uow, self.caller,
-                                          schemas.InvoiceCreate.model_validate(data))
+                                          schemas.InvoiceCreate.model_validate(data),
+                                          self.fetch_customer)
 
     @rpc
     def void_invoice(self, invoice_id: str, data: dict[str, Any],
@@ -102,7 +110,8 @@ class BillingService(CrmService):
     def create_payment(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return payments.create_payment(uow, self.caller,
-                                           schemas.PaymentCreate.model_validate(data))
+                                           schemas.PaymentCreate.model_validate(data),
+                                           self.fetch_customer)
 
     @rpc
     def list_payments(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -161,8 +170,8 @@ class BillingService(CrmService):
     # -- credit -------------------------------------------------------------------------
     @rpc
     def get_credit(self, customer_id: str) -> dict[str, Any]:
-        with self.uow(read_only=True) as uow:
-            return credit.get_credit(uow, self.caller, customer_id)
+        with self.uow() as uow:
+            return credit.get_credit(uow, self.caller, customer_id, self.fetch_customer)
 
     @rpc
     def put_credit(self, customer_id: str, data: dict[str, Any],
@@ -170,7 +179,7 @@ class BillingService(CrmService):
         with self.uow() as uow:
             return credit.put_credit(uow, self.caller, customer_id,
                                      schemas.CreditUpdate.model_validate(data),
-                                     expected_version)
+                                     expected_version, self.fetch_customer)
 
     @rpc
     def check_credit(self, customer_id: str, amount: str, currency: str,
@@ -185,7 +194,8 @@ class BillingService(CrmService):
     def check_customer_credit(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return credit.check_customer_credit(
-                uow, self.caller, customer_id, schemas.CreditCheckRequest.model_validate(data))
+                uow, self.caller, customer_id, schemas.CreditCheckRequest.model_validate(data),
+                self.fetch_customer)
 
     # -- dunning, settings, jobs --------------------------------------------------------
     @rpc
@@ -320,55 +330,22 @@ class BillingService(CrmService):
     # -- sales events -------------------------------------------------------------------
     @event_handler("sales", "order.confirmed")
     def on_order_confirmed(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        plans.on_order_confirmed(uow, event.data)
-        credit.release_reservation(uow, str(event.data.get("order_id") or event.data["id"]))
+        order = event.payload(OrderConfirmed)
+        plans.on_order_confirmed(uow, order)
+        credit.release_reservation(uow, order.order_id)
 
     @event_handler("sales", "order.cancelled")
     def on_order_cancelled(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        plans.on_order_cancelled(uow, event.data)
-        credit.release_reservation(uow, str(event.data.get("order_id") or event.data["id"]))
+        order = event.payload(OrderCancelled)
+        plans.on_order_cancelled(uow, order)
+        credit.release_reservation(uow, order.order_id)
 
-    # -- customer events ----------------------------------------------------------------
-    @event_handler("customer", "customer.created")
-    def on_customer_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.on_customer_snapshot(uow, event.data)
+    # -- local copies -------------------------------------------------------------------
+    def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
+        customers.move_to_survivor(uow, merged)
 
-    @event_handler("customer", "customer.updated")
-    def on_customer_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.on_customer_snapshot(uow, event.data)
-
-    @event_handler("customer", "customer.owner_changed")
-    def on_customer_owner_changed(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.on_owner_changed(uow, event.data)
-
-    @event_handler("customer", "customer.archived")
-    def on_customer_archived(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.on_customer_archived(uow, event.data)
-
-    @event_handler("customer", "customer.merged")
-    def on_customer_merged(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.on_customer_merged(uow, event.data)
-
-    # -- gateway identity events --------------------------------------------------------
-    @event_handler("gateway", "user.created")
-    def on_user_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.upsert_staff(uow, event.data, created=True)
-
-    @event_handler("gateway", "user.updated")
-    def on_user_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.upsert_staff(uow, event.data)
-
-    @event_handler("gateway", "user.deactivated")
-    def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        handover.on_user_deactivated(uow, event.data)
-
-    @event_handler("gateway", "team.created")
-    def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.upsert_team(uow, event.data, created=True)
-
-    @event_handler("gateway", "team.updated")
-    def on_team_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.upsert_team(uow, event.data)
+    def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
+        handover.on_user_deactivated(uow, deactivated)
 
 
 def _int(value: str | int) -> int:

@@ -8,21 +8,26 @@ import eventlet
 from crm_platform.events import CloudEvent
 from crm_platform.pagination import PageQuery
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
+from crm_platform.service.copies import StaffCopies
 from crm_platform.uow import UnitOfWork
 
+from gateway.events import UserDeactivated
+from services.billing.events import PaymentAllocated, PaymentReceived, PaymentRefunded
 from services.customer import schemas
-from services.customer.db.models import Base
+from services.customer.db.models import Base, Staff, StaffTeam
 from services.customer.use_cases import activities, bulk, classification, contacts, segments
 from services.customer.use_cases import customers as use_cases
+from services.sales.events import OrderConfirmed
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
-# team.created / team.updated; sales order.confirmed; billing payment.received /
-# payment.allocated / payment.refunded (classification).
+# team.created / team.updated (StaffCopies); sales order.confirmed; billing
+# payment.received / payment.allocated / payment.refunded (classification).
 
 
-class CustomerService(CrmService):
+class CustomerService(CrmService, StaffCopies):
     name = "customer"
     uow = UnitOfWorkProvider(Base.metadata)
+    staff_copy, team_copy = Staff, StaffTeam
 
     # -- customers ----------------------------------------------------------------------
     @rpc
@@ -30,6 +35,13 @@ class CustomerService(CrmService):
         with self.uow() as uow:
             return use_cases.create_customer(uow, self.caller,
                                              schemas.CustomerCreate.model_validate(data))
+
+    @rpc
+    def get_customer_snapshot(self, customer_id: str) -> dict[str, Any]:
+        """The customer as its events carry it, for a service that has not copied it yet
+        (``crm_platform.service.copies.CustomerCopies.fetch_customer``)."""
+        with self.uow(read_only=True) as uow:
+            return use_cases.customer_snapshot(uow, self.caller, customer_id)
 
     @rpc
     def get_customer(self, customer_id: str) -> dict[str, Any]:
@@ -336,37 +348,20 @@ class CustomerService(CrmService):
 
     @event_handler("sales", "order.confirmed")
     def on_order_confirmed(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        classification.on_order_confirmed(uow, event.data)
+        classification.on_order_confirmed(uow, event.payload(OrderConfirmed))
 
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        classification.on_payment(uow, event.data, +1)
+        classification.on_payment(uow, event.payload(PaymentReceived), +1)
 
     @event_handler("billing", "payment.allocated")
     def on_payment_allocated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        classification.on_payment_allocated(uow, event.data)
+        classification.on_payment_allocated(uow, event.payload(PaymentAllocated))
 
     @event_handler("billing", "payment.refunded")
     def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        classification.on_payment(uow, event.data, -1)
+        classification.on_payment(uow, event.payload(PaymentRefunded), -1)
 
-    # -- gateway identity events --------------------------------------------------------
-    @event_handler("gateway", "user.created")
-    def on_user_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        use_cases.upsert_staff(uow, event.data)
-
-    @event_handler("gateway", "user.updated")
-    def on_user_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        use_cases.upsert_staff(uow, event.data)
-
-    @event_handler("gateway", "user.deactivated")
-    def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        use_cases.handover(uow, event.data["id"], event.data["successor_id"])
-
-    @event_handler("gateway", "team.created")
-    def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        use_cases.upsert_team(uow, event.data)
-
-    @event_handler("gateway", "team.updated")
-    def on_team_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        use_cases.upsert_team(uow, event.data)
+    # -- local copies -------------------------------------------------------------------
+    def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
+        use_cases.handover(uow, deactivated.id, deactivated.successor_id)

@@ -4,42 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
 from crm_platform.pagination import PageQuery
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc
 from crm_platform.service.calls import call
+from crm_platform.service.copies import CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork
 from nameko.rpc import RpcProxy
 
+from gateway.events import UserDeactivated
+from services.billing.events import (
+    ExpenseApproved,
+    PaymentAllocated,
+    PaymentReceived,
+    PaymentRefunded,
+)
+from services.customer.events import CustomerMerged, CustomerSnapshot
 from services.sales import schemas
-from services.sales.db.models import Base
+from services.sales.db.models import Base, CustomerCopy, Staff, Team
 from services.sales.use_cases import catalogue, common, handover, orders, pipeline, planning
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
-# archived / merged; gateway user.created / updated / deactivated, team.created / updated;
-# billing payment.received / payment.allocated / payment.refunded (order paid status),
-# expense.approved (campaign cost). Synchronous calls: customer.create_customer /
-# create_contact / get_customer (lead conversion, a customer not yet copied here),
+# archived / merged (CustomerCopies); gateway user.created / updated / deactivated,
+# team.created / updated (StaffCopies); billing payment.received / payment.allocated /
+# payment.refunded (order paid status), expense.approved (campaign cost). Synchronous
+# calls: customer.create_customer / create_contact (lead conversion) and
+# get_customer_snapshot (a customer not copied here yet, CustomerCopies.fetch_customer),
 # billing.check_credit (order confirmation).
 
 CUSTOMER_TIMEOUT = 10.0
 
 
-class SalesService(CrmService):
+class SalesService(CrmService, StaffCopies, CustomerCopies):
     name = "sales"
     uow = UnitOfWorkProvider(Base.metadata)
-    customer_rpc = RpcProxy("customer")
+    staff_copy, team_copy, customer_copy = Staff, Team, CustomerCopy
+    customer_rpc_timeout = CUSTOMER_TIMEOUT
     billing_rpc = RpcProxy("billing")
 
     # -- calls to other services ------------------------------------------------------------
-    def _fetch_customer(self, customer_id: str) -> dict[str, Any] | None:
-        try:
-            return dict(call(self.customer_rpc, "get_customer", timeout=CUSTOMER_TIMEOUT,
-                             customer_id=customer_id))
-        except NotFound:
-            return None
-
     def _create_customer(self, data: dict[str, Any]) -> dict[str, Any]:
         return dict(call(self.customer_rpc, "create_customer", timeout=CUSTOMER_TIMEOUT,
                          data=data))
@@ -112,7 +115,7 @@ class SalesService(CrmService):
             return pipeline.convert_lead(uow, self.caller, lead_id,
                                          schemas.LeadConvert.model_validate(data or {}),
                                          self._create_customer, self._create_contact,
-                                         self._fetch_customer)
+                                         self.fetch_customer)
 
     # -- pipeline and opportunities -----------------------------------------------------------
     @rpc
@@ -137,7 +140,7 @@ class SalesService(CrmService):
         with self.uow() as uow:
             return pipeline.create_opportunity(uow, self.caller,
                                                schemas.OpportunityIn.model_validate(data),
-                                               self._fetch_customer)
+                                               self.fetch_customer)
 
     @rpc
     def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
@@ -294,7 +297,7 @@ class SalesService(CrmService):
     def create_quote(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return orders.create_quote(uow, self.caller, schemas.QuoteIn.model_validate(data),
-                                       self._fetch_customer)
+                                       self.fetch_customer)
 
     @rpc
     def get_quote(self, quote_id: str) -> dict[str, Any]:
@@ -347,14 +350,14 @@ class SalesService(CrmService):
         with self.uow() as uow:
             return orders.convert_quote(uow, self.caller, quote_id,
                                         schemas.QuoteConvert.model_validate(data or {}),
-                                        self._fetch_customer)
+                                        self.fetch_customer)
 
     # -- orders -------------------------------------------------------------------------------
     @rpc
     def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return orders.create_order(uow, self.caller, schemas.OrderIn.model_validate(data),
-                                       self._fetch_customer)
+                                       self.fetch_customer)
 
     @rpc
     def get_order(self, order_id: str) -> dict[str, Any]:
@@ -474,58 +477,27 @@ class SalesService(CrmService):
                                             expected_version)
 
     # -- events from other services -------------------------------------------------------------
-    @event_handler("customer", "customer.created")
-    def on_customer_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.upsert_customer(uow, event.data)
+    def customer_owner_changed(self, uow: UnitOfWork, customer: CustomerSnapshot) -> None:
+        common.follow_owner(uow, customer)
 
-    @event_handler("customer", "customer.updated")
-    def on_customer_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.upsert_customer(uow, event.data)
-
-    @event_handler("customer", "customer.owner_changed")
-    def on_customer_owner_changed(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.on_owner_changed(uow, event.data)
-
-    @event_handler("customer", "customer.archived")
-    def on_customer_archived(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.on_customer_archived(uow, event.data)
-
-    @event_handler("customer", "customer.merged")
-    def on_customer_merged(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.on_customer_merged(uow, event.data)
+    def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
+        common.move_to_survivor(uow, merged)
 
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        orders.on_payment(uow, event.id, event.data, +1)
+        orders.on_payment(uow, event.id, event.payload(PaymentReceived).allocations, +1)
 
     @event_handler("billing", "payment.allocated")
     def on_payment_allocated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        orders.on_payment(uow, event.id, event.data, +1)
+        orders.on_payment(uow, event.id, event.payload(PaymentAllocated).allocations, +1)
 
     @event_handler("billing", "payment.refunded")
     def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        orders.on_payment(uow, event.id, event.data, -1)
+        orders.on_payment(uow, event.id, event.payload(PaymentRefunded).allocations, -1)
 
     @event_handler("billing", "expense.approved")
     def on_expense_approved(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        catalogue.on_expense_approved(uow, event.data)
+        catalogue.on_expense_approved(uow, event.payload(ExpenseApproved))
 
-    @event_handler("gateway", "user.created")
-    def on_user_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.upsert_staff(uow, event.data)
-
-    @event_handler("gateway", "user.updated")
-    def on_user_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.upsert_staff(uow, event.data)
-
-    @event_handler("gateway", "user.deactivated")
-    def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        handover.on_user_deactivated(uow, event.data)
-
-    @event_handler("gateway", "team.created")
-    def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.upsert_team(uow, event.data)
-
-    @event_handler("gateway", "team.updated")
-    def on_team_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.upsert_team(uow, event.data)
+    def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
+        handover.on_user_deactivated(uow, deactivated)

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from crm_platform.amqp import ConfirmedPublisher
-from crm_platform.events import CloudEvent
 from crm_platform.rpc_client import AsyncRpcClient
+from sqlalchemy import create_engine, text
 
+from tests.support.events import send_event
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
 
@@ -29,16 +29,7 @@ def _today() -> date:
 
 
 def _send(platform: Platform, event_type: str, data: dict[str, Any], times: int = 2) -> str:
-    event = CloudEvent(source="/crm/sales", type=event_type, data=data)
-    publisher = ConfirmedPublisher(platform.amqp_uri)
-    try:
-        body = event.model_dump_json()
-        for _ in range(times):
-            publisher.publish(exchange="sales.events", routing_key=event_type, body=body,
-                              message_id=event.id)
-    finally:
-        publisher.close()
-    return event.id
+    return send_event(platform.amqp_uri, "sales", event_type, data, times)
 
 
 def _order(customer: dict[str, Any], amount: str, *, terms: list[dict[str, Any]] | None = None,
@@ -57,8 +48,9 @@ def _order(customer: dict[str, Any], amount: str, *, terms: list[dict[str, Any]]
                    "unit_price": str(D(amount) - half), "discount_percent": "0",
                    "tax_rate": "0.06", "amount": str(D(amount) - half)}],
         "payment_terms": {"installments": terms or []},
-        "confirmed_at": datetime.combine(day, time(12, 0), UTC).isoformat(),
-        "signed_at": day.isoformat(),
+        "tax_amount": "0.00", "confirmed_at": datetime.combine(day, time(12, 0), UTC).isoformat(),
+        "signed_at": day.isoformat(), "start_date": None, "end_date": None,
+        "credit_override_by": None,
     }
 
 
@@ -614,9 +606,11 @@ def test_order_cancelled_cancels_pending_installments(platform: Platform,
     _send(platform, "order.confirmed", order)
     with platform.client(org["finance"]["token"]) as f:
         plan = _plan(f, order["order_id"])
-        _send(platform, "order.cancelled", {"order_id": order["order_id"],
-                                            "customer_id": customer["id"],
-                                            "reason": "客户取消"})
+        _send(platform, "order.cancelled", {
+            "order_id": order["order_id"], "number": order["number"],
+            "customer_id": customer["id"], "owner_id": order["owner_id"],
+            "owner_team_id": order["owner_team_id"], "reason": "客户取消",
+            "was_confirmed": True})
 
         def cancelled() -> dict[str, Any] | None:
             got = f.get(f"/api/v1/payment-plans/{plan['id']}").json()
@@ -655,3 +649,34 @@ def test_installments_invoiced_by_the_timer_job(platform: Platform, org: dict[st
         assert invoice["issue_date"] == (due - timedelta(days=7)).isoformat()
         assert invoice["due_date"] == due.isoformat() and invoice["installment_number"] == 2
         assert len(_invoices(f, order_id=order["order_id"])) == 2
+
+
+def test_a_customer_billing_has_not_copied_yet_is_asked_of_the_customer_service(
+        platform: Platform, org: dict[str, Any]) -> None:
+    """``customer.created`` still on its way (here: billing's copy of it removed after it
+    arrived): a credit limit set for the customer is not a 404; billing fetches the
+    customer from the customer service and keeps the copy at the customer's version."""
+    customer = _new_customer(platform, org["a"], "未达")
+    copy = f"SELECT source_version FROM customers WHERE id = '{customer['id']}'"
+
+    def billing_copy() -> list[tuple[Any, ...]]:
+        engine = create_engine(platform.db_urls["billing"])
+        try:
+            with engine.begin() as conn:
+                return list(conn.execute(text(copy)).all())
+        finally:
+            engine.dispose()
+    wait_until(billing_copy, 20, "billing's copy of the customer")
+    engine = create_engine(platform.db_urls["billing"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM customers WHERE id = :id"), {"id": customer["id"]})
+    finally:
+        engine.dispose()
+    assert billing_copy() == []
+    with platform.client(org["finance"]["token"]) as f:
+        r = f.put(f"/api/v1/credit/{customer['id']}",
+                  json={"limit": "50000.00", "currency": "CNY"})
+        assert r.status_code == 200, r.text
+        assert r.json()["limit"] == "50000.00"
+    assert billing_copy() == [(customer["version"],)]

@@ -9,10 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from crm_platform.amqp import ConfirmedPublisher
-from crm_platform.events import CloudEvent
 
 from tests.e2e.test_customers import _staff_known
+from tests.support.events import send_event
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
 
@@ -20,17 +19,8 @@ pytestmark = pytest.mark.e2e
 
 
 def _send(platform: Platform, source: str, event_type: str, data: dict[str, Any]) -> str:
-    event = CloudEvent(source=f"/crm/{source}", type=event_type, data=data)
-    publisher = ConfirmedPublisher(platform.amqp_uri)
-    try:
-        body = event.model_dump_json()
-        # delivered twice on purpose: the effect must happen once
-        for _ in range(2):
-            publisher.publish(exchange=f"{source}.events", routing_key=event_type, body=body,
-                              message_id=event.id)
-    finally:
-        publisher.close()
-    return event.id
+    # delivered twice on purpose: the effect must happen once
+    return send_event(platform.amqp_uri, source, event_type, data)
 
 
 def test_orders_and_payments_drive_revenue_tier_and_stage(platform: Platform) -> None:
@@ -46,8 +36,12 @@ def test_orders_and_payments_drive_revenue_tier_and_stage(platform: Platform) ->
     for customer, amount in ((big, "1200000.00"), (small, "50.00")):
         order_id = str(uuid.uuid4())
         _send(platform, "sales", "order.confirmed", {
-            "id": order_id, "customer_id": customer["id"], "amount": amount,
-            "currency": "CNY", "confirmed_at": now})
+            "order_id": order_id, "number": f"SO-{uuid.uuid4().hex[:8]}",
+            "customer_id": customer["id"], "customer_name": customer["name"],
+            "owner_id": rep["id"], "owner_team_id": None, "amount": amount,
+            "tax_amount": "0.00", "currency": "CNY", "lines": [], "payment_terms": {},
+            "confirmed_at": now, "signed_at": None, "start_date": None, "end_date": None,
+            "credit_override_by": None})
         _send(platform, "billing", "payment.received", {
             "payment_id": str(uuid.uuid4()), "customer_id": customer["id"], "amount": amount,
             "currency": "CNY", "method": "bank_transfer", "received_at": now,

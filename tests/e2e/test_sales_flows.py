@@ -112,14 +112,17 @@ def test_payments_and_campaign_costs_arrive_from_billing(platform: Platform,
         order = _draft_order(c, customer["id"], product["id"])
         _ok(c.post(f"/api/v1/orders/{order['id']}/confirm"))
     payment = {"payment_id": str(uuid.uuid4()), "customer_id": customer["id"],
-               "amount": "200.00", "currency": "CNY", "received_at": "2026-11-25T08:00:00Z",
+               "amount": "200.00", "currency": "CNY", "method": "bank_transfer",
+               "received_at": "2026-11-25T08:00:00Z",
                "allocations": [{"invoice_id": "inv-x", "order_id": order["id"],
                                 "amount": "200.00"}]}
     _send(platform, "billing", "payment.received", payment)
     for _ in range(2):
         _send(platform, "billing", "expense.approved", {
             "expense_id": str(uuid.uuid4()), "campaign_id": campaign["id"],
-            "amount": "1500.00", "currency": "CNY", "category": "venue"})
+            "submitter_id": rep["id"], "approver_id": rep["id"], "kind": "campaign",
+            "channel": "offline", "amount": "1500.00", "currency": "CNY",
+            "category": "venue", "approved_at": "2026-11-25T09:00:00Z"})
 
     def paid() -> bool:
         with platform.client(rep["token"]) as c:

@@ -19,6 +19,7 @@ from crm_platform.migrations import upgrade
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import Engine, Table, delete, func, insert, select, update
 
+from services.billing.events import PaymentAllocated, PaymentReceived, PaymentRefunded
 from services.customer.db import queries
 from services.customer.db.models import MESSAGING, Customer, Setting
 from services.customer.domain.classification import (
@@ -29,6 +30,7 @@ from services.customer.domain.classification import (
     compute_cutoffs,
 )
 from services.customer.use_cases import classification
+from services.sales.events import OrderConfirmed
 from tests.support.infra import migrated_engine
 
 pytestmark = pytest.mark.integration
@@ -284,20 +286,26 @@ def test_an_order_counts_while_money_is_on_it(engine: Engine,
         return paid_orders()
 
     at = NOW.isoformat()
-    assert apply(lambda uow: classification.on_order_confirmed(uow, {
-        "customer_id": cid, "confirmed_at": at})) == (0, 0)
-    assert apply(lambda uow: classification.on_payment(uow, {
+    assert apply(lambda uow: classification.on_order_confirmed(uow, OrderConfirmed(
+        order_id="o-1", number="SO-1", customer_id=cid, owner_id=None, owner_team_id=None,
+        customer_name="客户", currency="CNY", amount=Decimal("400.00"),
+        tax_amount=Decimal("0"), lines=[], payment_terms={}, confirmed_at=NOW,
+        signed_at=None, start_date=None, end_date=None, credit_override_by=None))) == (0, 0)
+    assert apply(lambda uow: classification.on_payment(uow, PaymentReceived.model_validate({
+        "payment_id": "p-1", "method": "bank_transfer",
         "customer_id": cid, "amount": "700.00", "currency": "CNY", "received_at": at,
         "allocations": [{"invoice_id": "i-1", "order_id": "o-1", "amount": "300.00"},
                         {"invoice_id": "i-2", "order_id": "o-1", "amount": "100.00"},
-                        {"invoice_id": "i-3", "order_id": "o-2", "amount": "300.00"}]},
+                        {"invoice_id": "i-3", "order_id": "o-2", "amount": "300.00"}]}),
         +1)) == (2, Decimal("700.00"))
-    assert apply(lambda uow: classification.on_payment_allocated(uow, {
-        "customer_id": cid, "currency": "CNY",
-        "allocations": [{"invoice_id": "i-4", "order_id": "o-3", "amount": "50.00"}]})) == (
+    assert apply(lambda uow: classification.on_payment_allocated(
+        uow, PaymentAllocated.model_validate({
+            "payment_id": "p-1", "customer_id": cid, "currency": "CNY",
+            "allocations": [{"invoice_id": "i-4", "order_id": "o-3", "amount": "50.00"}]}))) == (
         3, Decimal("700.00"))
-    assert apply(lambda uow: classification.on_payment(uow, {
+    assert apply(lambda uow: classification.on_payment(uow, PaymentRefunded.model_validate({
+        "payment_id": "p-1", "refund_id": "r-1", "reason": "退款",
         "customer_id": cid, "amount": "350.00", "currency": "CNY", "refunded_at": at,
         "allocations": [{"invoice_id": "i-3", "order_id": "o-2", "amount": "300.00"},
-                        {"invoice_id": "i-4", "order_id": "o-3", "amount": "50.00"}]},
+                        {"invoice_id": "i-4", "order_id": "o-3", "amount": "50.00"}]}),
         -1)) == (1, Decimal("350.00"))

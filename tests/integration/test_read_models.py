@@ -14,6 +14,8 @@ from crm_platform.read_models import (
     CustomerCopy,
     StaffCopy,
     apply_snapshot,
+    apply_snapshots,
+    copy_of,
     follow_merges,
     locked_values,
 )
@@ -109,8 +111,43 @@ def test_merges_are_followed_to_the_survivor(engine: Engine) -> None:
     with session_factory(engine)() as s:
         assert follow_merges(s, Customer, a).id == c
         assert follow_merges(s, Customer, "unknown") is None
-        assert locked_values(s, Customer, c, ("owner_id",)) == {"owner_id": "rep-1"}
-        assert locked_values(s, Customer, "unknown", ("owner_id",)) is None
+        assert locked_values(s, Customer, [c, "unknown"], ("owner_id",)) == {
+            c: {"owner_id": "rep-1"}}
+
+
+def test_a_batch_out_of_order_with_duplicates_leaves_the_newest(engine: Engine) -> None:
+    """A consumer's batch: several snapshots of one record, repeated, in any order, and
+    records the copy holds newer already."""
+    a, b, c = (f"batch-{n}-{engine.dialect.name}" for n in "abc")
+    _apply(engine, Customer, _customer(c, 9))
+    batch = [_customer(a, 2), _customer(b, 1), _customer(a, 4), _customer(c, 3),
+             _customer(a, 3), _customer(b, 1), _customer(a, 4)]
+    with session_factory(engine)() as s:
+        assert apply_snapshots(s, Customer, batch) == {a, b}
+        s.commit()
+    with session_factory(engine)() as s:  # the same batch delivered again changes nothing
+        assert apply_snapshots(s, Customer, batch) == set()
+        s.commit()
+    assert [_read(engine, cid).source_version for cid in (a, b, c)] == [4, 1, 9]
+    assert _read(engine, a).owner_id == "rep-4"
+
+
+def test_a_record_not_copied_yet_is_fetched_and_older_events_then_change_nothing(
+        engine: Engine) -> None:
+    cid, asked = f"fetched-{engine.dialect.name}", []
+
+    def fetch(record_id: str) -> CustomerSnapshot | None:
+        asked.append(record_id)
+        return _customer(record_id, 3) if record_id == cid else None
+
+    with session_factory(engine)() as s:
+        assert copy_of(s, Customer, cid, fetch).source_version == 3
+        assert copy_of(s, Customer, "unknown", fetch) is None
+        s.commit()
+    assert not _apply(engine, Customer, _customer(cid, 1))  # customer.created, late
+    with session_factory(engine)() as s:
+        assert copy_of(s, Customer, cid, fetch).owner_id == "rep-3"
+    assert asked == [cid, "unknown"]  # a copy held is not asked for again
 
 
 def test_two_writers_racing_on_one_row_leave_the_newest(engine: Engine) -> None:

@@ -9,7 +9,13 @@ from typing import Any
 
 from crm_platform.db import messaging_tables
 from crm_platform.events import CloudEvent, EventData
-from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc
+from crm_platform.service import (
+    CrmService,
+    UnitOfWorkProvider,
+    batch_event_handler,
+    event_handler,
+    rpc,
+)
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import Boolean, Integer, String, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,6 +59,14 @@ class EntryAdded(EventData):
     amount: int
 
 
+class EntryBatched(EventData):
+    """Handled in batches (``batch_event_handler``); ``poison`` ones always fail."""
+
+    event_type = "ledger_entry.batched"
+    id: str
+    poison: bool = False
+
+
 class PoisonPill(EventData):
     event_type = "ledger_entry.poison"
     id: str
@@ -83,6 +97,22 @@ class LedgerService(CrmService):
             return {"event_id": event.id}
 
     @rpc
+    def add_batched(self, n: int, poison_at: int = -1) -> list[str]:
+        """``n`` events in one transaction (so they reach the consumer together)."""
+        with self.uow() as uow:
+            ids = [uow.publish(EntryBatched(id=str(uuid.uuid4()), poison=i == poison_at)).id
+                   for i in range(n)]
+            uow.commit()
+            return ids
+
+    @rpc
+    def batch_sizes(self) -> list[int]:
+        """The sizes of the batches the batched events were applied in."""
+        with self.uow(read_only=True) as uow:
+            return sorted({int(entry.removeprefix("batch of ")) for entry in uow.session.scalars(
+                select(Applied.entry_id).where(Applied.entry_id.like("batch of %")))})
+
+    @rpc
     def set_switch(self, name: str, on: bool) -> None:
         with self.uow() as uow:
             uow.session.merge(Switch(name=name, on=on))
@@ -108,6 +138,13 @@ class LedgerService(CrmService):
     @event_handler(NAME, "ledger_entry.added")
     def on_entry_added(self, event: CloudEvent, uow: UnitOfWork) -> None:
         uow.session.add(Applied(event_id=event.id, entry_id=event.data["id"]))
+
+    @batch_event_handler(NAME, "ledger_entry.batched")
+    def on_batched(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        for event in events:
+            if event.payload(EntryBatched).poison:
+                raise RuntimeError("poisoned")
+            uow.session.add(Applied(event_id=event.id, entry_id=f"batch of {len(events)}"))
 
     @event_handler(NAME, "ledger_entry.poison")
     def on_poison(self, event: CloudEvent, uow: UnitOfWork) -> None:

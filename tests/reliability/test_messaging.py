@@ -24,7 +24,7 @@ from kombu import Connection, Exchange, Queue
 from sqlalchemy import create_engine, func, select, text
 
 from tests.reliability.conftest import Ledger
-from tests.reliability.ledger_service import MESSAGING, EntryAdded
+from tests.reliability.ledger_service import MESSAGING, EntryAdded, EntryBatched
 from tests.support.infra import wait_until
 
 pytestmark = pytest.mark.integration
@@ -79,6 +79,16 @@ def _outbox_rows(ledger: Ledger) -> int:
                        .scalar_one())
     finally:
         engine.dispose()
+
+
+def _consumed(ledger: Ledger, event_type: str, outcome: str) -> float:
+    """The ledger's own count of events consumed with ``outcome`` (its metrics)."""
+    port = ledger.procs[0].ops_port  # type: ignore[attr-defined]
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    wanted = (f'outcome="{outcome}"', f'type="{event_type}"')
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("crm_events_consumed_total{")
+               and all(label in line for label in wanted))
 
 
 def test_committed_event_reaches_a_plain_amqp_subscriber(ledger: Ledger) -> None:
@@ -189,6 +199,36 @@ def test_poison_event_is_retried_then_dead_lettered_and_replayed(ledger: Ledger)
     assert "replayed 1" in out.stdout, out.stderr
     wait_until(lambda: event_id in ledger.call("applied"), 15, "replayed poison applied")
     assert dead_lettered() == []
+
+
+def test_batched_events_are_applied_once_and_a_poison_one_is_dead_lettered_alone(
+        ledger: Ledger) -> None:
+    """A batch consumer takes what its queue delivered together; redelivered events are
+    applied once; a batch holding a poison event is applied one by one, so the poison
+    one alone is retried and dead-lettered."""
+    ids = ledger.call("add_batched", n=300, poison_at=150)
+    healthy, poison = set(ids) - {ids[150]}, ids[150]
+    wait_until(lambda: healthy <= set(ledger.call("applied")), 60, "healthy events applied")
+    publisher = ConfirmedPublisher(ledger.amqp_uri)
+    try:  # the first ten delivered again, as after a consumer's crash
+        for event_id in ids[:10]:
+            event = CloudEvent.wrap(ledger.name, EntryBatched(id=event_id))
+            event.id = event_id
+            publisher.publish(exchange=f"{ledger.name}.events", routing_key=event.type,
+                              body=event.model_dump_json(), message_id=event_id)
+    finally:
+        publisher.close()
+    wait_until(lambda: _consumed(ledger, "ledger_entry.batched", "duplicate") >= 10, 30,
+               "redeliveries recognised")
+    dlq = f"evt-{ledger.name}-ledger_entry.batched--{ledger.name}.on_batched.dlq"
+    out = wait_until(lambda: (lambda o: o if poison in o.stdout else None)(subprocess.run(
+        [sys.executable, "-m", "crm_platform.cli", "dlq", "list", "--queue", dlq, "--show"],
+        env=ledger.env, capture_output=True, text=True, timeout=30)), 30, "poison parked")
+    assert out.stdout.count('"id"') == 1
+    applied = ledger.call("applied")
+    assert poison not in applied
+    assert all(applied[i] == 1 for i in healthy)
+    assert max(ledger.call("batch_sizes")) > 1
 
 
 def test_two_replicas_publish_and_consume_each_event_once(ledger: Ledger) -> None:

@@ -19,7 +19,12 @@ warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
 warnings.filterwarnings("ignore", message="Eventlet is deprecated")
 
 if TYPE_CHECKING:
-    from crm_platform.service.entrypoints import event_handler, rpc, timer
+    from crm_platform.service.entrypoints import (
+        batch_event_handler,
+        event_handler,
+        rpc,
+        timer,
+    )
     from crm_platform.service.providers import (
         CallerProvider,
         CrmService,
@@ -28,13 +33,14 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "event_handler": "entrypoints", "rpc": "entrypoints", "timer": "entrypoints",
+    "event_handler": "entrypoints", "batch_event_handler": "entrypoints",
+    "rpc": "entrypoints", "timer": "entrypoints",
     "CallerProvider": "providers", "CrmService": "providers",
     "Instrumentation": "providers", "UnitOfWorkProvider": "providers",
 }
 
 __all__ = ["CallerProvider", "CrmService", "Instrumentation", "UnitOfWorkProvider",
-           "event_handler", "rpc", "timer"]
+           "batch_event_handler", "event_handler", "rpc", "timer"]
 
 
 def __getattr__(name: str) -> Any:

@@ -6,23 +6,40 @@ A service mixes in what it copies and names its tables::
         staff_copy, team_copy, customer_copy = Staff, Team, CustomerCopy
 
 and gets the subscriptions (each a SERVICE_POOL queue of its own, exactly-once through
-the inbox). What a service does besides keeping the copy goes in a hook, called in the
-same transaction only when the event was newer than the copy — so an older
-``customer.owner_changed`` handled late never moves records back to a previous owner:
+the inbox). The handlers take their queue's events in batches
+(:func:`~crm_platform.service.entrypoints.batch_event_handler`): one transaction and one
+upsert statement for the batch, one inbox row per event, so keeping another copy costs a
+service little per event. What a service does besides keeping the copy goes in a hook,
+called in the same transaction only when the event was newer than the copy — so an
+older ``customer.owner_changed`` handled late never moves records back to a previous
+owner:
 
     def customer_owner_changed(self, uow, customer): ...
+
+:meth:`CustomerCopies.fetch_customer` asks the customer service for a customer whose
+``customer.created`` has not arrived yet; use cases pass it to
+:func:`crm_platform.read_models.copy_of`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from nameko.rpc import RpcProxy
+from sqlalchemy import update
+
+from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
-from crm_platform.read_models import apply_snapshot, locked_values
-from crm_platform.service.entrypoints import event_handler
+from crm_platform.read_models import apply_snapshots, locked_values
+from crm_platform.service.calls import call
+from crm_platform.service.entrypoints import batch_event_handler, event_handler
 from crm_platform.uow import UnitOfWork
 from gateway.events import TeamSnapshot, UserDeactivated, UserSnapshot
-from services.customer.events import CustomerMerged, CustomerOwnerChanged, CustomerSnapshot
+from services.customer.events import (
+    CustomerMerged,
+    CustomerOwnerChanged,
+    CustomerSnapshot,
+)
 
 
 class StaffCopies:
@@ -31,59 +48,81 @@ class StaffCopies:
     staff_copy: Any
     team_copy: Any
 
-    @event_handler("gateway", "user.created")
-    def on_user_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        apply_snapshot(uow.session, self.staff_copy, event.payload(UserSnapshot))
+    @batch_event_handler("gateway", "user.created")
+    def on_user_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        apply_snapshots(uow.session, self.staff_copy, [e.payload(UserSnapshot) for e in events])
 
-    @event_handler("gateway", "user.updated")
-    def on_user_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        apply_snapshot(uow.session, self.staff_copy, event.payload(UserSnapshot))
+    @batch_event_handler("gateway", "user.updated")
+    def on_user_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        apply_snapshots(uow.session, self.staff_copy, [e.payload(UserSnapshot) for e in events])
 
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
         """The user's open records go to the successor (CUS-07): each service moves its
-        own in :meth:`hand_over`."""
-        self.hand_over(uow, event.payload(UserDeactivated))
+        own in :meth:`hand_over`. The copy marks the user inactive at once (so no rule
+        offers them work meanwhile); the ``user.updated`` that comes with the
+        deactivation carries the rest."""
+        deactivated = event.payload(UserDeactivated)
+        table = self.staff_copy.__table__
+        uow.session.execute(update(table).where(table.c.id == deactivated.id)
+                            .values(is_active=False))
+        self.hand_over(uow, deactivated)
 
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         """Move ``deactivated.id``'s open records to ``deactivated.successor_id``."""
 
-    @event_handler("gateway", "team.created")
-    def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        apply_snapshot(uow.session, self.team_copy, event.payload(TeamSnapshot))
+    @batch_event_handler("gateway", "team.created")
+    def on_team_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        apply_snapshots(uow.session, self.team_copy, [e.payload(TeamSnapshot) for e in events])
 
-    @event_handler("gateway", "team.updated")
-    def on_team_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        apply_snapshot(uow.session, self.team_copy, event.payload(TeamSnapshot))
+    @batch_event_handler("gateway", "team.updated")
+    def on_team_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        apply_snapshots(uow.session, self.team_copy, [e.payload(TeamSnapshot) for e in events])
 
 
 class CustomerCopies:
-    """``customer_copy`` kept from ``customer.events``."""
+    """``customer_copy`` kept from ``customer.events``; ``customer_rpc`` asks the customer
+    service for a customer not copied yet (:meth:`fetch_customer`)."""
 
     customer_copy: Any
+    customer_rpc = RpcProxy("customer")
+    customer_rpc_timeout = 5.0
 
-    @event_handler("customer", "customer.created")
-    def on_customer_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        self._apply_customer(uow, event.payload(CustomerSnapshot))
+    def fetch_customer(self, customer_id: str) -> CustomerSnapshot | None:
+        """The customer as the customer service has it now, asked as the caller (so
+        None for one out of the caller's scope as for one that does not exist);
+        ``ServiceUnavailable`` when it does not answer within ``customer_rpc_timeout``."""
+        try:
+            found = call(self.customer_rpc, "get_customer_snapshot",
+                         timeout=self.customer_rpc_timeout, customer_id=customer_id)
+        except NotFound:
+            return None
+        return CustomerSnapshot.model_validate(found)
 
-    @event_handler("customer", "customer.updated")
-    def on_customer_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        self._apply_customer(uow, event.payload(CustomerSnapshot))
+    @batch_event_handler("customer", "customer.created")
+    def on_customer_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        self._apply_customers(uow, [e.payload(CustomerSnapshot) for e in events])
 
-    @event_handler("customer", "customer.archived")
-    def on_customer_archived(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        self._apply_customer(uow, event.payload(CustomerSnapshot))
+    @batch_event_handler("customer", "customer.updated")
+    def on_customer_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        self._apply_customers(uow, [e.payload(CustomerSnapshot) for e in events])
 
-    @event_handler("customer", "customer.owner_changed")
-    def on_customer_owner_changed(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        self._apply_customer(uow, event.payload(CustomerOwnerChanged))
+    @batch_event_handler("customer", "customer.archived")
+    def on_customer_archived(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        self._apply_customers(uow, [e.payload(CustomerSnapshot) for e in events])
 
-    @event_handler("customer", "customer.merged")
-    def on_customer_merged(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        merged = event.payload(CustomerMerged)
-        if apply_snapshot(uow.session, self.customer_copy, merged,
-                          merged_into_id=merged.survivor_id):
-            self.customer_merged(uow, merged)
+    @batch_event_handler("customer", "customer.owner_changed")
+    def on_customer_owner_changed(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        self._apply_customers(uow, [e.payload(CustomerOwnerChanged) for e in events])
+
+    @batch_event_handler("customer", "customer.merged")
+    def on_customer_merged(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        merges = [e.payload(CustomerMerged) for e in events]
+        applied = apply_snapshots(uow.session, self.customer_copy, merges,
+                                  lambda merged: {"merged_into_id": merged.survivor_id})
+        for merged in _newest(merges).values():
+            if merged.id in applied:
+                self.customer_merged(uow, merged)
 
     def customer_owner_changed(self, uow: UnitOfWork, customer: CustomerSnapshot) -> None:
         """Records that follow the customer's owner move to ``customer.owner_id`` here
@@ -92,12 +131,26 @@ class CustomerCopies:
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         """References to ``merged.merged_id`` move to ``merged.survivor_id`` here."""
 
-    def _apply_customer(self, uow: UnitOfWork, customer: CustomerSnapshot) -> None:
-        # the previous owner is read (and the row locked) only by services that move
+    def _apply_customers(self, uow: UnitOfWork, customers: list[CustomerSnapshot]) -> None:
+        # the previous owners are read (and the rows locked) only by services that move
         # records with the owner
         watching = type(self).customer_owner_changed is not CustomerCopies.customer_owner_changed
-        before = locked_values(uow.session, self.customer_copy, customer.id, ("owner_id",)) \
-            if watching else None
-        applied = apply_snapshot(uow.session, self.customer_copy, customer)
-        if applied and before is not None and before["owner_id"] != customer.owner_id:
-            self.customer_owner_changed(uow, customer)
+        before = locked_values(uow.session, self.customer_copy, [c.id for c in customers],
+                               ("owner_id",)) if watching else {}
+        applied = apply_snapshots(uow.session, self.customer_copy, customers)
+        if not watching:
+            return
+        for customer_id, customer in sorted(_newest(customers).items()):
+            held = before.get(customer_id)
+            if customer_id in applied and held is not None \
+                    and held["owner_id"] != customer.owner_id:
+                self.customer_owner_changed(uow, customer)
+
+
+def _newest(snapshots: list[Any]) -> dict[str, Any]:
+    """Of several snapshots of one record in a batch, the newest (the one applied)."""
+    newest: dict[str, Any] = {}
+    for snapshot in snapshots:
+        if snapshot.id not in newest or newest[snapshot.id].version < snapshot.version:
+            newest[snapshot.id] = snapshot
+    return newest

@@ -113,11 +113,11 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         """The fast path: one green thread publishes what commits hand it, in batches,
         so a burst of commits holds one database connection, not one each."""
         while True:
-            ids = list(self._committed.get())
-            while not self._committed.empty() and len(ids) < 500:
-                ids.extend(self._committed.get_nowait())
+            rows = list(self._committed.get())
+            while not self._committed.empty() and len(rows) < 500:
+                rows.extend(self._committed.get_nowait())
             try:
-                self.relay.publish_ids(ids)
+                self.relay.publish_committed(rows)
             except Exception:  # the sweep will pick them up
                 log.exception("fast-path publish failed; left for the sweep")
 
@@ -140,8 +140,8 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         with Connection(self.publisher.amqp_uri, connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1)
 
-    def _after_commit(self, ids: Sequence[str]) -> None:
-        self._committed.put(list(ids))
+    def _after_commit(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._committed.put(list(rows))
 
     def make_uow(self, correlation_id: str | None = None, actor: str | None = None,
                  read_only: bool = False, note_changes: bool = False) -> UnitOfWork:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
+from crm_platform.read_models import CustomerCopy, StaffCopy, TeamCopy
 from crm_platform.uow import SHOWN_AS
 from sqlalchemy import (
     JSON,
@@ -37,44 +38,17 @@ MONEY = Numeric(20, 4)
 
 
 # -- local copies fed by events ----------------------------------------------------------
-class BillingCustomer(Base):
-    """Local copy of the customer service's customers (``customer.events``): the owner
-    and team scope every billing record; ``source_version`` drops stale events (each
-    event type has its own queue, so they may arrive out of order)."""
-
-    __tablename__ = "customers"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    owner_team_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    status: Mapped[str] = mapped_column(String(10), default="active", nullable=False)
-    merged_into_id: Mapped[str | None] = mapped_column(String(36))
-    source_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+class BillingCustomer(CustomerCopy, Base):
+    """The customer service's customers (``customer.events``): the owner and team scope
+    every billing record."""
 
 
-class Staff(Base):
-    """Local copy of the gateway's users: names, teams (for escalation and approvals)."""
-
-    __tablename__ = "staff"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
-    team_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    roles: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+class Staff(StaffCopy, Base):
+    """The gateway's users: names, teams (for escalation and approvals)."""
 
 
-class StaffTeam(Base):
-    """Local copy of the gateway's teams: each team's manager and parent."""
-
-    __tablename__ = "staff_teams"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    parent_id: Mapped[str | None] = mapped_column(String(36))
-    manager_id: Mapped[str | None] = mapped_column(String(36))
+class StaffTeam(TeamCopy, Base):
+    """The gateway's teams: each team's manager and parent."""
 
 
 # -- payment plans (BIL-01) --------------------------------------------------------------

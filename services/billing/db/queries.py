@@ -10,6 +10,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
 from crm_platform.money import rounded
+from crm_platform.read_models import Fetch, copy_of, follow_merges, names
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -43,19 +44,15 @@ def money(value: Any, currency: str) -> Decimal:
 # -- customers and scope -----------------------------------------------------------------
 def customer(s: Session, customer_id: str | None) -> BillingCustomer | None:
     """The local copy, following merges to the survivor."""
-    if not customer_id:
-        return None
-    found = s.get(BillingCustomer, customer_id)
-    for _ in range(10):
-        if found is None or not found.merged_into_id:
-            break
-        found = s.get(BillingCustomer, found.merged_into_id)
+    found: BillingCustomer | None = follow_merges(s, BillingCustomer, customer_id)
     return found
 
 
-def visible_customer(s: Session, caller: Caller, customer_id: str) -> BillingCustomer:
-    """Out of scope and unknown look the same: 404."""
-    found = customer(s, customer_id)
+def visible_customer(s: Session, caller: Caller, customer_id: str,
+                     fetch: Fetch | None = None) -> BillingCustomer:
+    """Out of scope and unknown look the same: 404. With ``fetch``, a customer this
+    service has not heard of yet is asked of the customer service first."""
+    found: BillingCustomer | None = copy_of(s, BillingCustomer, customer_id, fetch)
     if found is None or not caller.can_see_owner(found.owner_id):
         raise NotFound("customer not found", code="customer_not_found")
     return found
@@ -71,27 +68,15 @@ def scoped(query: Select[Any], customer_column: Any, caller: Caller) -> Select[A
 
 
 def customer_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(s.execute(select(BillingCustomer.id, BillingCustomer.name)
-                          .where(BillingCustomer.id.in_(wanted))).tuples().all())
+    return names(s, BillingCustomer, ids)
 
 
 def staff_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(s.execute(select(Staff.id, Staff.display_name).where(Staff.id.in_(wanted)))
-                .tuples().all())
+    return names(s, Staff, ids, "display_name")
 
 
 def team_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(s.execute(select(StaffTeam.id, StaffTeam.name)
-                          .where(StaffTeam.id.in_(wanted))).tuples().all())
+    return names(s, StaffTeam, ids)
 
 
 def team_chain(s: Session, team_id: str | None) -> list[StaffTeam]:

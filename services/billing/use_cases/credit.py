@@ -11,6 +11,7 @@ from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.db import insert_ignore, utcnow
 from crm_platform.errors import check_version
+from crm_platform.read_models import Fetch
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -106,9 +107,11 @@ def _profile_out(s: Session, customer_id: str, name: str | None,
     return schemas.CreditProfile.model_validate(data).model_dump(mode="json")
 
 
-def get_credit(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+def get_credit(uow: UnitOfWork, caller: Caller, customer_id: str,
+               fetch: Fetch | None = None) -> dict[str, Any]:
     s = uow.session
-    customer = queries.visible_customer(s, caller, customer_id)
+    customer = queries.visible_customer(s, caller, customer_id, fetch)
+    uow.commit()  # keeps a copy fetched just now
     return _profile_out(s, customer.id, customer.name, s.get(CreditProfile, customer.id))
 
 
@@ -126,9 +129,10 @@ def _profile(s: Session, customer_id: str, currency: str | None = None) -> Credi
 
 
 def put_credit(uow: UnitOfWork, caller: Caller, customer_id: str,
-               data: schemas.CreditUpdate, expected_version: int | None) -> dict[str, Any]:
+               data: schemas.CreditUpdate, expected_version: int | None,
+               fetch: Fetch | None = None) -> dict[str, Any]:
     s = uow.session
-    customer = queries.visible_customer(s, caller, customer_id)
+    customer = queries.visible_customer(s, caller, customer_id, fetch)
     existed = s.get(CreditProfile, customer.id) is not None
     profile = _profile(s, customer.id, data.currency)
     check_version(profile.version if existed else 0, expected_version, "credit profile")
@@ -216,8 +220,9 @@ def release_reservation(uow: UnitOfWork, order_id: str) -> None:
 
 
 def check_customer_credit(uow: UnitOfWork, caller: Caller, customer_id: str,
-                          data: schemas.CreditCheckRequest) -> dict[str, Any]:
-    customer = queries.visible_customer(uow.session, caller, customer_id)
+                          data: schemas.CreditCheckRequest, fetch: Fetch | None = None
+                          ) -> dict[str, Any]:
+    customer = queries.visible_customer(uow.session, caller, customer_id, fetch)
     return check_credit(uow, customer.id, data.amount, data.currency, data.order_id)
 
 

@@ -4,14 +4,12 @@ kept with its author for the reason given."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from crm_platform.handover import Handover, Owned
 from crm_platform.uow import UnitOfWork
 
+from gateway.events import UserDeactivated
 from services.billing.db import queries
 from services.billing.db.models import Expense
-from services.billing.use_cases.copies import deactivate_staff
 
 HANDOVER = Handover(
     moves=(
@@ -31,7 +29,7 @@ HANDOVER = Handover(
 )
 
 
-def on_user_deactivated(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    deactivate_staff(uow, data)
-    successor = data["successor_id"]
-    HANDOVER.hand_over(uow, data["id"], successor, queries.team_of(uow.session, successor))
+def on_user_deactivated(uow: UnitOfWork, deactivated: UserDeactivated) -> None:
+    successor = deactivated.successor_id
+    HANDOVER.hand_over(uow, deactivated.id, successor,
+                       queries.team_of(uow.session, successor))

@@ -14,6 +14,7 @@ from crm_platform.db import skip_locked, utcnow
 from crm_platform.errors import NotFound, ValidationFailed, check_version
 from crm_platform.money import LIMIT, ZERO, rounded
 from crm_platform.pagination import keyset_page
+from crm_platform.read_models import Fetch
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -93,11 +94,11 @@ def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str
     return inv
 
 
-def issue_invoice(uow: UnitOfWork, caller: Caller, data: schemas.InvoiceCreate
-                  ) -> dict[str, Any]:
+def issue_invoice(uow: UnitOfWork, caller: Caller, data: schemas.InvoiceCreate,
+                  fetch: Fetch | None = None) -> dict[str, Any]:
     """An invoice written by hand (services, adjustments, orders billed outside a plan)."""
     s = uow.session
-    customer = queries.visible_customer(s, caller, data.customer_id)
+    customer = queries.visible_customer(s, caller, data.customer_id, fetch)
     currency = data.currency
     lines = [priced_line(li.description, _decimal(li.quantity, "quantity"),
                          _decimal(li.unit_price, "unit_price"),

@@ -13,6 +13,7 @@ from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, NotFound
 from crm_platform.money import ZERO, rounded
 from crm_platform.pagination import keyset_page
+from crm_platform.read_models import Fetch
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -62,10 +63,10 @@ def payment_out(s: Session, p: Payment, customer_name: str | None = None) -> dic
 
 
 # -- use cases ---------------------------------------------------------------------------
-def create_payment(uow: UnitOfWork, caller: Caller, data: schemas.PaymentCreate
-                   ) -> dict[str, Any]:
+def create_payment(uow: UnitOfWork, caller: Caller, data: schemas.PaymentCreate,
+                   fetch: Fetch | None = None) -> dict[str, Any]:
     s = uow.session
-    customer = queries.visible_customer(s, caller, data.customer_id)
+    customer = queries.visible_customer(s, caller, data.customer_id, fetch)
     currency = data.currency
     amount = positive(data.amount, currency)
     received_at = aware(data.received_at)

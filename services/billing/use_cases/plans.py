@@ -14,24 +14,24 @@ from crm_platform.auth import Caller
 from crm_platform.db import is_postgres, utcnow
 from crm_platform.errors import NotFound
 from crm_platform.pagination import keyset_page
+from crm_platform.read_models import apply_snapshot
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.billing import events, schemas
 from services.billing.db import queries
-from services.billing.db.models import Installment, Invoice, PaymentPlan
+from services.billing.db.models import BillingCustomer, Installment, Invoice, PaymentPlan
 from services.billing.domain import plans as rules
-from services.billing.use_cases import copies
 from services.billing.use_cases.allocations import apply_credit
 from services.billing.use_cases.common import (
     billing_settings,
-    parse_date,
     parse_datetime,
     text,
     today,
 )
 from services.billing.use_cases.invoices import create_invoice_row, invoice_out
+from services.sales.events import OrderCancelled, OrderConfirmed
 
 log = logging.getLogger(__name__)
 
@@ -86,33 +86,36 @@ def invoice_installment_row(uow: UnitOfWork, plan: PaymentPlan, inst: Installmen
 
 
 # -- events from sales --------------------------------------------------------------------
-def on_order_confirmed(uow: UnitOfWork, data: dict[str, Any]) -> None:
+def on_order_confirmed(uow: UnitOfWork, order: OrderConfirmed) -> None:
     """Create the order's plan (the unique order_id refuses a second one, whatever the
     event id) and invoice what is due now."""
     s = uow.session
-    order_id = str(data.get("order_id") or data["id"])
+    order_id = order.order_id
     if s.scalar(select(PaymentPlan.id).where(PaymentPlan.order_id == order_id)):
         return
-    currency = str(data.get("currency") or billing_settings(s)["default_currency"])
-    amount = money.parse(data["amount"], currency)
-    confirmed_at = parse_datetime(data.get("confirmed_at")) or utcnow()
+    currency = order.currency
+    amount = money.parse(order.amount, currency)
+    confirmed_at = parse_datetime(order.confirmed_at) or utcnow()
     confirmed_on = confirmed_at.date()
-    copies.ensure_customer(uow, data["customer_id"], data.get("customer_name"),
-                           data.get("owner_id"), data.get("owner_team_id"))
-    customer = queries.customer(s, data["customer_id"])
+    # an order may arrive before its customer's own events: the copy starts from the
+    # order at version 0, so every event of the customer wins over it
+    apply_snapshot(s, BillingCustomer, {
+        "id": order.customer_id, "name": order.customer_name, "owner_id": order.owner_id,
+        "owner_team_id": order.owner_team_id, "status": "active", "version": 0})
+    customer = queries.customer(s, order.customer_id)
     assert customer is not None
-    terms = rules.parse_terms(data.get("payment_terms"))
+    terms = rules.parse_terms(order.payment_terms)
     if sum(t.percent for t in terms) != rules.HUNDRED:
         log.warning("order %s: installment percents do not sum to 100; used as weights",
                     order_id)
     drafts = rules.split_installments(amount, currency, terms, confirmed_on)
     now = utcnow()
     plan = PaymentPlan(
-        id=str(uuid.uuid4()), order_id=order_id, order_number=data.get("number"),
-        customer_id=customer.id, owner_id=data.get("owner_id"),
-        owner_team_id=data.get("owner_team_id"), currency=currency, amount=amount,
-        lines=list(data.get("lines") or []), status="active", confirmed_at=confirmed_at,
-        signed_on=parse_date(data.get("signed_at")), version=1, created_at=now,
+        id=str(uuid.uuid4()), order_id=order_id, order_number=order.number,
+        customer_id=customer.id, owner_id=order.owner_id,
+        owner_team_id=order.owner_team_id, currency=currency, amount=amount,
+        lines=list(order.lines), status="active", confirmed_at=confirmed_at,
+        signed_on=order.signed_at, version=1, created_at=now,
         updated_at=now)
     # a racing duplicate (same order, another event id) fails on the unique order_id and
     # is retried; its retry finds the plan above and stops
@@ -146,11 +149,11 @@ def on_order_confirmed(uow: UnitOfWork, data: dict[str, Any]) -> None:
         apply_credit(uow, customer.id, currency)
 
 
-def on_order_cancelled(uow: UnitOfWork, data: dict[str, Any]) -> None:
+def on_order_cancelled(uow: UnitOfWork, order: OrderCancelled) -> None:
     """Installments not invoiced yet are cancelled; issued invoices stay (finance voids
     or collects them)."""
     s = uow.session
-    order_id = str(data.get("order_id") or data.get("id"))
+    order_id = order.order_id
     plan = s.scalar(select(PaymentPlan).where(PaymentPlan.order_id == order_id)
                     .with_for_update())
     if plan is None or plan.status == "cancelled":
@@ -162,12 +165,12 @@ def on_order_cancelled(uow: UnitOfWork, data: dict[str, Any]) -> None:
         cancelled.append(inst.number)
     plan.status = rules.PAYMENT_PLAN.next(plan.status, "cancel")
     plan.cancelled_at = utcnow()
-    plan.cancel_reason = data.get("reason")
+    plan.cancel_reason = order.reason
     plan.version += 1
     plan.updated_at = plan.cancelled_at
     uow.publish(events.PaymentPlanCancelled(
         id=plan.id, order_id=order_id, customer_id=plan.customer_id,
-        cancelled_installments=sorted(cancelled), reason=data.get("reason")))
+        cancelled_installments=sorted(cancelled), reason=order.reason))
 
 
 # -- API ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
+from crm_platform.read_models import StaffCopy, TeamCopy
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -140,30 +141,15 @@ class CustomerHistory(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
 
 
-class Staff(Base):
-    """Local copy of the gateway's users (fed by ``gateway.events``): owners' names and
-    teams, new-staff flags for round-robin, and a row to lock per claimant."""
+class Staff(StaffCopy, Base):
+    """The gateway's users (``crm_platform.read_models``), with the round-robin's
+    bookkeeping of this service's own: when a rule last gave someone a customer."""
 
-    __tablename__ = "staff"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
-    team_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
-    is_new_staff: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
-    roles: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class StaffTeam(Base):
-    """Local copy of the gateway's teams (for a rep's manager)."""
-
-    __tablename__ = "staff_teams"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    parent_id: Mapped[str | None] = mapped_column(String(36))
-    manager_id: Mapped[str | None] = mapped_column(String(36))
+class StaffTeam(TeamCopy, Base):
+    """The gateway's teams (for a rep's manager)."""
 
 
 class Setting(SettingsTable, Base):

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+from crm_platform import read_models
 from crm_platform.auth import Caller
 from crm_platform.db import (
     any_of,
@@ -178,11 +179,7 @@ def staff_name(s: Session, user_id: str | None) -> str | None:
 
 
 def staff_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(s.execute(select(Staff.id, Staff.display_name).where(Staff.id.in_(wanted)))
-                .tuples().all())
+    return read_models.names(s, Staff, ids, "display_name")
 
 
 def owned_count(s: Session, user_id: str) -> int:

@@ -17,6 +17,12 @@ from crm_platform.db import insert_ignore
 from crm_platform.errors import Forbidden
 from crm_platform.uow import UnitOfWork
 
+from services.billing.events import (
+    AllocationRef,
+    PaymentAllocated,
+    PaymentReceived,
+    PaymentRefunded,
+)
 from services.customer import events
 from services.customer.db import queries
 from services.customer.db.models import Customer, PaidOrder, Setting
@@ -30,6 +36,7 @@ from services.customer.domain.classification import (
     quintile_ranks,
     tier_ranks,
 )
+from services.sales.events import OrderConfirmed
 
 log = logging.getLogger(__name__)
 SETTINGS = "classification"
@@ -90,24 +97,20 @@ def reclassify(uow: UnitOfWork, customer: Customer, now: datetime | None = None)
                                          _thresholds(uow), _cutoffs(uow)))
 
 
-def _amount(data: dict[str, Any], currency: str) -> Decimal | None:
-    if (data.get("currency") or currency) != currency:
+def _amount(payment: PaymentReceived | PaymentRefunded, currency: str) -> Decimal | None:
+    if payment.currency != currency:
         log.warning("ignoring an amount in %s (classification counts %s)",
-                    data.get("currency"), currency)
+                    payment.currency, currency)
         return None
     try:
-        return Decimal(str(data.get("amount")))
+        return Decimal(payment.amount)
     except (InvalidOperation, ValueError):
-        log.warning("event without a decimal amount: %s", data)
+        log.warning("event without a decimal amount: %s", payment)
         return None
 
 
-def _when(data: dict[str, Any], *names: str) -> datetime:
-    for name in names:
-        if data.get(name):
-            value = datetime.fromisoformat(str(data[name]))
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _customer(uow: UnitOfWork, customer_id: str | None) -> Customer | None:
@@ -120,62 +123,63 @@ def _customer(uow: UnitOfWork, customer_id: str | None) -> Customer | None:
     return customer
 
 
-def on_order_confirmed(uow: UnitOfWork, data: dict[str, Any]) -> None:
+def on_order_confirmed(uow: UnitOfWork, order: OrderConfirmed) -> None:
     """An order is work on the customer (it keeps them from the pool); it counts for the
     classification once it is paid."""
-    customer = _customer(uow, data.get("customer_id"))
+    customer = _customer(uow, order.customer_id)
     if customer is None:
         return
-    customer.last_activity_at = max(customer.last_activity_at,
-                                    _when(data, "confirmed_at", "signed_at"))
+    customer.last_activity_at = max(customer.last_activity_at, _utc(order.confirmed_at))
 
 
 def _count_paid_orders(uow: UnitOfWork, customer: Customer,
-                       allocations: list[dict[str, Any]], sign: int) -> None:
+                       allocations: list[AllocationRef], sign: int) -> None:
     """Money allocated to (``sign`` +1) or refunded from (-1) orders: an order counts in
     ``paid_orders`` while money is on it."""
     s = uow.session
     for allocation in allocations:
-        order_id = allocation.get("order_id")
         try:
-            amount = Decimal(str(allocation.get("amount")))
+            amount = Decimal(allocation.amount)
         except (InvalidOperation, ValueError):
             log.warning("allocation without a decimal amount: %s", allocation)
             continue
-        if not order_id or not amount:
+        if not allocation.order_id or not amount:
             continue
         insert_ignore(s, PaidOrder.__table__, {  # type: ignore[arg-type]
-            "order_id": order_id, "customer_id": customer.id, "amount": Decimal("0")})
-        paid = s.get(PaidOrder, order_id, with_for_update=True, populate_existing=True)
+            "order_id": allocation.order_id, "customer_id": customer.id,
+            "amount": Decimal("0")})
+        paid = s.get(PaidOrder, allocation.order_id, with_for_update=True,
+                     populate_existing=True)
         assert paid is not None
         before = paid.amount > 0
         paid.amount = max(Decimal("0"), paid.amount + sign * amount)
         customer.paid_orders += (paid.amount > 0) - before
 
 
-def on_payment(uow: UnitOfWork, data: dict[str, Any], sign: int) -> None:
+def on_payment(uow: UnitOfWork, payment: PaymentReceived | PaymentRefunded, sign: int
+               ) -> None:
     """payment.received (+1) and payment.refunded (-1): paid revenue in the
     classification's currency, the orders the money reached, the last purchase."""
-    customer = _customer(uow, data.get("customer_id"))
+    customer = _customer(uow, payment.customer_id)
     if customer is None:
         return
-    _count_paid_orders(uow, customer, list(data.get("allocations") or []), sign)
+    _count_paid_orders(uow, customer, payment.allocations, sign)
     currency = str(queries.setting(uow.session, SETTINGS, DEFAULTS).get("currency", "CNY"))
-    amount = _amount(data, currency)
+    amount = _amount(payment, currency)
     if amount is not None:
         customer.paid_revenue = max(Decimal("0"), customer.paid_revenue + sign * amount)
-        if sign > 0:
-            at = _when(data, "received_at")
+        if isinstance(payment, PaymentReceived):
+            at = _utc(payment.received_at)
             customer.last_purchase_at = max(filter(None, [customer.last_purchase_at, at]))
     reclassify(uow, customer)
 
 
-def on_payment_allocated(uow: UnitOfWork, data: dict[str, Any]) -> None:
+def on_payment_allocated(uow: UnitOfWork, allocated: PaymentAllocated) -> None:
     """A credit balance paid orders: no new money, but orders now paid."""
-    customer = _customer(uow, data.get("customer_id"))
+    customer = _customer(uow, allocated.customer_id)
     if customer is None:
         return
-    _count_paid_orders(uow, customer, list(data.get("allocations") or []), +1)
+    _count_paid_orders(uow, customer, allocated.allocations, +1)
     reclassify(uow, customer)
 
 

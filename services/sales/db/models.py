@@ -6,7 +6,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import read_models
 from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
+from crm_platform.read_models import StaffCopy, TeamCopy
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -31,39 +33,17 @@ RATE = Numeric(7, 4)
 
 
 # -- local copies fed by other services' events ----------------------------------------
-class CustomerCopy(Base):
+class CustomerCopy(read_models.CustomerCopy, Base):
     """What sales needs to know about a customer, from ``customer.events`` (never from the
     customer database)."""
 
-    __tablename__ = "customers"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    owner_team_id: Mapped[str | None] = mapped_column(String(36))
-    status: Mapped[str] = mapped_column(String(10), default="active", nullable=False)
-    merged_into_id: Mapped[str | None] = mapped_column(String(36))
-    version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-
-
-class Staff(Base):
+class Staff(StaffCopy, Base):
     """Users from ``gateway.events``: names and teams (for managers and reports)."""
 
-    __tablename__ = "staff"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
-    team_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
-
-
-class Team(Base):
-    __tablename__ = "teams"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    parent_id: Mapped[str | None] = mapped_column(String(36))
-    manager_id: Mapped[str | None] = mapped_column(String(36))
+class Team(TeamCopy, Base):
+    pass
 
 
 class Setting(SettingsTable, Base):

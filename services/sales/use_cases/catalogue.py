@@ -16,6 +16,7 @@ from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from services.billing.events import ExpenseApproved
 from services.sales import schemas
 from services.sales.db.models import (
     Campaign,
@@ -204,19 +205,18 @@ def campaign_roi(uow: UnitOfWork, campaign_id: str) -> dict[str, Any]:
             "roi": analytics.roi(revenue, c.actual_cost)}
 
 
-def on_expense_approved(uow: UnitOfWork, data: dict[str, Any]) -> None:
+def on_expense_approved(uow: UnitOfWork, expense: ExpenseApproved) -> None:
     """Billing approved an expense: if it belongs to a campaign, it is campaign cost."""
-    campaign_id = data.get("campaign_id")
-    if not campaign_id:
+    if not expense.campaign_id:
         return
     s = uow.session
-    c = s.get(Campaign, campaign_id, with_for_update=True)
-    if c is None or data.get("currency", c.currency) != c.currency:
+    c = s.get(Campaign, expense.campaign_id, with_for_update=True)
+    if c is None or expense.currency != c.currency:
         return
-    if s.get(CampaignCost, data["expense_id"]) is not None:
+    if s.get(CampaignCost, expense.expense_id) is not None:
         return
-    cost = Decimal(str(data["amount"]))
-    s.add(CampaignCost(expense_id=data["expense_id"], campaign_id=c.id, amount=cost,
+    cost = Decimal(expense.amount)
+    s.add(CampaignCost(expense_id=expense.expense_id, campaign_id=c.id, amount=cost,
                        currency=c.currency))
     c.actual_cost += cost
     c.version += 1

@@ -14,9 +14,9 @@ from crm_platform.handover import Handover, Owned
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import ColumnElement, or_
 
+from gateway.events import UserDeactivated
 from services.sales.db import queries, rollups
 from services.sales.db.models import Campaign, Lead, Opportunity, Order, Quote
-from services.sales.use_cases.common import deactivate_staff
 
 
 def _move_opportunity(uow: UnitOfWork, o: Any, move: Callable[[], None]) -> None:
@@ -50,8 +50,9 @@ HANDOVER = Handover(
 )
 
 
-def on_user_deactivated(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    """The leaver stops being offered as an owner; their open work goes to the successor."""
-    deactivate_staff(uow, data)
-    successor = data["successor_id"]
-    HANDOVER.hand_over(uow, data["id"], successor, queries.team_of(uow.session, successor))
+def on_user_deactivated(uow: UnitOfWork, deactivated: UserDeactivated) -> None:
+    """The leaver's open work goes to the successor (the staff copy has marked them
+    inactive already, ``crm_platform.service.copies``)."""
+    successor = deactivated.successor_id
+    HANDOVER.hand_over(uow, deactivated.id, successor,
+                       queries.team_of(uow.session, successor))

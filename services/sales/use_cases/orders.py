@@ -17,6 +17,7 @@ from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
+from services.billing.events import AllocationRef
 from services.sales import events, schemas
 from services.sales.db import queries
 from services.sales.db.models import (
@@ -417,16 +418,17 @@ def list_deliveries(uow: UnitOfWork, caller: Caller, order_id: str, page: PageQu
 
 
 # -- paid status from billing ------------------------------------------------------------------
-def on_payment(uow: UnitOfWork, event_id: str, data: dict[str, Any], sign: int) -> None:
+def on_payment(uow: UnitOfWork, event_id: str, allocations: list[AllocationRef],
+               sign: int) -> None:
     """``payment.received`` / ``payment.allocated`` (a credit balance applied later) /
     ``payment.refunded``: each allocation to an order adds to (or takes from) its paid
     amount; one row per (event, order) so a redelivery counts once."""
     s = uow.session
     per_order: dict[str, Decimal] = {}
-    for alloc in data.get("allocations") or []:
-        order_id = alloc.get("order_id")
-        if order_id:
-            per_order[order_id] = per_order.get(order_id, ZERO) + Decimal(str(alloc["amount"]))
+    for alloc in allocations:
+        if alloc.order_id:
+            per_order[alloc.order_id] = per_order.get(alloc.order_id, ZERO) \
+                + Decimal(alloc.amount)
     key = f"{'paid' if sign > 0 else 'refund'}:{event_id}"
     for order_id, paid in per_order.items():
         o = s.get(Order, order_id, with_for_update=True)
