@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.customer import events, schemas
-from services.customer.db import queries
+from services.customer.db import queries, search
 from services.customer.db.models import (
     AccountTeamMember,
     Contact,
@@ -236,7 +236,7 @@ def export_customers(uow: UnitOfWork, caller: Caller, query: schemas.ExportQuery
     q["limit"] = 500
     written = 0
     while True:
-        rows, cursor = queries.list_customers(uow.session, caller, q)
+        rows, cursor = search.list_customers(uow.session, caller, q)
         names = queries.staff_names(uow.session, (r.owner_id for r in rows))
         for c in rows:
             writer.writerow(_csv_row(c, names))
