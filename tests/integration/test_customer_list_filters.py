@@ -206,6 +206,32 @@ def test_prepared_statements_can_be_turned_off(engine: Engine,
         plain.dispose()
 
 
+def test_only_connections_that_prepare_statements_plan_them_generically(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines keep PostgreSQL's default plan_cache_mode (the other services prepare
+    nothing); a connection that prepares the customer service's statements runs them on
+    their generic plan, also after a transaction that set it was rolled back."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))  # all rare: prepared
+    fresh = make_engine(engine.url, pool_size=1)
+
+    def mode(s: Session) -> str:
+        return str(s.connection().exec_driver_sql("SHOW plan_cache_mode").scalar_one())
+
+    try:
+        with Session(fresh) as s:  # a transaction, rolled back at the end
+            assert mode(s) == "auto"
+            search.list_customers(s, ADMIN, {"q": "huaxin"})
+            assert mode(s) == "force_generic_plan"
+        with Session(fresh) as s:  # the same connection: set again on its next use
+            assert mode(s) == "auto"
+            search.list_customers(s, ADMIN, {"q": "huaxin"})  # prepared already
+            assert mode(s) == "force_generic_plan"
+    finally:
+        fresh.dispose()
+
+
 def test_a_customer_is_read_by_id_within_the_callers_scope(engine: Engine) -> None:
     # (prepared on PostgreSQL, the owners as one array; a plain statement on SQLite)
     with Session(engine) as s:
