@@ -568,18 +568,6 @@ def explain(db_url: str, caller: Caller, q: str) -> Plan:
 
 
 # -- the search's levers, each switched off in turn ------------------------------------------
-def _no_sample() -> Callable[[], None]:
-    before = search._sample_share
-    search._sample_share = lambda _s: None
-    return lambda: setattr(search, "_sample_share", before)
-
-
-def _by_primary_key() -> Callable[[], None]:
-    before = search._tuple_id
-    search._tuple_id = search._customers.c.id
-    return lambda: setattr(search, "_tuple_id", before)
-
-
 def _every_term_rare() -> Callable[[], None]:
     before = search.term_share
     search.term_share = lambda _s, _pattern: 0.0
@@ -588,11 +576,6 @@ def _every_term_rare() -> Callable[[], None]:
 
 # lever -> how the search does without it (switch it off; returns how to switch it back on)
 LEVERS: dict[str, Callable[[], Callable[[], None]]] = {
-    # the windows a term is looked up by chosen without the shares sampled from pg_stats
-    # (a run's first and last window, even when one is frequent)
-    "pg_stats sample": _no_sample,
-    # a page's rows read by primary key instead of where its matches were found
-    "tuple ids": _by_primary_key,
     # no EXPLAIN of the term: every term looked up in the window arrays, matches sorted
     "term estimate": _every_term_rare,
     # prepared statements planned as PostgreSQL's default plan_cache_mode plans them

@@ -158,21 +158,15 @@ def test_a_term_without_windows_is_tested_on_every_customer(engine: Engine) -> N
 @pytest.mark.parametrize("who", ["admin", "rep"])
 def test_a_term_of_letters_is_looked_up_by_its_letter_windows(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, who: str) -> None:
-    # "tong" is in three quarters of these customers: the end "hait" and, for "tong", the
-    # rarest other window ("iton": not in "haitxaito") are looked up and "haitong" tested
-    # on each candidate; a match across words ("hai tong") or a near miss ("haitonx",
-    # "haitxaito") is not one
+    # the ends "hait" and "tong" are looked up and "haitong" tested on each candidate: a
+    # match across words ("hai tong") or a near miss ("haitonx", "haitxtong") is not one
     rows = {"h-1": "gongsi haitong", "h-2": "zhaitong", "h-3": "haitonx", "h-4": "hai tong",
-            "h-5": "haitong qita", "h-6": "haitxaito"}
+            "h-5": "haitong qita", "h-6": "haitxtong"}
+    assert terms.term_lookup("haitong") == terms.TermLookup(
+        (("search_letter_grams", ("hait", "tong")),), ())
     with _customers(engine, rows):
         monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))  # rare
-        # in 96 customers each of these is in 5%: let only "tong" count as frequent
-        monkeypatch.setattr(terms, "FREQUENT_WINDOW_SHARE", 0.5)
         search._LIST_STATEMENTS.clear()
-        with Session(engine) as s:
-            lookup = search.search_lookup(s, "haitong")
-        assert lookup is not None
-        assert lookup.contains == (("search_letter_grams", ("hait", "iton")),)
         pages = _pages(engine, CALLERS.get(who, Caller.system("admin")), {"q": "haitong"})
         assert [cid for page in pages for cid in page] == (
             ["h-5", "h-2", "h-1"] if who == "admin" else [])  # OTHER's, not the rep's
@@ -253,31 +247,6 @@ def _nodes(node: dict[str, Any], above: tuple[str, ...] = ()
     yield node, above
     for child in node.get("Plans", ()):
         yield from _nodes(child, (*above, node["Node Type"]))
-
-
-@pytest.mark.parametrize("path", ["rare term", "common term per source"])
-def test_a_page_is_read_by_the_tuple_ids_of_its_matches(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
-    # the matches are found first; their page's rows are then read where they were found
-    # (a TID scan), not looked up again by primary key
-    rows = {"t-1": "gongsi haitong", "t-2": "haitong qita", "t-3": "zhaitong"}
-    with _customers(engine, rows):
-        if path == "rare term":
-            monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))
-            caller = Caller.system("admin")
-        else:
-            monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", 0.0)
-            monkeypatch.setattr(search, "WALK_WORTH_AVOIDING", 0)
-            caller = Caller(user_id=OTHER, roles=["sales_rep"], scope="own")
-        found, plan = _planned(engine, caller, {"q": "haitong"},
-                               "SET enable_seqscan = off; SET enable_indexscan = off")
-    assert found == ["t-3", "t-2", "t-1"]
-    scans = [n["Node Type"] for n, _ in _nodes(plan) if n.get("Relation Name") == "customers"]
-    indexes = [n["Index Name"] for n, _ in _nodes(plan) if "Index Name" in n]
-    # the last scan reads the page; per source, the account team's branch looks its
-    # customers up by key
-    assert scans[-1] == "Tid Scan", scans
-    assert indexes.count("customers_pkey") == (0 if path == "rare term" else 1), indexes
 
 
 @pytest.mark.parametrize("sort", ["-created_at", "created_at"])

@@ -28,7 +28,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    literal_column,
     or_,
     select,
     true,
@@ -46,12 +45,7 @@ from services.customer.db.models import (
     Staff,
 )
 from services.customer.domain.list_fields import OWNER_NAME_COLUMN, SUMMARY
-from services.customer.domain.search import (
-    TermLookup,
-    normalize_query,
-    term_lookup,
-    whole_phone_number,
-)
+from services.customer.domain.search import normalize_query, term_lookup, whole_phone_number
 from services.customer.domain.segments import field_kind
 from services.customer.domain.segments import number as segment_number
 
@@ -233,7 +227,7 @@ def list_customers(s: Session, caller: Caller, q: dict[str, Any],
             pattern = f"%{escaped}%"
             params["pattern"], params["term"] = pattern, term
             common = postgres and term_share(s, pattern) >= FREQUENT_TERM_SHARE
-            lookup = search_lookup(s, term) if postgres else None
+            lookup = term_lookup(term) if postgres else None
             if lookup is not None:
                 # looked up in the window arrays, tested after
                 search = "windows"
@@ -355,34 +349,26 @@ def _list_statement(shape: _ListShape, extra: Sequence[Any] = ()) -> Select[Any]
 def _page_of_matches(rows: Select[Any], conditions: list[Any], column: Any,
                      descending: bool, limit: Any) -> Select[Any]:
     """A page of the customers matching a rare term: every match (id and sort key) is
-    found first, the page is taken from them, and its ``rows`` are read last.
+    found first, the page is taken from them, and its ``rows`` are read last (by id).
 
     Written so that the plan cannot depend on the term: the matches are a materialized
     CTE, which has no order to walk, so its only plan is the lookup in the search index.
     Left to itself, a plan made without the term (as a prepared statement's is) walked
     the newest customers and tested each one: 0.3–1 s for a rare term."""
     c = _customers.c
-    matches = select(c.id, column.label("sort_key"), _tuple_id.label("tid")).where(
+    matches = select(c.id, column.label("sort_key")).where(
         *conditions).cte("matches").prefix_with("MATERIALIZED")
     direction = "desc" if descending else "asc"
-    page = (select(matches.c.tid)
+    page = (select(matches.c.id)
             .order_by(getattr(matches.c.sort_key, direction)(), getattr(matches.c.id, direction)())
             .limit(limit))
     order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id)
-    return rows.where(_at_tids(page)).order_by(*order)
+    return rows.where(_among(page)).order_by(*order)
 
 
-# A page's rows are read last, where its candidates were found: by their tuple ids (one
-# statement, one snapshot, so each is the version the candidates were taken from). Read
-# by primary key instead, the 51 lookups (text keys, compared under the database's
-# collation) were half of PostgreSQL's CPU for a page of a 350-match term (1.8 -> 0.9-1.2
-# ms per statement, bench/customer.py's "haitong" at 500,000 customers). PostgreSQL only.
-_tuple_id = literal_column("customers.ctid")
-
-
-def _at_tids(page: Select[Any]) -> Any:
-    """The customers whose tuple ids ``page`` selects: a TID scan, no index."""
-    return _tuple_id == any_(func.array(page.scalar_subquery()))
+def _among(page: Select[Any]) -> Any:
+    """The customers whose ids ``page`` selects (PostgreSQL: one array of them)."""
+    return _customers.c.id == any_(func.array(page.scalar_subquery()))
 
 
 def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: int,
@@ -397,7 +383,7 @@ def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: in
     statement with the visibility as an OR walked ``ix_customers_created`` through all
     of them (90 ms for a rep). Per owner ``(owner_id, created_at)`` and for the pool
     its own index are walked in order instead (1 ms). The branches carry keys only and
-    the page's ``rows`` are read once at the end, by tuple id (``_at_tids``)."""
+    the page's ``rows`` are read once at the end, by id."""
     direction = "desc" if descending else "asc"
 
     def order(cols: Any, by_owner: bool) -> list[Any]:
@@ -406,7 +392,7 @@ def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: in
 
     c = _customers.c
     sources = visibility(owners_array=True)  # PostgreSQL only, like the walk itself
-    narrow = select(c.id, c.created_at, c.owner_id, _tuple_id.label("tid")).where(*conditions)
+    narrow = select(c.id, c.created_at, c.owner_id).where(*conditions)
     # owner_id leads an order where one owner is asked for, so that PostgreSQL sees the
     # index order it can walk; a few owners each get their own walk (every branch is
     # planned apart, which costs PostgreSQL more than the walk beyond a few)
@@ -422,8 +408,8 @@ def _page_by_source(rows: Select[Any], conditions: list[Any], owner_branches: in
     branches.append(narrow.where(sources.on_team, ~sources.in_scope)
                     .order_by(*order(c, False)))
     merged = union_all(*[select(*b.limit(limit).subquery().c) for b in branches]).subquery()
-    page = select(merged.c.tid).order_by(*order(merged.c, False)).limit(limit)
-    return rows.where(_at_tids(page)).order_by(*order(c, False))
+    page = select(merged.c.id).order_by(*order(merged.c, False)).limit(limit)
+    return rows.where(_among(page)).order_by(*order(c, False))
 
 
 # -- how common a term is ---------------------------------------------------------------------
@@ -433,56 +419,37 @@ FREQUENT_TERM_SHARE = 0.01
 # below this many customers the single statement's walk is short whatever it skips
 WALK_WORTH_AVOIDING = 20_000
 OWN_BRANCHES_MAX = 4  # owners in scope walked one by one; more share one branch
-_ESTIMATES: dict[str, tuple[Any, float]] = {}  # what -> (value, good until)
+_ESTIMATES: dict[str, tuple[float, float]] = {}  # what -> (value, good until)
 
 
-def _remembered(what: str, measure: Any) -> Any:
+def _estimate(what: str, measure: Any) -> float:
     """``measure()``, kept ten minutes: a user paging or retyping asks again and again."""
     now = time.monotonic()
     known = _ESTIMATES.get(what)
     if known is None or known[1] <= now:
         if len(_ESTIMATES) > 10_000:
             _ESTIMATES.clear()
-        known = _ESTIMATES[what] = (measure(), now + 600)
+        known = _ESTIMATES[what] = (float(measure()), now + 600)
     return known[0]
-
-
-def _estimate(what: str, measure: Any) -> float:
-    return float(_remembered(what, measure))
 
 
 def term_share(s: Session, pattern: str) -> float:
     """PostgreSQL's own estimate of the share of customers whose search text is LIKE
-    ``pattern`` (planning only, no execution)."""
+    ``pattern`` (planning only, no execution; from the thousand-text histogram of
+    migration 0009).
+
+    It chooses the statement, so that each can be prepared: a common term walks the
+    newest customers, a rare one is looked up in the window arrays. A search planned
+    per call cannot choose as well: PostgreSQL estimates the windows, not the term (a
+    term of three letters looked up by 53 windows looks common, and was walked through
+    the table), and no estimate tells that a scoped caller sees none of the newest
+    customers."""
     def measure() -> float:
         plan = s.connection().exec_driver_sql(
             "EXPLAIN (FORMAT JSON) SELECT 1 FROM customers "
             "WHERE search_text LIKE %(p)s ESCAPE '\\'", {"p": pattern}).scalar_one()
         return float(plan[0]["Plan"]["Plan Rows"]) / customers_estimate(s)
     return _estimate(f"LIKE {pattern}", measure)
-
-
-def _sample_share(s: Session) -> Any:
-    """The share of search texts containing a text, counted in the sample PostgreSQL keeps
-    for its estimates (the 1,000-value histogram); None before ANALYZE.
-    Occurrences, not texts: an upper bound of the share, which is what a threshold of
-    "too frequent to look up" wants; one search of the joined sample per text."""
-    sample = _remembered("search sample", lambda: "\n".join(s.connection().exec_driver_sql(
-        "SELECT histogram_bounds::text::text[] FROM pg_stats WHERE tablename = "
-        "'customers' AND attname = 'search_text'").scalar() or []))
-    if not sample:
-        return None
-    values = sample.count("\n") + 1
-    return lambda text: sample.count(text) / values
-
-
-def search_lookup(s: Session, term: str) -> TermLookup | None:
-    """``term_lookup`` of ``term`` with the sample's shares (all equal before ANALYZE has
-    made one)."""
-    def choose() -> TermLookup | None:
-        return term_lookup(term, _sample_share(s) or (lambda _: 0.0))
-    lookup: TermLookup | None = _remembered(f"windows {term}", choose)
-    return lookup
 
 
 def customers_estimate(s: Session) -> float:
