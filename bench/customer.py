@@ -527,7 +527,7 @@ def service_sql(db_url: str, caller: Caller, q: str) -> tuple[list[str], str, An
     finally:
         engine.dispose()
     statement, parameters = captured[-1]
-    before = [sql for sql, _ in captured if sql.startswith("PREPARE")]
+    before = [sql for sql, _ in captured if "PREPARE crm_" in sql]
     return before, statement, parameters
 
 
