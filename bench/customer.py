@@ -358,6 +358,10 @@ _PLAN: FillPlan | None = None
 def _init_worker(plan: FillPlan) -> None:
     global _PLAN
     _PLAN = plan
+    # the pool ends its workers with SIGTERM: killed there and then, not by main()'s
+    # handler, which would let a worker exit holding the pool's queue lock and leave
+    # the other waiting on it for ever (the fill then never ends)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _fill_job(bounds: tuple[int, int]) -> tuple[int, str, str, str]:
