@@ -27,6 +27,11 @@ and measures through the gateway with real tokens:
     .venv/bin/python bench/customer.py [--rows 100000] [--total 1000000]
     .venv/bin/python bench/customer.py --rows 20000 --total 50000   # quick smoke run
     .venv/bin/python bench/customer.py --import-only   # step 1 alone
+    .venv/bin/python bench/customer.py --levers   # and each of the search's levers off
+
+With ``--levers``, the searches are then timed in this process (the service's own
+``list_customers`` on the service's database) with all of the search's levers and with
+each one switched off in turn (``LEVERS``), in alternating rounds.
 
 Prints figures, with the CPU each component spent per request (from /proc) and the plan
 PostgreSQL chose; asserts only correctness (every row created, the data set complete).
@@ -68,7 +73,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crm_platform.auth import Caller  # noqa: E402
-from crm_platform.db import UTCDateTime, make_engine  # noqa: E402
+from crm_platform.db import UTCDateTime, make_engine, read_session_factory  # noqa: E402
 from sqlalchemy import JSON, event  # noqa: E402
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -76,7 +81,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from bench.cpu import snapshot  # noqa: E402
 from bench.loadgen import Result, run  # noqa: E402
 from bench.private_postgres import private_postgres  # noqa: E402
-from services.customer.db import queries  # noqa: E402
+from services.customer.db import search  # noqa: E402
 from services.customer.db.models import Customer, CustomerHistory  # noqa: E402
 from services.customer.domain import customers as rules  # noqa: E402
 from services.customer.domain.classification import (  # noqa: E402
@@ -354,6 +359,10 @@ _PLAN: FillPlan | None = None
 def _init_worker(plan: FillPlan) -> None:
     global _PLAN
     _PLAN = plan
+    # the pool ends its workers with SIGTERM: killed there and then, not by main()'s
+    # handler, which would let a worker exit holding the pool's queue lock and leave
+    # the other waiting on it for ever (the fill then never ends)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _fill_job(bounds: tuple[int, int]) -> tuple[int, str, str, str]:
@@ -505,7 +514,7 @@ def match_count(cur: Any, q: str) -> int:
 
 
 def service_sql(db_url: str, caller: Caller, q: str) -> tuple[list[str], str, Any]:
-    """The statement and parameters ``queries.list_customers`` runs for this search, after
+    """The statement and parameters ``search.list_customers`` runs for this search, after
     the statements that must run before it on the same connection (the ``PREPARE`` of a
     prepared one, whose ``EXECUTE`` is the statement)."""
     engine = make_engine(db_url, pool_size=1)
@@ -519,11 +528,11 @@ def service_sql(db_url: str, caller: Caller, q: str) -> tuple[list[str], str, An
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with Session(engine) as s:
-            queries.list_customers(s, caller, {"q": q}, SUMMARY.columns)
+            search.list_customers(s, caller, {"q": q}, SUMMARY.columns)
     finally:
         engine.dispose()
     statement, parameters = captured[-1]
-    before = [sql for sql, _ in captured if sql.startswith("PREPARE")]
+    before = [sql for sql, _ in captured if "PREPARE crm_" in sql]
     return before, statement, parameters
 
 
@@ -561,6 +570,74 @@ def explain(db_url: str, caller: Caller, q: str) -> Plan:
             kind, index, target = match.groups()
             scans.setdefault(f"{kind} {index or target}", None)
     return Plan(took, " + ".join(scans), "\n".join([*before, run]) + "\n\n" + "\n".join(lines))
+
+
+# -- the search's levers, each switched off in turn ------------------------------------------
+def _every_term_rare() -> Callable[[], None]:
+    before = search.term_share
+    search.term_share = lambda _s, _pattern: 0.0
+    return lambda: setattr(search, "term_share", before)
+
+
+# lever -> how the search does without it (switch it off; returns how to switch it back on)
+LEVERS: dict[str, Callable[[], Callable[[], None]]] = {
+    # no EXPLAIN of the term: every term looked up in the window arrays, matches sorted
+    "term estimate": _every_term_rare,
+    # prepared statements planned as PostgreSQL's default plan_cache_mode plans them
+    "generic plans": lambda: lambda: None,  # (on the engine: see lever_phase)
+}
+
+
+def lever_phase(db_url: str, searchers: list[Searcher], searches: list[tuple[str, str]],
+                rounds: int = 5, calls: int = 30) -> list[str]:
+    """``search.list_customers`` in this process, the statement as the service runs it,
+    with all levers and with each one switched off, in alternating rounds: per case, the
+    lowest of the rounds' median times (the machine's load comes in bursts)."""
+    best: dict[tuple[str, str, str], float] = {}
+    for _round in range(rounds):
+        for lever in ("", *LEVERS):
+            engine = make_engine(db_url, pool_size=1)
+            if lever == "generic plans":  # as if the connection were set already
+                event.listen(engine, "connect", lambda _dbapi, record: record.info.update(
+                    crm_generic_plans=True))
+            sessions = read_session_factory(engine)
+            switch_on = LEVERS[lever]() if lever else (lambda: None)
+            search._ESTIMATES.clear()
+            search._LIST_STATEMENTS.clear()
+            try:
+                for who in searchers:
+                    for label, q in searches:
+                        times = []
+                        for i in range(calls + 3):
+                            began = time.perf_counter()
+                            with sessions() as s:
+                                search.list_customers(s, who.caller, {"q": q}, SUMMARY.columns)
+                            if i >= 3:
+                                times.append(1000 * (time.perf_counter() - began))
+                        key = (lever, who.label, label)
+                        best[key] = min(best.get(key, float("inf")), statistics.median(times))
+            finally:
+                switch_on()
+                engine.dispose()
+        print(f"  lever round {_round + 1} of {rounds} done", flush=True)
+    search._ESTIMATES.clear()
+    search._LIST_STATEMENTS.clear()
+    cases = [(who.label, label) for who in searchers for label, _ in searches
+             if label not in EXTRA_QUERIES]
+    total = sum(best[("", *case)] for case in cases)
+    lines = [f"search time in this process (ms, sum over the {len(cases)} counted cases of "
+             f"each case's lowest median of {rounds} rounds of {calls} calls): all levers "
+             f"{total:.1f}"]
+    for lever in LEVERS:
+        without = sum(best[(lever, *case)] for case in cases)
+        worst = max(cases, key=lambda case: best[(lever, *case)] / best[("", *case)])
+        lines.append(
+            f"  without {lever:<16} {without:8.1f}  ({without / total:.2f} x; most: "
+            f"{' '.join(worst)} {best[('', *worst)]:.2f} -> {best[(lever, *worst)]:.2f})")
+    for who, label, _q in [(w.label, lb, q) for w in searchers for lb, q in searches]:
+        lines.append(f"  {who:<8}{label:<22}" + "  ".join(
+            f"{lever or 'all'} {best[(lever, who, label)]:6.2f}" for lever in ("", *LEVERS)))
+    return lines
 
 
 # -- where the CPU goes ----------------------------------------------------------------
@@ -692,6 +769,9 @@ def main() -> None:
                         "benchmark's own with --shared-buffers (bench/private_postgres.py)")
     parser.add_argument("--shared-buffers", default="4GB",
                         help="PostgreSQL's buffer cache on its own server")
+    parser.add_argument("--levers", action="store_true",
+                        help="after the searches, time them in this process with each of "
+                        "the search's levers switched off in turn")
     parser.add_argument("--import-only", action="store_true",
                         help="the import alone (no fill, no searches): to compare checkouts")
     args = parser.parse_args()
@@ -829,6 +909,10 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
         report.append(f"load average after the searches: {os.getloadavg()[0]:.2f}")
         plans = {(who.label, label): explain(db_url, who.caller, q)
                  for who, label, q, _, _ in results}
+        levers = []
+        if args.levers:
+            print("the search's levers, each switched off in turn ...", flush=True)
+            levers = lever_phase(db_url, searchers, searches)
 
     print("\n" + "=" * 100)
     print(f"Customer service at {args.total:,} customers, PostgreSQL, through the gateway\n")
@@ -860,6 +944,8 @@ def benchmark(args: argparse.Namespace, where: str) -> None:
     for who, label, _q, result, _ in results:
         if label in EXTRA_QUERIES:
             print(f"  not counted ({label}, as {who.label}): p99 {result.pct(0.99):.0f} ms")
+    if levers:
+        print("\nthe search's levers: " + "\n".join(levers))
     print(f"\nthe full pages as the list summary (default) and as whole records (fields=*), "
           f"{SHAPE_ROUNDS} alternating rounds of {args.requests // 3} requests each: CPU ms "
           "per request, all components, median of the rounds\n")

@@ -124,12 +124,8 @@ def make_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 5,
         parsed,
         echo=echo,
         **options,
-        # timestamps are read in UTC (``UTCDateTime`` relies on it); statements
-        # prepared by ``execute_prepared`` run on their generic plan: it
-        # chooses them for plans that do not depend on values, and under the default
-        # PostgreSQL re-plans per call while a generic plan's estimate (made without
-        # the values) looks costlier than the custom ones. Nothing else is prepared.
-        connect_args={"options": "-c plan_cache_mode=force_generic_plan -c timezone=UTC"},
+        # timestamps are read in UTC (``UTCDateTime`` relies on it)
+        connect_args={"options": "-c timezone=UTC"},
         execution_options={"crm_prepare": prepared_statements},
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -159,11 +155,15 @@ def execute_prepared(connection: Connection, statement: Select[Any],
     connection: for statements whose best plan does not depend on their values (a key
     lookup, a walk of an index in order, a bitmap lookup whose result is sorted after),
     planning was the largest part of the database's time per search (0.2–0.5 ms of
-    ~0.6). PostgreSQL engines run prepared statements on their generic plan (see
-    ``make_engine``), so a statement whose plan would depend on its values must not
-    come here. ``statement`` must be kept (it is known by identity) and must not use
-    expanding parameters (``= ANY(array)`` instead of ``IN``). Run as a plain statement
-    when the engine was made with ``prepared_statements=False``."""
+    ~0.6). They run on their generic plan: a connection that prepares one is set to
+    ``plan_cache_mode = force_generic_plan`` (under the default, PostgreSQL re-plans
+    per call while a generic plan's estimate, made without the values, looks costlier
+    than the custom ones), which only prepared statements heed; connections of services
+    that prepare nothing keep PostgreSQL's defaults. So a statement whose plan would
+    depend on its values must not come here. ``statement`` must be kept (it is known by
+    identity) and must not use expanding parameters (``= ANY(array)`` instead of
+    ``IN``). Run as a plain statement when the engine was made with
+    ``prepared_statements=False``."""
     if not connection.get_execution_options().get("crm_prepare"):
         return connection.execute(statement, params)
     known = _PREPARED.get(id(statement))
@@ -172,10 +172,20 @@ def execute_prepared(connection: Connection, statement: Select[Any],
             _PREPARED.clear()
         known = _PREPARED[id(statement)] = (statement, _prepare(connection, statement))
     prepared = known[1]
-    names: set[str] = connection.connection.info.setdefault("crm_prepared", set())
+    info = connection.connection.info
+    names: set[str] = info.setdefault("crm_prepared", set())
+    setup: list[str] = []
+    if not info.get("crm_generic_plans"):
+        setup.append("SET plan_cache_mode = force_generic_plan")
+        # for good only outside a transaction (a rollback would undo it): else again
+        # next time
+        info["crm_generic_plans"] = bool(getattr(connection.connection.dbapi_connection,
+                                                 "autocommit", False))
     if prepared.name not in names:
-        connection.exec_driver_sql(prepared.prepare)
+        setup.append(prepared.prepare)
         names.add(prepared.name)
+    if setup:  # one round trip
+        connection.exec_driver_sql("; ".join(setup))
     return connection.execute(prepared.execute, {**prepared.defaults, **params})
 
 

@@ -1,10 +1,9 @@
 """``insert_rows`` stores on PostgreSQL exactly what SQLAlchemy's executemany stores (every
-column, JSON text included), refuses a duplicate key as a whole, and the search bigrams
-function of migration 0004 returns what the first version returned."""
+column, JSON text included), refuses a duplicate key as a whole, and the search windows
+the service writes are those migration 0009 computes for customers stored before it."""
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,9 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from crm_platform.bulk_insert import MIN_ROWS, insert_rows
 from crm_platform.db import session_factory
-from crm_platform.migrations import migrations_dir
+from crm_platform.migrations import alembic_config
 from sqlalchemy import Engine, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -129,14 +129,13 @@ def test_a_naive_datetime_is_refused(engine: Engine) -> None:
         insert_rows(s, Customer.__table__, rows)
 
 
-def _migration_0008() -> Any:
-    """Migration 0008's module (its file name is no module name: loaded from its path)."""
-    path = next((migrations_dir("customer") / "versions").glob("0008_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0008", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _windows_migration() -> Any:
+    """The migration that computes the windows of the customers stored before it (0009),
+    as Alembic loads it."""
+    scripts = ScriptDirectory.from_config(alembic_config("customer", "sqlite://"))
+    revision = scripts.get_revision("0009")
+    assert revision is not None
+    return revision.module
 
 
 @pytest.mark.parametrize("doc", [
@@ -146,23 +145,13 @@ def _migration_0008() -> Any:
     "zsm 163 a@126.com abc12 ab1 x123y 12ab", "zsmq c20260000001", "123",
 ])
 def test_search_windows_are_those_the_database_made(engine: Engine, doc: str) -> None:
-    """The windows the service writes are those the SQL of the migrations made for the
-    rows stored before them: the bigrams as the first version of 0003 defined them, the
-    digit and letter windows as 0008 recomputes them (0006's and 0007's with each run of
-    three kept whole)."""
-    made_by_sql = {
-        "search_bigrams": r"""
-            SELECT coalesce(array_agg(DISTINCT b), '{}')
-            FROM unnest(string_to_array(:doc, ' ')) AS w,
-                 generate_series(1, char_length(w) - 1) AS i,
-                 LATERAL (SELECT substr(w, i, 2) AS b) AS x
-            WHERE b !~ '[\x01-\x7f]'""",
-        "search_digit_grams": "SELECT pg_temp.crm_windows(:doc, '[^0-9]+')",
-        "search_letter_grams": "SELECT pg_temp.crm_windows(:doc, '[^a-z]+')",
-    }
+    """The windows the service writes are those the SQL of migration 0009 makes for the
+    customers stored before it, in the same order."""
+    migration = _windows_migration()
     windows = search_windows(doc)
-    with engine.connect() as conn:
-        conn.exec_driver_sql(_migration_0008()._WINDOWS)  # the function 0008 recomputes with
-        for column, sql in made_by_sql.items():
-            expected = conn.execute(text(sql), {"doc": doc}).scalar_one()
-            assert windows[column] == sorted(expected), column
+    with engine.connect() as conn:  # the function is the connection's own, rolled back
+        conn.exec_driver_sql(migration.WINDOWS_FUNCTION)
+        for column, arguments in migration.WINDOWS.items():
+            made = conn.execute(text(f"SELECT pg_temp.crm_windows(:doc, {arguments})"),
+                                {"doc": doc}).scalar_one()
+            assert windows[column] == made, column

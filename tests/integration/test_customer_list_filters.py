@@ -15,7 +15,7 @@ from crm_platform.errors import NotFound
 from sqlalchemy import Engine, Table, event, insert
 from sqlalchemy.orm import Session
 
-from services.customer.db import queries
+from services.customer.db import search
 from services.customer.db.models import AccountTeamMember, Customer, CustomerKey
 from services.customer.domain.search import search_windows
 from tests.support.infra import migrated_engine
@@ -69,7 +69,7 @@ def _all_pages(engine: Engine, caller: Caller, query: dict[str, Any]) -> list[st
     cursor = None
     with Session(engine) as s:
         while True:
-            rows, cursor = queries.list_customers(
+            rows, cursor = search.list_customers(
                 s, caller, {**query, "limit": 4, **({"cursor": cursor} if cursor else {})})
             seen += [r.id for r in rows]
             if cursor is None:
@@ -122,10 +122,10 @@ def terms(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
     """Whether PostgreSQL's estimate makes every term rare (matches sorted after, in a
     prepared statement) or common (one statement planned per call; for a scoped
     caller, the walk per source of visibility)."""
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE",
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE",
                         float("inf") if request.param == "rare" else 0.0)
-    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
-    queries._ESTIMATES.clear()
+    monkeypatch.setattr(search, "WALK_WORTH_AVOIDING", 0)
+    search._ESTIMATES.clear()
     return str(request.param)
 
 
@@ -154,11 +154,11 @@ def test_a_rep_sees_own_pool_and_account_team(engine: Engine, terms: str) -> Non
 
 
 def test_statements_are_kept_per_shape(engine: Engine) -> None:
-    queries._LIST_STATEMENTS.clear()
+    search._LIST_STATEMENTS.clear()
     _all_pages(engine, ADMIN, {"tier": "A"})
     _all_pages(engine, ADMIN, {"tier": "B"})
     # first pages and cursor pages: two shapes for any number of values and pages
-    assert len(queries._LIST_STATEMENTS) == 2
+    assert len(search._LIST_STATEMENTS) == 2
 
 
 def test_searches_are_prepared_on_postgresql(engine: Engine, monkeypatch: pytest.MonkeyPatch
@@ -166,18 +166,18 @@ def test_searches_are_prepared_on_postgresql(engine: Engine, monkeypatch: pytest
     """The cases above ran these shapes; here they must have been the prepared ones
     (planned once per connection) on PostgreSQL, and plain statements on SQLite."""
     prepared: list[Any] = []
-    execute = queries.execute_prepared
-    monkeypatch.setattr(queries, "execute_prepared",
+    execute = search.execute_prepared
+    monkeypatch.setattr(search, "execute_prepared",
                         lambda conn, stmt, params: prepared.append(stmt) or execute(
                             conn, stmt, params))
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # all rare
-    queries._LIST_STATEMENTS.clear()
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))  # all rare
+    search._LIST_STATEMENTS.clear()
     for caller, q in ((ADMIN, "huaxin"), (ADMIN, "华信"), (REP_A, "huaxin"),
                       (ADMIN, "13800130007"), (ADMIN, "1380013"), (ADMIN, "kehu1"),
                       (REP_A, "kehu1")):
         _all_pages(engine, caller, {"q": q})
     shapes = {(shape.search, shape.rare, shape.scoped, shape.prepared)
-              for shape in queries._LIST_STATEMENTS}
+              for shape in search._LIST_STATEMENTS}
     if engine.dialect.name == "postgresql":
         # huaxin, kehu1: letter windows; 华信: two-character ones; 1380013: digit ones
         assert shapes == {("windows", True, False, True), ("windows", True, True, True),
@@ -193,7 +193,7 @@ def test_prepared_statements_can_be_turned_off(engine: Engine,
     on it: ``CRM_DB_PREPARED_STATEMENTS=false`` runs the same statements plainly."""
     if engine.dialect.name != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # all rare
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))  # all rare
     plain = make_engine(engine.url, pool_size=1, prepared_statements=False)
     sent: list[str] = []
     event.listen(plain, "before_cursor_execute",
@@ -206,14 +206,40 @@ def test_prepared_statements_can_be_turned_off(engine: Engine,
         plain.dispose()
 
 
+def test_only_connections_that_prepare_statements_plan_them_generically(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines keep PostgreSQL's default plan_cache_mode (the other services prepare
+    nothing); a connection that prepares the customer service's statements runs them on
+    their generic plan, also after a transaction that set it was rolled back."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))  # all rare: prepared
+    fresh = make_engine(engine.url, pool_size=1)
+
+    def mode(s: Session) -> str:
+        return str(s.connection().exec_driver_sql("SHOW plan_cache_mode").scalar_one())
+
+    try:
+        with Session(fresh) as s:  # a transaction, rolled back at the end
+            assert mode(s) == "auto"
+            search.list_customers(s, ADMIN, {"q": "huaxin"})
+            assert mode(s) == "force_generic_plan"
+        with Session(fresh) as s:  # the same connection: set again on its next use
+            assert mode(s) == "auto"
+            search.list_customers(s, ADMIN, {"q": "huaxin"})  # prepared already
+            assert mode(s) == "force_generic_plan"
+    finally:
+        fresh.dispose()
+
+
 def test_a_customer_is_read_by_id_within_the_callers_scope(engine: Engine) -> None:
     # (prepared on PostgreSQL, the owners as one array; a plain statement on SQLite)
     with Session(engine) as s:
         for _ in range(2):  # the second time on a connection that has it prepared
-            row, owner_name = queries.get_visible_with_owner_name(s, ADMIN, "c-005")
+            row, owner_name = search.get_visible_with_owner_name(s, ADMIN, "c-005")
             assert (row.id, row.owner_id, owner_name) == ("c-005", "u-b", None)
-            assert queries.get_visible_with_owner_name(s, REP_A, "c-004")[0].id == "c-004"
-            assert queries.get_visible_with_owner_name(s, REP_A, "c-003")[0].id == "c-003"
-            assert queries.get_visible_with_owner_name(s, REP_A, "c-002")[0].id == "c-002"
+            assert search.get_visible_with_owner_name(s, REP_A, "c-004")[0].id == "c-004"
+            assert search.get_visible_with_owner_name(s, REP_A, "c-003")[0].id == "c-003"
+            assert search.get_visible_with_owner_name(s, REP_A, "c-002")[0].id == "c-002"
             with pytest.raises(NotFound):
-                queries.get_visible_with_owner_name(s, REP_A, "c-005")  # u-b's
+                search.get_visible_with_owner_name(s, REP_A, "c-005")  # u-b's

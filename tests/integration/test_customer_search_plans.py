@@ -15,8 +15,9 @@ from crm_platform.db import make_engine
 from sqlalchemy import Engine, Table, event, insert
 from sqlalchemy.orm import Session
 
-from services.customer.db import queries
+from services.customer.db import search
 from services.customer.db.models import AccountTeamMember, Customer
+from services.customer.domain import search as terms
 from services.customer.domain.list_fields import SUMMARY
 from services.customer.domain.search import search_windows
 from tests.support.infra import migrated_engine
@@ -66,7 +67,7 @@ def _pages(engine: Engine, caller: Caller, query: dict[str, Any],
     cursor = None
     with Session(engine) as s:
         while True:
-            rows, cursor = queries.list_customers(
+            rows, cursor = search.list_customers(
                 s, caller, {**query, "limit": 7, **({"cursor": cursor} if cursor else {})},
                 columns)
             if rows and columns is not None:  # the summary's width: its columns only
@@ -84,13 +85,13 @@ def test_per_source_pages_equal_the_single_statement(
         monkeypatch: pytest.MonkeyPatch) -> None:
     caller = CALLERS[who]
     query = {"q": "tongyong", "sort": sort}
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 2.0)  # never: one statement
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", 2.0)  # never: one statement
     single = _pages(engine, caller, query, columns)
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)  # always: per source
-    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", 0.0)  # always: per source
+    monkeypatch.setattr(search, "WALK_WORTH_AVOIDING", 0)
     taken = []
-    by_source = queries._page_by_source
-    monkeypatch.setattr(queries, "_page_by_source",
+    by_source = search._page_by_source
+    monkeypatch.setattr(search, "_page_by_source",
                         lambda *a: taken.append(1) or by_source(*a))
     per_source = _pages(engine, caller, query, columns)
     assert taken and per_source == single
@@ -107,12 +108,12 @@ def test_per_source_pages_equal_the_single_statement(
 def test_the_estimate_tells_common_from_rare_terms(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE customers")
-    queries._ESTIMATES.clear()
+    search._ESTIMATES.clear()
     with Session(engine) as s:
-        common = queries.term_share(s, "%tongyong%")
-        rare = queries.term_share(s, "%kehu42%")
+        common = search.term_share(s, "%tongyong%")
+        rare = search.term_share(s, "%kehu42%")
     # (90 rows: one row is already 1.1 %, so "rare" is relative here)
-    assert common > queries.FREQUENT_TERM_SHARE and rare < common / 10
+    assert common > search.FREQUENT_TERM_SHARE and rare < common / 10
 
 
 @pytest.mark.parametrize("rare", [True, False], ids=["rare term", "common term"])
@@ -124,12 +125,12 @@ def test_a_term_of_three_letters_is_looked_up_by_the_windows_that_hold_it(
             "h-5": "zsx zszs", "h-6": "c1zsmq2"}
     with _customers(engine, rows):
         # a rare term's matches are sorted in a statement planned once; a common one's not
-        monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf") if rare else 0.0)
-        queries._LIST_STATEMENTS.clear()
+        monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf") if rare else 0.0)
+        search._LIST_STATEMENTS.clear()
         pages = _pages(engine, Caller.system("admin"), {"q": "ZSM"})
         assert [cid for page in pages for cid in page] == ["h-6", "h-4", "h-2", "h-1"]
         assert [(shape.search, shape.windows, shape.rare, shape.prepared)
-                for shape in queries._LIST_STATEMENTS] == [
+                for shape in search._LIST_STATEMENTS] == [
             ("windows", (("search_letter_grams", "overlaps"),), rare, rare)]
 
 
@@ -137,47 +138,40 @@ def test_a_chinese_term_is_looked_up_by_its_two_character_windows(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = {"h-1": "南通海同科技", "h-2": "南通 海同", "h-3": "海同南通", "h-4": "xx南通海同"}
     with _customers(engine, rows):
-        monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # rare
-        queries._LIST_STATEMENTS.clear()
+        monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))  # rare
+        search._LIST_STATEMENTS.clear()
         pages = _pages(engine, Caller.system("admin"), {"q": "南通海同"})
         assert [cid for page in pages for cid in page] == ["h-4", "h-1"]
-        assert [(shape.search, shape.windows) for shape in queries._LIST_STATEMENTS] == [
+        assert [(shape.search, shape.windows) for shape in search._LIST_STATEMENTS] == [
             ("windows", (("search_bigrams", "contains"),))]
 
 
 def test_a_term_without_windows_is_tested_on_every_customer(engine: Engine) -> None:
     rows = {"h-1": "li@qq.com", "h-2": "li qq", "h-3": "wangli@qq.com"}
     with _customers(engine, rows):
-        queries._LIST_STATEMENTS.clear()
+        search._LIST_STATEMENTS.clear()
         pages = _pages(engine, Caller.system("admin"), {"q": "li@qq"})
         assert [cid for page in pages for cid in page] == ["h-3", "h-1"]
-        assert [shape.search for shape in queries._LIST_STATEMENTS] == ["like"]
+        assert [shape.search for shape in search._LIST_STATEMENTS] == ["like"]
 
 
 @pytest.mark.parametrize("who", ["admin", "rep"])
 def test_a_term_of_letters_is_looked_up_by_its_letter_windows(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, who: str) -> None:
-    # "tong" is in three quarters of these customers: the end "hait" and, for "tong", the
-    # rarest other window ("iton": not in "haitxaito") are looked up and "haitong" tested
-    # on each candidate; a match across words ("hai tong") or a near miss ("haitonx",
-    # "haitxaito") is not one
+    # the ends "hait" and "tong" are looked up and "haitong" tested on each candidate: a
+    # match across words ("hai tong") or a near miss ("haitonx", "haitxtong") is not one
     rows = {"h-1": "gongsi haitong", "h-2": "zhaitong", "h-3": "haitonx", "h-4": "hai tong",
-            "h-5": "haitong qita", "h-6": "haitxaito"}
+            "h-5": "haitong qita", "h-6": "haitxtong"}
+    assert terms.term_lookup("haitong") == terms.TermLookup(
+        (("search_letter_grams", ("hait", "tong")),), ())
     with _customers(engine, rows):
-        monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))  # rare
-        # in 96 customers each of these is in 5%: let only "tong" count as frequent
-        from services.customer.domain import search
-        monkeypatch.setattr(search, "FREQUENT_WINDOW_SHARE", 0.5)
-        queries._LIST_STATEMENTS.clear()
-        with Session(engine) as s:
-            lookup = queries.search_lookup(s, "haitong")
-        assert lookup is not None
-        assert lookup.contains == (("search_letter_grams", ("hait", "iton")),)
+        monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", float("inf"))  # rare
+        search._LIST_STATEMENTS.clear()
         pages = _pages(engine, CALLERS.get(who, Caller.system("admin")), {"q": "haitong"})
         assert [cid for page in pages for cid in page] == (
             ["h-5", "h-2", "h-1"] if who == "admin" else [])  # OTHER's, not the rep's
         assert [(shape.search, shape.windows, shape.rare, shape.prepared)
-                for shape in queries._LIST_STATEMENTS] == [
+                for shape in search._LIST_STATEMENTS] == [
             ("windows", (("search_letter_grams", "contains"),), True, True)]
 
 
@@ -190,31 +184,31 @@ def _customers(engine: Engine, rows: dict[str, str]) -> Iterator[None]:
             status="active", created_at=T0 + timedelta(days=10, hours=n), **_searchable(text))
             for n, (cid, text) in enumerate(rows.items())])
         conn.exec_driver_sql("ANALYZE customers")
-    queries._ESTIMATES.clear()
+    search._ESTIMATES.clear()
     try:
         yield
     finally:
         with engine.begin() as conn:
             conn.execute(CUSTOMERS.delete().where(CUSTOMERS.c.id.in_(rows)))
-        queries._ESTIMATES.clear()
+        search._ESTIMATES.clear()
 
 
 def test_a_common_term_for_everyone_walks_the_newest_customers_in_a_prepared_statement(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     admin = Caller.system("admin")
     query = {"q": "tongyong"}
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 2.0)  # never common
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", 2.0)  # never common
     expected = _pages(engine, admin, query)
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)  # always common
-    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
-    queries._LIST_STATEMENTS.clear()
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", 0.0)  # always common
+    monkeypatch.setattr(search, "WALK_WORTH_AVOIDING", 0)
+    search._LIST_STATEMENTS.clear()
     assert _pages(engine, admin, query) == expected
     assert [(shape.search, shape.scoped, shape.prepared)
-            for shape in queries._LIST_STATEMENTS] == [("contains", False, True)] * 2  # + cursor
+            for shape in search._LIST_STATEMENTS] == [("contains", False, True)] * 2  # + cursor
     # with a filter the planner weighs the term against it: planned per call
-    queries._LIST_STATEMENTS.clear()
+    search._LIST_STATEMENTS.clear()
     _pages(engine, admin, {**query, "kind": "company"})
-    assert {(shape.search, shape.prepared) for shape in queries._LIST_STATEMENTS} == \
+    assert {(shape.search, shape.prepared) for shape in search._LIST_STATEMENTS} == \
         {("windows", False)}
 
 
@@ -231,12 +225,12 @@ def _planned(engine: Engine, caller: Caller, query: dict[str, Any], settings: st
                 _many: bool) -> None:
         ran.append((statement, parameters))
 
-    queries._LIST_STATEMENTS.clear()
+    search._LIST_STATEMENTS.clear()
     try:
         with fresh.connect() as conn, Session(bind=conn) as s:
             conn.exec_driver_sql(settings)
             event.listen(conn, "before_cursor_execute", capture)
-            found, _ = queries.list_customers(s, caller, query)
+            found, _ = search.list_customers(s, caller, query)
             event.remove(conn, "before_cursor_execute", capture)
             statement, parameters = ran[-1]
             assert statement.startswith("EXECUTE")  # the prepared statement's own plan
@@ -255,38 +249,13 @@ def _nodes(node: dict[str, Any], above: tuple[str, ...] = ()
         yield from _nodes(child, (*above, node["Node Type"]))
 
 
-@pytest.mark.parametrize("path", ["rare term", "common term per source"])
-def test_a_page_is_read_by_the_tuple_ids_of_its_matches(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
-    # the matches are found first; their page's rows are then read where they were found
-    # (a TID scan), not looked up again by primary key
-    rows = {"t-1": "gongsi haitong", "t-2": "haitong qita", "t-3": "zhaitong"}
-    with _customers(engine, rows):
-        if path == "rare term":
-            monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", float("inf"))
-            caller = Caller.system("admin")
-        else:
-            monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)
-            monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
-            caller = Caller(user_id=OTHER, roles=["sales_rep"], scope="own")
-        found, plan = _planned(engine, caller, {"q": "haitong"},
-                               "SET enable_seqscan = off; SET enable_indexscan = off")
-    assert found == ["t-3", "t-2", "t-1"]
-    scans = [n["Node Type"] for n, _ in _nodes(plan) if n.get("Relation Name") == "customers"]
-    indexes = [n["Index Name"] for n, _ in _nodes(plan) if "Index Name" in n]
-    # the last scan reads the page; per source, the account team's branch looks its
-    # customers up by key
-    assert scans[-1] == "Tid Scan", scans
-    assert indexes.count("customers_pkey") == (0 if path == "rare term" else 1), indexes
-
-
 @pytest.mark.parametrize("sort", ["-created_at", "created_at"])
 def test_the_pool_is_merged_in_its_own_order(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, sort: str) -> None:
     # a scoped search for a common term takes from the pool only what the page needs:
     # the pool's branch walks its index in the page's order, nothing sorts it whole
-    monkeypatch.setattr(queries, "FREQUENT_TERM_SHARE", 0.0)
-    monkeypatch.setattr(queries, "WALK_WORTH_AVOIDING", 0)
+    monkeypatch.setattr(search, "FREQUENT_TERM_SHARE", 0.0)
+    monkeypatch.setattr(search, "WALK_WORTH_AVOIDING", 0)
     found, plan = _planned(engine, CALLERS["rep"], {"q": "tongyong", "sort": sort},
                            "SET enable_seqscan = off; SET enable_bitmapscan = off")
     pages = _pages(engine, CALLERS["rep"], {"q": "tongyong", "sort": sort})

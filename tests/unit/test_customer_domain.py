@@ -211,64 +211,36 @@ def test_whole_phone_number(typed: str, e164: str | None) -> None:
     assert whole_phone_number(typed) == e164
 
 
-LETTER_SHARES = {"wei": 0.05, "com": 0.6, "163": 0.01,
-                 "hait": 0.0022, "aito": 0.0013, "iton": 0.0037, "tong": 0.04,
-                 "zhan": 0.05, "hang": 0.06, "angs": 0.001, "ngsa": 0.001, "gsan": 0.002,
-                 "sanm": 0.0005, "anmu": 0.0005, "gong": 0.7, "ongs": 0.6, "ngsi": 0.6}
-
-
-def _windows(run: str) -> list[str]:
-    return [run[i:i + 4] for i in range(len(run) - 3)]
-
-
-@pytest.mark.parametrize(("term", "windows"), [
-    ("haitong", ["aito", "hait"]),  # the frequent end "tong" stands aside for "aito"
-    ("haiton", ["hait", "iton"]),  # both ends rare: both ends
-    ("zhangsanmu", ["anmu", "sanm"]),  # "zhan" is frequent: the rarest other instead
-    ("htxn", ["htxn"]),  # one window: the whole term
-    ("gongsi", ["ngsi", "ongs"]),  # everything frequent: the rarer ones (gong: 70%)
-    ("abcdefgh", ["abcd", "efgh"]),  # nothing known: the two ends
-])
-def test_lookup_windows(term: str, windows: list[str]) -> None:
-    assert search.lookup_windows(_windows(term), lambda t: LETTER_SHARES.get(t, 0.0)) == windows
-
-
-def test_lookup_windows_are_windows_of_the_run() -> None:
-    rng = random.Random(11)
-    for _ in range(500):
-        term = "".join(rng.choice("haitong") for _ in range(rng.randint(4, 12)))
-        windows = search.lookup_windows(_windows(term), lambda t: rng.random())
-        assert 1 <= len(windows) <= 2
-        assert all(len(w) == 4 and w in term for w in windows)
-
-
 def _lookup(term: str) -> dict[str, object]:
-    found = search.term_lookup(term, lambda t: LETTER_SHARES.get(t, 0.0))
+    found = search.term_lookup(term)
     assert found is not None
     return {**{f"{c} @>": list(w) for c, w in found.contains},
             **{f"{c} &&": len(w) for c, w in found.overlaps}}
 
 
 def test_term_lookup_by_kind_of_term() -> None:
-    assert _lookup("haitong") == {"search_letter_grams @>": ["aito", "hait"]}
+    # a run of letters or Chinese characters by its two ends, digits by every window
+    assert _lookup("haitong") == {"search_letter_grams @>": ["hait", "tong"]}
+    assert _lookup("zhangsanmu") == {"search_letter_grams @>": ["anmu", "zhan"]}
+    assert _lookup("htxn") == {"search_letter_grams @>": ["htxn"]}
     assert _lookup("155956") == {"search_digit_grams @>": ["1559", "5595", "5956"]}
     assert _lookup("海同") == {"search_bigrams @>": ["海同"]}
-    assert _lookup("南通海同") == {"search_bigrams @>": ["南通", "海同"]}  # the two ends
+    assert _lookup("南通海同") == {"search_bigrams @>": ["南通", "海同"]}
     # three letters or digits: the run itself or a window starting or ending with it
     assert _lookup("zsm") == {"search_letter_grams &&": 53}
     assert _lookup("163") == {"search_digit_grams &&": 21}
-    # a mixed term by the windows of its longer runs ("zhan" is frequent)
-    assert _lookup("zhangwei@163.com") == {"search_letter_grams @>": ["angw", "gwei"]}
-    assert _lookup("wei@163.com") == {"search_digit_grams &&": 21}  # the rarest of three
+    # a mixed term by the windows of its longer runs
+    assert _lookup("zhangwei@163.com") == {"search_letter_grams @>": ["gwei", "zhan"]}
+    assert _lookup("wei@163.com") == {"search_digit_grams &&": 21}  # digits first
     assert _lookup("海同a") == {"search_bigrams @>": ["海同"]}
     # nothing to look up: tested on the customers in order
     for term in ("张", "hp", "li@qq", "a1b2", ""):
-        assert search.term_lookup(term, lambda t: 0.0) is None
+        assert search.term_lookup(term) is None
 
 
 def test_every_match_passes_its_lookup() -> None:
-    """Whatever the term and the shares: when a search text contains the term, its
-    windows (search_windows) satisfy the term's lookup — no match is ever left out."""
+    """Whatever the term: when a search text contains it, its windows (search_windows)
+    satisfy the term's lookup — no match is ever left out."""
     rng = random.Random(5)
     alphabet = "haiton15 科技海同@.-zs"
     for _ in range(3000):
@@ -277,7 +249,7 @@ def test_every_match_passes_its_lookup() -> None:
         term = text[start:start + rng.randint(1, 10)].replace(" ", "")
         if not term or term not in text:
             continue
-        lookup = search.term_lookup(term, lambda t: rng.random())
+        lookup = search.term_lookup(term)
         if lookup is None:
             continue
         stored = {column: set(windows) for column, windows in search.search_windows(text).items()}

@@ -32,7 +32,7 @@ class Base(DeclarativeBase):
 MESSAGING = messaging_tables(Base.metadata)
 MONEY = Numeric(18, 2)
 # the search text's windows (domain.search.search_windows), looked up by the search
-# indexes on PostgreSQL (migrations 0003, 0006-0008); JSON lists on SQLite, unused there
+# indexes on PostgreSQL (migration 0009); JSON lists on SQLite, unused there
 WINDOWS = ARRAY(Text).with_variant(JSON(), "sqlite")
 
 

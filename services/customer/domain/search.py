@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -99,7 +99,7 @@ def search_document(names: Iterable[str], others: Iterable[str]) -> str:
 # into (two for non-ASCII text — Chinese words —, four for digits and Latin letters —
 # numbers, pinyin, Latin names), the alphabet of a run one shorter than its window
 # (``zsm``, ``ibm``, ``163``), which is kept whole so that a term of three is found
-# too, and whether a term is looked up by every window of a run or by two of them
+# too, and whether a term is looked up by every window of a run or by its two ends
 # (``term_lookup``)
 _RUNS = (("search_bigrams", r"[^\x00-\x7f]", 2, "", False),
          ("search_digit_grams", r"[0-9]", 4, string.digits, True),
@@ -140,10 +140,6 @@ def search_columns(names: Iterable[str], others: Iterable[str]) -> dict[str, obj
     return {"search_text": text, **search_windows(text)}
 
 
-# a window in at least this share of customers is not looked up if another will do
-FREQUENT_WINDOW_SHARE = 0.02
-
-
 @dataclass(frozen=True)
 class TermLookup:
     """How the window arrays find the customers whose search text may contain a term:
@@ -155,23 +151,24 @@ class TermLookup:
     overlaps: tuple[tuple[str, tuple[str, ...]], ...]
 
 
-def term_lookup(term: str, share: Callable[[str], float]) -> TermLookup | None:
+def term_lookup(term: str) -> TermLookup | None:
     """The window lookup of a normalized search ``term`` (no spaces), or None when no run
     of it makes a window (one Chinese character, two letters, ``li@qq``: those terms are
     tested on the customers in order instead).
 
-    - a run of two or more non-ASCII characters: two of its two-character windows
-      (``lookup_windows``);
-    - a run of four or more letters: two of its four-letter windows (``lookup_windows``);
+    - a run of two or more non-ASCII characters: its first and its last two-character
+      window;
+    - a run of four or more letters: its first and its last four-letter window, which
+      together cover a run of up to twice the window's length, so the customers having
+      both are about the term's matches (``hait`` and ``tong``: 725 of a million for
+      ``haitong``'s 700);
     - a run of four or more digits: all of its four-digit windows (each is in about 0.3%
       of customers, so all of them together are about the term's matches);
     - a run of three letters or digits: where the text has it, the text's run either is
       those three (kept whole by ``search_windows``) or is longer, and then one of its
       four-character windows starts or ends with them: the three and the windows that
       add one letter (digit) before or after them, any of which will do; looked up only
-      when no longer run of the term is, and only the rarest such run.
-
-    ``share(text)`` estimates the share of customers whose search text contains ``text``.
+      when no longer run of the term is, and only one such run (digits before letters).
     """
     contains: dict[str, set[str]] = {}
     threes: list[tuple[str, str, str]] = []  # (column, run, alphabet) of runs of three
@@ -179,30 +176,15 @@ def term_lookup(term: str, share: Callable[[str], float]) -> TermLookup | None:
         for run in pattern.findall(term):
             if len(run) >= size:
                 windows = _windows(run, size)
-                chosen = windows if every else lookup_windows(windows, share)
-                contains.setdefault(column, set()).update(chosen)
+                contains.setdefault(column, set()).update(
+                    windows if every else (windows[0], windows[-1]))
             elif alphabet and len(run) == size - 1:
                 threes.append((column, run, alphabet))
     if contains:  # enough: a run of three adds a long list of windows for little
         return TermLookup(tuple((c, tuple(sorted(w))) for c, w in sorted(contains.items())),
                           ())
-    if threes:  # the rarest run of three
-        column, run, alphabet = min(threes, key=lambda three: share(three[1]))
+    if threes:
+        column, run, alphabet = threes[0]
         return TermLookup((), ((column, (run, *(run + c for c in alphabet),
                                              *(c + run for c in alphabet))),))
     return None
-
-
-def lookup_windows(windows: list[str], share: Callable[[str], float]) -> list[str]:
-    """The (one or two) of a run's ``windows`` (in order) to look up: its first and its
-    last, which together cover a run of up to twice the window's length, so the
-    customers having both are about the term's matches (``hait`` and ``tong``: 725 for
-    ``haitong``'s 700, where the overlapping ``aito`` and ``iton`` had 1,258). An end in
-    ``FREQUENT_WINDOW_SHARE`` or more of the customers (``tong`` is in 4%) would add a
-    long posting list to the lookup: the rarest other window stands in for it."""
-    chosen = [windows[0], windows[-1]]
-    others = sorted((w for w in dict.fromkeys(windows) if w not in chosen), key=share)
-    for k, window in enumerate(chosen):
-        if others and share(window) >= FREQUENT_WINDOW_SHARE:
-            chosen[k] = others.pop(0)
-    return sorted(set(chosen))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.customer import events, schemas
-from services.customer.db import duplicates, queries
+from services.customer.db import duplicates, queries, search
 from services.customer.db.models import (
     AccountTeamMember,
     Contact,
@@ -253,7 +253,7 @@ def export_customers(uow: UnitOfWork, caller: Caller, query: schemas.ExportQuery
     q = {**query.model_dump(), "limit": MAX_LIMIT}
     written = 0
     while True:
-        rows, cursor = queries.list_customers(uow.session, caller, q)
+        rows, cursor = search.list_customers(uow.session, caller, q)
         names = queries.staff_names(uow.session, (r.owner_id for r in rows))
         for c in rows:
             writer.writerow(_csv_row(c, names))
@@ -303,7 +303,7 @@ def list_duplicates(uow: UnitOfWork, caller: Caller, query: schemas.DuplicateQue
     found = duplicates.candidates(s, caller, after[0] if after else None, size + 1,
                                   query.customer_id)
     page = found[:size]
-    rows = {r.id: r for r in queries.summaries(s, sorted({i for _, ids in page for i in ids}))}
+    rows = {r.id: r for r in search.summaries(s, sorted({i for _, ids in page for i in ids}))}
     items = []
     for key, ids in page:
         kind, value = key.split(":", 1)

@@ -18,7 +18,7 @@ from crm_platform.uow import UnitOfWork
 from sqlalchemy import Row, Table, delete, select, update
 
 from services.customer import events, schemas
-from services.customer.db import queries
+from services.customer.db import queries, search
 from services.customer.db.models import (
     AccountTeamMember,
     AssignmentRuleRow,
@@ -319,15 +319,15 @@ def customer_snapshot(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict
 
 
 def get_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
-    c, owner_name = queries.get_visible_with_owner_name(uow.session, caller, customer_id)
+    c, owner_name = search.get_visible_with_owner_name(uow.session, caller, customer_id)
     return customer_out(c, owner_name)
 
 
 def list_customers(uow: UnitOfWork, caller: Caller, query: schemas.CustomerQuery
                    ) -> dict[str, Any]:
     fields = selection(query.fields)
-    rows, cursor = queries.list_customers(uow.session, caller, query.model_dump(),
-                                          fields.columns)
+    rows, cursor = search.list_customers(uow.session, caller, query.model_dump(),
+                                         fields.columns)
     return {"items": customers_out(rows, fields), "next_cursor": cursor}
 
 

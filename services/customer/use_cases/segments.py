@@ -14,7 +14,7 @@ from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
 from services.customer import schemas
-from services.customer.db import queries
+from services.customer.db import search
 from services.customer.db.models import Customer, SegmentRow
 from services.customer.domain import customers as rules
 from services.customer.domain.segments import check_conditions, with_paths
@@ -22,8 +22,8 @@ from services.customer.use_cases.customers import list_customers
 
 
 def _count(uow: UnitOfWork, caller: Caller, segment: SegmentRow) -> int:
-    query = queries.visible(select(func.count()).select_from(Customer), caller).where(
-        Customer.status == "active", queries.segment_clause(uow.session, segment.conditions))
+    query = search.visible(select(func.count()).select_from(Customer), caller).where(
+        Customer.status == "active", search.segment_clause(uow.session, segment.conditions))
     return int(uow.session.scalar(query) or 0)
 
 
