@@ -5,10 +5,11 @@ A service mixes in what it copies and names its tables::
     class SalesService(CrmService, StaffCopies, CustomerCopies):
         staff_copy, team_copy, customer_copy = Staff, Team, CustomerCopy
 
-and gets the subscriptions (each a SERVICE_POOL queue of its own, exactly-once through
-the inbox). What a service does besides keeping the copy goes in a hook, called in the
-same transaction only when the event was newer than the copy — so an older
-``customer.owner_changed`` handled late never moves records back to a previous owner:
+(``ContactCopies`` keeps ``contact_copy`` likewise) and gets the subscriptions (each a
+SERVICE_POOL queue of its own, exactly-once through the inbox). What a service does
+besides keeping the copy goes in a hook, called in the same transaction only when the
+event was newer than the copy — so an older ``customer.owner_changed`` handled late
+never moves records back to a previous owner:
 
     def customer_owner_changed(self, uow, customer): ...
 """
@@ -22,7 +23,12 @@ from crm_platform.read_models import apply_snapshot, locked_values
 from crm_platform.service.entrypoints import event_handler
 from crm_platform.uow import UnitOfWork
 from gateway.events import TeamSnapshot, UserDeactivated, UserSnapshot
-from services.customer.events import CustomerMerged, CustomerOwnerChanged, CustomerSnapshot
+from services.customer.events import (
+    ContactSnapshot,
+    CustomerMerged,
+    CustomerOwnerChanged,
+    CustomerSnapshot,
+)
 
 
 class StaffCopies:
@@ -101,3 +107,22 @@ class CustomerCopies:
         applied = apply_snapshot(uow.session, self.customer_copy, customer)
         if applied and before is not None and before["owner_id"] != customer.owner_id:
             self.customer_owner_changed(uow, customer)
+
+
+class ContactCopies:
+    """``contact_copy`` kept from ``customer.events`` (contact persons)."""
+
+    contact_copy: Any
+
+    @event_handler("customer", "contact.created")
+    def on_contact_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        apply_snapshot(uow.session, self.contact_copy, event.payload(ContactSnapshot))
+
+    @event_handler("customer", "contact.updated")
+    def on_contact_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        apply_snapshot(uow.session, self.contact_copy, event.payload(ContactSnapshot))
+
+    @event_handler("customer", "contact.deleted")
+    def on_contact_deleted(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        apply_snapshot(uow.session, self.contact_copy, event.payload(ContactSnapshot),
+                       is_deleted=True)
