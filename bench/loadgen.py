@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -38,14 +39,19 @@ class Result:
                 f"p99 {self.pct(0.99):6.1f} ms  mean {statistics.fmean(self.latencies_ms):6.1f} ms")
 
 
-async def _worker(host: str, port: int, request: bytes, deadline: float, budget: list[int],
+# ``request(n)``: the bytes of the n-th request of a run (a POST's body differs per request)
+Request = Callable[[int], bytes]
+
+
+async def _worker(host: str, port: int, request: Request, deadline: float, budget: list[int],
                   latencies: list[float], errors: list[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while budget[0] > 0 and time.perf_counter() < deadline:
             budget[0] -= 1
+            raw = request(budget[0])
             started = time.perf_counter()
-            writer.write(request)
+            writer.write(raw)
             status_line = await reader.readline()
             length = 0
             while True:
@@ -57,19 +63,31 @@ async def _worker(host: str, port: int, request: bytes, deadline: float, budget:
             if length:
                 await reader.readexactly(length)
             latencies.append((time.perf_counter() - started) * 1000)
-            if not status_line.startswith(b"HTTP/1.1 200"):
+            if not status_line.startswith(b"HTTP/1.1 2"):
                 errors[0] += 1
     finally:
         writer.close()
 
 
 async def run(url: str, concurrency: int, total: int, max_seconds: float,
-              headers: dict[str, str] | None = None) -> Result:
+              headers: dict[str, str] | None = None,
+              body: Callable[[int], bytes] | None = None) -> Result:
+    """GET ``url``; or, with ``body``, POST ``body(n)`` as JSON for the n-th request."""
     parsed = urlparse(url)
     assert parsed.hostname in ("127.0.0.1", "localhost"), "loopback only"
     path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
     head = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    request = (f"GET {path} HTTP/1.1\r\nHost: {parsed.hostname}\r\n{head}\r\n").encode()
+    request: Request
+    if body is None:
+        get = (f"GET {path} HTTP/1.1\r\nHost: {parsed.hostname}\r\n{head}\r\n").encode()
+        request = lambda n: get  # noqa: E731 - the same bytes every time
+    else:
+        post = (f"POST {path} HTTP/1.1\r\nHost: {parsed.hostname}\r\n{head}"
+                "Content-Type: application/json\r\n").encode()
+
+        def request(n: int) -> bytes:
+            payload = body(n)
+            return post + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload
     budget = [total]
     latencies: list[float] = []
     errors = [0]
