@@ -48,11 +48,11 @@ def test_work_order_refuses_out_of_order_steps(state: str, action: str) -> None:
 
 
 def test_only_the_technician_does_the_technicians_steps() -> None:
-    work_orders.check_technician_action("confirm", "tech", "tech", sees_all=False)
-    work_orders.check_technician_action("confirm", "tech", "manager", sees_all=True)
-    work_orders.check_technician_action("dispatch", "tech", "agent", sees_all=False)
+    work_orders.check_technician_action("confirm", "tech", "tech", dispatcher=False)
+    work_orders.check_technician_action("confirm", "tech", "manager", dispatcher=True)
+    work_orders.check_technician_action("dispatch", "tech", "agent", dispatcher=False)
     with pytest.raises(Forbidden):
-        work_orders.check_technician_action("complete", "tech", "other", sees_all=False)
+        work_orders.check_technician_action("complete", "tech", "other", dispatcher=False)
 
 
 def test_work_hours_are_checked() -> None:

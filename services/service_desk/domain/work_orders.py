@@ -5,8 +5,8 @@
 
 A dispatched order may be dispatched again to someone else (or declined by its
 technician, back to not dispatched) until work starts; an order not yet started may be
-cancelled. Only the order's technician confirms, starts and completes it (or someone
-who sees all work orders, on their behalf).
+cancelled. Only the order's technician confirms, starts and completes it (or a
+dispatcher, on their behalf).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def work_order_number(year: int, sequence: int) -> str:
 
 
 def check_technician_action(action: str, technician_id: str | None, caller_id: str,
-                            sees_all: bool) -> None:
+                            dispatcher: bool) -> None:
     """Confirming, starting, completing and declining are the technician's own steps."""
-    if action in TECHNICIAN_ACTIONS and technician_id != caller_id and not sees_all:
+    if action in TECHNICIAN_ACTIONS and technician_id != caller_id and not dispatcher:
         raise Forbidden("only the dispatched technician can do this",
                         code="not_the_technician")
 
