@@ -229,8 +229,8 @@ def test_a_kb_article_drafted_from_a_ticket_is_found_in_chinese(
                 == draft["id"]] == [(draft["id"], 1)]
         # an internal article is found by staff only (the portal test checks the portal)
         internal = ok(c.post("/api/v1/kb/articles", json={
-            "title": "内部：异响索赔流程", "body": "异响类索赔需先提交检测报告", "category": "流程"}),
-            201)
+            "title": "内部：异响索赔流程", "body": "异响类索赔需先提交检测报告",
+            "category": "流程"}), 201)
         ok(c.post(f"/api/v1/kb/articles/{internal['id']}/versions/1/publish"))
         assert internal["id"] in [h["article_id"] for h in ok(c.get(
             "/api/v1/kb/search", params={"q": "异响"}))["items"]]
