@@ -237,10 +237,11 @@ def clocks(s: Session, ticket_id: str) -> list[sla.Clock]:
     return [clock_of(r) for r in clock_rows(s, ticket_id)]
 
 
-def save_clocks(s: Session, ticket: Ticket, clocks_now: list[sla.Clock]) -> None:
+def save_clocks(s: Session, ticket: Ticket, clocks_now: list[sla.Clock],
+                loaded: list[SlaClock] | None = None) -> None:
     """Write the ticket's clocks and what the ticket keeps of them (its place in the due
-    order, the breached flag)."""
-    rows = {r.target: r for r in clock_rows(s, ticket.id)}
+    order, the breached flag); ``loaded``: its clock rows, if the caller has them."""
+    rows = {r.target: r for r in (clock_rows(s, ticket.id) if loaded is None else loaded)}
     for clock in clocks_now:
         row = rows.get(clock.target)
         if row is None:

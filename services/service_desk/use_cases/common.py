@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from types import EllipsisType
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -247,14 +248,19 @@ def reopen(uow: UnitOfWork, t: Ticket, reason: str, at: datetime, actor: str) ->
                              reopened_count=t.reopened_count))
 
 
-def escalate(uow: UnitOfWork, t: Ticket, reason: str, at: datetime, actor: str | None
-             ) -> str | None:
+def service_manager(s: Session) -> str | None:
+    return queries.service_manager(s, queries.settings(s)["service_manager_id"])
+
+
+def escalate(uow: UnitOfWork, t: Ticket, reason: str, at: datetime, actor: str | None,
+             top: str | None | EllipsisType = ...) -> str | None:
     """Take the (locked) ticket one level up; the user it went to, or None when there is
-    no higher level (or nobody there)."""
+    no higher level (or nobody there). ``top``: the service manager (None: there is
+    none), if the caller has looked them up already."""
     s = uow.session
-    step = next_escalation(
-        t.escalation_level, queries.team_manager(s, t.assignee_id, t.team_id),
-        queries.service_manager(s, queries.settings(s)["service_manager_id"]))
+    step = next_escalation(t.escalation_level,
+                           queries.team_manager(s, t.assignee_id, t.team_id),
+                           service_manager(s) if isinstance(top, EllipsisType) else top)
     if step is None:
         return None
     t.escalation_level = step.level

@@ -103,7 +103,7 @@ def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.PortalTicketCre
                number=ticket_number(year, queries.next_number(s, f"ticket-{year}")))
     s.add(t)
     s.flush()
-    queries.save_clocks(s, t, clocks)
+    queries.save_clocks(s, t, clocks, loaded=[])  # a new ticket has no clocks yet
     common.log(s, t, at, caller.user_id, "create", None, "new", source="portal")
     uow.publish(common.ticket_event(s, events.TicketCreated, t, received_at=at,
                                     next_due_at=sla.next_due(clocks)))

@@ -46,15 +46,17 @@ def sweep_breaches(uow: UnitOfWork, at: datetime, batch: int) -> tuple[int, int,
         queries.breachable(at, batch * 4))).order_by(Ticket.id).limit(batch))
     claimed = list(s.scalars(claim))
     breaches = escalations = 0
+    top = common.service_manager(s) if claimed else None
     for t in claimed:
-        b, e = _breach_ticket(uow, t, at)
+        b, e = _breach_ticket(uow, t, at, top)
         breaches += b
         escalations += e
     uow.commit()
     return len(claimed), breaches, escalations
 
 
-def _breach_ticket(uow: UnitOfWork, t: Ticket, at: datetime) -> tuple[int, int]:
+def _breach_ticket(uow: UnitOfWork, t: Ticket, at: datetime, top: str | None
+                   ) -> tuple[int, int]:
     s = uow.session
     rows = queries.clock_rows(s, t.id, lock=True)
     clocks = [queries.clock_of(r) for r in rows]
@@ -75,12 +77,12 @@ def _breach_ticket(uow: UnitOfWork, t: Ticket, at: datetime) -> tuple[int, int]:
                                         breached_at=at))
     breached = {c.target for c in due}
     queries.save_clocks(s, t, [sla.breach(c, at) if c.target in breached else c
-                               for c in clocks])
+                               for c in clocks], rows)
     common.touch(t, at)
     escalated = 0
     if recorded:
         first = sorted(breached)[0]
-        to = common.escalate(uow, t, f"sla_breached:{first}", at, None)
+        to = common.escalate(uow, t, f"sla_breached:{first}", at, None, top)
         if to is not None:
             escalated = 1
             for row in s.scalars(select(SlaBreach).where(SlaBreach.ticket_id == t.id,

@@ -90,7 +90,7 @@ def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.TicketCreate,
                number=rules.ticket_number(year, queries.next_number(s, f"ticket-{year}")))
     s.add(t)
     s.flush()
-    queries.save_clocks(s, t, clocks)
+    queries.save_clocks(s, t, clocks, loaded=[])  # a new ticket has no clocks yet
     common.log(s, t, at, caller.user_id, "create", None, t.status, received_at=received)
     uow.publish(common.ticket_event(s, events.TicketCreated, t, received_at=received,
                                     next_due_at=sla.next_due(clocks)))
