@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import Forbidden, NotFound
 from crm_platform.read_models import follow_merges, manager_of
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from services.service_desk.db.models import (
@@ -34,7 +34,6 @@ SETTINGS = "service_desk"
 DEFAULTS: dict[str, Any] = {"callback_hours": 72, "callback_max_attempts": 3,
                             "timezone": "Asia/Shanghai", "default_team_id": None,
                             "service_manager_id": None}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def settings(s: Session) -> dict[str, Any]:
@@ -268,11 +267,3 @@ def breachable(now: datetime, limit: int) -> Any:
                    SlaClock.due_at.is_not(None), SlaClock.due_at <= now)
             .order_by(SlaClock.due_at).limit(limit))
 
-
-def nothing() -> ColumnElement[bool]:
-    return false()
-
-
-def both(*rules: ColumnElement[bool] | None) -> ColumnElement[bool] | None:
-    present = [r for r in rules if r is not None]
-    return and_(*present) if present else None

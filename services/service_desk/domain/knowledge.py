@@ -24,9 +24,6 @@ from datetime import date
 from crm_platform.errors import ValidationFailed
 from crm_platform.states import StateMachine
 
-KINDS = ("article", "standard_answer", "product_defect")
-VISIBILITIES = ("internal", "public")
-
 KB_VERSION = StateMachine("knowledge base version", {
     "edit": ("draft", None),
     "publish": ("draft", "published"),

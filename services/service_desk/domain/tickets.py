@@ -27,11 +27,6 @@ from services.service_desk.domain.calendar import BusinessCalendar
 Status = Literal["new", "open", "pending", "resolved", "closed"]
 OPEN_STATUSES: tuple[str, ...] = ("new", "open", "pending", "resolved")
 ACTIVE_STATUSES: tuple[str, ...] = ("new", "open", "pending")
-KINDS = ("paid", "contract", "free", "internal")
-CATEGORIES = ("consultation", "fault", "complaint", "suggestion")
-CHANNELS = ("phone", "email", "web", "wechat", "sms")
-PRIORITIES = ("low", "normal", "high", "urgent")
-CLOSE_REASONS = ("confirmed", "unreached", "manual")
 
 TICKET = StateMachine("ticket", {
     "open": ("new pending", "open"),

@@ -22,8 +22,6 @@ from services.service_desk.domain import knowledge as rules
 from services.service_desk.domain.knowledge import KB_VERSION
 from services.service_desk.use_cases import common
 
-PUBLISH_PERMISSION = "kb:publish"
-
 
 def today(s: Session) -> date:
     return common.now().astimezone(common.local_zone(s)).date()
@@ -326,6 +324,3 @@ def published_query(s: Session, public_only: bool) -> Any:
                                                    KbVersion.article_id == KbArticle.id))
     return query.where(KbArticle.visibility == "public") if public_only else query
 
-
-def in_effect_version(s: Session, article_id: str) -> KbVersion | None:
-    return _current(_versions(s, article_id), today(s))
