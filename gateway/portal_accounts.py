@@ -76,7 +76,9 @@ class PortalAccounts:
                username: str | None) -> dict[str, Any]:
         """Invite (or re-invite) ``contact`` — as the customer service returned it for
         ``customer_id`` — and return the one-time token with the account."""
-        name = username or (contact.get("email") or "").strip().lower() or None
+        emails = contact.get("emails") or [contact.get("email")]
+        email = emails[0] if emails and emails[0] else None
+        name = username or (email or "").strip().lower() or None
         if not name:
             raise ValidationFailed("the contact has no e-mail: give a username",
                                    code="username_required",
@@ -103,7 +105,7 @@ class PortalAccounts:
             account.username = name
             account.customer_id = customer_id
             account.display_name = str(contact.get("name") or name)
-            account.email = contact.get("email")
+            account.email = email
             account.invite_hash = hash_invite(token)
             account.invite_expires_at = expires
             account.invited_by = actor.user_id

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from crm_platform.inputs import Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Kind = Literal["paid", "contract", "free", "internal"]
@@ -31,17 +32,6 @@ VersionStatus = Literal["draft", "published", "retired"]
 Day = Annotated[date, Field(ge=date(1990, 1, 1), le=date(2999, 12, 31))]
 Text = Annotated[str, Field(min_length=1, max_length=20000)]
 Subject = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class Query(Strict):
-    model_config = ConfigDict(populate_by_name=True)  # merged with Strict's
-
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
-
-
-class Page(BaseModel):
-    next_cursor: str | None = None
 
 
 # -- tickets -------------------------------------------------------------------------------
@@ -189,11 +179,11 @@ class Ticket(TicketFields):
     allowed_actions: list[str]
 
 
-class TicketPage(Page):
-    items: list[TicketListItem]
+class TicketPage(Page[TicketListItem]):
+    pass
 
 
-class TicketQuery(Query):
+class TicketQuery(PageQuery):
     status: str | None = Field(None, description="one or more statuses, comma-separated",
                                examples=["new,open,pending"])
     category: Category | None = None
@@ -232,11 +222,16 @@ class Comment(BaseModel):
     created_at: datetime
 
 
-class CommentPage(Page):
-    items: list[Comment]
+class CommentPage(Page[Comment]):
+    pass
+
+
+class CommentQuery(PageQuery):
+    """Oldest first."""
 
 
 class TicketLogEntry(BaseModel):
+    id: int
     at: datetime
     actor_id: str | None
     action: str
@@ -245,8 +240,12 @@ class TicketLogEntry(BaseModel):
     detail: dict[str, Any]
 
 
-class TicketLogPage(Page):
-    items: list[TicketLogEntry]
+class TicketLogPage(Page[TicketLogEntry]):
+    pass
+
+
+class TicketLogQuery(PageQuery):
+    """Oldest first."""
 
 
 class RatingIn(Strict):
@@ -319,11 +318,11 @@ class WorkOrder(BaseModel):
     updated_at: datetime
 
 
-class WorkOrderPage(Page):
-    items: list[WorkOrder]
+class WorkOrderPage(Page[WorkOrder]):
+    pass
 
 
-class WorkOrderQuery(Query):
+class WorkOrderQuery(PageQuery):
     status: WorkOrderStatus | None = None
     technician_id: Ref | None = None
     ticket_id: Ref | None = None
@@ -359,8 +358,12 @@ class Technician(BaseModel):
     open_work_orders: int
 
 
-class TechnicianPage(Page):
-    items: list[Technician]
+class TechnicianPage(Page[Technician]):
+    pass
+
+
+class TechnicianQuery(PageQuery):
+    """By name."""
 
 
 # -- SLA configuration ---------------------------------------------------------------------
@@ -399,8 +402,12 @@ class Calendar(BaseModel):
     updated_at: datetime
 
 
-class CalendarPage(Page):
-    items: list[Calendar]
+class CalendarPage(Page[Calendar]):
+    pass
+
+
+class CalendarQuery(PageQuery):
+    """By name."""
 
 
 Minutes = Annotated[int, Field(ge=1, le=365 * 24 * 60)]
@@ -439,8 +446,12 @@ class Policy(BaseModel):
     updated_at: datetime
 
 
-class PolicyPage(Page):
-    items: list[Policy]
+class PolicyPage(Page[Policy]):
+    pass
+
+
+class PolicyQuery(PageQuery):
+    """By category, then priority (``*``: any)."""
 
 
 class ServiceDeskSettings(Strict):
@@ -499,11 +510,11 @@ class Callback(BaseModel):
     created_at: datetime
 
 
-class CallbackPage(Page):
-    items: list[Callback]
+class CallbackPage(Page[Callback]):
+    pass
 
 
-class CallbackQuery(Query):
+class CallbackQuery(PageQuery):
     status: CallbackStatus | None = None
     overdue: bool | None = Field(None, description="due and past its due time")
     agent_id: Ref | None = None
@@ -658,11 +669,11 @@ class Article(ArticleFields):
     versions: list[ArticleVersion]
 
 
-class ArticlePage(Page):
-    items: list[ArticleFields]
+class ArticlePage(Page[ArticleFields]):
+    pass
 
 
-class ArticleQuery(Query):
+class ArticleQuery(PageQuery):
     category: str | None = Field(None, max_length=100)
     kind: ArticleKind | None = None
     visibility: Visibility | None = None
@@ -689,8 +700,9 @@ class SearchHit(BaseModel):
 
 
 class SearchResult(BaseModel):
+    """The best matches (up to ``limit``), best first: a search, not a list to walk."""
+
     items: list[SearchHit]
-    next_cursor: str | None = None
 
 
 # -- the customer's own portal (SVC-07) ----------------------------------------------------
@@ -738,11 +750,11 @@ class PortalTicket(PortalTicketFields):
     can_rate: bool
 
 
-class PortalTicketPage(Page):
-    items: list[PortalTicketFields]
+class PortalTicketPage(Page[PortalTicketFields]):
+    pass
 
 
-class PortalTicketQuery(Query):
+class PortalTicketQuery(PageQuery):
     status: TicketStatus | None = None
 
 
@@ -758,9 +770,9 @@ class PortalArticle(BaseModel):
     effective_to: date | None
 
 
-class PortalArticlePage(Page):
-    items: list[PortalArticle]
+class PortalArticlePage(Page[PortalArticle]):
+    pass
 
 
-class PortalArticleQuery(Query):
+class PortalArticleQuery(PageQuery):
     category: str | None = Field(None, max_length=100)

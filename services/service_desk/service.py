@@ -127,14 +127,18 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
                                     schemas.CommentIn.model_validate(data))
 
     @rpc
-    def list_ticket_comments(self, ticket_id: str) -> dict[str, Any]:
+    def list_ticket_comments(self, ticket_id: str, query: dict[str, Any] | None = None
+                             ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return tickets.list_comments(uow, self.caller, ticket_id)
+            return tickets.list_comments(uow, self.caller, ticket_id,
+                                         schemas.CommentQuery.model_validate(query or {}))
 
     @rpc
-    def get_ticket_log(self, ticket_id: str) -> dict[str, Any]:
+    def get_ticket_log(self, ticket_id: str, query: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return tickets.ticket_log(uow, self.caller, ticket_id)
+            return tickets.ticket_log(uow, self.caller, ticket_id,
+                                      schemas.TicketLogQuery.model_validate(query or {}))
 
     def _status(self, ticket_id: str, action: str, body: Any) -> dict[str, Any]:
         with self.uow() as uow:
@@ -252,9 +256,10 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
             return work_orders.suggest_technicians(uow, self.caller, work_order_id)
 
     @rpc
-    def list_technicians(self) -> dict[str, Any]:
+    def list_technicians(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return work_orders.list_technicians(uow, self.caller)
+            return work_orders.list_technicians(
+                uow, self.caller, schemas.TechnicianQuery.model_validate(query or {}))
 
     @rpc
     def put_technician_skills(self, technician_id: str, data: dict[str, Any]
@@ -265,9 +270,10 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
 
     # -- SLA configuration and the sweep --------------------------------------------------
     @rpc
-    def list_sla_policies(self) -> dict[str, Any]:
+    def list_sla_policies(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return sla.list_policies(uow, self.caller)
+            return sla.list_policies(uow, self.caller,
+                                     schemas.PolicyQuery.model_validate(query or {}))
 
     @rpc
     def create_sla_policy(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -293,9 +299,11 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
             return sla.delete_policy(uow, self.caller, policy_id)
 
     @rpc
-    def list_business_calendars(self) -> dict[str, Any]:
+    def list_business_calendars(self, query: dict[str, Any] | None = None
+                                ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return sla.list_calendars(uow, self.caller)
+            return sla.list_calendars(uow, self.caller,
+                                      schemas.CalendarQuery.model_validate(query or {}))
 
     @rpc
     def create_business_calendar(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -51,8 +51,8 @@ def company(platform: Platform, name: str | None = None) -> tuple[dict[str, Any]
             "name": name or f"售后客户{uuid.uuid4().hex[:8]}有限公司", "kind": "company"}), 201)
         contact = ok(admin.post(f"/api/v1/customers/{customer['id']}/contacts", json={
             "name": "刘联系", "phones": ["138 0013 8001"],
-            "email": f"liu.{uuid.uuid4().hex[:6]}@example.com"}), 201)
-    return customer, contact
+            "emails": [f"liu.{uuid.uuid4().hex[:6]}@example.com"]}), 201)
+    return customer, {**contact, "email": contact["emails"][0]}
 
 
 @pytest.fixture(scope="session")

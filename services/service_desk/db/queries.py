@@ -10,7 +10,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import Forbidden, NotFound
 from crm_platform.read_models import follow_merges, manager_of
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, String, cast, exists, or_, select
 from sqlalchemy.orm import Session
 
 from services.service_desk.db.models import (
@@ -176,15 +176,19 @@ def team_manager(s: Session, assignee_id: str | None, team_id: str | None) -> st
     return manager_of(s, Staff, Team, None, team_id) if team_id else None
 
 
+def with_role(role: str) -> ColumnElement[bool]:
+    """Active staff holding ``role``: the copy keeps roles as a JSON list of names,
+    stored as its text (``["technician", …]``) on both backends."""
+    return Staff.is_active.is_(True) & cast(Staff.roles, String).like(f'%"{role}"%')
+
+
 def service_manager(s: Session, configured: str | None) -> str | None:
     """The configured service manager, else the first active user with that role."""
     if configured and active_staff(s, configured) is not None:
         return configured
-    for staff in s.scalars(select(Staff).where(Staff.is_active.is_(True))
-                           .order_by(Staff.display_name, Staff.id)):
-        if "service_manager" in (staff.roles or []):
-            return str(staff.id)
-    return None
+    found = s.scalar(select(Staff.id).where(with_role("service_manager"))
+                     .order_by(Staff.display_name, Staff.id).limit(1))
+    return str(found) if found else None
 
 
 # -- SLA -----------------------------------------------------------------------------------

@@ -80,7 +80,8 @@ def list_callbacks(uow: UnitOfWork, caller: Caller, query: schemas.CallbackQuery
         late = (Callback.status == "due") & (Callback.due_at < at)
         q = q.where(late if query.overdue else ~late)
     # oldest first: the callback nearest its 72 hours comes first
-    rows, cursor = keyset_page(s, q, Callback, query.limit, query.cursor, newest_first=False)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (Callback.created_at, Callback.id))
     return {"items": [callback_out(s, c) for c in rows], "next_cursor": cursor}
 
 

@@ -77,8 +77,9 @@ def known_contact(uow: UnitOfWork, customer_id: str, contact_id: str,
     found = s.get(Contact, contact_id)
     if found is None and fetch is not None:
         remote = fetch(customer_id, contact_id)
-        if remote is not None:
-            apply_snapshot(s, Contact, remote)
+        if remote is not None:  # the customer service's record lists emails; events
+            emails = remote.get("emails") or []  # carry the first as email too
+            apply_snapshot(s, Contact, {**remote, "email": emails[0] if emails else None})
             found = s.get(Contact, contact_id)
     return found
 

@@ -151,7 +151,8 @@ def list_articles(uow: UnitOfWork, caller: Caller, query: schemas.ArticleQuery
     if query.in_effect is not None:
         live = exists().where(_in_effect(today(s)), KbVersion.article_id == KbArticle.id)
         q = q.where(live if query.in_effect else ~live)
-    rows, cursor = keyset_page(s, q, KbArticle, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (KbArticle.created_at, KbArticle.id), descending=True)
     day = today(s)
     return {"items": [schemas.ArticleFields.model_validate(
         _fields(a, _versions(s, a.id), day)).model_dump(mode="json") for a in rows],

@@ -74,7 +74,8 @@ def list_tickets(uow: UnitOfWork, caller: Caller, query: schemas.PortalTicketQue
     q = select(Ticket).where(Ticket.customer_id == customer_id)
     if query.status is not None:
         q = q.where(Ticket.status == query.status)
-    rows, cursor = keyset_page(s, q, Ticket, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (Ticket.created_at, Ticket.id), descending=True)
     return {"items": [schemas.PortalTicketFields.model_validate(_fields(t))
                       .model_dump(mode="json") for t in rows], "next_cursor": cursor}
 
@@ -171,7 +172,8 @@ def list_articles(uow: UnitOfWork, caller: Caller, query: schemas.PortalArticleQ
     q = knowledge.published_query(s, public_only=True)
     if query.category is not None:
         q = q.where(KbArticle.category == query.category)
-    rows, cursor = keyset_page(s, q, KbArticle, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (KbArticle.created_at, KbArticle.id), descending=True)
     return {"items": [_article_out(s, a.id) for a in rows], "next_cursor": cursor}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import insert_ignore, skip_locked
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed, check_version
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -146,11 +147,13 @@ def get_calendar(uow: UnitOfWork, caller: Caller, calendar_id: str) -> dict[str,
     return calendar_out(_calendar(uow.session, calendar_id))
 
 
-def list_calendars(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+def list_calendars(uow: UnitOfWork, caller: Caller, query: schemas.CalendarQuery
+                   ) -> dict[str, Any]:
     queries.staff_only(caller)
-    rows = uow.session.scalars(select(BusinessCalendarRow)
-                               .order_by(BusinessCalendarRow.name, BusinessCalendarRow.id))
-    return {"items": [calendar_out(r) for r in rows], "next_cursor": None}
+    rows, cursor = keyset_page(uow.session, select(BusinessCalendarRow), query.limit,
+                               query.cursor,
+                               (BusinessCalendarRow.name, BusinessCalendarRow.id))
+    return {"items": [calendar_out(r) for r in rows], "next_cursor": cursor}
 
 
 def update_calendar(uow: UnitOfWork, caller: Caller, calendar_id: str,
@@ -226,10 +229,12 @@ def get_policy(uow: UnitOfWork, caller: Caller, policy_id: str) -> dict[str, Any
     return policy_out(_policy(uow.session, policy_id))
 
 
-def list_policies(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+def list_policies(uow: UnitOfWork, caller: Caller, query: schemas.PolicyQuery
+                  ) -> dict[str, Any]:
     queries.staff_only(caller)
-    rows = uow.session.scalars(select(SlaPolicy).order_by(SlaPolicy.match_key))
-    return {"items": [policy_out(p) for p in rows], "next_cursor": None}
+    rows, cursor = keyset_page(uow.session, select(SlaPolicy), query.limit, query.cursor,
+                               (SlaPolicy.match_key,))
+    return {"items": [policy_out(p) for p in rows], "next_cursor": cursor}
 
 
 def update_policy(uow: UnitOfWork, caller: Caller, policy_id: str,

@@ -9,10 +9,10 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.errors import ValidationFailed, check_version
-from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor, keyset_page
+from crm_platform.pagination import keyset_page
 from crm_platform.read_models import follow_merges
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from services.service_desk import events, schemas
 from services.service_desk.db import queries
@@ -136,28 +136,11 @@ def list_tickets(uow: UnitOfWork, caller: Caller, query: schemas.TicketQuery
     if query.unassigned is not None:
         q = q.where(Ticket.assignee_id.is_(None) if query.unassigned
                     else Ticket.assignee_id.is_not(None))
-    if query.sort == "due":
-        rows, cursor = _due_page(s, q, query.limit, query.cursor)
-    else:
-        rows, cursor = keyset_page(s, q, Ticket, query.limit, query.cursor,
-                                   newest_first=query.sort == "-created")
+    key = (Ticket.due_key, Ticket.id) if query.sort == "due" else (Ticket.created_at,
+                                                                    Ticket.id)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor, key,
+                               descending=query.sort == "-created")
     return {"items": common.ticket_items(s, rows), "next_cursor": cursor}
-
-
-def _due_page(s: Any, q: Any, limit: int | None, cursor: str | None
-              ) -> tuple[list[Ticket], str | None]:
-    """Earliest due first (``due_key``; tickets without a running clock last)."""
-    size = clamp_limit(limit)
-    key = decode_cursor(cursor, datetime, str)
-    if key:
-        at, after = key
-        q = q.where(or_(Ticket.due_key > at, and_(Ticket.due_key == at, Ticket.id > after)))
-    rows = list(s.scalars(q.order_by(Ticket.due_key, Ticket.id).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    next_cursor = encode_cursor([rows[-1].due_key.isoformat(), rows[-1].id]) \
-        if more and rows else None
-    return rows, next_cursor
 
 
 def update_ticket(uow: UnitOfWork, caller: Caller, ticket_id: str,
@@ -309,21 +292,24 @@ def add_note(uow: UnitOfWork, caller: Caller, ticket_id: str, data: schemas.Comm
     return comment_out(comment)
 
 
-def list_comments(uow: UnitOfWork, caller: Caller, ticket_id: str) -> dict[str, Any]:
+def list_comments(uow: UnitOfWork, caller: Caller, ticket_id: str,
+                  query: schemas.CommentQuery) -> dict[str, Any]:
     s = uow.session
     t = queries.visible_ticket(s, caller, ticket_id)
-    rows = s.scalars(select(TicketComment).where(TicketComment.ticket_id == t.id)
-                     .order_by(TicketComment.created_at, TicketComment.id))
-    return {"items": [comment_out(c) for c in rows], "next_cursor": None}
+    rows, cursor = keyset_page(s, select(TicketComment).where(TicketComment.ticket_id == t.id),
+                               query.limit, query.cursor,
+                               (TicketComment.created_at, TicketComment.id))
+    return {"items": [comment_out(c) for c in rows], "next_cursor": cursor}
 
 
-def ticket_log(uow: UnitOfWork, caller: Caller, ticket_id: str) -> dict[str, Any]:
+def ticket_log(uow: UnitOfWork, caller: Caller, ticket_id: str,
+               query: schemas.TicketLogQuery) -> dict[str, Any]:
     s = uow.session
     t = queries.visible_ticket(s, caller, ticket_id)
-    rows = s.scalars(select(TicketLog).where(TicketLog.ticket_id == t.id)
-                     .order_by(TicketLog.id))
+    rows, cursor = keyset_page(s, select(TicketLog).where(TicketLog.ticket_id == t.id),
+                               query.limit, query.cursor, (TicketLog.id,))
     return {"items": [schemas.TicketLogEntry.model_validate(r, from_attributes=True)
-                      .model_dump(mode="json") for r in rows], "next_cursor": None}
+                      .model_dump(mode="json") for r in rows], "next_cursor": cursor}
 
 
 def set_status(uow: UnitOfWork, caller: Caller, ticket_id: str, action: str,

@@ -210,7 +210,8 @@ def list_work_orders(uow: UnitOfWork, caller: Caller, query: schemas.WorkOrderQu
         value = getattr(query, name)
         if value is not None:
             q = q.where(getattr(WorkOrder, name) == value)
-    rows, cursor = keyset_page(s, q, WorkOrder, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (WorkOrder.created_at, WorkOrder.id), descending=True)
     return {"items": [work_order_out(s, w) for w in rows], "next_cursor": cursor}
 
 
@@ -221,9 +222,8 @@ def _loads(s: Session) -> dict[str, int]:
 
 
 def _technicians(s: Session) -> list[Staff]:
-    return [st for st in s.scalars(select(Staff).where(Staff.is_active.is_(True))
-                                   .order_by(Staff.display_name, Staff.id))
-            if TECHNICIAN_ROLE in (st.roles or [])]
+    return list(s.scalars(select(Staff).where(queries.with_role(TECHNICIAN_ROLE))
+                          .order_by(Staff.display_name, Staff.id)))
 
 
 def suggest_technicians(uow: UnitOfWork, caller: Caller, work_order_id: str
@@ -257,12 +257,14 @@ def _technician_out(s: Session, st: Staff, loads: dict[str, int]) -> dict[str, A
             "skills": _skills(s, st.id), "open_work_orders": loads.get(st.id, 0)}
 
 
-def list_technicians(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+def list_technicians(uow: UnitOfWork, caller: Caller, query: schemas.TechnicianQuery
+                     ) -> dict[str, Any]:
     queries.staff_only(caller)
     s = uow.session
+    rows, cursor = keyset_page(s, select(Staff).where(queries.with_role(TECHNICIAN_ROLE)),
+                               query.limit, query.cursor, (Staff.display_name, Staff.id))
     loads = _loads(s)
-    return {"items": [_technician_out(s, st, loads) for st in _technicians(s)],
-            "next_cursor": None}
+    return {"items": [_technician_out(s, st, loads) for st in rows], "next_cursor": cursor}
 
 
 def put_skills(uow: UnitOfWork, caller: Caller, technician_id: str, data: schemas.SkillsIn
