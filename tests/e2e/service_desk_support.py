@@ -31,7 +31,7 @@ def problem(r: httpx.Response, status: int, code: str | None = None) -> dict[str
     return body
 
 
-def _desk_knows(platform: Platform, user: dict[str, Any]) -> None:
+def desk_knows(platform: Platform, user: dict[str, Any]) -> None:
     """Wait until the service desk's staff copy has the user (an internal ticket
     assigned to them is accepted)."""
     def known() -> bool:
@@ -69,7 +69,7 @@ def desk(platform: Platform) -> dict[str, Any]:
     manager = platform.new_user(["service_manager"], display_name="郑经理")
     technician = platform.new_user(["technician"], display_name="冯师傅")
     for user in (lead, agent, other_agent, manager, technician):
-        _desk_knows(platform, user)
+        desk_knows(platform, user)
     customer, contact = company(platform)
     return {"team": team, "lead": lead, "agent": agent, "other_agent": other_agent,
             "manager": manager, "technician": technician, "customer": customer,

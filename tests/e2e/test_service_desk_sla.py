@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.service_desk_support import EventTap, company, new_ticket, ok, problem
+from tests.e2e.service_desk_support import (
+    EventTap,
+    company,
+    desk_knows,
+    new_ticket,
+    ok,
+    problem,
+)
 from tests.support.infra import Proc, free_port, service_proc, wait_until
 from tests.support.platform import Platform
 
@@ -156,8 +163,9 @@ def test_a_policy_with_business_hours_and_the_sla_report(platform: Platform,
 def test_the_report_scopes_follow_the_caller(platform: Platform,
                                              desk: dict[str, Any]) -> None:
     customer, _ = company(platform)
-    new_ticket(platform, desk["other_agent"]["token"], customer["id"],
-               assignee_id=desk["other_agent"]["id"])
+    colleague = platform.new_user(["service_agent"], team_id=desk["team"]["id"])
+    desk_knows(platform, colleague)
+    new_ticket(platform, colleague["token"], customer["id"], assignee_id=colleague["id"])
     start = date.today() - timedelta(days=1)
     params = {"from": start.isoformat(), "to": (start + timedelta(days=3)).isoformat(),
               "group_by": "agent"}
@@ -165,4 +173,4 @@ def test_the_report_scopes_follow_the_caller(platform: Platform,
         problem(c.get("/api/v1/service/reports/sla", params=params), 403)
     with platform.client(desk["agent"]["token"]) as c:
         groups = ok(c.get("/api/v1/service/reports/sla", params=params))["groups"]
-        assert desk["other_agent"]["id"] not in [g["key"] for g in groups]
+        assert colleague["id"] not in [g["key"] for g in groups]
