@@ -129,8 +129,11 @@ def rating_out(r: SatisfactionRating | None) -> dict[str, Any] | None:
             "rated_at": r.rated_at}
 
 
-def ticket_out(s: Session, t: Ticket) -> dict[str, Any]:
-    clocks = queries.clocks(s, t.id)
+def ticket_out(s: Session, t: Ticket, new: list[sla.Clock] | None = None
+               ) -> dict[str, Any]:
+    """The ticket as the API shows it; ``new``: the clocks of a ticket created just now
+    (it has no rating yet)."""
+    clocks = queries.clocks(s, t.id) if new is None else new
     data = {
         **_fields(t, _names(s, [t])),
         "description": t.description, "product_id": t.product_id,
@@ -142,7 +145,7 @@ def ticket_out(s: Session, t: Ticket) -> dict[str, Any]:
         "close_reason": t.close_reason, "reopened_count": t.reopened_count,
         "escalated_to_id": t.escalated_to_id,
         "sla": sla.view(clocks, targets_of(t, clocks), now()),
-        "rating": rating_out(s.get(SatisfactionRating, t.id)),
+        "rating": None if new is not None else rating_out(s.get(SatisfactionRating, t.id)),
         "allowed_actions": [a for a in TICKET.allowed_actions(t.status)
                             if a in TICKET_ACTIONS],
     }

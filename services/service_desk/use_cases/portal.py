@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from services.service_desk import events, schemas
 from services.service_desk.db import queries
 from services.service_desk.db.models import (
+    NO_DUE,
     Contact,
     KbArticle,
     SatisfactionRating,
@@ -99,11 +100,12 @@ def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.PortalTicketCre
                kind="free", channel="web", priority="normal", received_at=at, status="new",
                team_id=team_id, created_by=caller.user_id, source="portal",
                sla_policy_id=targets.policy_id, sla_policy_name=targets.policy_name,
-               sla_calendar_id=targets.calendar_id, due_key=at, version=1, created_at=at,
+               sla_calendar_id=targets.calendar_id, due_key=sla.next_due(clocks) or NO_DUE,
+               breached=False, version=1, created_at=at,
                updated_at=at, **data.model_dump(),
                number=ticket_number(year, queries.next_number(s, f"ticket-{year}")))
     s.add(t)
-    s.flush()
+    s.flush()  # the clocks' rows name it
     queries.save_clocks(s, t, clocks, loaded=[])  # a new ticket has no clocks yet
     common.log(s, t, at, caller.user_id, "create", None, "new", source="portal")
     uow.publish(common.ticket_event(s, events.TicketCreated, t, received_at=at,

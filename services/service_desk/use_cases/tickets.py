@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from services.service_desk import events, schemas
 from services.service_desk.db import queries
 from services.service_desk.db.models import (
+    NO_DUE,
     Contact,
     Customer,
     SatisfactionRating,
@@ -84,12 +85,13 @@ def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.TicketCreate,
                status="open" if assignee_id else "new", assignee_id=assignee_id,
                team_id=team_id, created_by=caller.user_id, source="staff",
                sla_policy_id=targets.policy_id, sla_policy_name=targets.policy_name,
-               sla_calendar_id=targets.calendar_id, due_key=received, version=1,
+               sla_calendar_id=targets.calendar_id,
+               due_key=sla.next_due(clocks) or NO_DUE, breached=False, version=1,
                created_at=at, updated_at=at, **fields,
                # numbers are taken last: everyone numbering waits for this transaction
                number=rules.ticket_number(year, queries.next_number(s, f"ticket-{year}")))
     s.add(t)
-    s.flush()
+    s.flush()  # the clocks' rows name it
     queries.save_clocks(s, t, clocks, loaded=[])  # a new ticket has no clocks yet
     common.log(s, t, at, caller.user_id, "create", None, t.status, received_at=received)
     uow.publish(common.ticket_event(s, events.TicketCreated, t, received_at=received,
@@ -97,7 +99,7 @@ def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.TicketCreate,
     if assignee_id or team_id:
         uow.publish(common.ticket_event(s, events.TicketAssigned, t))
     uow.commit()
-    return common.ticket_out(s, t)
+    return common.ticket_out(s, t, clocks)
 
 
 def _check_contact_of(uow: UnitOfWork, contact: Contact | None,
