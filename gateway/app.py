@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import problems
 from gateway.config import check_production_secrets, gateway_settings
 from gateway.middleware import GatewayMiddleware
-from gateway.routes import composite, identity, service_routes
+from gateway.routes import composite, identity, portal, service_routes
 from gateway.routetable import build_router
 from gateway.runtime import Runtime
 
@@ -55,7 +55,7 @@ async def _watch_identity_changes(rt: Runtime) -> None:
                 exchange = await channel.declare_exchange(
                     exchange_name("gateway"), aio_pika.ExchangeType.TOPIC, durable=True)
                 queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-                for key in ("user.*", "team.*", "api_key.*"):
+                for key in ("user.*", "team.*", "api_key.*", "portal_account.*"):
                     await queue.bind(exchange, routing_key=key)
                 async with queue.iterator(no_ack=True) as messages:
                     async for _message in messages:
@@ -110,7 +110,8 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (identity.router, composite.router, build_router(service_routes())):
+    for router in (identity.router, portal.router, composite.router,
+                   build_router(service_routes())):
         _serve(app, router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -24,6 +24,7 @@ class GatewaySettings(BaseSettings):
     principal_cache_seconds: float = 30.0
     idempotency_hours: int = 24
     seed_demo: bool = True
+    portal_invite_days: int = Field(7, description="how long a portal invitation works")
 
 
 @lru_cache(maxsize=1)

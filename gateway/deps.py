@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from crm_platform.errors import Unauthorized
+from crm_platform.errors import Forbidden, Unauthorized
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
 from gateway.principal import Principal
 from gateway.runtime import Runtime
-from gateway.security import decode_token, parse_api_key
+from gateway.security import decode_token, is_portal_token, parse_api_key
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -28,6 +28,16 @@ async def _principal_for_user(rt: Runtime, user_id: str) -> Principal | None:
         principal = await run_in_threadpool(rt.identity.load_principal, user_id)
         if principal is not None:
             rt.cache.put_user(principal)
+    return principal
+
+
+async def _principal_for_portal(rt: Runtime, account_id: str) -> Principal | None:
+    key = f"portal:{account_id}"  # never a user's id: those are cached by id alone
+    principal = rt.cache.get_user(key)
+    if principal is None:
+        principal = await run_in_threadpool(rt.portal.load_principal, account_id)
+        if principal is not None:
+            rt.cache.put_user(principal, key)
     return principal
 
 
@@ -70,11 +80,12 @@ def _bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request, portal: bool = False) -> Principal:
     """The principal behind the request's bearer token or ``X-API-Key`` (the headers the
     schemes above describe), rate-limited. The route table's endpoints call it directly:
     resolving it as a dependency tree (principal, token, key) was almost half of the
-    gateway's own work per request."""
+    gateway's own work per request. A portal account is refused (403) unless the
+    operation is one of the portal's (``portal``)."""
     rt = runtime(request)
     token = _bearer_token(request.headers.get("authorization"))
     api_key = request.headers.get("x-api-key")
@@ -82,7 +93,8 @@ async def authenticate(request: Request) -> Principal:
         principal = await _principal_for_key(rt, api_key or token or "")
     elif token:
         claims = decode_token(token, "access")
-        found = await _principal_for_user(rt, str(claims["sub"]))
+        found = await (_principal_for_portal if is_portal_token(claims)
+                       else _principal_for_user)(rt, str(claims["sub"]))
         if found is None or not found.is_active:
             raise Unauthorized("this account is deactivated", code="account_deactivated")
         if found.token_version != claims["tv"]:
@@ -92,6 +104,9 @@ async def authenticate(request: Request) -> Principal:
         raise Unauthorized("authentication required", code="unauthorized")
     rt.rate_limiter.check(principal.key)
     request.state.principal = principal
+    if principal.is_portal and not portal:
+        raise Forbidden("portal accounts reach only the portal's operations",
+                        code="portal_only")
     return principal
 
 

@@ -60,3 +60,23 @@ class ApiKeyRevoked(EventData):
     event_type = "api_key.revoked"
     id: str
     user_id: str
+
+
+class PortalAccountEvent(EventData):
+    """A customer's contact's portal sign-in (SVC-07) changed; gateways drop what they
+    cached of it."""
+
+    id: str
+    contact_id: str
+    customer_id: str
+    username: str
+
+
+class PortalAccountActivated(PortalAccountEvent):
+    """The contact accepted an invitation and set a password (earlier sessions end)."""
+
+    event_type = "portal_account.activated"
+
+
+class PortalAccountRevoked(PortalAccountEvent):
+    event_type = "portal_account.revoked"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -22,7 +23,8 @@ from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import events, schemas
-from gateway.db.models import ApiKey, AuditEntry, Team, User
+from gateway.db.models import ApiKey, AuditEntry, PortalAccount, Team, User
+from gateway.portal_accounts import username_taken
 from gateway.principal import Principal
 from gateway.security import (
     DUMMY_HASH,
@@ -123,25 +125,46 @@ def _team_snapshot(team: Team) -> dict[str, Any]:
             "manager_id": team.manager_id, "version": team.version}
 
 
+@dataclass(frozen=True)
+class Login:
+    """Who signed in: a user, or a portal account (``portal``)."""
+
+    subject: str
+    token_version: int
+    portal: bool
+
+
 class IdentityStore:
     def __init__(self, uow: UowFactory) -> None:
         self._uow = uow
 
     # -- authentication ---------------------------------------------------------------
-    def authenticate(self, username: str, password: str) -> User:
+    def authenticate(self, username: str, password: str) -> Login:
+        """A user, or else a customer's contact's portal account (SVC-07), by name."""
         with self._uow(None) as uow:
             # a name the database cannot hold (NUL) is no one's: the same answer as an
             # unknown name, not the driver's error
             user = None if unstorable(username) else uow.session.scalar(
                 select(User).where(User.username == username))
             if user is None:
-                verify_password(DUMMY_HASH, password)
-                raise Unauthorized("wrong username or password", code="invalid_credentials")
+                return self._portal_login(uow.session, username, password)
             if not verify_password(user.password_hash, password):
                 raise Unauthorized("wrong username or password", code="invalid_credentials")
             if not user.is_active:
                 raise Unauthorized("this account is deactivated", code="account_deactivated")
-            return user
+            return Login(user.id, user.token_version, portal=False)
+
+    def _portal_login(self, s: Session, username: str, password: str) -> Login:
+        account = None if unstorable(username) else s.scalar(
+            select(PortalAccount).where(PortalAccount.username == username))
+        if account is None or account.password_hash is None:
+            verify_password(DUMMY_HASH, password)
+            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        if not verify_password(account.password_hash, password):
+            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        if account.revoked_at is not None:
+            raise Unauthorized("this account is deactivated", code="account_deactivated")
+        return Login(account.id, account.token_version, portal=True)
 
     def load_principal(self, user_id: str) -> Principal | None:
         with self._uow(None) as uow:
@@ -239,7 +262,7 @@ class IdentityStore:
     def create_user(self, actor: Principal | None, data: schemas.UserCreate) -> dict[str, Any]:
         with self._uow(actor) as uow:
             s = uow.session
-            if s.scalar(select(User.id).where(User.username == data.username)):
+            if username_taken(s, data.username):
                 raise Conflict("username is taken", code="username_taken")
             if data.team_id is not None and s.get(Team, data.team_id) is None:
                 raise bad_reference("team_id", "team not found", "invalid_team")

@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from crm_platform import logs, metrics, wire
-from crm_platform.errors import BadRequest, DomainError, PayloadTooLarge
+from crm_platform.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge
 from crm_platform.uow import AUDIT_CHANGES_KEY
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import domain_error_response
+from gateway.security import decode_token, is_portal_token
 
 log = logging.getLogger(__name__)
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -75,6 +76,31 @@ def unusable_url(scope: Scope) -> BadRequest | None:
     return None
 
 
+API = "/api/v1/"
+# what a portal account's token may reach: the portal's operations and its own sign-in
+PORTAL_PATHS = ("/api/v1/portal/", "/api/v1/auth/token", "/api/v1/auth/refresh")
+
+
+def portal_token_elsewhere(path: str, authorization: str | None) -> Forbidden | None:
+    """A portal account's token on any other operation is a 403 before anything else
+    (a request body the operation would refuse included), so no operation beyond the
+    portal tells a portal account anything. Tokens that do not verify are left to the
+    operation (a 401)."""
+    if not path.startswith(API) or path.startswith(PORTAL_PATHS):
+        return None
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token or token.startswith("crm_"):
+        return None
+    try:
+        claims = decode_token(token, "access")
+    except DomainError:
+        return None
+    if not is_portal_token(claims):
+        return None
+    return Forbidden("portal accounts reach only the portal's operations",
+                     code="portal_only")
+
+
 def take_audit_changes(request: Request, result: Any) -> Any:
     """``result`` without the changes a service (or the gateway's identity store) put on
     it for the audit trail; they go to this request's audit entry."""
@@ -124,7 +150,8 @@ class GatewayMiddleware:
             await send(message)
 
         declared = headers.get("content-length")
-        refused: DomainError | None = unusable_url(scope)
+        refused: DomainError | None = unusable_url(scope) or portal_token_elsewhere(
+            scope.get("path", ""), headers.get("authorization"))
         if refused is None and declared and declared.isdigit() and int(declared) > limit:
             refused = PayloadTooLarge(f"request body over {limit} bytes")
         if refused is not None:

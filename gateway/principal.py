@@ -31,13 +31,22 @@ class Principal:
     scope_member_ids: tuple[str, ...] = ()
     api_key_id: str | None = None
     api_key_scopes: tuple[str, ...] = ()
+    # a portal account (a customer's contact, SVC-07): the customer it acts for
+    portal_customer_id: str | None = None
+    portal_contact_id: str | None = None
     _scopes: dict[str, Scope | None] = field(default_factory=dict, compare=False, repr=False)
     _granted: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     _headers: dict[str | None, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> str:
+        if self.portal_contact_id:
+            return f"portal:{self.user_id}"
         return f"key:{self.api_key_id}" if self.api_key_id else f"user:{self.user_id}"
+
+    @property
+    def is_portal(self) -> bool:
+        return self.portal_contact_id is not None
 
     def scope_for(self, permission: str) -> Scope | None:
         if permission not in self._scopes:
@@ -84,6 +93,8 @@ class Principal:
             team_ids=list(self.scope_team_ids) if scope != "own" else [],
             member_ids=list(self.scope_member_ids) if scope == "team" else [],
             api_key_id=self.api_key_id,
+            portal_customer_id=self.portal_customer_id,
+            portal_contact_id=self.portal_contact_id,
         )
 
 
@@ -105,9 +116,9 @@ class PrincipalCache:
             return hit[1]
         return None
 
-    def put_user(self, principal: Principal) -> None:
+    def put_user(self, principal: Principal, key: str | None = None) -> None:
         with self._lock:
-            self._users[principal.user_id] = (time.monotonic(), principal)
+            self._users[key or principal.user_id] = (time.monotonic(), principal)
 
     def get_key(self, key_id: str) -> tuple[str, str, tuple[str, ...], bool] | None:
         hit = self._keys.get(key_id)

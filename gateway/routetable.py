@@ -31,6 +31,7 @@ from gateway.middleware import take_audit_changes
 from gateway.principal import Principal
 
 PATH_PARAM = re.compile(r"{(\w+)}")
+PORTAL_PREFIX = "/portal/"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class Route:
     tags: Sequence[str] = field(default_factory=tuple)
 
     @property
+    def portal(self) -> bool:
+        """One of the customer's self-service portal's operations (SVC-07): the only
+        operations a portal account reaches."""
+        return self.path.startswith(PORTAL_PREFIX)
+
+    @property
     def forwards_page(self) -> bool:
         """A read returning a page (``items`` + ``next_cursor``)."""
         fields = getattr(self.response, "model_fields", {})
@@ -67,7 +74,7 @@ def _endpoint(route: Route) -> Any:
     forwards_page = route.forwards_page  # decided once, not per request
 
     async def endpoint(request: Request, **kwargs: Any) -> Response:
-        principal: Principal = await authenticate(request)
+        principal: Principal = await authenticate(request, portal=route.portal)
         rt = request.app.state.runtime
         if route.confidential:  # before the permission check: denied attempts are audited too
             request.state.confidential = True
@@ -247,6 +254,7 @@ def build_router(routes: Sequence[Route]) -> APIRouter:
             tags=list(route.tags or [route.service]), summary=route.summary,
             description=doc.strip(), response_class=JSONResponse, responses=responses,
             openapi_extra={"security": SECURITY,
+                           **({"x-portal": True} if route.portal else {}),
                            **({"x-confidential": True} if route.confidential else {}),
                            **({"parameters": _query_parameters(route.query)}
                               if route.query else {})},

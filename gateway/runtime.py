@@ -20,6 +20,7 @@ from crm_platform.uow import UnitOfWork
 from gateway.config import gateway_settings
 from gateway.db.models import MESSAGING
 from gateway.identity import IdentityStore
+from gateway.portal_accounts import PortalAccounts
 from gateway.principal import Principal, PrincipalCache
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class Runtime:
         self.outbox = OutboxThread(self.relay, settings.outbox_sweep_seconds)
         self.cache = PrincipalCache(gw.principal_cache_seconds)
         self.identity = IdentityStore(self.uow)
+        self.portal = PortalAccounts(self.uow, gw.portal_invite_days)
         self.rate_limiter = RateLimiter(gw.rate_limit_per_second, gw.rate_limit_burst)
         self.rpc = AsyncRpcClient(settings.amqp_uri, default_timeout=settings.rpc_timeout)
         self.audit = AuditWriter(self.identity.record_audit)

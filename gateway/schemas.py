@@ -173,3 +173,36 @@ class AuditEntry(BaseModel):
     request_id: str | None
     client_ip: str | None
     detail: dict[str, Any] | None
+
+
+# -- portal accounts (SVC-07) ----------------------------------------------------------------
+class PortalInvite(Strict):
+    username: str | None = Field(None, min_length=2, max_length=150, pattern=r"^[\w.@+-]+$",
+                                 description="default: the contact's e-mail")
+
+
+class PortalAccount(BaseModel):
+    id: str
+    username: str
+    contact_id: str
+    customer_id: str
+    display_name: str
+    email: str | None
+    status: Literal["invited", "active", "revoked"]
+    invite_expires_at: datetime | None
+    activated_at: datetime | None
+    revoked_at: datetime | None
+    version: int
+    created_at: datetime
+
+
+class PortalInvitation(BaseModel):
+    account: PortalAccount
+    invite_token: str = Field(description="shown once; the contact sets a password with it "
+                              "at POST /portal/accept")
+    expires_at: datetime
+
+
+class PortalAccept(Strict):
+    invite_token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=8, max_length=200)

@@ -36,13 +36,21 @@ def verify_password(password_hash: str, password: str) -> bool:
 DUMMY_HASH = _hasher.hash("not-a-password")
 
 
-def issue_token(user_id: str, token_version: int, kind: str, lifetime: timedelta) -> str:
+# the claim that marks a portal account's token (SVC-07): its subject is a portal
+# account, never a user, and it reaches only the portal's operations
+PORTAL_CLAIM = "prt"
+
+
+def issue_token(user_id: str, token_version: int, kind: str, lifetime: timedelta,
+                portal: bool = False) -> str:
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": user_id, "tv": token_version, "typ": kind,
         "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp()),
         "jti": uuid.uuid4().hex,
     }
+    if portal:
+        claims[PORTAL_CLAIM] = 1
     return jwt.encode(claims, get_settings().jwt_secret, algorithm=ALGORITHM)
 
 
@@ -99,3 +107,7 @@ def parse_api_key(full: str) -> tuple[str, str] | None:
     if not sep or not key_id or not secret:
         return None
     return key_id, secret
+
+
+def is_portal_token(claims: dict[str, Any]) -> bool:
+    return bool(claims.get(PORTAL_CLAIM))

@@ -96,3 +96,29 @@ class IdempotencyRecord(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class PortalAccount(Base):
+    """A customer's contact's sign-in to the self-service portal (SVC-07). Not a user:
+    it holds no staff role, only ``portal_contact``, and reaches its own customer's
+    portal operations and nothing else. The invite token is stored hashed and works
+    once, until ``invite_expires_at``; the password is hashed like users' (argon2)."""
+
+    __tablename__ = "portal_accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), nullable=False, unique=True)
+    contact_id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    customer_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    invite_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    invited_by: Mapped[str] = mapped_column(String(36), nullable=False)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -18,21 +18,21 @@ from gateway.idempotency import idempotent
 from gateway.middleware import take_audit_changes
 from gateway.principal import Principal
 from gateway.runtime import Runtime
-from gateway.security import decode_token, issue_token
+from gateway.security import decode_token, is_portal_token, issue_token
 
 router = APIRouter(prefix="/api/v1")
 IfMatch = Annotated[str | None, Header(description="the record's version (ETag)")]
 
 
-def _tokens(user_id: str, token_version: int) -> dict[str, Any]:
+def _tokens(user_id: str, token_version: int, portal: bool = False) -> dict[str, Any]:
     gw = gateway_settings()
     access = timedelta(minutes=gw.access_token_minutes)
     return {
-        "access_token": issue_token(user_id, token_version, "access", access),
+        "access_token": issue_token(user_id, token_version, "access", access, portal),
         "token_type": "bearer",
         "expires_in": int(access.total_seconds()),
         "refresh_token": issue_token(user_id, token_version, "refresh",
-                                     timedelta(days=gw.refresh_token_days)),
+                                     timedelta(days=gw.refresh_token_days), portal),
     }
 
 
@@ -40,21 +40,24 @@ def _tokens(user_id: str, token_version: int) -> dict[str, Any]:
              operation_id="login")
 async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()],
                 rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    """OAuth2 password flow: a JWT access token and a refresh token."""
-    user = await run_in_threadpool(rt.identity.authenticate, form.username, form.password)
-    return _tokens(user.id, user.token_version)
+    """OAuth2 password flow: a JWT access token and a refresh token. Customers' contacts
+    sign in to the portal here too."""
+    login = await run_in_threadpool(rt.identity.authenticate, form.username, form.password)
+    return _tokens(login.subject, login.token_version, login.portal)
 
 
 @router.post("/auth/refresh", response_model=schemas.TokenResponse, tags=["auth"],
              operation_id="refresh_token")
 async def refresh(body: schemas.RefreshRequest, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     claims = decode_token(body.refresh_token, "refresh")
-    principal = await run_in_threadpool(rt.identity.load_principal, str(claims["sub"]))
+    portal = is_portal_token(claims)
+    load = rt.portal.load_principal if portal else rt.identity.load_principal
+    principal = await run_in_threadpool(load, str(claims["sub"]))
     if principal is None or not principal.is_active:
         raise Unauthorized("this account is deactivated", code="account_deactivated")
     if principal.token_version != claims["tv"]:
         raise Unauthorized("this token was revoked", code="token_revoked")
-    return _tokens(principal.user_id, principal.token_version)
+    return _tokens(principal.user_id, principal.token_version, portal)
 
 
 @router.get("/me", response_model=schemas.Me, tags=["auth"], operation_id="get_me")

@@ -30,6 +30,10 @@ class Caller(BaseModel):
     team_ids: list[str] = Field(default_factory=list)  # own teams and their sub-teams
     member_ids: list[str] = Field(default_factory=list)  # users in those teams
     api_key_id: str | None = None
+    # a customer's contact signed in to the portal: the one customer (and contact) they
+    # act for; services serve them only their portal operations, for that customer
+    portal_customer_id: str | None = None
+    portal_contact_id: str | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Caller:

@@ -30,6 +30,10 @@ PERMISSIONS = (
     "invoice:read", "invoice:write", "payment:read", "payment:write", "receivable:read",
     "credit:read", "credit:write", "dunning:read", "dunning:configure", "expense:read",
     "expense:write", "expense:approve", "report:read",
+    "ticket:read", "ticket:write", "work_order:read", "work_order:write",
+    "work_order:dispatch", "sla:read", "sla:configure", "callback:read", "callback:write",
+    "kb:read", "kb:write", "kb:publish", "service_report:read", "portal:invite",
+    "portal:read", "portal:write",
 )
 
 _SALES_REP: dict[str, Scope] = {
@@ -41,6 +45,7 @@ _SALES_REP: dict[str, Scope] = {
     "target:read": "own", "worklog:*": "own", "analytics:read": "own",
     "invoice:read": "own", "payment:read": "own", "receivable:read": "own",
     "credit:read": "own", "expense:read": "own", "expense:write": "own",
+    "ticket:read": "own", "ticket:write": "own", "kb:read": "all",
 }
 
 ROLE_GRANTS: dict[str, dict[str, Scope]] = {
@@ -64,23 +69,37 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
     "service_manager": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "followup:read": "all", "product:read": "all",
+        "ticket:*": "all", "work_order:*": "all", "sla:*": "all", "callback:*": "all",
+        "kb:*": "all", "service_report:read": "all", "portal:invite": "all",
     },
     "service_agent": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "followup:read": "all", "product:read": "all",
+        "ticket:*": "all", "work_order:read": "all", "work_order:write": "all",
+        "work_order:dispatch": "all", "sla:read": "all", "callback:*": "all",
+        "kb:read": "all", "kb:write": "all", "service_report:read": "own",
+        "portal:invite": "all",
     },
-    "technician": {"user:read": "all", "team:read": "all", "customer:read": "all"},
+    "technician": {"user:read": "all", "team:read": "all", "customer:read": "all",
+                   "ticket:read": "own", "work_order:read": "own", "work_order:write": "own",
+                   "kb:read": "all"},
     "finance": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "order:read": "all", "invoice:*": "all", "payment:*": "all",
         "receivable:read": "all", "credit:*": "all", "dunning:*": "all", "expense:*": "all",
         "report:read": "all", "analytics:read": "all",
     },
-    "archivist": {"user:read": "all", "team:read": "all", "customer:read": "all"},
+    "archivist": {"user:read": "all", "team:read": "all", "customer:read": "all",
+                  "kb:read": "all"},
     "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own"},
+    # a customer's contact signed in to the self-service portal (SVC-07): the portal's
+    # operations and nothing else, for their own customer only (the service enforces it)
+    "portal_contact": {"portal:read": "own", "portal:write": "own"},
 }
 
-ROLES = tuple(ROLE_GRANTS)
+PORTAL_ROLE = "portal_contact"
+# roles a staff user may hold (the portal role belongs to portal accounts only)
+ROLES = tuple(r for r in ROLE_GRANTS if r != PORTAL_ROLE)
 
 
 def _grant(role: str, permission: str) -> Scope | None:

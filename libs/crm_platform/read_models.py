@@ -86,6 +86,22 @@ class CustomerCopy(CopyTable):
     merged_into_id: Mapped[str | None] = mapped_column(String(36))
 
 
+class ContactCopy(CopyTable):
+    """The customer service's contact persons (``contact.*``): who to call back or write
+    to, and whose phone an incoming call comes from. Phones are normalised as the customer
+    service keeps them; a deleted contact stays, flagged, so late events cannot bring it
+    back. A customer merge moves contacts to the survivor without contact events: the
+    copy follows in the service's ``customer_merged`` hook."""
+
+    __tablename__ = "contacts"
+
+    customer_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    phones: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    email: Mapped[str | None] = mapped_column(String(320))
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
 def _table(model: Any) -> Table:
     table = getattr(model, "__table__", model)
     if not isinstance(table, Table):
@@ -209,3 +225,30 @@ def follow_merges(s: Session, model: Any, record_id: str | None, *,
             break
         found = s.get(model, found.merged_into_id)
     return found
+
+
+def team_chain(s: Session, team_model: Any, team_id: str | None) -> list[Any]:
+    """A team of the copy and the teams above it, nearest first."""
+    chain: list[Any] = []
+    seen: set[str] = set()
+    while team_id and team_id not in seen and len(chain) < 20:
+        seen.add(team_id)
+        team = s.get(team_model, team_id)
+        if team is None:
+            break
+        chain.append(team)
+        team_id = team.parent_id
+    return chain
+
+
+def manager_of(s: Session, staff_model: Any, team_model: Any, user_id: str | None,
+               team_id: str | None = None) -> str | None:
+    """The manager of the user's team (or of ``team_id``); the next team up when the user
+    manages their own team. None when no team above has a manager."""
+    if team_id is None and user_id:
+        staff = s.get(staff_model, user_id)
+        team_id = staff.team_id if staff is not None else None
+    for team in team_chain(s, team_model, team_id):
+        if team.manager_id and team.manager_id != user_id:
+            return str(team.manager_id)
+    return None

@@ -80,8 +80,11 @@ class CustomerClassified(EventData):
     paid_revenue: Decimal = Decimal("0")
 
 
-class ContactCreated(EventData):
-    event_type = "contact.created"
+class ContactSnapshot(EventData):
+    """A customer's contact person as the customer service has it (phones normalised);
+    ``version`` orders snapshots of one contact (services keep a copy,
+    :mod:`crm_platform.read_models`). Events published before it was added carry 0."""
+
     id: str
     customer_id: str
     name: str
@@ -91,10 +94,21 @@ class ContactCreated(EventData):
                               "written before emails)")
     birthday: date | None = None
     marketing_opt_out: bool = False
+    version: int = 0
 
 
-class ContactUpdated(ContactCreated):
+class ContactCreated(ContactSnapshot):
+    event_type = "contact.created"
+
+
+class ContactUpdated(ContactSnapshot):
     event_type = "contact.updated"
+
+
+class ContactDeleted(ContactSnapshot):
+    """The contact is gone; the snapshot is its last, one version on."""
+
+    event_type = "contact.deleted"
 
 
 class FollowupLogged(EventData):

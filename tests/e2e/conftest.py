@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from tests.e2e.sales_support import org
+from tests.e2e.service_desk_support import desk, desk_events
 from tests.support.platform import Platform, running_platform
 
-__all__ = ["Platform", "org"]
+__all__ = ["Platform", "desk", "desk_events", "org"]
 
 
 @pytest.fixture(scope="session")

@@ -396,6 +396,142 @@ def _duplicates(w: World) -> Listing:
                    key=lambda item: f"{item['matched_on']}/{item['value']}")
 
 
+# -- the service desk ---------------------------------------------------------------------
+def _desk_customer(w: World) -> str:
+    """A company of the admin's with a contact, for the service desk's lists."""
+    with w.admin() as admin:
+        return str(_ok(admin.post("/api/v1/customers", json={
+            "name": f"翻页售后{_tag()}有限公司", "kind": "company"}), 201)["id"])
+
+
+def _desk_tickets(w: World, customer_id: str, n: int = 3) -> list[str]:
+    with w.admin() as admin:
+        return [_ok(admin.post("/api/v1/tickets", json={
+            "customer_id": customer_id, "category": "fault", "channel": "phone",
+            "subject": f"翻页工单{k}"}), 201)["id"] for k in range(n)]
+
+
+def _tickets(w: World) -> Listing:
+    customer_id = _desk_customer(w)
+    return Listing(w.admin_token, "/tickets", {"customer_id": customer_id},
+                   set(_desk_tickets(w, customer_id)))
+
+
+def _ticket_comments(w: World) -> Listing:
+    (ticket_id,) = _desk_tickets(w, _desk_customer(w), 1)
+    with w.admin() as admin:
+        made = {_ok(admin.post(f"/api/v1/tickets/{ticket_id}/{kind}", json={
+            "body": f"回复{n}"}), 201)["id"] for n, kind in enumerate(
+                ("replies", "notes", "replies"))}
+    return Listing(w.admin_token, f"/tickets/{ticket_id}/comments", created=made)
+
+
+def _ticket_log(w: World) -> Listing:
+    (ticket_id,) = _desk_tickets(w, _desk_customer(w), 1)
+    with w.admin() as admin:  # created, then three status changes
+        for step in ("pending", "open", "pending"):
+            _ok(admin.post(f"/api/v1/tickets/{ticket_id}/{step}", json={}))
+    return Listing(w.admin_token, f"/tickets/{ticket_id}/log", minimum=4,
+                   key=lambda item: str(item["id"]))
+
+
+def _work_orders(w: World) -> Listing:
+    (ticket_id,) = _desk_tickets(w, _desk_customer(w), 1)
+    with w.admin() as admin:
+        made = {_ok(admin.post(f"/api/v1/tickets/{ticket_id}/work-orders", json={}), 201)[
+            "id"] for _ in range(3)}
+    return Listing(w.admin_token, "/work-orders", {"ticket_id": ticket_id}, made)
+
+
+def _technicians(w: World) -> Listing:
+    made = {w.platform.new_user(["technician"], display_name=f"翻页师傅{_tag()}")["id"]
+            for _ in range(3)}
+
+    def known() -> bool:
+        with w.admin() as admin:
+            items = admin.get("/api/v1/technicians", params={"limit": MAX_LIMIT}).json()
+        return made <= {i["id"] for i in items["items"]}
+    wait_until(known, 30, "the service desk's copy of three technicians")
+    return Listing(w.admin_token, "/technicians", created=made)
+
+
+def _sla_policies(w: World) -> Listing:
+    # priorities of suggestions no other test's tickets have
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/sla-policies", json={
+            "name": f"翻页{priority}", "category": "suggestion", "priority": priority,
+            "first_response_minutes": 60, "resolution_minutes": 600}), 201)["id"]
+            for priority in ("low", "high", "urgent")}
+    return Listing(w.admin_token, "/sla-policies", created=made)
+
+
+def _calendars(w: World) -> Listing:
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/business-calendars", json={
+            "name": f"翻页日历{_tag()}", "hours": [{"weekday": 0, "start": "09:00",
+                                                  "end": "18:00"}]}), 201)["id"]
+            for _ in range(3)}
+    return Listing(w.admin_token, "/business-calendars", created=made)
+
+
+def _callbacks(w: World) -> Listing:
+    customer_id = _desk_customer(w)
+    with w.admin() as admin:
+        for ticket_id in _desk_tickets(w, customer_id):
+            _ok(admin.post(f"/api/v1/tickets/{ticket_id}/resolve",
+                           json={"resolution": "已解决"}))
+        made = {c["id"] for c in _ok(admin.get("/api/v1/callbacks", params={
+            "customer_id": customer_id, "limit": MAX_LIMIT}))["items"]}
+    assert len(made) == 3
+    return Listing(w.admin_token, "/callbacks", {"customer_id": customer_id}, made)
+
+
+def _kb_articles(w: World, visibility: str = "internal") -> tuple[str, set[str]]:
+    category = f"翻页{_tag()}"
+    with w.admin() as admin:
+        made = set()
+        for n in range(3):
+            article = _ok(admin.post("/api/v1/kb/articles", json={
+                "title": f"翻页文章{n}", "body": "翻页", "category": category,
+                "visibility": visibility}), 201)
+            _ok(admin.post(f"/api/v1/kb/articles/{article['id']}/versions/1/publish"))
+            made.add(article["id"])
+    return category, made
+
+
+def _articles(w: World) -> Listing:
+    category, made = _kb_articles(w)
+    return Listing(w.admin_token, "/kb/articles", {"category": category}, made)
+
+
+def _portal_token(w: World, customer_id: str) -> str:
+    email = f"portal.{_tag()}@example.com"
+    password = "portal-pass-123"
+    with w.admin() as admin:
+        contact = _ok(admin.post(f"/api/v1/customers/{customer_id}/contacts", json={
+            "name": "翻页联系人", "emails": [email]}), 201)
+        invitation = _ok(admin.post(f"/api/v1/customers/{customer_id}/contacts/"
+                                    f"{contact['id']}/portal-invite", json={}), 201)
+        _ok(admin.post("/api/v1/portal/accept", json={
+            "invite_token": invitation["invite_token"], "password": password}))
+    return w.platform.login(email, password)
+
+
+def _portal_tickets(w: World) -> Listing:
+    token = _portal_token(w, _desk_customer(w))
+    with w.platform.client(token) as c:
+        made = {_ok(c.post("/api/v1/portal/tickets", json={
+            "category": "consultation", "subject": f"翻页咨询{n}"}), 201)["id"]
+            for n in range(3)}
+    return Listing(token, "/portal/tickets", created=made)
+
+
+def _portal_articles(w: World) -> Listing:
+    category, made = _kb_articles(w, "public")
+    return Listing(_portal_token(w, _desk_customer(w)), "/portal/kb/articles",
+                   {"category": category}, made)
+
+
 # operation id → the factory making rows for it
 FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_teams": _teams,
@@ -432,6 +568,17 @@ FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_payments": _payments,
     "list_receivables": _receivables,
     "list_expenses": _expenses,
+    "list_tickets": _tickets,
+    "list_ticket_comments": _ticket_comments,
+    "get_ticket_log": _ticket_log,
+    "list_work_orders": _work_orders,
+    "list_technicians": _technicians,
+    "list_sla_policies": _sla_policies,
+    "list_business_calendars": _calendars,
+    "list_callbacks": _callbacks,
+    "list_kb_articles": _articles,
+    "portal_list_tickets": _portal_tickets,
+    "portal_list_articles": _portal_articles,
 }
 
 

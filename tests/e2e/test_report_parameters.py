@@ -183,6 +183,42 @@ class Data:
         return ids
 
 
+    @cached_property
+    def service(self) -> str:
+        """Two tickets of a customer (one resolved and rated) and two public knowledge
+        articles sharing a word; returns the word."""
+        customer = self._customer("rep", "售后报表")
+        word = f"报表知识{_tag()}"
+        with self.client("admin") as admin:
+            tickets = [_ok(admin.post("/api/v1/tickets", json={
+                "customer_id": customer, "category": category, "channel": "phone",
+                "subject": f"报表工单{_tag()}"}), 201)["id"]
+                for category in ("fault", "complaint")]
+            _ok(admin.post(f"/api/v1/tickets/{tickets[0]}/resolve",
+                           json={"resolution": "已修复"}))
+            _ok(admin.post(f"/api/v1/tickets/{tickets[0]}/rating", json={"rating": 5}))
+            for n in range(2):
+                article = _ok(admin.post("/api/v1/kb/articles", json={
+                    "title": f"{word}{n}", "body": f"{word}：报表用的文章", "category": "报表",
+                    "visibility": "public"}), 201)
+                _ok(admin.post(f"/api/v1/kb/articles/{article['id']}/versions/1/publish"))
+        return word
+
+    @cached_property
+    def portal(self) -> dict[str, Any]:
+        """A contact of a customer signed in to the portal."""
+        customer = self._customer("rep", "门户报表")
+        email = f"report.{_tag()}@example.com"
+        with self.client("admin") as admin:
+            contact = _ok(admin.post(f"/api/v1/customers/{customer}/contacts", json={
+                "name": "报表联系人", "emails": [email]}), 201)
+            invitation = _ok(admin.post(f"/api/v1/customers/{customer}/contacts/"
+                                        f"{contact['id']}/portal-invite", json={}), 201)
+            _ok(admin.post("/api/v1/portal/accept", json={
+                "invite_token": invitation["invite_token"], "password": "report-pass-123"}))
+        return {"token": self.platform.login(email, "report-pass-123")}
+
+
 @dataclass(frozen=True)
 class Report:
     who: str  # whose token reads it
@@ -263,7 +299,29 @@ def _export(d: Data) -> Report:
     })
 
 
+def _service_report(d: Data, regrouped: str) -> Report:
+    """The service desk's reports count days in Asia/Shanghai: a wide baseline."""
+    d.service  # noqa: B018
+    start, end = TODAY - timedelta(days=2), TODAY + timedelta(days=3)
+    return Report("admin", {"from": start.isoformat(), "to": end.isoformat()}, {
+        "from": Param(change=(end - timedelta(days=1)).isoformat(), bad="bogus"),
+        "to": Param(change=(start + timedelta(days=1)).isoformat(), bad="bogus"),
+        "group_by": Param(change=regrouped, bad="bogus"),
+    })
+
+
+def _kb_search(d: Data, who: str) -> Report:
+    return Report(who, {"q": d.service}, {
+        "q": Param(change="完全无关的词", bad=""),
+        "limit": Param(change=1, bad=0),
+    })
+
+
 REPORTS = {
+    "get_satisfaction_report": lambda d: _service_report(d, "agent"),
+    "get_sla_report": lambda d: _service_report(d, "team"),
+    "search_kb": lambda d: _kb_search(d, "admin"),
+    "portal_search_kb": lambda d: _kb_search(d, "portal"),
     "get_funnel": _analytics,
     "get_win_loss": lambda d: _analytics(d, grouped=True),
     "get_forecast": _analytics,

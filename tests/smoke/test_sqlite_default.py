@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.support.platform import running_platform
+from tests.support.platform import Platform, running_platform
 
 
 def test_platform_runs_on_sqlite_files(tmp_path: Path) -> None:
@@ -25,6 +26,26 @@ def test_platform_runs_on_sqlite_files(tmp_path: Path) -> None:
                              headers={"If-Match": '"1"'})
             assert tagged.status_code == 200
             assert c.get("/api/v1/customers", params={"tag": "VIP"}).json()["items"]
+        _service_desk_on_sqlite(platform, made.json()["id"])
+
+
+def _service_desk_on_sqlite(platform: Platform, customer_id: str) -> None:
+    """A complaint received 61 minutes ago is breached by the sweep; knowledge is found by
+    a Chinese search."""
+    received = (datetime.now(UTC) - timedelta(minutes=61)).isoformat()
+    with platform.admin() as admin:
+        ticket = admin.post("/api/v1/tickets", json={
+            "customer_id": customer_id, "category": "complaint", "channel": "phone",
+            "subject": "投诉", "received_at": received})
+        assert ticket.status_code == 201, ticket.text
+        # the service's own timer may have been first
+        assert admin.post("/api/v1/service-desk/sla-sweep").json()["breached"] <= 1
+        assert admin.get(f"/api/v1/tickets/{ticket.json()['id']}").json()["breached"]
+        article = admin.post("/api/v1/kb/articles", json={
+            "title": "异响排查", "body": "发动机冷启动异响：检查皮带", "category": "汽车"}).json()
+        admin.post(f"/api/v1/kb/articles/{article['id']}/versions/1/publish")
+        hits = admin.get("/api/v1/kb/search", params={"q": "发动机异响"}).json()["items"]
+        assert [h["article_id"] for h in hits] == [article["id"]]
 
 
 pytestmark = pytest.mark.e2e

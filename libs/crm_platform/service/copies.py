@@ -5,9 +5,10 @@ A service mixes in what it copies and names its tables::
     class SalesService(CrmService, StaffCopies, CustomerCopies):
         staff_copy, team_copy, customer_copy = Staff, Team, CustomerCopy
 
-and gets the subscriptions (each a SERVICE_POOL queue of its own, exactly-once through
-the inbox). The handlers take their queue's events in batches
-(:func:`~crm_platform.service.entrypoints.batch_event_handler`): one transaction and one
+(``ContactCopies`` keeps ``contact_copy`` likewise) and gets the subscriptions (each a
+SERVICE_POOL queue of its own, exactly-once through the inbox). The handlers take their
+queue's events in batches (:func:`~crm_platform.service.entrypoints.batch_event_handler`):
+one transaction and one
 upsert statement for the batch, one inbox row per event, so keeping another copy costs a
 service little per event. What a service does besides keeping the copy goes in a hook,
 called in the same transaction only when the event was newer than the copy — so an
@@ -36,6 +37,7 @@ from crm_platform.service.entrypoints import batch_event_handler, event_handler
 from crm_platform.uow import UnitOfWork
 from gateway.events import TeamSnapshot, UserDeactivated, UserSnapshot
 from services.customer.events import (
+    ContactSnapshot,
     CustomerMerged,
     CustomerOwnerChanged,
     CustomerSnapshot,
@@ -154,3 +156,25 @@ def _newest(snapshots: list[Any]) -> dict[str, Any]:
         if snapshot.id not in newest or newest[snapshot.id].version < snapshot.version:
             newest[snapshot.id] = snapshot
     return newest
+
+
+class ContactCopies:
+    """``contact_copy`` kept from ``customer.events`` (customers' contact persons)."""
+
+    contact_copy: Any
+
+    @batch_event_handler("customer", "contact.created")
+    def on_contact_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        apply_snapshots(uow.session, self.contact_copy,
+                        [e.payload(ContactSnapshot) for e in events])
+
+    @batch_event_handler("customer", "contact.updated")
+    def on_contact_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        apply_snapshots(uow.session, self.contact_copy,
+                        [e.payload(ContactSnapshot) for e in events])
+
+    @batch_event_handler("customer", "contact.deleted")
+    def on_contact_deleted(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        apply_snapshots(uow.session, self.contact_copy,
+                        [e.payload(ContactSnapshot) for e in events],
+                        lambda _deleted: {"is_deleted": True})

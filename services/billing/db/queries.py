@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import read_models
 from crm_platform.auth import Caller
 from crm_platform.db import next_in_sequence, read_setting, write_setting
 from crm_platform.errors import NotFound
@@ -81,16 +82,7 @@ def team_names(s: Session, ids: Iterable[str | None]) -> dict[str, str]:
 
 def team_chain(s: Session, team_id: str | None) -> list[StaffTeam]:
     """The team and its parents, nearest first."""
-    chain: list[StaffTeam] = []
-    seen: set[str] = set()
-    while team_id and team_id not in seen and len(chain) < 20:
-        seen.add(team_id)
-        team = s.get(StaffTeam, team_id)
-        if team is None:
-            break
-        chain.append(team)
-        team_id = team.parent_id
-    return chain
+    return read_models.team_chain(s, StaffTeam, team_id)
 
 
 def team_of(s: Session, user_id: str | None) -> str | None:
@@ -101,10 +93,7 @@ def team_of(s: Session, user_id: str | None) -> str | None:
 
 def manager_of(s: Session, user_id: str | None, team_id: str | None = None) -> str | None:
     """The manager of the user's team; the next team up when the user manages their own."""
-    for team in team_chain(s, team_id or team_of(s, user_id)):
-        if team.manager_id and team.manager_id != user_id:
-            return team.manager_id
-    return None
+    return read_models.manager_of(s, Staff, StaffTeam, user_id, team_id)
 
 
 def manages(s: Session, manager_id: str, user_id: str, team_id: str | None = None) -> bool:

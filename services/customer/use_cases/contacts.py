@@ -33,10 +33,11 @@ def contact_out(c: Contact) -> dict[str, Any]:
     return schemas.Contact.model_validate(c, from_attributes=True).model_dump(mode="json")
 
 
-def _contact_event(c: Contact, cls: type[events.ContactCreated]) -> events.ContactCreated:
+def _contact_event(c: Contact, cls: type[events.ContactSnapshot]) -> events.ContactSnapshot:
     return cls(id=c.id, customer_id=c.customer_id, name=c.name, phones=c.phones,
                emails=c.emails, email=c.emails[0] if c.emails else None,
-               birthday=c.birthday, marketing_opt_out=c.marketing_opt_out)
+               birthday=c.birthday, marketing_opt_out=c.marketing_opt_out,
+               version=c.version)
 
 
 def _clean_contact(fields: dict[str, Any]) -> dict[str, Any]:
@@ -121,9 +122,12 @@ def delete_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
     customer = writable(uow, caller, customer_id)
     contact = _contact(uow, customer_id, contact_id)
     out = contact_out(contact)
+    gone = _contact_event(contact, events.ContactDeleted)
+    gone.version += 1
     uow.session.delete(contact)
     uow.session.flush()
     refresh_search(uow, customer)
+    uow.publish(gone)
     uow.commit()
     return out
 
