@@ -30,6 +30,7 @@ PERMISSIONS = (
     "invoice:read", "invoice:write", "payment:read", "payment:write", "receivable:read",
     "credit:read", "credit:write", "dunning:read", "dunning:configure", "expense:read",
     "expense:write", "expense:approve", "report:read",
+    "document:read", "document:write", "document:manage", "document:configure",
 )
 
 _SALES_REP: dict[str, Scope] = {
@@ -41,6 +42,7 @@ _SALES_REP: dict[str, Scope] = {
     "target:read": "own", "worklog:*": "own", "analytics:read": "own",
     "invoice:read": "own", "payment:read": "own", "receivable:read": "own",
     "credit:read": "own", "expense:read": "own", "expense:write": "own",
+    "document:read": "all", "document:write": "own",
 }
 
 ROLE_GRANTS: dict[str, dict[str, Scope]] = {
@@ -54,30 +56,38 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "segment:*": "team", "quote:approve": "team", "order:approve": "team",
         "target:write": "team", "expense:approve": "team", "report:read": "team",
         "campaign:read": "all", "product:read": "all",
+        "document:read": "all", "document:write": "team",
     },
     "marketing": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "segment:*": "all", "lead:*": "all", "campaign:*": "all",
         "product:*": "all", "analytics:read": "all", "expense:read": "own",
-        "expense:write": "own",
+        "expense:write": "own", "document:read": "all", "document:write": "own",
     },
     "service_manager": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "followup:read": "all", "product:read": "all",
+        "document:read": "all", "document:write": "team",
     },
     "service_agent": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "followup:read": "all", "product:read": "all",
+        "document:read": "all", "document:write": "own",
     },
-    "technician": {"user:read": "all", "team:read": "all", "customer:read": "all"},
+    "technician": {"user:read": "all", "team:read": "all", "customer:read": "all",
+                   "document:read": "all", "document:write": "own"},
     "finance": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "order:read": "all", "invoice:*": "all", "payment:*": "all",
         "receivable:read": "all", "credit:*": "all", "dunning:*": "all", "expense:*": "all",
-        "report:read": "all", "analytics:read": "all",
+        "report:read": "all", "analytics:read": "all", "document:read": "all",
     },
-    "archivist": {"user:read": "all", "team:read": "all", "customer:read": "all"},
-    "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own"},
+    # the archive manager: every document permission, confidential documents of anyone,
+    # borrowings and destructions to decide (not secret documents they are not named on)
+    "archivist": {"user:read": "all", "team:read": "all", "customer:read": "all",
+                  "document:*": "all"},
+    "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own",
+               "document:read": "own"},
 }
 
 ROLES = tuple(ROLE_GRANTS)
