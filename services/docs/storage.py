@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -187,28 +186,36 @@ class S3BlobStore:
         return f"{self.prefix}tmp/{name}"
 
     def receive(self, chunks: Iterable[bytes], max_bytes: int) -> StagedBlob:
-        name = uuid.uuid4().hex
+        # the start time in the name: the sweep ages uploads by it (servers differ in
+        # what they report as an upload's start)
+        name = f"{int(time.time())}-{uuid.uuid4().hex}"
         key = self._temp_key(name)
         digest = _Digest(max_bytes)
         upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
         parts: list[dict[str, Any]] = []
-        buffer = bytearray()
+        pending: list[bytes] = []
+        held = 0
 
-        def send(data: bytes | bytearray) -> None:
+        def send(data: bytes) -> None:
             number = len(parts) + 1
             answer = self.client.upload_part(Bucket=self.bucket, Key=key, PartNumber=number,
-                                             UploadId=upload_id, Body=bytes(data))
+                                             UploadId=upload_id, Body=data)
             parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
         try:
             for chunk in chunks:
                 digest.add(chunk)
-                buffer += chunk
-                while len(buffer) >= self.part_bytes:
-                    send(buffer[:self.part_bytes])
-                    del buffer[:self.part_bytes]
-            if buffer or not parts:
-                send(buffer)
+                pending.append(chunk)
+                held += len(chunk)
+                if held >= self.part_bytes:
+                    joined = b"".join(pending)
+                    pending.clear()
+                    send(joined[:self.part_bytes])
+                    rest = joined[self.part_bytes:]
+                    del joined
+                    pending, held = ([rest], len(rest)) if rest else ([], 0)
+            if pending or not parts:
+                send(b"".join(pending))
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id,
                 MultipartUpload={"Parts": parts})
@@ -251,12 +258,17 @@ class S3BlobStore:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
 
     def sweep_temporary(self, older_than_seconds: float) -> int:
-        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
-        removed = 0
+        cutoff = time.time() - older_than_seconds
         prefix = self._temp_key("")
+
+        def stale(key: str) -> bool:
+            started = key[len(prefix):].split("-", 1)[0]
+            return not started.isdigit() or int(started) < cutoff
+
+        removed = 0
         uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
         for upload in uploads.get("Uploads", []):
-            if upload["Initiated"] < cutoff:
+            if stale(upload["Key"]):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
                                                    UploadId=upload["UploadId"])
                 removed += 1
@@ -264,7 +276,7 @@ class S3BlobStore:
             Bucket=self.bucket, Prefix=prefix)
         for page in pages:
             for item in page.get("Contents", []):
-                if item["LastModified"] < cutoff:
+                if stale(item["Key"]):
                     self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
                     removed += 1
         return removed
