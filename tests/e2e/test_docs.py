@@ -445,3 +445,72 @@ def test_links_are_checked_and_follow_a_customer_merge(platform: Platform,
         wait_until(product_linkable, 30, "product copy in the docs service")
         items = _ok(c.get(f"{API}/documents", params={"product_id": product["id"]}))["items"]
         assert [d["title"] for d in items] == ["智能网关彩页"]
+
+
+def test_events_of_a_documents_life(platform: Platform, people: dict[str, Any]) -> None:
+    """document.created → version_added → version_effective → access_requested →
+    access_granted → destroyed, each once for the document, read through the contract's
+    models by a plain AMQP consumer bound to ``docs.events``."""
+    from kombu import Connection, Exchange, Queue
+
+    from services.docs import events
+
+    exchange = Exchange("docs.events", type="topic", durable=True)
+    queue = Queue(f"test-docs-{uuid.uuid4().hex[:8]}", exchange, routing_key="document.#",
+                  auto_delete=True)
+    with Connection(platform.amqp_uri) as conn:
+        consumer = conn.SimpleQueue(queue)
+        try:
+            with platform.client(people["owner"]["token"]) as c:
+                doc = _doc(c, title="事件合同", level="confidential")
+                _ok(_upload(c, doc["id"], b"body", "a.txt", None), 201)
+                _ok(c.post(f"{API}/documents/{doc['id']}/versions/1/effective"))
+            with platform.client(people["other"]["token"]) as c:
+                asked = _ok(c.post(f"{API}/documents/{doc['id']}/access-requests",
+                                   json={"reason": "复核", "days": 3}), 201)
+            with platform.client(people["owner"]["token"]) as c:
+                _ok(c.post(f"{API}/access-requests/{asked['id']}/approve", json={}))
+            with platform.client(people["archivist"]["token"]) as c:
+                request = _ok(c.post(f"{API}/documents/{doc['id']}/destruction-requests",
+                                     json={"reason": "测试"}), 201)
+            with platform.client(people["archivist2"]["token"]) as c:
+                _ok(c.post(f"{API}/destruction-requests/{request['id']}/approve", json={}))
+            seen: dict[str, dict[str, Any]] = {}
+
+            def all_seen() -> bool:
+                message = consumer.get(timeout=1)
+                message.ack()
+                body = message.payload
+                if body["data"].get("id") == doc["id"]:
+                    assert body["type"] not in seen, f"{body['type']} twice"
+                    seen[body["type"]] = body["data"]
+                return len(seen) == 6
+            wait_until(all_seen, 60, "the document's six events", interval=0)
+        finally:
+            consumer.close()
+    assert events.DocumentVersionAdded.model_validate(
+        seen["document.version_added"]).sha256 == hashlib.sha256(b"body").hexdigest()
+    granted = events.DocumentAccessGranted.model_validate(seen["document.access_granted"])
+    assert granted.requester_id == people["other"]["id"]
+    destroyed = events.DocumentDestroyed.model_validate(seen["document.destroyed"])
+    assert (destroyed.requested_by, destroyed.approved_by) == (
+        people["archivist"]["id"], people["archivist2"]["id"])
+    assert "title" not in seen["document.created"]  # titles stay off the bus
+
+
+def test_a_deactivated_owners_documents_go_to_the_successor(platform: Platform,
+                                                            people: dict[str, Any]) -> None:
+    leaving = platform.new_user(["sales_rep"], display_name="离职者")
+    _docs_knows(platform, leaving)
+    with platform.client(leaving["token"]) as c:
+        doc = _doc(c, title="交接合同", level="confidential")
+    successor = people["named"]
+    with platform.admin() as admin:
+        _ok(admin.post(f"{API}/users/{leaving['id']}/deactivate",
+                       json={"successor_id": successor["id"]}))
+
+    def handed_over() -> bool:
+        with platform.client(successor["token"]) as c:
+            r = c.get(f"{API}/documents/{doc['id']}")
+            return r.status_code == 200 and r.json()["owner_id"] == successor["id"]
+    wait_until(handed_over, 30, "documents handed over")
