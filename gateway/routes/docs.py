@@ -36,12 +36,12 @@ ARCHIVE = ("archive management",)
 
 ROUTES = [
     # -- categories (DOC-01, DOC-05) ----------------------------------------------------
-    Route("GET", "/document-categories", "docs", "list_categories", "document:read",
+    Route("GET", "/document-categories", "docs", "list_document_categories", "document:read",
           response=s.CategoryList, tags=DOCUMENTS,
           summary="Categories, built-in and admin-defined, with their retention in years"),
-    Route("POST", "/document-categories", "docs", "create_category", "document:configure",
+    Route("POST", "/document-categories", "docs", "create_document_category", "document:configure",
           body=s.CategoryIn, response=s.Category, status=201, tags=DOCUMENTS),
-    Route("PATCH", "/document-categories/{code}", "docs", "update_category",
+    Route("PATCH", "/document-categories/{code}", "docs", "update_document_category",
           "document:configure", body=s.CategoryUpdate, response=s.Category, if_match=True,
           tags=DOCUMENTS, summary="Rename a category or change its retention period"),
     # -- documents (DOC-01, DOC-07) -----------------------------------------------------
@@ -123,9 +123,9 @@ ROUTES = [
           "document:manage", query=s.ListQuery, response=s.DestructionRecordPage,
           tags=ARCHIVE, summary="What was destroyed, when, by whose request and approval "
           "(kept for ever; nothing edits or deletes it)"),
-    Route("GET", "/document-clock", "docs", "get_clock", "document:configure",
+    Route("GET", "/document-clock", "docs", "get_document_clock", "document:configure",
           response=s.Clock, tags=ARCHIVE),
-    Route("PUT", "/document-clock", "docs", "set_clock", "document:configure",
+    Route("PUT", "/document-clock", "docs", "set_document_clock", "document:configure",
           body=s.ClockIn, response=s.Clock, tags=ARCHIVE,
           summary="Move the service's clock (only where CRM_DOCS_ADJUSTABLE_CLOCK is on: "
           "tests of borrowing expiry)"),

@@ -61,20 +61,20 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
 
     # -- categories -------------------------------------------------------------------------
     @rpc
-    def list_categories(self) -> dict[str, Any]:
+    def list_document_categories(self) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return documents.list_categories(uow)
+            return documents.list_document_categories(uow)
 
     @rpc
-    def create_category(self, data: dict[str, Any]) -> dict[str, Any]:
+    def create_document_category(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return documents.create_category(uow, schemas.CategoryIn.model_validate(data))
+            return documents.create_document_category(uow, schemas.CategoryIn.model_validate(data))
 
     @rpc
-    def update_category(self, code: str, data: dict[str, Any],
+    def update_document_category(self, code: str, data: dict[str, Any],
                         expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return documents.update_category(uow, code,
+            return documents.update_document_category(uow, code,
                                              schemas.CategoryUpdate.model_validate(data),
                                              expected_version)
 
@@ -195,14 +195,14 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
                                       schemas.ListQuery.model_validate(query or {}))
 
     @rpc
-    def get_clock(self) -> dict[str, Any]:
+    def get_document_clock(self) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return sharing.get_clock(uow)
+            return sharing.get_document_clock(uow)
 
     @rpc
-    def set_clock(self, data: dict[str, Any]) -> dict[str, Any]:
+    def set_document_clock(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return sharing.set_clock(uow, schemas.ClockIn.model_validate(data))
+            return sharing.set_document_clock(uow, schemas.ClockIn.model_validate(data))
 
     # -- retention and destruction ----------------------------------------------------------
     @rpc

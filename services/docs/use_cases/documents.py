@@ -36,12 +36,12 @@ LINK_KINDS = ("customer", "order", "product", "campaign")
 
 
 # -- categories ---------------------------------------------------------------------------
-def list_categories(uow: UnitOfWork) -> dict[str, Any]:
+def list_document_categories(uow: UnitOfWork) -> dict[str, Any]:
     return {"items": [schemas.Category.model_validate(c).model_dump()
                       for c in queries.categories(uow.session)]}
 
 
-def create_category(uow: UnitOfWork, data: schemas.CategoryIn) -> dict[str, Any]:
+def create_document_category(uow: UnitOfWork, data: schemas.CategoryIn) -> dict[str, Any]:
     s = uow.session
     if s.get(Category, data.code) is not None:
         raise Conflict(f"the category {data.code!r} exists", code="duplicate_category")
@@ -53,7 +53,7 @@ def create_category(uow: UnitOfWork, data: schemas.CategoryIn) -> dict[str, Any]
     return schemas.Category.model_validate(category).model_dump()
 
 
-def update_category(uow: UnitOfWork, code: str, data: schemas.CategoryUpdate,
+def update_document_category(uow: UnitOfWork, code: str, data: schemas.CategoryUpdate,
                     expected_version: int | None) -> dict[str, Any]:
     s = uow.session
     category = s.get(Category, code, with_for_update=True)

@@ -177,18 +177,18 @@ def access_log(uow: UnitOfWork, caller: Caller, document_id: str, q: schemas.Lis
 
 
 # -- the clock ----------------------------------------------------------------------------
-def get_clock(uow: UnitOfWork) -> dict[str, Any]:
+def get_document_clock(uow: UnitOfWork) -> dict[str, Any]:
     s = uow.session
     offset = int(queries.setting(s, CLOCK, {"offset_seconds": 0})["offset_seconds"])
     return {"offset_seconds": offset if docs_settings().adjustable_clock else 0,
             "now": now(s)}
 
 
-def set_clock(uow: UnitOfWork, data: schemas.ClockIn) -> dict[str, Any]:
+def set_document_clock(uow: UnitOfWork, data: schemas.ClockIn) -> dict[str, Any]:
     if not docs_settings().adjustable_clock:
         raise NotFound("the clock of this deployment cannot be moved",
                        code="clock_not_adjustable")
     queries.put_setting(uow.session, CLOCK, {"offset_seconds": data.offset_seconds})
     uow.commit()
-    return get_clock(uow)
+    return get_document_clock(uow)
 
