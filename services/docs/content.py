@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import eventlet
@@ -34,7 +34,7 @@ from services.docs.domain.content import (
     content_disposition,
     parse_range,
 )
-from services.docs.storage import CHUNK, BlobStore
+from services.docs.storage import CHUNK, BlobStore, reads
 from services.docs.use_cases import versions
 
 log = logging.getLogger(__name__)
@@ -51,19 +51,6 @@ _REASONS = {200: "OK", 201: "Created", 206: "Partial Content", 304: "Not Modifie
 
 def _status(code: int) -> str:
     return f"{code} {_REASONS.get(code, 'Status')}"
-
-
-def body_chunks(stream: Any, length: int | None) -> Iterator[bytes]:
-    """The request body in chunks of at most ``CHUNK`` bytes (a declared length, or to
-    the end of a chunked body)."""
-    remaining = length
-    while remaining is None or remaining > 0:
-        chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
-        if not chunk:
-            return
-        if remaining is not None:
-            remaining -= len(chunk)
-        yield chunk
 
 
 class ContentApp:
@@ -102,7 +89,7 @@ class ContentApp:
         if length is not None and length > limit:
             return _problem(start_response, 413, "payload_too_large",
                             f"the file is larger than {limit} bytes", {"max_bytes": limit})
-        staged = self.store.receive(body_chunks(environ["wsgi.input"], length), limit)
+        staged = self.store.receive(reads(environ["wsgi.input"].read, length), limit)
         try:
             with self.uow() as uow:
                 version = versions.record_upload(uow, self.store, ticket, staged)

@@ -155,17 +155,23 @@ class LocalBlobStore:
         return sorted(p.name for p in self.tmp.glob("*.part"))
 
 
+def reads(read: Callable[[int], bytes], length: int | None) -> Iterator[bytes]:
+    """``read(n)`` called for at most ``CHUNK`` bytes at a time, until ``length`` bytes
+    (None: until it returns nothing): a file, a request body."""
+    remaining = length
+    while remaining is None or remaining > 0:
+        chunk = read(CHUNK if remaining is None else min(CHUNK, remaining))
+        if not chunk:
+            return
+        if remaining is not None:
+            remaining -= len(chunk)
+        yield chunk
+
+
 def _file_chunks(handle: Any, start: int, end: int | None) -> Iterator[bytes]:
     with handle:
         handle.seek(start)
-        remaining = None if end is None else end - start + 1
-        while remaining is None or remaining > 0:
-            chunk = handle.read(CHUNK if remaining is None else min(CHUNK, remaining))
-            if not chunk:
-                return
-            if remaining is not None:
-                remaining -= len(chunk)
-            yield chunk
+        yield from reads(handle.read, None if end is None else end - start + 1)
 
 
 class S3BlobStore:
