@@ -5,7 +5,9 @@ and the customer 360 section."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -132,6 +134,23 @@ def test_versions_upload_effective_stale_and_download(platform: Platform,
         assert {e["user_id"] for e in log} == {people["owner"]["id"]}
 
 
+def _declare_only(platform: Platform, token: str, path: str, length: int
+                  ) -> tuple[int, dict[str, Any]]:
+    """POST headers announcing ``length`` bytes and no body: what a client about to send
+    a file too large gets before sending it."""
+    url = httpx.URL(platform.base_url)
+    conn = http.client.HTTPConnection(url.host, url.port, timeout=30)
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Length", str(length))
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
 def test_upload_refusals(platform: Platform, people: dict[str, Any]) -> None:
     with platform.client(people["owner"]["token"]) as c:
         doc = _doc(c)
@@ -143,6 +162,11 @@ def test_upload_refusals(platform: Platform, people: dict[str, Any]) -> None:
                            headers={"Content-Disposition":
                                     "attachment; filename*=UTF-8''%E6%8A%A5%E4%BB%B7.txt"})
         assert _ok(by_header, 201)["filename"] == "报价.txt"
+        # past the size limit (2 GiB by default): refused before a byte is stored
+        status, body = _declare_only(platform, people["owner"]["token"],
+                                     f"{API}/documents/{doc['id']}/versions?filename=x",
+                                     3 * 1024 ** 3)
+        assert status == 413 and body["code"] == "payload_too_large"
     with platform.client(people["other"]["token"]) as c:  # internal: readable, not theirs
         assert c.get(f"{API}/documents/{doc['id']}").status_code == 200
         refused = _upload(c, doc["id"], b"x", "a.txt", None)
