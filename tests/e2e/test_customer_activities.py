@@ -191,7 +191,8 @@ def test_customer_360_composes_and_marks_missing_sections(platform: Platform,
         assert view["sections"]["billing"]["data"]["customer_id"] == cid
         # services not running in this deployment are marked, not fatal
         assert view["sections"]["service"]["status"] == "unavailable"
-        assert view["sections"]["documents"]["status"] == "unavailable"
+        documents = view["sections"]["documents"]
+        assert documents["status"] == "ok" and documents["data"]["count"] == 0
     with platform.client(crew["helper"]["token"]) as c:
         other = c.post("/api/v1/customers", json={"name": f"z{uuid.uuid4().hex[:6]}",
                                                   "kind": "person"}).json()
