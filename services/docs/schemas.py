@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from crm_platform.inputs import Ref, Strict, kept
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 Level = Literal["public", "internal", "confidential", "secret"]
 LinkKind = Literal["customer", "order", "product", "campaign"]
@@ -200,7 +200,7 @@ class GrantIn(Strict):
     kind: GranteeKind
     grantee_id: str = Field(min_length=1, max_length=40,
                             description="a user id, a role name or a team id")
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = Field(None, description="with its offset")
 
 
 class GrantOut(Out):

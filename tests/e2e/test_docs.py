@@ -201,6 +201,10 @@ def test_secret_document_is_absent_for_an_admin_not_named(platform: Platform,
                             json={"kind": "role", "grantee_id": "admin"})
         assert role_grant.status_code == 422
         assert role_grant.json()["code"] == "secret_needs_named_grant"
+        naive = c.post(f"{API}/documents/{secret['id']}/grants",
+                       json={"kind": "user", "grantee_id": named["id"],
+                             "expires_at": "2030-01-01T00:00:00"})
+        assert naive.status_code == 422  # a time without its offset is ambiguous
         mine = _ok(c.get(f"{API}/documents", params={"q": word}))["items"]
         assert {d["level"] for d in mine} == {"secret", "public"}
 
@@ -348,8 +352,13 @@ def test_retention_due_lists_documents_past_their_category_period(
         platform: Platform, people: dict[str, Any]) -> None:
     with platform.admin() as admin:
         code = f"memo_{uuid.uuid4().hex[:6]}"
-        _ok(admin.post(f"{API}/document-categories",
-                       json={"code": code, "name": "会议纪要", "retention_years": 2}), 201)
+        made = _ok(admin.post(f"{API}/document-categories",
+                              json={"code": code, "name": "会议纪要", "retention_years": 3}), 201)
+        stale = admin.patch(f"{API}/document-categories/{code}", json={"retention_years": 2},
+                            headers={"If-Match": '"7"'})
+        assert stale.status_code == 412
+        _ok(admin.patch(f"{API}/document-categories/{code}", json={"retention_years": 2},
+                        headers={"If-Match": f'"{made["version"]}"'}))
     with platform.client(people["owner"]["token"]) as c:
         doc = _doc(c, title="季度会议纪要", category=code)
     start = doc["retention_start"]

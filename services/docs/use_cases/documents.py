@@ -56,10 +56,8 @@ def create_document_category(uow: UnitOfWork, data: schemas.CategoryIn) -> dict[
 def update_document_category(uow: UnitOfWork, code: str, data: schemas.CategoryUpdate,
                     expected_version: int | None) -> dict[str, Any]:
     s = uow.session
-    category = s.get(Category, code, with_for_update=True)
-    if category is None:
-        queries.category(s, code)  # the 404
-        raise AssertionError
+    category = queries.category(s, code)
+    s.refresh(category, with_for_update=True)
     if_match(category.version, expected_version, "category")
     changes = data.model_dump(exclude_unset=True)
     for name, value in changes.items():
