@@ -37,7 +37,7 @@ ARCHIVE = ("archive management",)
 ROUTES = [
     # -- categories (DOC-01, DOC-05) ----------------------------------------------------
     Route("GET", "/document-categories", "docs", "list_document_categories", "document:read",
-          response=s.CategoryList, tags=DOCUMENTS,
+          query=s.ListQuery, response=s.CategoryPage, tags=DOCUMENTS,
           summary="Categories, built-in and admin-defined, with their retention in years"),
     Route("POST", "/document-categories", "docs", "create_document_category", "document:configure",
           body=s.CategoryIn, response=s.Category, status=201, tags=DOCUMENTS),
@@ -57,20 +57,20 @@ ROUTES = [
           query=s.DocumentQuery, response=s.DocumentCount, tags=DOCUMENTS,
           summary="How many documents the caller may see match the filters"),
     Route("GET", "/documents/{document_id}", "docs", "get_document", "document:read",
-          response=s.Document, audit_read=True, tags=DOCUMENTS,
+          response=s.Document, confidential=True, tags=DOCUMENTS,
           summary="A document (a view in its access log); 404 if the caller may not see it"),
     Route("PATCH", "/documents/{document_id}", "docs", "update_document", "document:write",
           body=s.DocumentUpdate, response=s.Document, if_match=True, tags=DOCUMENTS),
     # -- versions (DOC-02) ----------------------------------------------------------------
     Route("GET", "/documents/{document_id}/versions", "docs", "list_versions",
-          "document:read", response=s.VersionList, tags=VERSIONS),
+          "document:read", query=s.ListQuery, response=s.VersionPage, tags=VERSIONS),
     Route("POST", "/documents/{document_id}/versions/{number}/effective", "docs",
           "make_version_effective", "document:write", response=s.VersionOut, if_match=True,
           tags=VERSIONS, summary="Make a draft the valid version; the valid one becomes "
           "obsolete"),
     # -- grants and borrowing (DOC-03, DOC-04) ----------------------------------------------
     Route("GET", "/documents/{document_id}/grants", "docs", "list_grants", "document:read",
-          response=s.GrantList, tags=SHARING,
+          query=s.ListQuery, response=s.GrantPage, tags=SHARING,
           summary="Grants (the owner and archive managers, who manage a secret document's "
           "grants without reading it)"),
     Route("POST", "/documents/{document_id}/grants", "docs", "add_grant", "document:read",
@@ -242,10 +242,10 @@ async def upload_version(
     responses={200: {"content": {"application/octet-stream": {}}},
                206: {"description": "the requested range"},
                416: {"description": "range past the end"}},
-    openapi_extra={"security": SECURITY})
+    openapi_extra={"security": SECURITY, "x-confidential": True})
 async def download_version(document_id: str, number: str, request: Request) -> Response:
     principal = await authenticate(request)
-    request.state.audit_read = True
+    request.state.confidential = True
     rt = request.app.state.runtime
     granted = await rt.call("docs", "authorize_download",
                             {"document_id": document_id, "number": number},

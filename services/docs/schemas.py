@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from crm_platform.inputs import Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 Level = Literal["public", "internal", "confidential", "secret"]
@@ -24,13 +25,8 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class Page(BaseModel):
-    next_cursor: str | None = None
-
-
-class ListQuery(Strict):
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = None
+class ListQuery(PageQuery):
+    """A list with no filters of its own."""
 
 
 # -- categories and retention (DOC-01, DOC-05) --------------------------------------------
@@ -54,8 +50,8 @@ class Category(Out):
     version: int
 
 
-class CategoryList(BaseModel):
-    items: list[Category]
+class CategoryPage(Page[Category]):
+    pass
 
 
 # -- documents (DOC-01) -------------------------------------------------------------------
@@ -153,11 +149,11 @@ class DocumentSummary(BaseModel):
     version: int
 
 
-class DocumentPage(Page):
-    items: list[DocumentSummary]
+class DocumentPage(Page[DocumentSummary]):
+    pass
 
 
-class DocumentQuery(ListQuery):
+class DocumentQuery(PageQuery):
     q: str | None = Field(None, max_length=200,
                           description="words in the title, tags, metadata or file text")
     category: CategoryCode | None = None
@@ -174,8 +170,8 @@ class DocumentCount(BaseModel):
     count: int
 
 
-class VersionList(BaseModel):
-    items: list[VersionOut]
+class VersionPage(Page[VersionOut]):
+    pass
 
 
 class VersionUploaded(VersionOut):
@@ -214,8 +210,8 @@ class GrantOut(Out):
     created_at: datetime
 
 
-class GrantList(BaseModel):
-    items: list[GrantOut]
+class GrantPage(Page[GrantOut]):
+    pass
 
 
 class AccessRequestIn(Strict):
@@ -242,11 +238,11 @@ class AccessRequestOut(Out):
     version: int
 
 
-class AccessRequestPage(Page):
-    items: list[AccessRequestOut]
+class AccessRequestPage(Page[AccessRequestOut]):
+    pass
 
 
-class AccessRequestQuery(ListQuery):
+class AccessRequestQuery(PageQuery):
     status: Literal["pending", "approved", "rejected"] | None = None
     document_id: Ref | None = None
 
@@ -260,12 +256,12 @@ class AccessLogEntry(Out):
     created_at: datetime
 
 
-class AccessLogPage(Page):
-    items: list[AccessLogEntry]
+class AccessLogPage(Page[AccessLogEntry]):
+    pass
 
 
 # -- retention, legal hold, destruction (DOC-05) ------------------------------------------
-class RetentionQuery(ListQuery):
+class RetentionQuery(PageQuery):
     as_of: date
 
 
@@ -278,8 +274,8 @@ class RetentionDue(BaseModel):
     legal_hold: bool
 
 
-class RetentionDuePage(Page):
-    items: list[RetentionDue]
+class RetentionDuePage(Page[RetentionDue]):
+    pass
 
 
 class LegalHoldIn(Strict):
@@ -303,11 +299,11 @@ class DestructionRequestOut(Out):
     version: int
 
 
-class DestructionRequestPage(Page):
-    items: list[DestructionRequestOut]
+class DestructionRequestPage(Page[DestructionRequestOut]):
+    pass
 
 
-class DestructionRequestQuery(ListQuery):
+class DestructionRequestQuery(PageQuery):
     status: Literal["pending", "approved", "rejected"] | None = None
 
 
@@ -323,8 +319,8 @@ class DestructionRecord(Out):
     created_at: datetime
 
 
-class DestructionRecordPage(Page):
-    items: list[DestructionRecord]
+class DestructionRecordPage(Page[DestructionRecord]):
+    pass
 
 
 # -- the service's clock (tests move it; DOC-04 expiries) ---------------------------------

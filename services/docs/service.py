@@ -20,7 +20,14 @@ from services.docs import content, schemas
 from services.docs.db.models import Base, Customer, Staff, Team
 from services.docs.settings import docs_settings
 from services.docs.storage import BlobStore, make_store
-from services.docs.use_cases import documents, retention, sales_copies, sharing, versions
+from services.docs.use_cases import (
+    documents,
+    handover,
+    retention,
+    sales_copies,
+    sharing,
+    versions,
+)
 
 # Subscriptions (one place): gateway user.created / updated / deactivated, team.created /
 # updated (StaffCopies); customer customer.created / updated / owner_changed / archived /
@@ -61,9 +68,11 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
 
     # -- categories -------------------------------------------------------------------------
     @rpc
-    def list_document_categories(self) -> dict[str, Any]:
+    def list_document_categories(self, query: dict[str, Any] | None = None
+                                 ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return documents.list_document_categories(uow)
+            return documents.list_document_categories(
+                uow, schemas.ListQuery.model_validate(query or {}))
 
     @rpc
     def create_document_category(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +126,11 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
 
     # -- versions ---------------------------------------------------------------------------
     @rpc
-    def list_versions(self, document_id: str) -> dict[str, Any]:
+    def list_versions(self, document_id: str, query: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return versions.list_versions(uow, self.caller, document_id)
+            return versions.list_versions(uow, self.caller, document_id,
+                                          schemas.ListQuery.model_validate(query or {}))
 
     @rpc
     def authorize_upload(self, document_id: str, data: dict[str, Any],
@@ -144,9 +155,11 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
 
     # -- grants, borrowing, access log ------------------------------------------------------
     @rpc
-    def list_grants(self, document_id: str) -> dict[str, Any]:
+    def list_grants(self, document_id: str, query: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return sharing.list_grants(uow, self.caller, document_id)
+            return sharing.list_grants(uow, self.caller, document_id,
+                                       schemas.ListQuery.model_validate(query or {}))
 
     @rpc
     def add_grant(self, document_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -284,7 +297,7 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
 
     # -- hooks of the copies ----------------------------------------------------------------
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
-        documents.hand_over(uow, deactivated.id, deactivated.successor_id)
+        handover.hand_over(uow, deactivated.id, deactivated.successor_id)
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         documents.move_customer_links(uow, merged.merged_id, merged.survivor_id)

@@ -36,9 +36,11 @@ LINK_KINDS = ("customer", "order", "product", "campaign")
 
 
 # -- categories ---------------------------------------------------------------------------
-def list_document_categories(uow: UnitOfWork) -> dict[str, Any]:
-    return {"items": [schemas.Category.model_validate(c).model_dump()
-                      for c in queries.categories(uow.session)]}
+def list_document_categories(uow: UnitOfWork, q: schemas.ListQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(Category), q.limit, q.cursor,
+                               (Category.code,))
+    return {"items": [schemas.Category.model_validate(c).model_dump() for c in rows],
+            "next_cursor": cursor}
 
 
 def create_document_category(uow: UnitOfWork, data: schemas.CategoryIn) -> dict[str, Any]:
@@ -198,7 +200,8 @@ def _filtered(uow: UnitOfWork, caller: Caller, q: schemas.DocumentQuery) -> Any:
 def list_documents(uow: UnitOfWork, caller: Caller, q: schemas.DocumentQuery
                    ) -> dict[str, Any]:
     s = uow.session
-    rows, cursor = keyset_page(s, _filtered(uow, caller, q), Document, q.limit, q.cursor)
+    rows, cursor = keyset_page(s, _filtered(uow, caller, q), q.limit, q.cursor,
+                               (Document.created_at, Document.id), descending=True)
     return {"items": summaries(s, rows), "next_cursor": cursor}
 
 
@@ -231,12 +234,3 @@ def move_customer_links(uow: UnitOfWork, merged_id: str, survivor_id: str) -> No
                                          DocumentLink.target_id == merged_id)
               .values(target_id=survivor_id).execution_options(synchronize_session=False))
 
-
-def hand_over(uow: UnitOfWork, from_user_id: str, to_user_id: str) -> None:
-    """A deactivated user's documents go to the successor."""
-    s = uow.session
-    s.execute(update(Document).where(Document.owner_id == from_user_id,
-                                     Document.status == "active")
-              .values(owner_id=to_user_id, version=Document.version + 1,
-                      updated_at=now(s))
-              .execution_options(synchronize_session=False))

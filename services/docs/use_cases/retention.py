@@ -51,7 +51,8 @@ def retention_due(uow: UnitOfWork, caller: Caller, q: schemas.RetentionQuery
     if not per_category:
         return {"items": [], "next_cursor": None}
     query = queries.visible_documents(reader_of(s, caller), now(s)).where(or_(*per_category))
-    rows, cursor = keyset_page(s, query, Document, q.limit, q.cursor, newest_first=False)
+    rows, cursor = keyset_page(s, query, q.limit, q.cursor,
+                               (Document.retention_start, Document.id))
     years = {c.code: c.retention_years for c in queries.categories(s)}
     return {"items": [{"id": d.id, "title": d.title, "category": d.category,
                        "retention_start": d.retention_start,
@@ -100,7 +101,9 @@ def list_destruction_requests(uow: UnitOfWork, caller: Caller,
     query = select(DestructionRequest)
     if q.status:
         query = query.where(DestructionRequest.status == q.status)
-    rows, cursor = keyset_page(s, query, DestructionRequest, q.limit, q.cursor)
+    rows, cursor = keyset_page(
+        s, query, q.limit, q.cursor, (DestructionRequest.created_at, DestructionRequest.id),
+        descending=True)
     return {"items": [_destruction_out(r) for r in rows], "next_cursor": cursor}
 
 
@@ -196,8 +199,9 @@ def remove_blob(uow: UnitOfWork, store: BlobStore, sha256: str) -> bool:
 def list_destruction_records(uow: UnitOfWork, caller: Caller, q: schemas.ListQuery
                              ) -> dict[str, Any]:
     _archive_manager(uow, caller)
-    rows, cursor = keyset_page(uow.session, select(DestructionRecord), DestructionRecord,
-                               q.limit, q.cursor)
+    rows, cursor = keyset_page(
+        uow.session, select(DestructionRecord), q.limit, q.cursor,
+        (DestructionRecord.created_at, DestructionRecord.id), descending=True)
     return {"items": [schemas.DestructionRecord.model_validate(r).model_dump() for r in rows],
             "next_cursor": cursor}
 

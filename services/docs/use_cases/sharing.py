@@ -35,10 +35,13 @@ def _grant_out(g: Grant) -> dict[str, Any]:
     return schemas.GrantOut.model_validate(g).model_dump()
 
 
-def list_grants(uow: UnitOfWork, caller: Caller, document_id: str) -> dict[str, Any]:
+def list_grants(uow: UnitOfWork, caller: Caller, document_id: str, q: schemas.ListQuery
+                ) -> dict[str, Any]:
     s = uow.session
     doc = _managed(s, caller, document_id)
-    return {"items": [_grant_out(g) for g in queries.grants_of(s, doc.id)]}
+    rows, cursor = keyset_page(s, select(Grant).where(Grant.document_id == doc.id), q.limit,
+                               q.cursor, (Grant.created_at, Grant.id))
+    return {"items": [_grant_out(g) for g in rows], "next_cursor": cursor}
 
 
 def add_grant(uow: UnitOfWork, caller: Caller, document_id: str, data: schemas.GrantIn
@@ -160,7 +163,8 @@ def list_access_requests(uow: UnitOfWork, caller: Caller, q: schemas.AccessReque
         query = query.where(AccessRequest.status == q.status)
     if q.document_id:
         query = query.where(AccessRequest.document_id == q.document_id)
-    rows, cursor = keyset_page(s, query, AccessRequest, q.limit, q.cursor)
+    rows, cursor = keyset_page(s, query, q.limit, q.cursor,
+                               (AccessRequest.created_at, AccessRequest.id), descending=True)
     return {"items": [_request_out(r) for r in rows], "next_cursor": cursor}
 
 
@@ -169,9 +173,9 @@ def access_log(uow: UnitOfWork, caller: Caller, document_id: str, q: schemas.Lis
     """Every view and download of the document, for archive managers and its owner."""
     s = uow.session
     doc = _managed(s, caller, document_id)
-    rows, cursor = keyset_page(s, select(AccessLogEntry)
-                               .where(AccessLogEntry.document_id == doc.id),
-                               AccessLogEntry, q.limit, q.cursor)
+    rows, cursor = keyset_page(
+        s, select(AccessLogEntry).where(AccessLogEntry.document_id == doc.id), q.limit,
+        q.cursor, (AccessLogEntry.created_at, AccessLogEntry.id), descending=True)
     return {"items": [schemas.AccessLogEntry.model_validate(r).model_dump() for r in rows],
             "next_cursor": cursor}
 

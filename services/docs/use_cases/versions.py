@@ -17,6 +17,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import insert_ignore, skip_locked, utcnow
 from crm_platform.errors import NotFound, PayloadTooLarge
+from crm_platform.pagination import keyset_page
 from crm_platform.settings import get_settings
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
@@ -44,10 +45,14 @@ def _version_out(v: DocumentVersion) -> dict[str, Any]:
     return schemas.VersionOut.model_validate(v).model_dump()
 
 
-def list_versions(uow: UnitOfWork, caller: Caller, document_id: str) -> dict[str, Any]:
+def list_versions(uow: UnitOfWork, caller: Caller, document_id: str, q: schemas.ListQuery
+                  ) -> dict[str, Any]:
     s = uow.session
     doc = readable(s, caller, document_id)
-    return {"items": [_version_out(v) for v in queries.versions_of(s, doc.id)]}
+    rows, cursor = keyset_page(
+        s, select(DocumentVersion).where(DocumentVersion.document_id == doc.id), q.limit,
+        q.cursor, (DocumentVersion.number, DocumentVersion.id))
+    return {"items": [_version_out(v) for v in rows], "next_cursor": cursor}
 
 
 def authorize_upload(uow: UnitOfWork, caller: Caller, document_id: str,
