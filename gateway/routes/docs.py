@@ -54,7 +54,7 @@ ROUTES = [
           summary="Documents the caller may see; filters by category, level, owner, tag, "
           "linked record; `q` searches titles, tags, metadata and file text"),
     Route("GET", "/documents/count", "docs", "count_documents", "document:read",
-          query=s.DocumentQuery, response=s.DocumentCount, tags=DOCUMENTS,
+          query=s.DocumentFilters, response=s.DocumentCount, tags=DOCUMENTS,
           summary="How many documents the caller may see match the filters"),
     Route("GET", "/documents/{document_id}", "docs", "get_document", "document:read",
           response=s.Document, confidential=True, tags=DOCUMENTS,

@@ -153,7 +153,7 @@ class DocumentPage(Page[DocumentSummary]):
     pass
 
 
-class DocumentQuery(PageQuery):
+class DocumentFilters(Strict):
     q: str | None = Field(None, max_length=200,
                           description="words in the title, tags, metadata or file text")
     category: CategoryCode | None = None
@@ -164,6 +164,10 @@ class DocumentQuery(PageQuery):
     order_id: Ref | None = None
     product_id: Ref | None = None
     campaign_id: Ref | None = None
+
+
+class DocumentQuery(PageQuery, DocumentFilters):
+    pass
 
 
 class DocumentCount(BaseModel):

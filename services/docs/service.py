@@ -117,7 +117,7 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
     def count_documents(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
             return documents.count_documents(
-                uow, self.caller, schemas.DocumentQuery.model_validate(query or {}))
+                uow, self.caller, schemas.DocumentFilters.model_validate(query or {}))
 
     @rpc
     def customer_documents_summary(self, customer_id: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ loading a document as the caller may see it, and the document as the API shows i
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,12 +83,15 @@ def facts(s: Session, doc: Document) -> access.DocumentFacts:
     return access.DocumentFacts(doc.owner_id, doc.level, grants)  # type: ignore[arg-type]
 
 
-def readable(s: Session, caller: Caller, document_id: str, *, lock: bool = False
-             ) -> Document:
-    """The document if the caller may read it; 404 otherwise, the same as for a document
-    that does not exist or was destroyed."""
+Rule = Callable[[access.DocumentFacts, access.Reader, datetime], bool]
+
+
+def readable(s: Session, caller: Caller, document_id: str, *, lock: bool = False,
+             rule: Rule = access.can_read) -> Document:
+    """The document if ``rule`` lets the caller at it (by default: read it); 404
+    otherwise, the same as for a document that does not exist or was destroyed."""
     doc = s.get(Document, document_id, with_for_update=lock, populate_existing=lock)
-    if doc is None or doc.status != "active" or not access.can_read(
+    if doc is None or doc.status != "active" or not rule(
             facts(s, doc), reader_of(s, caller), now(s)):
         raise NotFound("document not found", code="document_not_found")
     return doc

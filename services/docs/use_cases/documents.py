@@ -177,7 +177,7 @@ def update_document(uow: UnitOfWork, caller: Caller, document_id: str,
     return document_out(s, doc)
 
 
-def _filtered(uow: UnitOfWork, caller: Caller, q: schemas.DocumentQuery) -> Any:
+def _filtered(uow: UnitOfWork, caller: Caller, q: schemas.DocumentFilters) -> Any:
     s = uow.session
     query = queries.visible_documents(reader_of(s, caller), now(s))
     if q.category:
@@ -205,7 +205,7 @@ def list_documents(uow: UnitOfWork, caller: Caller, q: schemas.DocumentQuery
     return {"items": summaries(s, rows), "next_cursor": cursor}
 
 
-def count_documents(uow: UnitOfWork, caller: Caller, q: schemas.DocumentQuery
+def count_documents(uow: UnitOfWork, caller: Caller, q: schemas.DocumentFilters
                     ) -> dict[str, Any]:
     query = _filtered(uow, caller, q)
     return {"count": int(uow.session.scalar(

@@ -17,18 +17,14 @@ from services.docs.db import queries
 from services.docs.db.models import AccessLogEntry, AccessRequest, Document, Grant
 from services.docs.domain import access, lifecycle
 from services.docs.settings import docs_settings
-from services.docs.use_cases.common import CLOCK, facts, if_match, now, reader_of
+from services.docs.use_cases.common import CLOCK, if_match, now, readable, reader_of
 
 
 def _managed(s: Session, caller: Caller, document_id: str, *, lock: bool = False
              ) -> Document:
     """The document if the caller manages its grants: its owner, or an archive manager
     — who need not be able to read it (a secret document). Anyone else: 404."""
-    doc = s.get(Document, document_id, with_for_update=lock, populate_existing=lock)
-    if doc is None or doc.status != "active" or not access.can_manage_grants(
-            facts(s, doc), reader_of(s, caller), now(s)):
-        raise NotFound("document not found", code="document_not_found")
-    return doc
+    return readable(s, caller, document_id, lock=lock, rule=access.can_manage_grants)
 
 
 def _grant_out(g: Grant) -> dict[str, Any]:
