@@ -27,7 +27,14 @@ from starlette.concurrency import run_in_threadpool
 from gateway import problems
 from gateway.config import check_production_secrets, gateway_settings
 from gateway.middleware import GatewayMiddleware
-from gateway.routes import composite, identity, portal, service_routes
+from gateway.routes import (
+    composite,
+    identity,
+    portal,
+    service_routers,
+    service_routes,
+    streamed_uploads,
+)
 from gateway.routetable import build_router
 from gateway.runtime import Runtime
 
@@ -110,7 +117,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (identity.router, portal.router, composite.router,
+    for router in (identity.router, portal.router, composite.router, *service_routers(),
                    build_router(service_routes())):
         _serve(app, router)
 
@@ -141,7 +148,7 @@ def create_app() -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(GatewayMiddleware, max_body=gw.max_body_bytes,
-                       max_upload=gw.max_upload_bytes)
+                       max_upload=gw.max_upload_bytes, streamed=streamed_uploads())
     # added last, so outermost: the gateway middleware's own answers (400 invalid_url,
     # 413) carry the CORS headers too, or a browser client could not read them
     app.add_middleware(CORSMiddleware, allow_origins=gw.cors_origins, allow_methods=["*"],

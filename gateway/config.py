@@ -20,6 +20,8 @@ class GatewaySettings(BaseSettings):
     rate_limit_burst: int = 200
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 50 * 1_048_576
+    # the documents service's content port, where file bytes are streamed to and from
+    docs_content_url: str = "http://127.0.0.1:8115"
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     principal_cache_seconds: float = 30.0
     idempotency_hours: int = 24

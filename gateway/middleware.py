@@ -5,8 +5,11 @@ confidential reads."""
 from __future__ import annotations
 
 import logging
+import math
+import re
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -122,10 +125,13 @@ def _detail(scope: Scope, state: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int,
+                 streamed: Sequence[re.Pattern[str]] = ()) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
+        # bodies streamed on to a service that limits them itself (documents' files)
+        self.streamed = tuple(streamed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,7 +143,10 @@ class GatewayMiddleware:
         state["request_id"] = request_id
         logs.bind(correlation_id=request_id)
         is_upload = headers.get("content-type", "").startswith("multipart/form-data")
-        limit = self.max_upload if is_upload else self.max_body
+        limit: float = self.max_upload if is_upload else self.max_body
+        if scope["method"] == "POST" and any(p.match(scope.get("path", ""))
+                                             for p in self.streamed):
+            limit = math.inf
         started = time.perf_counter()
         status_holder = [500]
 

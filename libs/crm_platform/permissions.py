@@ -34,6 +34,7 @@ PERMISSIONS = (
     "work_order:dispatch", "sla:read", "sla:configure", "callback:read", "callback:write",
     "kb:read", "kb:write", "kb:publish", "service_report:read", "portal:invite",
     "portal:read", "portal:write",
+    "document:read", "document:write", "document:manage", "document:configure",
 )
 
 _SALES_REP: dict[str, Scope] = {
@@ -46,6 +47,7 @@ _SALES_REP: dict[str, Scope] = {
     "invoice:read": "own", "payment:read": "own", "receivable:read": "own",
     "credit:read": "own", "expense:read": "own", "expense:write": "own",
     "ticket:read": "own", "ticket:write": "own", "kb:read": "all",
+    "document:read": "all", "document:write": "own",
 }
 
 ROLE_GRANTS: dict[str, dict[str, Scope]] = {
@@ -59,18 +61,20 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "segment:*": "team", "quote:approve": "team", "order:approve": "team",
         "target:write": "team", "expense:approve": "team", "report:read": "team",
         "campaign:read": "all", "product:read": "all",
+        "document:read": "all", "document:write": "team",
     },
     "marketing": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "segment:*": "all", "lead:*": "all", "campaign:*": "all",
         "product:*": "all", "analytics:read": "all", "expense:read": "own",
-        "expense:write": "own",
+        "expense:write": "own", "document:read": "all", "document:write": "own",
     },
     "service_manager": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "followup:read": "all", "product:read": "all",
         "ticket:*": "all", "work_order:*": "all", "sla:*": "all", "callback:*": "all",
         "kb:*": "all", "service_report:read": "all", "portal:invite": "all",
+        "document:read": "all", "document:write": "team",
     },
     "service_agent": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
@@ -78,20 +82,23 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "ticket:*": "all", "work_order:read": "all", "work_order:write": "all",
         "work_order:dispatch": "all", "sla:read": "all", "callback:*": "all",
         "kb:read": "all", "kb:write": "all", "service_report:read": "own",
-        "portal:invite": "all",
+        "portal:invite": "all", "document:read": "all", "document:write": "own",
     },
     "technician": {"user:read": "all", "team:read": "all", "customer:read": "all",
                    "ticket:read": "own", "work_order:read": "own", "work_order:write": "own",
-                   "kb:read": "all"},
+                   "kb:read": "all", "document:read": "all", "document:write": "own"},
     "finance": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
         "customer:read": "all", "order:read": "all", "invoice:*": "all", "payment:*": "all",
         "receivable:read": "all", "credit:*": "all", "dunning:*": "all", "expense:*": "all",
-        "report:read": "all", "analytics:read": "all",
+        "report:read": "all", "analytics:read": "all", "document:read": "all",
     },
+    # the archive manager: every document permission, confidential documents of anyone,
+    # borrowings and destructions to decide (not secret documents they are not named on)
     "archivist": {"user:read": "all", "team:read": "all", "customer:read": "all",
-                  "kb:read": "all"},
-    "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own"},
+                  "kb:read": "all", "document:*": "all"},
+    "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own",
+               "document:read": "own"},
     # a customer's contact signed in to the self-service portal (SVC-07): the portal's
     # operations and nothing else, for their own customer only (the service enforces it)
     "portal_contact": {"portal:read": "own", "portal:write": "own"},

@@ -125,3 +125,54 @@ class OrderDelivered(OrderEvent):
 class OrderCompleted(OrderEvent):
     event_type = "order.completed"
     completed_at: datetime
+
+
+class ProductSnapshot(EventData):
+    """A catalogue product as sales has it; ``version`` orders snapshots of one product
+    (the documents service keeps a copy to link product materials)."""
+
+    id: str
+    code: str
+    name: str
+    product_version: str
+    is_active: bool
+    version: int
+
+
+class ProductCreated(ProductSnapshot):
+    event_type = "product.created"
+
+
+class ProductUpdated(ProductSnapshot):
+    event_type = "product.updated"
+
+
+class CampaignSnapshot(EventData):
+    """A marketing campaign as sales has it; ``version`` orders snapshots."""
+
+    id: str
+    name: str
+    kind: str
+    owner_id: str
+    version: int
+
+
+class CampaignCreated(CampaignSnapshot):
+    event_type = "campaign.created"
+
+
+class CampaignUpdated(CampaignSnapshot):
+    event_type = "campaign.updated"
+
+
+class OrderCreated(EventData):
+    """A draft order was entered (its contract file may be archived before it is
+    confirmed)."""
+
+    event_type = "order.created"
+    id: str
+    number: str
+    customer_id: str
+    owner_id: str | None
+    status: str
+    version: int

@@ -53,6 +53,16 @@ class Data:
                 "name": "王总", "phones": ["139 0000 0000"]}), 201)["id"])
 
     @cached_property
+    def document(self) -> str:
+        """A document of the rep's with one version."""
+        with self.platform.client(self.rep["token"]) as c:
+            doc = _ok(c.post("/api/v1/documents", json={
+                "title": "审计合同", "category": "contract", "level": "confidential"}), 201)
+            _ok(c.post(f"/api/v1/documents/{doc['id']}/versions",
+                       params={"filename": "合同.txt"}, content="合同正文".encode()), 201)
+        return str(doc["id"])
+
+    @cached_property
     def payment(self) -> str:
         body = {"customer_id": self.customer, "amount": "10.00", "currency": "CNY",
                 "method": "bank_transfer", "received_at": datetime.now(UTC).isoformat()}
@@ -91,6 +101,9 @@ CASES: dict[str, Any] = {
     "get_payment": lambda d: Call("rep", f"/payments/{d.payment}", {}, d.payment),
     "get_statement": lambda d: Call("rep", "/statements", _statement_params(d), None),
     "get_credit": lambda d: Call("rep", f"/credit/{d.customer}", {}, d.customer),
+    "get_document": lambda d: Call("rep", f"/documents/{d.document}", {}, d.document),
+    "download_version": lambda d: Call("rep", f"/documents/{d.document}/versions/1/content",
+                                       {}, d.document),
 }
 
 

@@ -21,16 +21,17 @@ pytestmark = pytest.mark.e2e
 
 def test_only_paid_orders_count_and_a_recompute_is_idempotent(
         platform: Platform, org: dict[str, Any]) -> None:
-    rep, product = org["rep"], _product(platform)
+    rep = org["rep"]
     finance = platform.new_user(["finance"])
     with platform.client(rep["token"]) as c:
         customer = _ok(c.post("/api/v1/customers", json={
             "name": f"分类{uuid.uuid4().hex[:6]}有限公司", "kind": "company"}), 201)
         orders = []
-        for price in ("3000.00", "5000.00"):
+        for price in ("3000.00", "5000.00"):  # at the list price: no discount to approve
             order = _ok(c.post("/api/v1/orders", json={
                 "customer_id": customer["id"], "currency": "CNY",
-                "lines": [{"product_id": product["id"], "quantity": "1", "unit_price": price}],
+                "lines": [{"product_id": _product(platform, price)["id"], "quantity": "1",
+                           "unit_price": price}],
                 "payment_terms": {"installments": [{"percent": "100", "due_days": 0}]}}), 201)
             _ok(c.post(f"/api/v1/orders/{order['id']}/confirm"))
             orders.append(order)

@@ -24,7 +24,7 @@ def _order(c: Any, customer_id: str, product_id: str, price: str) -> dict[str, A
 
 def test_the_exposure_counts_an_order_from_its_confirmation(platform: Platform,
                                                             org: dict[str, Any]) -> None:
-    rep, product = org["rep"], _product(platform)
+    rep, product = org["rep"], _product(platform, "600.00")  # sold at the list price
     finance = platform.new_user(["finance"])
     with platform.client(rep["token"]) as c:
         customer = _ok(c.post("/api/v1/customers", json={

@@ -195,7 +195,8 @@ def test_customer_360_composes_and_marks_missing_sections(platform: Platform,
         assert service["status"] == "ok", service
         assert service["data"]["open_tickets"] == 0
         # services not running in this deployment are marked, not fatal
-        assert view["sections"]["documents"]["status"] == "unavailable"
+        documents = view["sections"]["documents"]
+        assert documents["status"] == "ok" and documents["data"]["count"] == 0
     with platform.client(crew["helper"]["token"]) as c:
         other = c.post("/api/v1/customers", json={"name": f"z{uuid.uuid4().hex[:6]}",
                                                   "kind": "person"}).json()

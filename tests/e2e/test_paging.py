@@ -532,6 +532,100 @@ def _portal_articles(w: World) -> Listing:
                    {"category": category}, made)
 
 
+# -- documents --------------------------------------------------------------------------
+def _rep_document(w: World, **fields: Any) -> dict[str, Any]:
+    with w.as_rep() as c:
+        return _ok(c.post("/api/v1/documents", json={
+            "title": f"翻页文档{_tag()}", "category": "work_summary", **fields}), 201)
+
+
+def _documents(w: World) -> Listing:
+    tag = f"翻页{_tag()}"
+    made = {_rep_document(w, tags=[tag])["id"] for _ in range(3)}
+    return Listing(w.rep["token"], "/documents", {"tag": tag}, made)
+
+
+def _document_categories(w: World) -> Listing:
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/document-categories", json={
+            "code": f"paging_{_tag()}", "name": f"翻页类{_tag()}"}), 201)["code"]
+            for _ in range(3)}
+    return Listing(w.admin_token, "/document-categories", created=made,
+                   key=lambda item: str(item["code"]))
+
+
+def _document_versions(w: World) -> Listing:
+    doc = _rep_document(w)
+    with w.as_rep() as c:
+        for n in range(3):
+            _ok(c.post(f"/api/v1/documents/{doc['id']}/versions",
+                       params={"filename": f"第{n}版.txt"}, content=f"版本{n}".encode()), 201)
+    return Listing(w.rep["token"], f"/documents/{doc['id']}/versions",
+                   created={"1", "2", "3"}, key=lambda item: str(item["number"]))
+
+
+def _document_grants(w: World) -> Listing:
+    doc = _rep_document(w)
+    with w.as_rep() as c:
+        made = {_ok(c.post(f"/api/v1/documents/{doc['id']}/grants",
+                           json={"kind": "role", "grantee_id": role}), 201)["id"]
+                for role in ("finance", "marketing", "technician")}
+    return Listing(w.rep["token"], f"/documents/{doc['id']}/grants", created=made)
+
+
+def _access_requests(w: World) -> Listing:
+    doc = _rep_document(w, level="confidential")
+    with w.platform.client(w.finance["token"]) as c:
+        made = {_ok(c.post(f"/api/v1/documents/{doc['id']}/access-requests",
+                           json={"reason": f"翻页{n}", "days": 1}), 201)["id"]
+                for n in range(3)}
+    return Listing(w.rep["token"], "/access-requests", {"document_id": doc["id"]}, made)
+
+
+def _access_log(w: World) -> Listing:
+    doc = _rep_document(w)
+    with w.as_rep() as c:
+        for _ in range(3):
+            _ok(c.get(f"/api/v1/documents/{doc['id']}"))
+    return Listing(w.admin_token, f"/documents/{doc['id']}/access-log")
+
+
+def _retention_due(w: World) -> Listing:
+    code = f"paging_{_tag()}"
+    with w.admin() as admin:
+        _ok(admin.post("/api/v1/document-categories",
+                       json={"code": code, "name": "翻页保管", "retention_years": 1}), 201)
+    made = {_rep_document(w, category=code)["id"] for _ in range(3)}
+    as_of = date.today().replace(year=date.today().year + 2, day=1)
+    return Listing(w.admin_token, "/retention/due", {"as_of": as_of.isoformat()}, made)
+
+
+def _admin_destruction_request(w: World) -> tuple[str, str]:
+    with w.admin() as admin:
+        doc = _ok(admin.post("/api/v1/documents", json={
+            "title": f"翻页销毁{_tag()}", "category": "quote"}), 201)
+        request = _ok(admin.post(f"/api/v1/documents/{doc['id']}/destruction-requests",
+                                 json={"reason": "翻页"}), 201)
+    return doc["id"], request["id"]
+
+
+def _destruction_requests(w: World) -> Listing:
+    made = {_admin_destruction_request(w)[1] for _ in range(3)}
+    return Listing(w.admin_token, "/destruction-requests", {"status": "pending"}, made)
+
+
+def _destruction_records(w: World) -> Listing:
+    archivist = w.platform.new_user(["archivist"])
+    made = set()
+    with w.platform.client(archivist["token"]) as c:
+        for _ in range(3):
+            doc_id, request_id = _admin_destruction_request(w)
+            _ok(c.post(f"/api/v1/destruction-requests/{request_id}/approve", json={}))
+            made.add(doc_id)
+    return Listing(w.admin_token, "/destruction-records", created=made,
+                   key=lambda item: str(item["document_id"]))
+
+
 # operation id → the factory making rows for it
 FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_teams": _teams,
@@ -579,6 +673,15 @@ FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_kb_articles": _articles,
     "portal_list_tickets": _portal_tickets,
     "portal_list_articles": _portal_articles,
+    "list_documents": _documents,
+    "list_document_categories": _document_categories,
+    "list_versions": _document_versions,
+    "list_grants": _document_grants,
+    "list_access_requests": _access_requests,
+    "get_access_log": _access_log,
+    "list_retention_due": _retention_due,
+    "list_destruction_requests": _destruction_requests,
+    "list_destruction_records": _destruction_records,
 }
 
 

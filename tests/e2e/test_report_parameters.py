@@ -317,6 +317,29 @@ def _kb_search(d: Data, who: str) -> Report:
     })
 
 
+def _document_count(d: Data) -> Report:
+    """How many documents the rep sees: each filter narrows the count of what exists."""
+    tag = f"报表{_tag()}"
+    with d.client("rep") as c:
+        for category, level in (("contract", "confidential"), ("work_summary", "internal")):
+            _ok(c.post("/api/v1/documents", json={
+                "title": f"报表文档{tag}", "category": category, "level": level,
+                "tags": [tag]}), 201)
+        _ok(c.post("/api/v1/documents", json={"title": "其他", "category": "tender"}), 201)
+    nobody = str(uuid.uuid4())
+    return Report("rep", {}, {
+        "q": Param(change=f"报表文档{tag}", bad="x" * 201),
+        "category": Param(change="contract", bad="Not A Code"),
+        "level": Param(change="confidential", bad="bogus"),
+        "owner_id": Param(change=nobody, bad="x" * 37),
+        "tag": Param(change=tag, bad="a|b"),
+        "customer_id": Param(change=nobody, bad="x" * 37),
+        "order_id": Param(change=nobody, bad="x" * 37),
+        "product_id": Param(change=nobody, bad="x" * 37),
+        "campaign_id": Param(change=nobody, bad="x" * 37),
+    })
+
+
 REPORTS = {
     "get_satisfaction_report": lambda d: _service_report(d, "agent"),
     "get_sla_report": lambda d: _service_report(d, "team"),
@@ -330,6 +353,7 @@ REPORTS = {
     "get_period_report": _period_report,
     "get_campaign_costs": _campaign_costs,
     "export_customers": _export,
+    "count_documents": _document_count,
 }
 
 

@@ -43,7 +43,7 @@ def _check(seen: dict[str, str], label: str, r: httpx.Response, status: int = 20
 
 def test_every_response_shows_times_in_utc_with_z(platform: Platform,
                                                    org: dict[str, Any]) -> None:
-    rep, product = org["rep"], _product(platform)
+    rep, product = org["rep"], _product(platform, "900.00")  # sold at the list price
     finance = platform.new_user(["finance"])
     seen: dict[str, str] = {}
     beijing_morning = "2026-12-01T09:30:00+08:00"

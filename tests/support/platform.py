@@ -28,7 +28,7 @@ from tests.support.infra import (
 
 REPO = Path(__file__).resolve().parents[2]
 # every service present in this build, in dependency order
-SERVICES = [s for s in ("customer", "sales", "billing", "service_desk")
+SERVICES = [s for s in ("customer", "sales", "billing", "service_desk", "docs")
             if (REPO / "services" / s / "service.py").exists()]
 ADMIN_PASSWORD = "e2e-admin-password"
 
@@ -128,6 +128,13 @@ def running_platform(tmp: Path, services: list[str] | None = None, *, sqlite: bo
             # test's); with every process keeping a worker's worth of idle connections
             # they went past PostgreSQL's default max_connections of 100
             env.update(CRM_DB_POOL_SIZE="4", CRM_DB_MAX_OVERFLOW="30")
+        if "docs" in services:
+            content_port = free_port()
+            # the documents' bytes on this run's disk; its clock movable (borrowing tests)
+            env.update(CRM_DOCS_CONTENT_PORT=str(content_port),
+                       CRM_DOCS_CONTENT_URL=f"http://127.0.0.1:{content_port}",
+                       CRM_DOCS_STORAGE_DIR=str(tmp / "docs-blobs"),
+                       CRM_DOCS_ADJUSTABLE_CLOCK="true")
         env.update(extra_env)
         subprocess.run([sys.executable, "-m", "crm_platform.service.topology"], env=env,
                        check=True, capture_output=True, timeout=60)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from services.billing.events import ExpenseApproved
-from services.sales import schemas
+from services.sales import events, schemas
 from services.sales.db.models import (
     Campaign,
     CampaignCost,
@@ -98,6 +98,17 @@ def _check_refs(uow: UnitOfWork, category_id: str | None, line_id: str | None) -
         _get(uow, ProductLine, line_id, "product line")
 
 
+def _product_snapshot(row: Product) -> dict[str, Any]:
+    return {"id": row.id, "code": row.code, "name": row.name,
+            "product_version": row.product_version, "is_active": row.is_active,
+            "version": row.version}
+
+
+def _campaign_snapshot(row: Campaign) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "kind": row.kind, "owner_id": row.owner_id,
+            "version": row.version}
+
+
 def create_product(uow: UnitOfWork, data: schemas.ProductIn) -> dict[str, Any]:
     _check_refs(uow, data.category_id, data.line_id)
     fields = data.model_dump(mode="json")
@@ -106,6 +117,7 @@ def create_product(uow: UnitOfWork, data: schemas.ProductIn) -> dict[str, Any]:
     row = Product(id=str(uuid.uuid4()), is_active=True, created_at=utcnow(), version=1,
                   **fields)
     _add(uow, row, "that product code and version exist")
+    uow.publish(events.ProductCreated(**_product_snapshot(row)))
     uow.commit()
     return _dump(schemas.Product, row)
 
@@ -141,6 +153,7 @@ def update_product(uow: UnitOfWork, product_id: str, data: schemas.ProductUpdate
     if data.tax_rate is not None:
         changes["tax_rate"] = data.tax_rate
     _apply(row, changes, expected_version, "product")
+    uow.publish(events.ProductUpdated(**_product_snapshot(row)))
     uow.commit()
     return _dump(schemas.Product, row)
 
@@ -153,6 +166,7 @@ def create_campaign(uow: UnitOfWork, caller: Caller, data: schemas.CampaignIn) -
     row = Campaign(id=str(uuid.uuid4()), owner_id=caller.user_id, actual_cost=ZERO,
                    created_at=utcnow(), version=1, **fields)
     _add(uow, row, "duplicate campaign")
+    uow.publish(events.CampaignCreated(**_campaign_snapshot(row)))
     uow.commit()
     return _dump(schemas.Campaign, row)
 
@@ -180,6 +194,7 @@ def update_campaign(uow: UnitOfWork, campaign_id: str, data: schemas.CampaignUpd
         if name in changes:
             changes[name] = getattr(data, name)
     _apply(row, changes, expected_version, "campaign")
+    uow.publish(events.CampaignUpdated(**_campaign_snapshot(row)))
     uow.commit()
     return _dump(schemas.Campaign, row)
 

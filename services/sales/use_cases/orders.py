@@ -237,6 +237,8 @@ def _new_order(uow: UnitOfWork, caller: Caller, customer: CustomerCopy, currency
               created_by=caller.user_id, created_at=now, updated_at=now, version=1,
               **fields.model_dump(include=set(schemas.OrderFields.model_fields)))
     uow.session.add(o)
+    uow.publish(events.OrderCreated(id=o.id, number=o.number, customer_id=o.customer_id,
+                                    owner_id=o.owner_id, status=o.status, version=o.version))
     return o
 
 
