@@ -30,6 +30,9 @@ PERMISSIONS = (
     "invoice:read", "invoice:write", "payment:read", "payment:write", "receivable:read",
     "credit:read", "credit:write", "dunning:read", "dunning:configure", "expense:read",
     "expense:write", "expense:approve", "report:read",
+    # notifications (NTF-01 … NTF-07)
+    "inbox:read", "inbox:write", "notification:read", "notification:configure",
+    "notification:send", "webhook:manage",
 )
 
 _SALES_REP: dict[str, Scope] = {
@@ -79,6 +82,14 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
     "archivist": {"user:read": "all", "team:read": "all", "customer:read": "all"},
     "viewer": {"user:read": "all", "team:read": "all", "customer:read": "own"},
 }
+
+# everyone reads their own inbox; who runs notifications and who sends to customers
+for _grants in ROLE_GRANTS.values():
+    _grants.setdefault("inbox:*", "own")
+ROLE_GRANTS["marketing"].update({"notification:read": "all", "notification:send": "all",
+                                 "notification:configure": "all"})
+ROLE_GRANTS["service_manager"].update({"notification:read": "all",
+                                       "notification:send": "all"})
 
 ROLES = tuple(ROLE_GRANTS)
 

@@ -21,11 +21,11 @@ service may add columns of its own (the customer service's round-robin bookkeepi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Boolean, Integer, String, Table, select
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -82,6 +82,24 @@ class CustomerCopy(CopyTable):
     owner_team_id: Mapped[str | None] = mapped_column(String(36), index=True)
     status: Mapped[str] = mapped_column(String(10), default="active", nullable=False)
     merged_into_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class ContactCopy(CopyTable):
+    """The customer service's contact persons (``contact.*``): how to reach them and
+    whether they agreed to be reached for marketing. A deleted contact is kept with
+    ``deleted`` set, so a late ``contact.updated`` cannot bring it back."""
+
+    __tablename__ = "contacts"
+
+    customer_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    phones: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    email: Mapped[str | None] = mapped_column(String(320))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    marketing_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN", nullable=False)
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 
 def _table(model: Any) -> Table:

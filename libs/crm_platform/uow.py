@@ -47,6 +47,7 @@ class UnitOfWork:
         self._after_commit = after_commit
         self._pending: list[CloudEvent] = []
         self._session: Session | None = None
+        self._on_commit: list[Callable[[], None]] = []
         self.published: list[CloudEvent] = []
 
     @property
@@ -69,6 +70,7 @@ class UnitOfWork:
         # close() rolls back whatever was not committed and detaches loaded objects
         # without expiring them, so results stay readable after the block
         self._pending = []
+        self._on_commit = []
         try:
             self.session.close()
         finally:
@@ -103,6 +105,11 @@ class UnitOfWork:
         result = self.session.execute(stmt)
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the next commit has succeeded (wake a worker that will
+        read what it wrote)."""
+        self._on_commit.append(callback)
+
     def flush(self) -> None:
         self.session.flush()
 
@@ -132,9 +139,13 @@ class UnitOfWork:
         self.published.extend(committed)
         if committed and self._after_commit is not None:
             self._after_commit([ev.id for ev in committed])
+        callbacks, self._on_commit = self._on_commit, []
+        for callback in callbacks:
+            callback()
 
     def rollback(self) -> None:
         self._pending = []
+        self._on_commit = []
         if self._session is not None:
             self._session.rollback()
 

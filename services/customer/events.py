@@ -79,8 +79,10 @@ class CustomerClassified(EventData):
     paid_revenue: Decimal = Decimal("0")
 
 
-class ContactCreated(EventData):
-    event_type = "contact.created"
+class ContactSnapshot(EventData):
+    """A contact person as the customer service has it; ``version`` orders snapshots of
+    one contact (the notification service keeps a copy to reach contacts)."""
+
     id: str
     customer_id: str
     name: str
@@ -88,10 +90,24 @@ class ContactCreated(EventData):
     email: str | None = None
     birthday: date | None = None
     marketing_opt_out: bool = False
+    locale: str = "zh-CN"
+    wechat_openid: str | None = None
+    version: int
 
 
-class ContactUpdated(ContactCreated):
+class ContactCreated(ContactSnapshot):
+    event_type = "contact.created"
+
+
+class ContactUpdated(ContactSnapshot):
     event_type = "contact.updated"
+
+
+class ContactDeleted(EventData):
+    event_type = "contact.deleted"
+    id: str
+    customer_id: str
+    version: int
 
 
 class FollowupLogged(EventData):

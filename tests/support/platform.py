@@ -27,7 +27,7 @@ from tests.support.infra import (
 
 REPO = Path(__file__).resolve().parents[2]
 # every service present in this build, in dependency order
-SERVICES = [s for s in ("customer", "sales", "billing")
+SERVICES = [s for s in ("customer", "sales", "billing", "notify")
             if (REPO / "services" / s / "service.py").exists()]
 ADMIN_PASSWORD = "e2e-admin-password"
 

@@ -17,12 +17,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
 from crm_platform.events import CloudEvent
 from crm_platform.read_models import apply_snapshot, locked_values
 from crm_platform.service.entrypoints import event_handler
 from crm_platform.uow import UnitOfWork
 from gateway.events import TeamSnapshot, UserDeactivated, UserSnapshot
-from services.customer.events import CustomerMerged, CustomerOwnerChanged, CustomerSnapshot
+from services.customer.events import (
+    ContactDeleted,
+    ContactSnapshot,
+    CustomerMerged,
+    CustomerOwnerChanged,
+    CustomerSnapshot,
+)
 
 
 class StaffCopies:
@@ -101,3 +109,31 @@ class CustomerCopies:
         applied = apply_snapshot(uow.session, self.customer_copy, customer)
         if applied and before is not None and before["owner_id"] != customer.owner_id:
             self.customer_owner_changed(uow, customer)
+
+
+class ContactCopies:
+    """``contact_copy`` kept from ``customer.events`` (``contact.*``). A merged customer's
+    contacts move to the survivor in the customer service without events of their own:
+    a service that also copies customers moves them in its ``customer_merged`` hook
+    (:func:`move_contacts`)."""
+
+    contact_copy: Any
+
+    @event_handler("customer", "contact.created")
+    def on_contact_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        apply_snapshot(uow.session, self.contact_copy, event.payload(ContactSnapshot))
+
+    @event_handler("customer", "contact.updated")
+    def on_contact_updated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        apply_snapshot(uow.session, self.contact_copy, event.payload(ContactSnapshot))
+
+    @event_handler("customer", "contact.deleted")
+    def on_contact_deleted(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        apply_snapshot(uow.session, self.contact_copy, event.payload(ContactDeleted),
+                       deleted=True)
+
+
+def move_contacts(uow: UnitOfWork, contact_copy: Any, merged: CustomerMerged) -> None:
+    table = contact_copy.__table__
+    uow.session.execute(update(table).where(table.c.customer_id == merged.merged_id)
+                        .values(customer_id=merged.survivor_id))

@@ -32,9 +32,10 @@ def contact_out(c: Contact) -> dict[str, Any]:
     return schemas.Contact.model_validate(c, from_attributes=True).model_dump(mode="json")
 
 
-def _contact_event(c: Contact, cls: type[events.ContactCreated]) -> events.ContactCreated:
+def _contact_event(c: Contact, cls: type[events.ContactSnapshot]) -> events.ContactSnapshot:
     return cls(id=c.id, customer_id=c.customer_id, name=c.name, phones=c.phones,
-               email=c.email, birthday=c.birthday, marketing_opt_out=c.marketing_opt_out)
+               email=c.email, birthday=c.birthday, marketing_opt_out=c.marketing_opt_out,
+               locale=c.locale, wechat_openid=c.wechat_openid, version=c.version)
 
 
 def _clean_contact(fields: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +107,8 @@ def delete_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
     uow.session.delete(contact)
     uow.session.flush()
     refresh_search(uow, customer)
+    uow.publish(events.ContactDeleted(id=contact.id, customer_id=customer_id,
+                                      version=contact.version + 1))
     uow.commit()
     return out
 
