@@ -11,6 +11,7 @@ from crm_platform.service.calls import call
 from crm_platform.uow import UnitOfWork
 from nameko.rpc import RpcProxy
 
+from services.notify.events import InboundLeadReceived
 from services.sales import schemas
 from services.sales.db.models import Base
 from services.sales.use_cases import catalogue, common, orders, pipeline, planning
@@ -18,9 +19,9 @@ from services.sales.use_cases import catalogue, common, orders, pipeline, planni
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
 # archived / merged; gateway user.created / updated / deactivated, team.created / updated;
 # billing payment.received / payment.allocated / payment.refunded (order paid status),
-# expense.approved (campaign cost). Synchronous calls: customer.create_customer /
-# get_customer (lead conversion, a customer not yet copied here), billing.check_credit
-# (order confirmation).
+# expense.approved (campaign cost); notify inbound_lead.received (lead capture).
+# Synchronous calls: customer.create_customer / get_customer (lead conversion, a customer
+# not yet copied here), billing.check_credit (order confirmation).
 
 CUSTOMER_TIMEOUT = 10.0
 
@@ -461,6 +462,12 @@ class SalesService(CrmService):
                                             expected_version)
 
     # -- events from other services -------------------------------------------------------------
+    @event_handler("notify", "inbound_lead.received")
+    def on_inbound_lead_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        """A signed lead from a capture source (a web form): created as any lead is,
+        for the source's owner, exactly once (the inbox)."""
+        pipeline.create_inbound_lead(uow, event.payload(InboundLeadReceived))
+
     @event_handler("customer", "customer.created")
     def on_customer_created(self, event: CloudEvent, uow: UnitOfWork) -> None:
         common.upsert_customer(uow, event.data)
