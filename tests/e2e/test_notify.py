@@ -156,13 +156,13 @@ def test_an_opted_out_contact_gets_no_care_message_and_the_suppression_is_logged
         # a care message carries one-click unsubscribe (RFC 8058)
         assert greeting[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert "/api/v1/unsubscribe/" in greeting[0]["List-Unsubscribe"]
-        suppressed = _deliveries(admin, recipient_id=opted["id"])
+        suppressed = _deliveries(admin, recipient_id=opted["id"], channel="email")
         assert [(d["status"], d["reason"], d["category"]) for d in suppressed] == \
             [("suppressed", "opted_out", "care")]
         # running the calendar again (a second replica, a restart) sends nothing twice
         again = _ok(admin.post("/api/v1/notification-jobs/run", json={"at": at.isoformat()}))
         assert again["calendar"] == 0
-        assert len(_deliveries(admin, recipient_id=glad["id"])) == 1
+        assert len(_deliveries(admin, recipient_id=glad["id"], channel="email")) == 1
 
 
 def test_one_click_unsubscribe_stops_marketing_but_not_transactional_mail(
@@ -198,7 +198,7 @@ def test_one_click_unsubscribe_stops_marketing_but_not_transactional_mail(
 def test_the_frequency_cap_suppresses_the_third_marketing_sms_in_a_week(
         platform: Platform, outside: Outside, company: dict[str, Any]) -> None:
     contact = company["opted"]  # opted out of marketing: use a fresh one instead
-    with platform.client(company["rep"]["token"]) as c:
+    with platform.admin() as c:
         contact = _ok(c.post(f"/api/v1/customers/{company['customer']['id']}/contacts",
                              json={"name": "郑爽", "phones": ["13700001234"]}), 201)
     notify_knows(platform, contact_ids=[contact["id"]])
@@ -239,7 +239,7 @@ def test_the_frequency_cap_suppresses_the_third_marketing_sms_in_a_week(
 
 def test_a_message_in_quiet_hours_is_deferred_to_their_end(
         platform: Platform, company: dict[str, Any]) -> None:
-    with platform.client(company["rep"]["token"]) as c:
+    with platform.admin() as c:
         contact = _ok(c.post(f"/api/v1/customers/{company['customer']['id']}/contacts",
                              json={"name": "冯巩", "phones": [_phone()]}), 201)
     notify_knows(platform, contact_ids=[contact["id"]])
@@ -302,7 +302,7 @@ def test_templates_are_checked_when_saved_and_rendered_in_the_recipients_locale(
 
 def test_wechat_template_messages_reuse_one_access_token(
         platform: Platform, outside: Outside, company: dict[str, Any]) -> None:
-    with platform.client(company["rep"]["token"]) as c:
+    with platform.admin() as c:
         contact = _ok(c.post(f"/api/v1/customers/{company['customer']['id']}/contacts",
                              json={"name": "韩梅梅", "wechat_openid": "oABC-openid-1"}), 201)
     notify_knows(platform, contact_ids=[contact["id"]])
