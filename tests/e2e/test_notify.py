@@ -279,7 +279,8 @@ def test_templates_are_checked_when_saved_and_rendered_in_the_recipients_locale(
         assert r.status_code == 422 and r.json()["code"] == "template_render_failed"
         good = _ok(admin.post("/api/v1/templates", json={
             "name": "overdue", "event_type": "invoice.overdue", "bodies": {
-                "zh-CN": {"subject": "发票{{ data.number }}逾期", "text": "欠款 {{ data.outstanding }}"},
+                "zh-CN": {"subject": "发票{{ data.number }}逾期",
+                          "text": "欠款 {{ data.outstanding }}"},
                 "en": {"subject": "Invoice {{ data.number }} overdue",
                        "text": "{{ data.outstanding }} outstanding",
                        "html": "<b>{{ data.number }}</b>"}}}), 201)
