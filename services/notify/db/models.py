@@ -190,13 +190,14 @@ class Schedule(Base):
 
 
 class ScheduleRun(Base):
-    """A calendar rule's fan-out done for one day (birthdays) or holiday: taken once."""
+    """A calendar rule's fan-out for one day (birthdays) or holiday: when it last ran
+    (the next run looks at contacts copied since)."""
 
     __tablename__ = "schedule_runs"
 
     rule_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     occurrence: Mapped[str] = mapped_column(String(100), primary_key=True)
-    ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     planned: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
 
 

@@ -68,16 +68,22 @@ def contacts_of(s: Session, customer_id: str) -> list[Contact]:
                           .order_by(Contact.id)))
 
 
-def contacts_with_birthday(s: Session, days: Iterable[tuple[int, int]]) -> list[Contact]:
+def _copied_since(query: Select[Any], since: datetime | None) -> Select[Any]:
+    return query if since is None else query.where(Contact.copied_at >= since)
+
+
+def contacts_with_birthday(s: Session, days: Iterable[tuple[int, int]],
+                           since: datetime | None = None) -> list[Contact]:
+    """Contacts born on one of ``days`` (month, day); only those copied since ``since``."""
     month, day = extract("month", Contact.birthday), extract("day", Contact.birthday)
-    return list(s.scalars(select(Contact).where(
-        Contact.deleted.is_(False), Contact.birthday.is_not(None),
-        or_(*[and_(month == m, day == d) for m, d in days])).order_by(Contact.id)))
+    query = select(Contact).where(Contact.deleted.is_(False), Contact.birthday.is_not(None),
+                                  or_(*[and_(month == m, day == d) for m, d in days]))
+    return list(s.scalars(_copied_since(query, since).order_by(Contact.id)))
 
 
-def all_contacts(s: Session) -> list[Contact]:
-    return list(s.scalars(select(Contact).where(Contact.deleted.is_(False))
-                          .order_by(Contact.id)))
+def all_contacts(s: Session, since: datetime | None = None) -> list[Contact]:
+    query = select(Contact).where(Contact.deleted.is_(False))
+    return list(s.scalars(_copied_since(query, since).order_by(Contact.id)))
 
 
 def opted_out_keys(s: Session, keys: list[str]) -> set[str]:

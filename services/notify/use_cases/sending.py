@@ -20,7 +20,12 @@ from sqlalchemy import update
 from services.notify.channels import OutgoingMessage, Provider, SendFailed, Sent
 from services.notify.channels.webhook_http import Answer, Refused, WebhookClient
 from services.notify.db import queries
-from services.notify.db.models import Delivery, WebhookAttempt, WebhookEndpoint
+from services.notify.db.models import (
+    Delivery,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from services.notify.domain import webhooks
 from services.notify.domain.delivery import DELIVERY, after_failure
 from services.notify.events import WebhookEndpointDisabled
@@ -53,18 +58,24 @@ def send_next(uow: UnitOfWork, providers: dict[str, Provider], settings: NotifyS
         row.status, row.reason, row.updated_at = "suppressed", "opted_out", now
         uow.commit()
         return True
-    provider, delivery_id = providers[row.channel], row.id
+    provider, delivery_id, message = providers[row.channel], row.id, outgoing(row, settings)
+    # the outcome is written before the call, so that once the provider has accepted the
+    # message only the COMMIT remains to be sent (no round trip, no other green thread
+    # in between); a refusal rolls it back
     row.attempts += 1
+    row.status = DELIVERY.next(row.status, "send")
+    row.sent_at = row.updated_at = now
+    row.reason = None
+    uow.flush()
     try:
-        sent: Sent = provider.send(outgoing(row, settings))
+        sent: Sent = provider.send(message)
     except SendFailed as exc:
         uow.rollback()
         _record_failure(uow, delivery_id, exc, settings)
         return True
-    row.status = DELIVERY.next(row.status, "send")
-    row.sent_at = row.updated_at = utcnow()
+    uow.commit()
     row.provider, row.provider_message_id = sent.provider, sent.message_id
-    row.provider_response, row.reason = sent.response[:2000], None
+    row.provider_response = sent.response[:2000]
     uow.commit()
     return True
 
@@ -104,7 +115,9 @@ def webhook_headers(endpoint: WebhookEndpoint, delivery_id: str, body: bytes,
 
 def deliver_next_webhook(uow: UnitOfWork, client: WebhookClient, settings: NotifySettings,
                          now: datetime | None = None) -> bool:
-    """Attempt one due webhook delivery; False when none is due."""
+    """Attempt one due webhook delivery; False when none is due. As for messages, the
+    success is written before the call and committed as soon as a 2xx arrives; any
+    other outcome rolls it back and is written after."""
     now = now or utcnow()
     s = uow.session
     row = queries.claim_due_webhook(s, now)
@@ -112,38 +125,52 @@ def deliver_next_webhook(uow: UnitOfWork, client: WebhookClient, settings: Notif
         return False
     endpoint = s.get(WebhookEndpoint, row.endpoint_id)
     assert endpoint is not None  # a delivery's endpoint is never deleted while it has rows
-    body = row.body.encode()
+    body, delivery_id, url = row.body.encode(), row.id, endpoint.url
+    headers = webhook_headers(endpoint, row.id, body, now)
     trigger = "replay" if row.replay else ("retry" if row.attempts else "first")
+    row.attempts += 1
+    row.status, row.succeeded_at, row.next_attempt_at, row.replay = \
+        "succeeded", now, None, False
+    row.last_status_code, row.last_error = 200, None
+    s.flush()
     try:
-        answer = client.post(endpoint.url, webhook_headers(endpoint, row.id, body, now), body)
+        answer = client.post(url, headers, body)
     except Refused as exc:
         answer = Answer(None, None, f"refused by the SSRF guard: {exc}", 0)
-        final = True
-    else:
-        final = answer.status is not None and not webhooks.retriable_status(answer.status)
-    finished = utcnow()
-    row.attempts += 1
-    row.replay = False
-    row.last_status_code, row.last_error = answer.status, answer.error
-    s.add(WebhookAttempt(delivery_id=row.id, attempted_at=finished,
-                         status_code=answer.status, error=answer.error,
-                         response_body=(answer.body or "")[:1000] or None,
-                         duration_ms=answer.duration_ms, trigger=trigger))
     if answer.status is not None and 200 <= answer.status < 300:
-        row.status, row.succeeded_at, row.next_attempt_at = "succeeded", finished, None
+        uow.commit()
+        row.last_status_code = answer.status
+        _attempt(uow, delivery_id, answer, trigger)
         if endpoint.failing_since is not None:
             s.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id)
                       .values(failing_since=None))
         uow.commit()
         return True
-    retry_at = None if final else webhooks.next_attempt(row.attempts, finished,
+    uow.rollback()
+    row = s.get(WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True)
+    assert row is not None
+    finished = utcnow()
+    final = answer.status is not None and not webhooks.retriable_status(answer.status)
+    if answer.error and answer.error.startswith("refused by the SSRF guard"):
+        final = True
+    retry_at = None if final else webhooks.next_attempt(row.attempts + 1, finished,
                                                         settings.retry_schedule)
-    row.status = "pending" if retry_at else "failed"
-    row.next_attempt_at = retry_at
-    _endpoint_failed(uow, endpoint.id, finished,
+    row.attempts += 1
+    row.replay = False
+    row.last_status_code, row.last_error = answer.status, answer.error
+    row.status, row.next_attempt_at = ("pending" if retry_at else "failed"), retry_at
+    _attempt(uow, delivery_id, answer, trigger)
+    _endpoint_failed(uow, row.endpoint_id, finished,
                      timedelta(hours=settings.webhook_disable_after_hours))
     uow.commit()
     return True
+
+
+def _attempt(uow: UnitOfWork, delivery_id: str, answer: Answer, trigger: str) -> None:
+    uow.session.add(WebhookAttempt(delivery_id=delivery_id, attempted_at=utcnow(),
+                                   status_code=answer.status, error=answer.error,
+                                   response_body=(answer.body or "")[:1000] or None,
+                                   duration_ms=answer.duration_ms, trigger=trigger))
 
 
 def _endpoint_failed(uow: UnitOfWork, endpoint_id: str, now: datetime,

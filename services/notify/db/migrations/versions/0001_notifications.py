@@ -168,7 +168,7 @@ def upgrade() -> None:
     op.create_table('schedule_runs',
     sa.Column('rule_id', sa.String(length=36), nullable=False),
     sa.Column('occurrence', sa.String(length=100), nullable=False),
-    sa.Column('ran_at', crm_platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ran_at', crm_platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('planned', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('rule_id', 'occurrence')
     )
