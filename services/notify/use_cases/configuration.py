@@ -17,13 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from services.notify import schemas
 from services.notify.db.models import Holiday, Rule, Setting, Template
 from services.notify.domain import consent, defaults, templates
+from services.notify.use_cases.common import out
 from services.notify.use_cases.planning import CONSENT_SETTING, payload_fields
 
 DEFAULTS_SETTING = "defaults_added"
-
-
-def _out(model: type[Any], row: Any) -> dict[str, Any]:
-    return dict(model.model_validate(row, from_attributes=True).model_dump(mode="json"))
 
 
 # -- templates ---------------------------------------------------------------------------------
@@ -46,7 +43,7 @@ def create_template(uow: UnitOfWork, caller: Caller, data: schemas.TemplateIn
                    updated_at=now)
     uow.session.add(row)
     uow.commit()
-    return _out(schemas.Template, row)
+    return out(schemas.Template, row)
 
 
 def _template(uow: UnitOfWork, template_id: str, lock: bool = False) -> Template:
@@ -57,13 +54,13 @@ def _template(uow: UnitOfWork, template_id: str, lock: bool = False) -> Template
 
 
 def get_template(uow: UnitOfWork, template_id: str) -> dict[str, Any]:
-    return _out(schemas.Template, _template(uow, template_id))
+    return out(schemas.Template, _template(uow, template_id))
 
 
 def list_templates(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
     rows, nxt = keyset_page(uow.session, select(Template), Template, q.limit, q.cursor,
                             newest_first=False)
-    return {"items": [_out(schemas.Template, r) for r in rows], "next_cursor": nxt}
+    return {"items": [out(schemas.Template, r) for r in rows], "next_cursor": nxt}
 
 
 def update_template(uow: UnitOfWork, template_id: str, data: schemas.TemplateUpdate,
@@ -81,17 +78,17 @@ def update_template(uow: UnitOfWork, template_id: str, data: schemas.TemplateUpd
     row.version += 1
     row.updated_at = utcnow()
     uow.commit()
-    return _out(schemas.Template, row)
+    return out(schemas.Template, row)
 
 
 def delete_template(uow: UnitOfWork, template_id: str) -> dict[str, Any]:
     row = _template(uow, template_id, lock=True)
     if uow.session.scalar(select(Rule.id).where(Rule.template_id == template_id).limit(1)):
         raise Conflict("rules use this template", code="template_in_use")
-    out = _out(schemas.Template, row)
+    gone = out(schemas.Template, row)
     uow.session.delete(row)
     uow.commit()
-    return out
+    return gone
 
 
 def preview_template(uow: UnitOfWork, template_id: str, data: schemas.PreviewRequest
@@ -134,7 +131,7 @@ def create_rule(uow: UnitOfWork, caller: Caller, data: schemas.RuleIn) -> dict[s
     row = Rule(id=str(uuid.uuid4()), version=1, created_at=now, updated_at=now, **values)
     uow.session.add(row)
     uow.commit()
-    return _out(schemas.Rule, row)
+    return out(schemas.Rule, row)
 
 
 def _rule(uow: UnitOfWork, rule_id: str, lock: bool = False) -> Rule:
@@ -145,7 +142,7 @@ def _rule(uow: UnitOfWork, rule_id: str, lock: bool = False) -> Rule:
 
 
 def get_rule(uow: UnitOfWork, rule_id: str) -> dict[str, Any]:
-    return _out(schemas.Rule, _rule(uow, rule_id))
+    return out(schemas.Rule, _rule(uow, rule_id))
 
 
 def list_rules(uow: UnitOfWork, q: schemas.RuleQuery) -> dict[str, Any]:
@@ -153,7 +150,7 @@ def list_rules(uow: UnitOfWork, q: schemas.RuleQuery) -> dict[str, Any]:
     if q.event_type:
         query = query.where(Rule.event_type == q.event_type)
     rows, nxt = keyset_page(uow.session, query, Rule, q.limit, q.cursor, newest_first=False)
-    return {"items": [_out(schemas.Rule, r) for r in rows], "next_cursor": nxt}
+    return {"items": [out(schemas.Rule, r) for r in rows], "next_cursor": nxt}
 
 
 def update_rule(uow: UnitOfWork, rule_id: str, data: schemas.RuleUpdate,
@@ -169,15 +166,15 @@ def update_rule(uow: UnitOfWork, rule_id: str, data: schemas.RuleUpdate,
     row.version += 1
     row.updated_at = utcnow()
     uow.commit()
-    return _out(schemas.Rule, row)
+    return out(schemas.Rule, row)
 
 
 def delete_rule(uow: UnitOfWork, rule_id: str) -> dict[str, Any]:
     row = _rule(uow, rule_id, lock=True)
-    out = _out(schemas.Rule, row)
+    gone = out(schemas.Rule, row)
     uow.session.delete(row)
     uow.commit()
-    return out
+    return gone
 
 
 def add_defaults(uow: UnitOfWork) -> int:
@@ -247,20 +244,20 @@ def create_holiday(uow: UnitOfWork, data: schemas.HolidayIn) -> dict[str, Any]:
     except IntegrityError:
         raise Conflict("that day already has a holiday", code="duplicate_holiday") from None
     uow.commit()
-    return _out(schemas.Holiday, row)
+    return out(schemas.Holiday, row)
 
 
 def list_holidays(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
     rows, nxt = keyset_page(uow.session, select(Holiday), Holiday, q.limit, q.cursor,
                             newest_first=False)
-    return {"items": [_out(schemas.Holiday, r) for r in rows], "next_cursor": nxt}
+    return {"items": [out(schemas.Holiday, r) for r in rows], "next_cursor": nxt}
 
 
 def delete_holiday(uow: UnitOfWork, holiday_id: str) -> dict[str, Any]:
     row = uow.session.get(Holiday, holiday_id, with_for_update=True)
     if row is None:
         raise NotFound("holiday not found", code="holiday_not_found")
-    out = _out(schemas.Holiday, row)
+    gone = out(schemas.Holiday, row)
     uow.session.delete(row)
     uow.commit()
-    return out
+    return gone

@@ -29,6 +29,7 @@ from services.notify.db.models import (
 from services.notify.domain.delivery import DELIVERY
 from services.notify.events import RecipientUnsubscribed
 from services.notify.settings import NotifySettings
+from services.notify.use_cases.common import out
 from services.notify.use_cases.planning import (
     Occurrence,
     Plan,
@@ -41,10 +42,6 @@ from services.notify.use_cases.planning import (
 )
 
 
-def _out(model: type[Any], row: Any) -> dict[str, Any]:
-    return dict(model.model_validate(row, from_attributes=True).model_dump(mode="json"))
-
-
 # -- inbox -----------------------------------------------------------------------------------------
 def list_inbox(uow: UnitOfWork, caller: Caller, q: schemas.InboxQuery) -> dict[str, Any]:
     query = select(InboxMessage).where(InboxMessage.recipient_id == caller.user_id)
@@ -52,7 +49,7 @@ def list_inbox(uow: UnitOfWork, caller: Caller, q: schemas.InboxQuery) -> dict[s
         query = query.where(InboxMessage.read_at.is_(None) if q.unread
                             else InboxMessage.read_at.is_not(None))
     rows, nxt = keyset_page(uow.session, query, InboxMessage, q.limit, q.cursor)
-    return {"items": [_out(schemas.InboxMessage, r) for r in rows], "next_cursor": nxt}
+    return {"items": [out(schemas.InboxMessage, r) for r in rows], "next_cursor": nxt}
 
 
 def unread_count(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
@@ -68,7 +65,7 @@ def mark_read(uow: UnitOfWork, caller: Caller, message_id: str) -> dict[str, Any
     if row.read_at is None:
         row.read_at = utcnow()
     uow.commit()
-    return _out(schemas.InboxMessage, row)
+    return out(schemas.InboxMessage, row)
 
 
 def mark_all_read(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
@@ -124,11 +121,11 @@ def list_deliveries(uow: UnitOfWork, q: schemas.DeliveryQuery) -> dict[str, Any]
         if value is not None:
             query = query.where(getattr(Delivery, name) == value)
     rows, nxt = keyset_page(uow.session, query, Delivery, q.limit, q.cursor)
-    return {"items": [_out(schemas.Delivery, r) for r in rows], "next_cursor": nxt}
+    return {"items": [out(schemas.Delivery, r) for r in rows], "next_cursor": nxt}
 
 
 def get_delivery(uow: UnitOfWork, delivery_id: str) -> dict[str, Any]:
-    return _out(schemas.Delivery, queries.get_delivery(uow.session, delivery_id))
+    return out(schemas.Delivery, queries.get_delivery(uow.session, delivery_id))
 
 
 def retry_delivery(uow: UnitOfWork, delivery_id: str) -> dict[str, Any]:
@@ -138,7 +135,7 @@ def retry_delivery(uow: UnitOfWork, delivery_id: str) -> dict[str, Any]:
     row.due_at = row.updated_at = utcnow()
     row.reason = None
     uow.commit()
-    return _out(schemas.Delivery, row)
+    return out(schemas.Delivery, row)
 
 
 # -- provider receipts -----------------------------------------------------------------------------

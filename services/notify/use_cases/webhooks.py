@@ -30,10 +30,7 @@ from services.notify.db.models import (
 from services.notify.domain import webhooks
 from services.notify.events import InboundLeadReceived
 from services.notify.settings import NotifySettings
-
-
-def _out(model: type[Any], row: Any) -> dict[str, Any]:
-    return dict(model.model_validate(row, from_attributes=True).model_dump(mode="json"))
+from services.notify.use_cases.common import out
 
 
 def check_url(url: str, settings: NotifySettings) -> None:
@@ -53,17 +50,17 @@ def create_endpoint(uow: UnitOfWork, caller: Caller, data: schemas.WebhookIn,
                           created_at=now, updated_at=now)
     uow.session.add(row)
     uow.commit()
-    return {**_out(schemas.Webhook, row), "secret": row.secret}
+    return {**out(schemas.Webhook, row), "secret": row.secret}
 
 
 def list_endpoints(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
     rows, nxt = keyset_page(uow.session, select(WebhookEndpoint), WebhookEndpoint, q.limit,
                             q.cursor)
-    return {"items": [_out(schemas.Webhook, r) for r in rows], "next_cursor": nxt}
+    return {"items": [out(schemas.Webhook, r) for r in rows], "next_cursor": nxt}
 
 
 def get_endpoint(uow: UnitOfWork, endpoint_id: str) -> dict[str, Any]:
-    return _out(schemas.Webhook, queries.endpoint(uow.session, endpoint_id))
+    return out(schemas.Webhook, queries.endpoint(uow.session, endpoint_id))
 
 
 def update_endpoint(uow: UnitOfWork, endpoint_id: str, data: schemas.WebhookUpdate,
@@ -78,13 +75,13 @@ def update_endpoint(uow: UnitOfWork, endpoint_id: str, data: schemas.WebhookUpda
     row.version += 1
     row.updated_at = utcnow()
     uow.commit()
-    return _out(schemas.Webhook, row)
+    return out(schemas.Webhook, row)
 
 
 def delete_endpoint(uow: UnitOfWork, endpoint_id: str) -> dict[str, Any]:
     s = uow.session
     row = queries.endpoint(s, endpoint_id, lock=True)
-    out = _out(schemas.Webhook, row)
+    gone = out(schemas.Webhook, row)
     ids = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id)
     s.query(WebhookAttempt).filter(WebhookAttempt.delivery_id.in_(ids)).delete(
         synchronize_session=False)
@@ -92,7 +89,7 @@ def delete_endpoint(uow: UnitOfWork, endpoint_id: str) -> dict[str, Any]:
         synchronize_session=False)
     s.delete(row)
     uow.commit()
-    return out
+    return gone
 
 
 def set_endpoint_status(uow: UnitOfWork, endpoint_id: str, action: str) -> dict[str, Any]:
@@ -105,7 +102,7 @@ def set_endpoint_status(uow: UnitOfWork, endpoint_id: str, action: str) -> dict[
     row.version += 1
     row.updated_at = utcnow()
     uow.commit()
-    return _out(schemas.Webhook, row)
+    return out(schemas.Webhook, row)
 
 
 def rotate_secret(uow: UnitOfWork, endpoint_id: str, data: schemas.RotateSecret
@@ -120,7 +117,7 @@ def rotate_secret(uow: UnitOfWork, endpoint_id: str, data: schemas.RotateSecret
     row.version += 1
     row.updated_at = now
     uow.commit()
-    return {**_out(schemas.Webhook, row), "secret": row.secret}
+    return {**out(schemas.Webhook, row), "secret": row.secret}
 
 
 def list_deliveries(uow: UnitOfWork, endpoint_id: str, q: schemas.WebhookDeliveryQuery
@@ -139,8 +136,8 @@ def list_deliveries(uow: UnitOfWork, endpoint_id: str, q: schemas.WebhookDeliver
             attempts.setdefault(attempt.delivery_id, []).append(attempt)
     items = []
     for row in rows:
-        item = _out(schemas.WebhookDelivery, row)
-        item["attempt_log"] = [_out(schemas.WebhookAttempt, a)
+        item = out(schemas.WebhookDelivery, row)
+        item["attempt_log"] = [out(schemas.WebhookAttempt, a)
                                for a in attempts.get(row.id, [])]
         items.append(item)
     return {"items": items, "next_cursor": nxt}
@@ -152,7 +149,7 @@ def replay_delivery(uow: UnitOfWork, endpoint_id: str, delivery_id: str) -> dict
         raise NotFound("webhook delivery not found", code="webhook_delivery_not_found")
     row.status, row.next_attempt_at, row.replay = "pending", utcnow(), True
     uow.commit()
-    return _out(schemas.WebhookDelivery, row)
+    return out(schemas.WebhookDelivery, row)
 
 
 def replay_since(uow: UnitOfWork, endpoint_id: str, data: schemas.ReplaySince
@@ -184,13 +181,13 @@ def create_source(uow: UnitOfWork, data: schemas.InboundSourceIn) -> dict[str, A
     except IntegrityError:
         raise Conflict("a source with this name exists", code="duplicate_source") from None
     uow.commit()
-    return {**_out(schemas.InboundSource, row), "secret": row.secret}
+    return {**out(schemas.InboundSource, row), "secret": row.secret}
 
 
 def list_sources(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
     rows, nxt = keyset_page(uow.session, select(InboundSource), InboundSource, q.limit,
                             q.cursor)
-    return {"items": [_out(schemas.InboundSource, r) for r in rows], "next_cursor": nxt}
+    return {"items": [out(schemas.InboundSource, r) for r in rows], "next_cursor": nxt}
 
 
 def receive_lead(uow: UnitOfWork, source_name: str, request: schemas.PublicRequest
