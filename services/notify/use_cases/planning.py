@@ -314,13 +314,13 @@ def on_event(uow: UnitOfWork, event: CloudEvent, now: datetime | None = None) ->
     result = Plan()
     data = payload_of(event)
     info = event_info(event)
-    timezone = policy(uow.session).timezone
     for rule in queries.rules_for(uow.session, event.type):
         if not condition_holds(uow, rule, info, data):
             continue
         timing = Timing.from_json(rule.timing)
         if timing is not None:
-            result.scheduled += schedule(uow, rule, info, data, timing, timezone, now)
+            result.scheduled += schedule(uow, rule, info, data, timing,
+                                         policy(uow.session).timezone, now)
             continue
         plan_rule(uow, rule, Occurrence(f"rule:{rule.id}", event.id, info, data, rule.id),
                   now, result)
