@@ -294,7 +294,7 @@ def fill_chunk(plan: FillPlan, k_start: int, k_end: int) -> tuple[str, str, str]
     # nobody has bought yet: the nightly classification's cutoffs are those of an empty
     # population, and each customer's class follows from its age
     thresholds = Thresholds.from_settings({})
-    cutoffs = compute_cutoffs([], plan.end, thresholds)
+    cutoffs = compute_cutoffs([], thresholds)
     for k in range(k_start, k_end):
         record = _parse_row(raw_row(plan.first_index + k))
         keys = identity_keys(record.kind, record.name, record.tax_id, record.phones,
@@ -423,11 +423,11 @@ def fill(db_url: str, first_index: int, count: int, owners: list[tuple[str, str 
                         (f"customer-{year}", plan.sequence_start[year] + used))
             # the nightly classification has just run (its timer would otherwise load
             # every customer during the measurement): its cutoffs and bookkeeping rows
-            cutoffs = compute_cutoffs([], end, Thresholds.from_settings({}))
+            cutoffs = compute_cutoffs([], Thresholds.from_settings({}))
             for name, value in (
                 (classification.CUTOFFS, {
                     "tier_a_min": None, "tier_b_min": None,
-                    "recency_days": list(cutoffs.recency_days),
+                    "recency": [at.isoformat() for at in cutoffs.recency],
                     "frequency": list(cutoffs.frequency),
                     "monetary": list(cutoffs.monetary), "computed_at": end.isoformat()}),
                 (classification.RUN, {"finished_at": datetime.now(UTC).isoformat(),

@@ -31,7 +31,9 @@ class UserUpdated(UserSnapshot):
 
 
 class UserDeactivated(EventData):
-    """Owned records (customers, follow-ups, visit plans…) should move to the successor."""
+    """The user can no longer sign in; every service moves the open records the user
+    holds (customers, leads, opportunities, expenses awaiting approval…) to the
+    successor."""
 
     event_type = "user.deactivated"
     id: str

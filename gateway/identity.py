@@ -16,9 +16,9 @@ from typing import Any, cast
 
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
 from crm_platform.inputs import unstorable
-from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-from crm_platform.uow import UnitOfWork
-from sqlalchemy import Table, and_, insert, or_, select
+from crm_platform.pagination import keyset_page
+from crm_platform.uow import UnitOfWork, with_audit_changes
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import events, schemas
@@ -220,7 +220,7 @@ class IdentityStore:
             team.version += 1
             uow.publish(events.TeamUpdated(**_team_snapshot(team)))
             uow.commit()
-            return team_out(team)
+            return dict(with_audit_changes(team_out(team), [uow]))
 
     def get_team(self, team_id: str) -> dict[str, Any]:
         with self._uow(None) as uow:
@@ -229,9 +229,11 @@ class IdentityStore:
                 raise NotFound("team not found")
             return team_out(team)
 
-    def list_teams(self, limit: int | None, cursor: str | None) -> dict[str, Any]:
+    def list_teams(self, page: schemas.TeamQuery) -> dict[str, Any]:
         with self._uow(None) as uow:
-            return _page(uow.session, select(Team), Team.name, Team.id, limit, cursor, team_out)
+            rows, cursor = keyset_page(uow.session, select(Team), page.limit, page.cursor,
+                                       (Team.name, Team.id))
+            return {"items": [team_out(t) for t in rows], "next_cursor": cursor}
 
     # -- users ------------------------------------------------------------------------
     def create_user(self, actor: Principal | None, data: schemas.UserCreate) -> dict[str, Any]:
@@ -277,7 +279,7 @@ class IdentityStore:
             user.version += 1
             uow.publish(events.UserUpdated(**_user_snapshot(user)))
             uow.commit()
-            return user_out(user)
+            return dict(with_audit_changes(user_out(user), [uow]))
 
     def deactivate_user(self, actor: Principal, user_id: str, successor_id: str) -> dict[str, Any]:
         with self._uow(actor) as uow:
@@ -300,7 +302,7 @@ class IdentityStore:
             uow.publish(events.UserDeactivated(id=user.id, successor_id=successor_id,
                                                team_id=user.team_id))
             uow.commit()
-            return user_out(user)
+            return dict(with_audit_changes(user_out(user), [uow]))
 
     def get_user(self, user_id: str) -> dict[str, Any]:
         with self._uow(None) as uow:
@@ -309,18 +311,19 @@ class IdentityStore:
                 raise NotFound("user not found")
             return user_out(user)
 
-    def list_users(self, limit: int | None, cursor: str | None, team_id: str | None,
-                   active: bool | None, q: str | None) -> dict[str, Any]:
+    def list_users(self, page: schemas.UserQuery) -> dict[str, Any]:
         query = select(User)
-        if team_id:
-            query = query.where(User.team_id == team_id)
-        if active is not None:
-            query = query.where(User.is_active.is_(active))
-        if q:
-            like = f"%{q}%"
+        if page.team_id:
+            query = query.where(User.team_id == page.team_id)
+        if page.active is not None:
+            query = query.where(User.is_active.is_(page.active))
+        if page.q:
+            like = f"%{page.q}%"
             query = query.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
         with self._uow(None) as uow:
-            return _page(uow.session, query, User.username, User.id, limit, cursor, user_out)
+            rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                                       (User.username, User.id))
+            return {"items": [user_out(u) for u in rows], "next_cursor": cursor}
 
     def user_count(self) -> int:
         with self._uow(None) as uow:
@@ -343,12 +346,14 @@ class IdentityStore:
             uow.commit()
             return {**out, "key": full}
 
-    def list_api_keys(self, owner_id: str | None) -> dict[str, Any]:
-        query = select(ApiKey).order_by(ApiKey.created_at)
+    def list_api_keys(self, owner_id: str | None, page: schemas.ApiKeyQuery) -> dict[str, Any]:
+        query = select(ApiKey)
         if owner_id:
             query = query.where(ApiKey.user_id == owner_id)
         with self._uow(None) as uow:
-            return {"items": [key_out(k) for k in uow.session.scalars(query)], "next_cursor": None}
+            rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                                       (ApiKey.created_at, ApiKey.id))
+            return {"items": [key_out(k) for k in rows], "next_cursor": cursor}
 
     def revoke_api_key(
         self, actor: Principal, key_id: str, owner_only: str | None
@@ -375,40 +380,17 @@ class IdentityStore:
             uow.session.execute(insert(AUDIT_TABLE), entries)
             uow.commit()
 
-    def list_audit(self, limit: int | None, cursor: str | None, actor_id: str | None,
-                   action: str | None, resource_id: str | None) -> dict[str, Any]:
-        size = clamp_limit(limit)
-        query = select(AuditEntry).order_by(AuditEntry.id.desc())
-        if actor_id:
-            query = query.where(AuditEntry.actor_id == actor_id)
-        if action:
-            query = query.where(AuditEntry.action == action)
-        if resource_id:
-            query = query.where(AuditEntry.resource_id == resource_id)
-        after = decode_cursor(cursor, int)
-        if after:
-            query = query.where(AuditEntry.id < after[0])
+    def list_audit(self, page: schemas.AuditQuery) -> dict[str, Any]:
+        query = select(AuditEntry)
+        if page.actor_id:
+            query = query.where(AuditEntry.actor_id == page.actor_id)
+        if page.action:
+            query = query.where(AuditEntry.action == page.action)
+        if page.resource_id:
+            query = query.where(AuditEntry.resource_id == page.resource_id)
         with self._uow(None) as uow:
-            rows = list(uow.session.scalars(query.limit(size + 1)))
-            more = len(rows) > size
-            rows = rows[:size]
+            rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                                       (AuditEntry.id,), descending=True)
             items = [schemas.AuditEntry.model_validate(r, from_attributes=True)
                      .model_dump(mode="json") for r in rows]
-            return {"items": items,
-                    "next_cursor": encode_cursor([rows[-1].id]) if more and rows else None}
-
-
-def _page(s: Session, query: Any, sort_col: Any, id_col: Any, limit: int | None,
-          cursor: str | None, out: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor, str, str)  # names and ids
-    if after:
-        query = query.where(or_(sort_col > after[0], and_(sort_col == after[0], id_col > after[1])))
-    rows = list(s.scalars(query.order_by(sort_col, id_col).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1]
-        next_cursor = encode_cursor([getattr(last, sort_col.key), getattr(last, id_col.key)])
-    return {"items": [out(r) for r in rows], "next_cursor": next_cursor}
+            return {"items": items, "next_cursor": cursor}

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from crm_platform import logs, metrics
+from crm_platform import logs, metrics, wire
 from crm_platform.errors import BadRequest, DomainError, PayloadTooLarge
+from crm_platform.uow import AUDIT_CHANGES_KEY
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import domain_error_response
@@ -73,6 +75,26 @@ def unusable_url(scope: Scope) -> BadRequest | None:
     return None
 
 
+def take_audit_changes(request: Request, result: Any) -> Any:
+    """``result`` without the changes a service (or the gateway's identity store) put on
+    it for the audit trail; they go to this request's audit entry."""
+    if isinstance(result, dict) and AUDIT_CHANGES_KEY in result:
+        result = dict(result)
+        # in JSON's forms (the identity store's are Python values) for the audit's column
+        request.state.audit_changes = wire.loads(wire.dumps(result.pop(AUDIT_CHANGES_KEY)))
+    return result
+
+
+def _detail(scope: Scope, state: dict[str, Any]) -> dict[str, Any] | None:
+    """A confidential read's query; a write's changed fields as ``{field: [old, new]}``."""
+    detail: dict[str, Any] = {}
+    if state.get("confidential"):
+        detail["query"] = scope.get("query_string", b"").decode("latin-1")[:500]
+    if state.get("audit_changes"):
+        detail["changes"] = state["audit_changes"]
+    return detail or None
+
+
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
         self.app = app
@@ -126,7 +148,7 @@ class GatewayMiddleware:
         template = getattr(route, "path", "unmatched")
         metrics.HTTP_LATENCY.labels(scope["method"], template, str(status)).observe(
             time.perf_counter() - started)
-        if scope["method"] in WRITES or state.get("audit_read"):
+        if scope["method"] in WRITES or state.get("confidential"):
             await self._audit(scope, state, status, route)
 
     async def _audit(self, scope: Scope, state: dict[str, Any], status: int, route: Any) -> None:
@@ -152,7 +174,6 @@ class GatewayMiddleware:
             else "failed",
             "request_id": state.get("request_id"),
             "client_ip": (scope.get("client") or (None,))[0],
-            "detail": {"query": scope.get("query_string", b"").decode("latin-1")[:500]}
-            if state.get("audit_read") else None,
+            "detail": _detail(scope, state),
         }
         runtime.audit.add(entry)

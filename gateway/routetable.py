@@ -27,6 +27,7 @@ from gateway.config import gateway_settings
 from gateway.deps import SECURITY, authenticate
 from gateway.etag import etag_json, parse_if_match
 from gateway.idempotency import idempotent
+from gateway.middleware import take_audit_changes
 from gateway.principal import Principal
 
 PATH_PARAM = re.compile(r"{(\w+)}")
@@ -44,8 +45,11 @@ class Route:
     response: Any = None
     status: int = 200
     if_match: bool = False
-    audit_read: bool = False
+    # reads confidential data (an archive, contacts, credit, payments, statements): every
+    # call is audited, denied ones too; OpenAPI marks it ``x-confidential``
+    confidential: bool = False
     upload: bool = False  # multipart file field ``file`` → ``data`` = {"filename", "content"}
+    upload_doc: str | None = None  # what the uploaded file holds (OpenAPI)
     csv_response: str | None = None  # RPC returns {"filename", "content"} → text/csv
     timeout: float | None = None
     # no token: the request is signed by its sender (a webhook, a provider's receipt, an
@@ -70,8 +74,8 @@ def _endpoint(route: Route) -> Any:
             return await _public(route, request, kwargs)
         principal: Principal = await authenticate(request)
         rt = request.app.state.runtime
-        if route.audit_read:  # before the permission check: denied attempts are audited too
-            request.state.audit_read = True
+        if route.confidential:  # before the permission check: denied attempts are audited too
+            request.state.confidential = True
         caller_header = principal.caller_header(route.permission)
         rpc_kwargs: dict[str, Any] = {
             name: kwargs.pop(name) for name in PATH_PARAM.findall(route.path)
@@ -96,7 +100,8 @@ def _endpoint(route: Route) -> Any:
             context["idempotency_key"] = idem_key
 
         async def call() -> Any:
-            return await rt.call(route.service, route.rpc, rpc_kwargs, context, route.timeout)
+            return take_audit_changes(request, await rt.call(
+                route.service, route.rpc, rpc_kwargs, context, route.timeout))
 
         if route.csv_response:
             result = await call()
@@ -131,7 +136,8 @@ def _endpoint(route: Route) -> Any:
                                         annotation=route.body))
     if route.upload:
         params.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY,
-                                        annotation=Annotated[UploadFile, File()]))
+                                        annotation=Annotated[UploadFile, File(
+                                            description=route.upload_doc)]))
     if route.if_match:
         params.append(inspect.Parameter(
             "if_match", inspect.Parameter.KEYWORD_ONLY, default=None,
@@ -196,16 +202,51 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
+# What an uploaded text file may be written in: UTF-8, and what Excel and WPS write on a
+# Chinese Windows ("CSV" there is GBK; GB18030 contains GBK and GB 2312, so one decoder
+# reads all three).
+UPLOAD_CHARSETS = {"utf-8": "utf-8-sig", "utf8": "utf-8-sig", "gb18030": "gb18030",
+                   "gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030"}
+UPLOAD_ENCODINGS_DOC = ("UTF-8 (with or without a byte order mark) or GBK / GB18030, "
+                        "as Excel writes CSV on Chinese Windows; a `charset` on the file's "
+                        "content type is followed")
+
+
+def decode_upload(raw: bytes, declared: str | None = None) -> str:
+    """The text of an uploaded file: in the charset its part declares, if one of
+    :data:`UPLOAD_CHARSETS`; otherwise UTF-8, or GB18030 when it is not UTF-8 (GBK text is
+    almost never valid UTF-8, so the guess does not misread UTF-8 files)."""
+    if declared is None:
+        names = ["utf-8-sig", "gb18030"]
+    elif declared.lower() in UPLOAD_CHARSETS:
+        names = [UPLOAD_CHARSETS[declared.lower()]]
+    else:
+        raise BadRequest(f"files in {declared} are not read: use {UPLOAD_ENCODINGS_DOC}",
+                         code="invalid_encoding")
+    for name in names:
+        try:
+            return raw.decode(name)
+        except UnicodeDecodeError:
+            continue
+    raise BadRequest(f"the file is not text in {UPLOAD_ENCODINGS_DOC}",
+                     code="invalid_encoding")
+
+
 async def _read_upload(upload: UploadFile) -> dict[str, Any]:
     limit = gateway_settings().max_upload_bytes
     raw = await upload.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"the upload is larger than {limit} bytes")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the file must be UTF-8 text", code="invalid_encoding") from exc
-    return {"filename": upload.filename or "upload", "content": text}
+    declared = _charset(upload.content_type)
+    return {"filename": upload.filename or "upload", "content": decode_upload(raw, declared)}
+
+
+def _charset(content_type: str | None) -> str | None:
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return None
 
 
 def build_router(routes: Sequence[Route]) -> APIRouter:
@@ -226,6 +267,7 @@ def build_router(routes: Sequence[Route]) -> APIRouter:
             tags=list(route.tags or [route.service]), summary=route.summary,
             description=doc.strip(), response_class=JSONResponse, responses=responses,
             openapi_extra={"security": [] if route.public else SECURITY,
+                           **({"x-confidential": True} if route.confidential else {}),
                            **({"parameters": _query_parameters(route.query)}
                               if route.query else {})},
         )

@@ -161,7 +161,8 @@ class Runtime:
 
         return UnitOfWork(self.sessions, MESSAGING, "gateway",
                           actor=actor.user_id if actor else None,
-                          correlation_id=correlation_id, after_commit=after_commit)
+                          correlation_id=correlation_id, after_commit=after_commit,
+                          note_changes=True)
 
     async def call(self, service: str, method: str, kwargs: dict[str, Any],
                    context: dict[str, Any], timeout: float | None = None,

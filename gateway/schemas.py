@@ -8,18 +8,14 @@ it keeps the stored value, ``null`` is a 422 (it was a 500 from the column or fr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from crm_platform.auth import ROLES
-from crm_platform.inputs import Ref, Strict, kept
+from crm_platform.inputs import Phone, Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import BaseModel, Field, field_validator
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+__all__ = ["Page"]  # the one page type, for the identity operations' responses
 
 
 class TokenResponse(BaseModel):
@@ -48,6 +44,10 @@ class TeamCreate(Strict):
     parent_id: Ref | None = None
     manager_id: Ref | None = Field(None, description="a user")
     kind: TeamKind = "department"
+
+
+class TeamQuery(PageQuery):
+    pass
 
 
 class TeamUpdate(Strict):
@@ -80,7 +80,7 @@ class UserCreate(Strict):
     roles: list[str] = Field(min_length=1)
     team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     locale: Locale = "zh-CN"
     is_new_staff: bool = False
 
@@ -93,12 +93,18 @@ class UserUpdate(Strict):
     roles: list[str] = kept()
     team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     locale: Locale = kept()
     is_new_staff: bool = kept()
     password: str = kept(min_length=8, max_length=200)
 
     _roles = field_validator("roles")(_check_roles)
+
+
+class UserQuery(PageQuery):
+    team_id: str | None = None
+    active: bool | None = None
+    q: str | None = Field(None, max_length=100, description="part of a username or name")
 
 
 class UserDeactivate(Strict):
@@ -135,6 +141,10 @@ class ApiKeyCreate(Strict):
     user_id: Ref | None = Field(None, description="admins may create keys for other users")
 
 
+class ApiKeyQuery(PageQuery):
+    user_id: str | None = Field(None, description="admins: another user's keys")
+
+
 class ApiKey(BaseModel):
     id: str
     user_id: str
@@ -148,6 +158,12 @@ class ApiKey(BaseModel):
 
 class ApiKeyCreated(ApiKey):
     key: str = Field(description="the secret; shown only once")
+
+
+class AuditQuery(PageQuery):
+    actor_id: str | None = None
+    action: str | None = Field(None, description="the operation id, e.g. get_credit")
+    resource_id: str | None = None
 
 
 class AuditEntry(BaseModel):

@@ -46,9 +46,9 @@ ROUTES = [
           summary="Record money received; allocated oldest due first unless told; the "
           "rest is the customer's credit balance"),
     Route("GET", "/payments", "billing", "list_payments", "payment:read",
-          query=s.PaymentQuery, response=s.PaymentPage, tags=PAYMENTS),
+          query=s.PaymentQuery, response=s.PaymentPage, tags=PAYMENTS, confidential=True),
     Route("GET", "/payments/{payment_id}", "billing", "get_payment", "payment:read",
-          response=s.Payment, tags=PAYMENTS),
+          response=s.Payment, tags=PAYMENTS, confidential=True),
     Route("POST", "/payments/{payment_id}/refund", "billing", "refund_payment",
           "payment:write", body=s.RefundRequest, response=s.Payment, tags=PAYMENTS,
           summary="Refund: from the credit balance first, then the latest-due invoices"),
@@ -64,7 +64,7 @@ ROUTES = [
           summary="Ageing as of any date: current (not yet due), 0-30, 31-60, 61-90, 90+ "
           "days past due, by customer, rep or team"),
     Route("GET", "/statements", "billing", "get_statement", "receivable:read",
-          query=s.StatementQuery, response=s.Statement, tags=REPORTS,
+          query=s.StatementQuery, response=s.Statement, tags=REPORTS, confidential=True,
           summary="A customer's statement: invoices, voids, payments, refunds, balances"),
     Route("GET", "/reports/period", "billing", "get_period_report", "report:read",
           query=s.PeriodQuery, response=s.PeriodReport, tags=REPORTS,
@@ -72,7 +72,7 @@ ROUTES = [
           "rep, customer or team"),
     # -- credit (BIL-05) ----------------------------------------------------------------
     Route("GET", "/credit/{customer_id}", "billing", "get_credit", "credit:read",
-          response=s.CreditProfile, tags=CREDIT,
+          response=s.CreditProfile, tags=CREDIT, confidential=True,
           summary="Limit, hold, rating and exposure of a customer"),
     Route("PUT", "/credit/{customer_id}", "billing", "put_credit", "credit:write",
           body=s.CreditUpdate, response=s.CreditProfile, if_match=True, tags=CREDIT),

@@ -63,12 +63,12 @@ async def _section(request: Request, principal: Principal, customer_id: str,
 
 
 @router.get("/customers/{customer_id}/360", response_model=Customer360, tags=["customers"],
-            operation_id="get_customer_360",
+            operation_id="get_customer_360", openapi_extra={"x-confidential": True},
             summary="Customer 360: profile, contacts, owner, classification, activities, "
             "and the other services' sections")
 async def customer_360(customer_id: str, request: Request,
                        principal: Principal = Depends(current_principal)) -> Any:
-    request.state.audit_read = True
+    request.state.confidential = True
     rt = request.app.state.runtime
     context = {"caller": principal.caller_header("customer:read"),
                "correlation_id": request.state.request_id}

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from crm_platform.pagination import PageQuery
 
-from gateway.routetable import Route
+from gateway.routetable import UPLOAD_ENCODINGS_DOC, Route
 from services.customer import schemas as s
 
-
-class HistoryQuery(BaseModel):
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
-
-
 TAGS = ("customers",)
+IMPORT_DOC = (
+    f"A CSV file in {UPLOAD_ENCODINGS_DOC}; the first row names the columns, in any "
+    "order (other columns are ignored and listed in `ignored_columns`): "
+    + "; ".join(f"`{name}`: {doc}" for name, doc in s.IMPORT_COLUMNS.items()) + ".")
 
 ROUTES = [
     Route("POST", "/customers", "customer", "create_customer", "customer:write",
@@ -24,19 +22,25 @@ ROUTES = [
           summary="List and search customers in your scope"),
     Route("POST", "/customers/handover", "customer", "handover_customers",
           "customer:handover", body=s.HandoverRequest, response=s.HandoverResult, tags=TAGS,
-          summary="Move all customers, open follow-ups and visit plans of one user to another"),
+          summary="Move all customers, open follow-ups and visit plans and saved segments of "
+          "one user to another"),
     Route("POST", "/customers/import", "customer", "import_customers", "customer:import",
-          upload=True, response=s.ImportResult, tags=TAGS, timeout=120,
-          summary="Import a CSV (header row; up to 10,000 rows); per-row result; all valid "
-          "rows or none"),
+          upload=True, upload_doc=IMPORT_DOC, response=s.ImportResult, tags=TAGS,
+          timeout=120, summary="Import a CSV (header row; up to 10,000 rows): the valid rows "
+          "become customers, each row's result says what happened to it"),
     Route("GET", "/customers/export", "customer", "export_customers", "customer:export",
-          query=s.ExportQuery, csv_response="customers.csv", audit_read=True, tags=TAGS,
+          query=s.ExportQuery, csv_response="customers.csv", confidential=True, tags=TAGS,
           timeout=120, summary="Export customers in your scope as CSV (audited)"),
+    Route("GET", "/customers/duplicates", "customer", "list_duplicates", "customer:read",
+          query=s.DuplicateQuery, response=s.DuplicatePage, tags=TAGS,
+          summary="Duplicate candidates among the customers you see: customers sharing a "
+          "phone or email (theirs or their contacts'), or people of one name in one place"),
     Route("POST", "/customers/merge", "customer", "merge_customers", "customer:merge",
           body=s.MergeRequest, response=s.MergeResult, tags=TAGS,
-          summary="Merge a duplicate into a survivor; other services follow customer.merged"),
+          summary="Merge a duplicate into a survivor; other services follow customer.merged. "
+          "A record merged already is a 409 `already_merged` naming its `survivor_id`"),
     Route("GET", "/customers/{customer_id}", "customer", "get_customer", "customer:read",
-          response=s.Customer, tags=TAGS, audit_read=True, summary="Read a customer archive"),
+          response=s.Customer, tags=TAGS, confidential=True, summary="Read a customer archive"),
     Route("PATCH", "/customers/{customer_id}", "customer", "update_customer",
           "customer:write", body=s.CustomerUpdate, response=s.Customer, if_match=True,
           tags=TAGS, summary="Update a customer (If-Match: its version)"),
@@ -44,7 +48,8 @@ ROUTES = [
           "customer:write", response=s.Customer, if_match=True, tags=TAGS,
           summary="Archive (soft-delete) a customer"),
     Route("GET", "/customers/{customer_id}/history", "customer", "get_customer_history",
-          "customer:read", query=HistoryQuery, response=s.HistoryPage, tags=TAGS,
+          "customer:read", query=s.HistoryQuery, response=s.HistoryPage, tags=TAGS,
+          confidential=True,
           summary="Field and ownership changes with who and when"),
     Route("POST", "/customers/{customer_id}/claim", "customer", "claim_customer",
           "customer:claim", response=s.Customer, tags=TAGS,
@@ -59,9 +64,10 @@ ROUTES = [
           "customer:write", body=s.ContactIn, response=s.Contact, status=201,
           tags=("contacts",)),
     Route("GET", "/customers/{customer_id}/contacts", "customer", "list_contacts",
-          "customer:read", response=s.ContactPage, tags=("contacts",)),
+          "customer:read", query=PageQuery, response=s.ContactPage, tags=("contacts",),
+          confidential=True),
     Route("GET", "/customers/{customer_id}/contacts/{contact_id}", "customer", "get_contact",
-          "customer:read", response=s.Contact, tags=("contacts",)),
+          "customer:read", response=s.Contact, tags=("contacts",), confidential=True),
     Route("PATCH", "/customers/{customer_id}/contacts/{contact_id}", "customer",
           "update_contact", "customer:write", body=s.ContactUpdate, response=s.Contact,
           if_match=True, tags=("contacts",)),
@@ -108,7 +114,7 @@ ROUTES = [
           body=s.SegmentIn, response=s.Segment, status=201, tags=("segments",),
           summary="Save a rule-based segment (conditions all must hold)"),
     Route("GET", "/segments", "customer", "list_segments", "segment:read",
-          response=s.SegmentPage, tags=("segments",)),
+          query=PageQuery, response=s.SegmentPage, tags=("segments",)),
     Route("GET", "/segments/{segment_id}", "customer", "get_segment", "segment:read",
           response=s.Segment, tags=("segments",), summary="A segment with its member count"),
     Route("PATCH", "/segments/{segment_id}", "customer", "update_segment", "segment:write",
@@ -133,7 +139,7 @@ ROUTES = [
           summary="Who owns new customers: collector (default), region, round-robin among "
           "new staff, capacity cap"),
     Route("GET", "/assignment-rules", "customer", "list_assignment_rules", "customer:read",
-          response=s.AssignmentRulePage, tags=("assignment",)),
+          query=PageQuery, response=s.AssignmentRulePage, tags=("assignment",)),
     Route("PATCH", "/assignment-rules/{rule_id}", "customer", "update_assignment_rule",
           "customer:configure", body=s.AssignmentRuleUpdate, response=s.AssignmentRule,
           if_match=True, tags=("assignment",)),

@@ -15,6 +15,7 @@ from gateway.config import gateway_settings
 from gateway.deps import current_principal, require, runtime
 from gateway.etag import etag_json, parse_if_match
 from gateway.idempotency import idempotent
+from gateway.middleware import take_audit_changes
 from gateway.principal import Principal
 from gateway.runtime import Runtime
 from gateway.security import decode_token, issue_token
@@ -76,10 +77,10 @@ async def create_team(body: schemas.TeamCreate, request: Request,
 
 @router.get("/teams", response_model=schemas.Page[schemas.Team], tags=["teams"],
             operation_id="list_teams")
-async def list_teams(limit: int | None = Query(None, ge=1, le=500), cursor: str | None = None,
+async def list_teams(query: Annotated[schemas.TeamQuery, Query()],
                      _: Principal = Depends(require("team:read")),
                      rt: Runtime = Depends(runtime)) -> Any:
-    return await run_in_threadpool(rt.identity.list_teams, limit, cursor)
+    return await run_in_threadpool(rt.identity.list_teams, query)
 
 
 @router.get("/teams/{team_id}", response_model=schemas.Team, tags=["teams"],
@@ -91,11 +92,12 @@ async def get_team(team_id: str, _: Principal = Depends(require("team:read")),
 
 @router.patch("/teams/{team_id}", response_model=schemas.Team, tags=["teams"],
               operation_id="update_team")
-async def update_team(team_id: str, body: schemas.TeamUpdate, if_match: IfMatch = None,
+async def update_team(team_id: str, body: schemas.TeamUpdate, request: Request,
+                      if_match: IfMatch = None,
                       principal: Principal = Depends(require("team:manage")),
                       rt: Runtime = Depends(runtime)) -> Any:
-    return etag_json(await run_in_threadpool(
-        rt.identity.update_team, principal, team_id, body, parse_if_match(if_match)))
+    return etag_json(take_audit_changes(request, await run_in_threadpool(
+        rt.identity.update_team, principal, team_id, body, parse_if_match(if_match))))
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -110,12 +112,10 @@ async def create_user(body: schemas.UserCreate, request: Request,
 
 @router.get("/users", response_model=schemas.Page[schemas.User], tags=["users"],
             operation_id="list_users")
-async def list_users(limit: int | None = Query(None, ge=1, le=500), cursor: str | None = None,
-                     team_id: str | None = None, active: bool | None = None,
-                     q: str | None = Query(None, max_length=100),
+async def list_users(query: Annotated[schemas.UserQuery, Query()],
                      _: Principal = Depends(require("user:read")),
                      rt: Runtime = Depends(runtime)) -> Any:
-    return await run_in_threadpool(rt.identity.list_users, limit, cursor, team_id, active, q)
+    return await run_in_threadpool(rt.identity.list_users, query)
 
 
 @router.get("/users/{user_id}", response_model=schemas.User, tags=["users"],
@@ -127,11 +127,12 @@ async def get_user(user_id: str, _: Principal = Depends(require("user:read")),
 
 @router.patch("/users/{user_id}", response_model=schemas.User, tags=["users"],
               operation_id="update_user")
-async def update_user(user_id: str, body: schemas.UserUpdate, if_match: IfMatch = None,
+async def update_user(user_id: str, body: schemas.UserUpdate, request: Request,
+                      if_match: IfMatch = None,
                       principal: Principal = Depends(require("user:manage")),
                       rt: Runtime = Depends(runtime)) -> Any:
-    return etag_json(await run_in_threadpool(
-        rt.identity.update_user, principal, user_id, body, parse_if_match(if_match)))
+    return etag_json(take_audit_changes(request, await run_in_threadpool(
+        rt.identity.update_user, principal, user_id, body, parse_if_match(if_match))))
 
 
 @router.post("/users/{user_id}/deactivate", response_model=schemas.User, tags=["users"],
@@ -141,8 +142,10 @@ async def deactivate_user(user_id: str, body: schemas.UserDeactivate, request: R
                           rt: Runtime = Depends(runtime)) -> Any:
     """Deactivate at once (tokens and API keys stop working) and hand over to a successor:
     publishes ``user.deactivated`` so every service moves the user's records."""
-    return await idempotent(request, principal, 200, lambda: run_in_threadpool(
-        rt.identity.deactivate_user, principal, user_id, body.successor_id))
+    async def deactivate() -> Any:
+        return take_audit_changes(request, await run_in_threadpool(
+            rt.identity.deactivate_user, principal, user_id, body.successor_id))
+    return await idempotent(request, principal, 200, deactivate)
 
 
 # -- API keys ------------------------------------------------------------------------------
@@ -165,12 +168,12 @@ async def create_api_key(body: schemas.ApiKeyCreate, request: Request,
 
 @router.get("/api-keys", response_model=schemas.Page[schemas.ApiKey], tags=["api-keys"],
             operation_id="list_api_keys")
-async def list_api_keys(user_id: str | None = None,
+async def list_api_keys(query: Annotated[schemas.ApiKeyQuery, Query()],
                         principal: Principal = Depends(require("apikey:manage")),
                         rt: Runtime = Depends(runtime)) -> Any:
     admin = principal.scope_for("user:manage") == "all"
-    owner = user_id if admin else principal.user_id
-    return await run_in_threadpool(rt.identity.list_api_keys, owner)
+    owner = query.user_id if admin else principal.user_id
+    return await run_in_threadpool(rt.identity.list_api_keys, owner, query)
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=schemas.ApiKey, tags=["api-keys"],
@@ -187,12 +190,9 @@ async def revoke_api_key(key_id: str, principal: Principal = Depends(require("ap
 # -- audit ---------------------------------------------------------------------------------
 @router.get("/audit-log", response_model=schemas.Page[schemas.AuditEntry], tags=["audit"],
             operation_id="list_audit_log")
-async def list_audit_log(limit: int | None = Query(None, ge=1, le=500),
-                         cursor: str | None = None, actor_id: str | None = None,
-                         action: str | None = None, resource_id: str | None = None,
+async def list_audit_log(query: Annotated[schemas.AuditQuery, Query()],
                          principal: Principal = Depends(current_principal),
                          rt: Runtime = Depends(runtime)) -> Any:
     if "admin" not in principal.roles or principal.scope_for("audit:read") != "all":
         raise Forbidden("the audit log is for admins", code="permission_denied")
-    return await run_in_threadpool(rt.identity.list_audit, limit, cursor, actor_id, action,
-                                   resource_id)
+    return await run_in_threadpool(rt.identity.list_audit, query)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from crm_platform.pagination import PageQuery
+
 from gateway.routetable import Route
 from services.sales import schemas as s
 
@@ -33,7 +35,7 @@ ROUTES = [
           "refused naming its owner) and an opportunity"),
     # pipeline and opportunities (SAL-02)
     Route("GET", "/pipeline-stages", "sales", "list_pipeline_stages", "opportunity:read",
-          response=s.StagePage, tags=OPPS),
+          query=PageQuery, response=s.StagePage, tags=OPPS),
     Route("POST", "/pipeline-stages", "sales", "create_pipeline_stage", "pipeline:configure",
           body=s.StageIn, response=s.Stage, status=201, tags=OPPS),
     Route("PATCH", "/pipeline-stages/{stage_id}", "sales", "update_pipeline_stage",
@@ -58,13 +60,14 @@ ROUTES = [
     Route("POST", "/opportunities/{opportunity_id}/reopen", "sales", "reopen_opportunity",
           "opportunity:write", response=s.Opportunity, tags=OPPS),
     Route("GET", "/opportunities/{opportunity_id}/history", "sales",
-          "get_opportunity_history", "opportunity:read", response=s.StageHistory, tags=OPPS,
+          "get_opportunity_history", "opportunity:read", query=PageQuery,
+          response=s.StageHistory, tags=OPPS,
           summary="Stage changes: who, when, from, to, amount at the time"),
     # analytics (SAL-03)
     Route("GET", "/analytics/funnel", "sales", "get_funnel", "analytics:read",
           query=s.AnalyticsQuery, response=s.Funnel, tags=ANALYTICS),
     Route("GET", "/analytics/win-loss", "sales", "get_win_loss", "analytics:read",
-          query=s.AnalyticsQuery, response=s.WinLoss, tags=ANALYTICS),
+          query=s.WinLossQuery, response=s.WinLoss, tags=ANALYTICS),
     Route("GET", "/analytics/forecast", "sales", "get_forecast", "analytics:read",
           query=s.AnalyticsQuery, response=s.Forecast, tags=ANALYTICS),
     Route("POST", "/analytics/rebuild", "sales", "rebuild_analytics", "pipeline:configure",
@@ -75,7 +78,7 @@ ROUTES = [
     Route("POST", "/campaigns", "sales", "create_campaign", "campaign:write",
           body=s.CampaignIn, response=s.Campaign, status=201, tags=CAMPAIGNS),
     Route("GET", "/campaigns", "sales", "list_campaigns", "campaign:read",
-          query=s.ListQuery, response=s.CampaignPage, tags=CAMPAIGNS),
+          query=PageQuery, response=s.CampaignPage, tags=CAMPAIGNS),
     Route("GET", "/campaigns/{campaign_id}", "sales", "get_campaign", "campaign:read",
           response=s.Campaign, tags=CAMPAIGNS),
     Route("PATCH", "/campaigns/{campaign_id}", "sales", "update_campaign", "campaign:write",
@@ -87,11 +90,11 @@ ROUTES = [
     Route("POST", "/product-categories", "sales", "create_product_category", "product:write",
           body=s.ProductCategoryIn, response=s.ProductCategory, status=201, tags=PRODUCTS),
     Route("GET", "/product-categories", "sales", "list_product_categories", "product:read",
-          response=s.ProductCategoryPage, tags=PRODUCTS),
+          query=PageQuery, response=s.ProductCategoryPage, tags=PRODUCTS),
     Route("POST", "/product-lines", "sales", "create_product_line", "product:write",
           body=s.ProductLineIn, response=s.ProductLine, status=201, tags=PRODUCTS),
     Route("GET", "/product-lines", "sales", "list_product_lines", "product:read",
-          response=s.ProductLinePage, tags=PRODUCTS),
+          query=PageQuery, response=s.ProductLinePage, tags=PRODUCTS),
     Route("POST", "/products", "sales", "create_product", "product:write", body=s.ProductIn,
           response=s.Product, status=201, tags=PRODUCTS),
     Route("GET", "/products", "sales", "list_products", "product:read",
@@ -108,7 +111,7 @@ ROUTES = [
     Route("GET", "/quotes", "sales", "list_quotes", "quote:read", query=s.QuoteQuery,
           response=s.QuotePage, tags=QUOTES),
     Route("GET", "/customers/{customer_id}/quotes", "sales", "list_customer_quotes",
-          "quote:read", response=s.QuotePage, tags=QUOTES,
+          "quote:read", query=PageQuery, response=s.QuotePage, tags=QUOTES,
           summary="A customer's quote history"),
     Route("GET", "/quotes/{quote_id}", "sales", "get_quote", "quote:read", response=s.Quote,
           tags=QUOTES),
@@ -151,7 +154,7 @@ ROUTES = [
     Route("POST", "/orders/{order_id}/deliveries", "sales", "record_delivery", "order:write",
           body=s.DeliveryIn, response=s.Delivery, status=201, tags=ORDERS),
     Route("GET", "/orders/{order_id}/deliveries", "sales", "list_deliveries", "order:read",
-          response=s.DeliveryPage, tags=ORDERS),
+          query=PageQuery, response=s.DeliveryPage, tags=ORDERS),
     Route("GET", "/sales-settings", "sales", "get_sales_settings", "order:read",
           response=s.SalesSettings, tags=ORDERS),
     Route("PUT", "/sales-settings", "sales", "put_sales_settings", "pipeline:configure",

@@ -1,5 +1,5 @@
 """A small confirmed publisher (no nameko), shared by services and the gateway: kombu
-connects and declares, :mod:`crm_platform.amqp_protocol` writes the messages' frames.
+connects and declares, :mod:`crm_platform.amqp_frames` writes the messages' frames.
 
 ``publish`` returns only after the broker confirmed the message (publisher confirms), so
 a caller that deletes an outbox row afterwards never loses the event. ``publish_batch``
@@ -21,7 +21,7 @@ from typing import Any
 
 from kombu import Connection, Exchange
 
-from crm_platform.amqp_protocol import basic_properties, publish_frames
+from crm_platform.amqp_frames import basic_properties, publish_frames
 
 PERSISTENT = 2
 

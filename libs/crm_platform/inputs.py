@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 # NUL, and a surrogate code point that is not half of a pair (Python keeps pairs from
 # JSON as one code point, so any surrogate left is unpaired)
@@ -31,6 +34,26 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_in
 # another record's id as a body or a query names it: the columns keeping ids are
 # String(36), and an empty id is no id
 Ref = Annotated[str, Field(min_length=1, max_length=36)]
+
+
+def phone_problem(text: str) -> str | None:
+    """What makes ``text`` no phone number as typed, or None. Letters are refused, not
+    dropped: a parser reads 400-FLOWERS as keypad digits and skips "ext" and 转, so a
+    number with letters would be stored as some other number."""
+    letters = "".join(ch for ch in unicodedata.normalize("NFKC", text)
+                      if unicodedata.category(ch).startswith("L"))
+    return f"a phone number has no letters (found {letters!r})" if letters else None
+
+
+def _phone(value: str) -> str:
+    problem = phone_problem(value)
+    if problem:  # the field error's type names it as the services' own check does
+        raise PydanticCustomError("invalid_phone", problem)
+    return value
+
+
+# a phone number as a client types it (spaces, dashes, +86 allowed; letters refused)
+Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
 
 
 def unstorable(value: Any) -> str | None:
@@ -76,7 +99,10 @@ def kept(**constraints: Any) -> Any:
 
 class Strict(BaseModel):
     """A request body or query: unknown fields are refused, strings are stripped, and no
-    value anywhere in it may be one the platform cannot carry or store."""
+    value anywhere in it may be one the platform cannot carry or store. A time must say
+    its offset (``Z``, ``+08:00``) and is kept in UTC from here on, so a record shows the
+    same time in the reply to its creation as in every later read (``crm_platform.wire``
+    describes the one form times take)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -86,4 +112,9 @@ class Strict(BaseModel):
         problem = unstorable(value)
         if problem:
             raise ValueError(problem)
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError("a time needs its UTC offset, e.g. 2026-12-01T09:30:00+08:00 "
+                                 "or 2026-12-01T01:30:00Z")
+            return value.astimezone(UTC)
         return value

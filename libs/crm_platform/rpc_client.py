@@ -1,4 +1,4 @@
-"""An asyncio client for nameko's RPC protocol, for the gateway.
+"""An asyncio client for nameko's RPC protocol (on aiormq), for the gateway.
 
 The gateway never imports nameko or eventlet; it speaks the wire protocol directly:
 requests go to the ``nameko-rpc`` topic exchange with routing key ``<service>.<method>``
@@ -9,6 +9,8 @@ matched by ``correlation_id``.
 Guarantees:
 - a call never hangs: it ends with the result, the service's error, or
   :class:`ServiceUnavailable` after its timeout;
+- a lost broker connection fails the calls in flight at once (``broker_unavailable``),
+  and the next call connects again;
 - a request to a service with no running consumer fails at once: the client checks
   the service's queue (``rpc-<service>``) for consumers, cached for a second, instead
   of waiting out the timeout;
@@ -21,23 +23,23 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
+
+import aiormq
+import aiormq.abc
 
 from crm_platform import wire
-from crm_platform.amqp_protocol import (
-    NOT_FOUND,
-    AmqpConnection,
-    AmqpError,
-    ChannelClosed,
-    basic_properties,
-)
 from crm_platform.errors import ServiceUnavailable, error_from_remote
 
 log = logging.getLogger(__name__)
+
+# how the broker lists this client's connections (and tests find them to close them)
+CLIENT_PROPERTIES: aiormq.abc.ArgumentsType = {"product": "crm-platform"}
 
 
 class RemoteError(Exception):
@@ -50,10 +52,13 @@ class RemoteError(Exception):
 
 
 class AsyncRpcClient:
-    """On :class:`crm_platform.amqp_protocol.AmqpConnection` (aiormq cost a third of the
-    gateway's CPU per request); reconnects lazily when the broker connection drops."""
+    """One connection and one channel for every call; reconnects lazily when the broker
+    connection drops.
 
-    RPC_CHANNEL, PROBE_CHANNEL = 1, 2
+    On the request path a call publishes without publisher confirms and without waiting
+    for the socket to drain (the reply is the confirmation that matters), and replies
+    come unacknowledged to one consumer that hands them to their callers by correlation
+    id."""
 
     def __init__(
         self, amqp_uri: str, *, default_timeout: float = 10.0, exchange: str = "nameko-rpc"
@@ -61,7 +66,9 @@ class AsyncRpcClient:
         self.amqp_uri = amqp_uri
         self.default_timeout = default_timeout
         self.exchange_name = exchange
-        self._connection: AmqpConnection | None = None
+        self._connection: aiormq.abc.AbstractConnection | None = None
+        self._channel: aiormq.Channel | None = None
+        self._probe: aiormq.abc.AbstractChannel | None = None
         self._consumers: dict[str, tuple[float, int]] = {}
         self._probing: dict[str, asyncio.Future[int]] = {}
         self._reply_to = f"rpc.reply-gateway-{uuid.uuid4()}"
@@ -69,48 +76,69 @@ class AsyncRpcClient:
         self._pending: dict[str, tuple[asyncio.Future[bytes], str]] = {}
         self._connecting = asyncio.Lock()
         # probes share one channel: a probe that finds no queue closes it, and the next
-        # reopens it, so they go one at a time
+        # opens another, so they go one at a time
         self._probe_lock = asyncio.Lock()
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and self._connection.channel_open(
-            self.RPC_CHANNEL)
+        return (self._channel is not None and not self._channel.is_closed
+                and self._connection is not None and not self._connection.is_closed)
 
     async def connect(self) -> None:
         async with self._connecting:
             if self.connected:
                 return
-            connection = await AmqpConnection.connect(
-                self.amqp_uri, on_deliver=self._on_reply,
-                on_lost=lambda reason: self._on_connection_lost(connection, reason))
+            await self._drop_connection()
+            async with asyncio.timeout(5):
+                connection = await aiormq.connect(self.amqp_uri,
+                                                  client_properties=CLIENT_PROPERTIES)
             try:
-                rpc = self.RPC_CHANNEL
-                await connection.open_channel(rpc)
-                await connection.exchange_declare(rpc, self.exchange_name, "topic",
-                                                  durable=True)
-                # nameko's own reply queues expire after 5 minutes unused; ours lives
-                # with us
-                await connection.queue_declare(rpc, self._reply_to, exclusive=True,
-                                               auto_delete=True,
-                                               arguments={"x-expires": 300000})
-                await connection.queue_bind(rpc, self._reply_to, self.exchange_name,
-                                            self._reply_to)
-                await connection.basic_consume(rpc, self._reply_to, "replies", no_ack=True)
+                async with asyncio.timeout(5):
+                    # an unbounded frame buffer: the connection's reader never waits for
+                    # this channel's reader while replies arrive in bursts
+                    channel = cast(aiormq.Channel, await connection.channel(
+                        publisher_confirms=False, frame_buffer_size=0))
+                    await channel.exchange_declare(self.exchange_name,
+                                                   exchange_type="topic", durable=True)
+                    # nameko's own reply queues expire after 5 minutes unused; ours
+                    # lives with us
+                    await channel.queue_declare(self._reply_to, exclusive=True,
+                                                auto_delete=True,
+                                                arguments={"x-expires": 300000})
+                    await channel.queue_bind(self._reply_to, self.exchange_name,
+                                             routing_key=self._reply_to)
+                    await channel.basic_consume(self._reply_to, self._on_reply,
+                                                no_ack=True)
             except BaseException:
-                connection.close()
+                with contextlib.suppress(Exception):
+                    await connection.close()
                 raise
-            self._connection = connection
+            # a deleted reply queue cancels the consumer: no reply could arrive any more
+            channel.on_consumer_cancel_callbacks.add(
+                lambda _: self._on_connection_lost(connection))
+            connection.closing.add_done_callback(
+                lambda _: self._on_connection_lost(connection))
+            self._connection, self._channel, self._probe = connection, channel, None
 
-    def _on_connection_lost(self, connection: AmqpConnection, reason: Exception) -> None:
+    def _on_connection_lost(self, connection: aiormq.abc.AbstractConnection) -> None:
+        """Fails the calls in flight; the next call connects again (and closes this
+        connection, if the broker left it open)."""
         if connection is not self._connection:
-            return  # one that never finished opening, or an old one
-        self._connection = None
+            return  # an old one
+        self._channel = None
         for future, service in list(self._pending.values()):
             if not future.done():
                 future.set_exception(ServiceUnavailable(
                     "lost the message broker connection", code="broker_unavailable",
                     extra={"service": service}))
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        self._channel = self._probe = None
+        if connection is not None and not connection.is_closed:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await connection.close()
 
     async def close(self) -> None:
         for future, _ in self._pending.values():
@@ -118,9 +146,7 @@ class AsyncRpcClient:
                 future.set_exception(ServiceUnavailable("the gateway is shutting down",
                                                         code="broker_unavailable"))
         self._pending.clear()
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+        await self._drop_connection()
 
     async def call(
         self,
@@ -142,8 +168,8 @@ class AsyncRpcClient:
                 raise ServiceUnavailable("the message broker is not reachable",
                                          code="broker_unavailable",
                                          extra={"service": service}) from exc
-        connection = self._connection
-        assert connection is not None
+        channel = self._channel
+        assert channel is not None
         if await self._consumer_count(service) == 0:
             raise ServiceUnavailable(f"the {service} service is not running",
                                      code="service_unavailable", extra={"service": service})
@@ -152,18 +178,28 @@ class AsyncRpcClient:
         headers: dict[str, Any] = {f"nameko.{k}": v for k, v in (context or {}).items()
                                    if v is not None}
         headers["nameko.call_id_stack"] = [f"gateway.{method}.{correlation_id}"]
-        properties = basic_properties(
-            content_type="application/json", content_encoding="utf-8", headers=headers,
-            correlation_id=correlation_id, reply_to=self._reply_to,
-            expiration=str(int(wait * 1000)))
+        properties = aiormq.spec.Basic.Properties(
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers=headers,
+            correlation_id=correlation_id,
+            reply_to=self._reply_to,
+            expiration=str(int(wait * 1000)),
+            # the correlation id is unique already (aiormq would draw a UUID)
+            message_id=correlation_id,
+        )
         body = wire.dumps({"args": [], "kwargs": kwargs or {}})
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = (future, service)
         try:
             try:
-                connection.publish(self.RPC_CHANNEL, self.exchange_name,
-                                   f"{service}.{method}", body, properties)
-            except AmqpError as exc:
+                async with asyncio.timeout(wait):
+                    await channel.basic_publish(
+                        body, exchange=self.exchange_name,
+                        routing_key=f"{service}.{method}", properties=properties,
+                        wait=False)
+            except (TimeoutError, aiormq.AMQPError, aiormq.ChannelInvalidStateError,
+                    ConnectionError) as exc:
                 raise ServiceUnavailable("the message broker is not reachable",
                                          code="broker_unavailable",
                                          extra={"service": service}) from exc
@@ -191,11 +227,11 @@ class AsyncRpcClient:
             raise RemoteError(exc_type, str(error.get("value")))
         return reply.get("result")
 
-    def _on_reply(self, correlation_id: str | None, body: bytes) -> None:
-        pending = self._pending.get(correlation_id or "")
+    async def _on_reply(self, message: aiormq.abc.DeliveredMessage) -> None:
+        pending = self._pending.get(message.header.properties.correlation_id or "")
         if pending is None or pending[0].done():
             return
-        pending[0].set_result(body)  # parsed by the caller, or forwarded as is
+        pending[0].set_result(message.body)  # parsed by the caller, or forwarded as is
 
     async def _consumer_count(self, service: str) -> int:
         """Consumers on the service's RPC queue, probed at most once a second (one probe
@@ -226,12 +262,11 @@ class AsyncRpcClient:
             return -1
         try:
             async with asyncio.timeout(2), self._probe_lock:
-                if not connection.channel_open(self.PROBE_CHANNEL):
-                    await connection.open_channel(self.PROBE_CHANNEL)
-                _, _, consumers = await connection.queue_declare(
-                    self.PROBE_CHANNEL, f"rpc-{service}", passive=True)
-            return consumers
-        except ChannelClosed as exc:
-            return 0 if exc.code == NOT_FOUND else -1
+                if self._probe is None or self._probe.is_closed:
+                    self._probe = await connection.channel(publisher_confirms=False)
+                declared = await self._probe.queue_declare(f"rpc-{service}", passive=True)
+            return int(declared.consumer_count or 0)
+        except aiormq.ChannelNotFoundEntity:
+            return 0
         except Exception:  # cannot tell: let the call try, bounded by its timeout
             return -1

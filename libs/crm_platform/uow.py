@@ -7,15 +7,21 @@ Guarantees:
   lose them (the relay publishes them after commit, see :mod:`crm_platform.outbox`);
 - :meth:`UnitOfWork.mark_consumed` records ``(consumer, event_id)`` in the ``inbox`` in
   the same transaction as the effect: a redelivered event is recognised and skipped.
+
+With ``note_changes`` it also notes, per record key, the old and new value of every
+column a commit changed (:attr:`UnitOfWork.changes`), which the audit trail shows for
+the record a write answers with.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +30,42 @@ from crm_platform.db import MessagingTables, utcnow
 from crm_platform.events import CloudEvent, EventData, exchange_name
 
 AfterCommit = Callable[[Sequence[str]], None]
+# record key (its primary key) → field → [old value, new value]
+Changes = dict[str, dict[str, list[Any]]]
+# a column's ``info`` key naming the field that shows it, where the names differ
+SHOWN_AS = "shown_as"
+
+
+def _key(record: Any) -> str | None:
+    identity = inspect(record).identity or inspect(record).mapper.primary_key_from_instance(
+        record)
+    if not identity or len(identity) != 1 or identity[0] is None:
+        return None
+    return str(identity[0])
+
+
+def _note_changes(session: Session, into: Changes, created: set[str]) -> None:
+    """The changed columns of the session's modified records, before they are flushed
+    (a flush forgets the old values); a column changed twice keeps its first old value.
+    A record created in the same unit of work had no old values: not noted."""
+    created.update(key for key in map(_key, session.new) if key is not None)
+    for record in session.dirty:
+        state = inspect(record)
+        key = _key(record)
+        if key is None or not state.modified or key in created:
+            continue
+        noted = into.setdefault(key, {})
+        for attr in state.mapper.column_attrs:
+            history = state.attrs[attr.key].history
+            if not history.has_changes():
+                continue
+            name = attr.columns[0].info.get(SHOWN_AS, attr.key)
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if name in noted:
+                noted[name][1] = new
+            elif old != new:
+                noted[name] = [old, new]
 
 
 class UnitOfWork:
@@ -37,9 +79,12 @@ class UnitOfWork:
         actor: str | None = None,
         after_commit: AfterCommit | None = None,
         read_only: bool = False,
+        note_changes: bool = False,
     ) -> None:
         self._sessions = sessions
         self.read_only = read_only
+        # note what commits change (``changes``), for a write's audit entry
+        self.note_changes = note_changes and not read_only
         self.tables = tables
         self.service = service
         self.correlation_id = correlation_id
@@ -49,6 +94,9 @@ class UnitOfWork:
         self._session: Session | None = None
         self._on_commit: list[Callable[[], None]] = []
         self.published: list[CloudEvent] = []
+        self._changing: Changes = {}
+        self._created: set[str] = set()
+        self.changes: Changes = {}  # what the commits of this unit of work changed
 
     @property
     def session(self) -> Session:
@@ -59,7 +107,14 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self._pending = []
+        self._changing = {}
+        self._created = set()
+        if self.note_changes:
+            event.listen(self._session, "before_flush", self._before_flush)
         return self
+
+    def _before_flush(self, session: Session, *_: Any) -> None:
+        _note_changes(session, self._changing, self._created)
 
     def __exit__(
         self,
@@ -72,6 +127,8 @@ class UnitOfWork:
         self._pending = []
         self._on_commit = []
         try:
+            if self.note_changes:
+                event.remove(self.session, "before_flush", self._before_flush)
             self.session.close()
         finally:
             self._session = None
@@ -135,6 +192,11 @@ class UnitOfWork:
                 ],
             )
         self.session.commit()
+        for ident, columns in self._changing.items():
+            noted = self.changes.setdefault(ident, {})
+            for name, (old, new) in columns.items():
+                noted[name] = [noted[name][0] if name in noted else old, new]
+        self._changing = {}
         committed, self._pending = self._pending, []
         self.published.extend(committed)
         if committed and self._after_commit is not None:
@@ -146,8 +208,54 @@ class UnitOfWork:
     def rollback(self) -> None:
         self._pending = []
         self._on_commit = []
+        self._changing = {}
         if self._session is not None:
             self._session.rollback()
+
+
+# the worker context's attribute listing the units of work an RPC used
+WORKER_UNITS = "crm_units"
+# the key under which a write's RPC result carries its record's changes to the gateway,
+# which takes it out for the audit trail before answering the client
+AUDIT_CHANGES_KEY = "_audit_changes"
+# bookkeeping every write bumps: no news in an audit entry
+_UNREMARKABLE = frozenset({"version", "updated_at"})
+
+
+def with_audit_changes(result: Any, units: Iterable[UnitOfWork]) -> Any:
+    """``result`` (a record) with the old and new values of the fields its units of work
+    changed on that record, under :data:`AUDIT_CHANGES_KEY`. The record is the one keyed
+    by the result's ``id``, or for a result without one (a customer's credit profile) by
+    the reference it is about (``customer_id``). Only columns the record shows (as a
+    field, or inside one, e.g. ``region.province``) are kept: internal columns such as
+    search keys or password hashes are no one's business."""
+    if not isinstance(result, dict):
+        return result
+    key = result.get("id", result.get("customer_id"))
+    if not isinstance(key, str):
+        return result
+    shown = set(result).union(*(value for value in result.values() if isinstance(value, dict)))
+    changes: dict[str, list[Any]] = {}
+    for unit in units:
+        for name, (old, new) in unit.changes.get(key, {}).items():
+            if name in shown and name not in _UNREMARKABLE:
+                old, new = (_as_shown(value, result.get(name)) for value in (old, new))
+                changes[name] = [changes[name][0] if name in changes else old, new]
+    return {**result, AUDIT_CHANGES_KEY: changes} if changes else result
+
+
+def _as_shown(value: Any, shown: Any) -> Any:
+    """A stored decimal with the decimals the record shows it with (money is kept to four
+    places and shown to the currency's)."""
+    if not isinstance(value, Decimal) or not isinstance(shown, str):
+        return value
+    try:
+        places = Decimal(shown).as_tuple().exponent
+    except InvalidOperation:
+        return value
+    if not isinstance(places, int):
+        return value
+    return format(value.quantize(Decimal(1).scaleb(places)), "f")
 
 
 def _headers(ev: CloudEvent) -> dict[str, str]:

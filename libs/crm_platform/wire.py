@@ -3,12 +3,17 @@ bodies — written by orjson (the standard library's encoder and decoder were a 
 the gateway's and a tenth of a service's CPU on a 50-row page).
 
 Values come out as pydantic's JSON mode writes them, so a use case may return stored
-values as they are: datetimes in ISO 8601 with ``Z`` for UTC, decimals as strings
-(``Decimal("12.50")`` → ``"12.50"``), UUIDs as strings.
+values as they are: decimals as strings (``Decimal("12.50")`` → ``"12.50"``), UUIDs as
+strings, and datetimes in the platform's one form of a time: RFC 3339 in UTC with ``Z``,
+with the fraction of a second when there is one (``2026-12-01T01:30:00Z``,
+``2026-12-01T01:30:00.250000Z``). Times arrive in any offset (``crm_platform.inputs``
+turns them to UTC) and are stored in UTC, so every response, event and export shows
+them in UTC; text written by hand (a CSV cell) uses :func:`timestamp`.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +28,13 @@ def _fallback(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def timestamp(value: datetime) -> str:
+    """A time as JSON shows it (see above), for text written outside JSON."""
+    if value.tzinfo is None:
+        raise ValueError("a time without its UTC offset")
+    return orjson.dumps(value.astimezone(UTC), option=_OPTIONS)[1:-1].decode()
 
 
 def dumps(value: Any) -> bytes:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from crm_platform.inputs import Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import BaseModel, ConfigDict, Field
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
@@ -33,18 +34,6 @@ ExpenseStatus = Literal["draft", "submitted", "approved", "rejected"]
 # the day a job or a report runs as of: the runs add up to ten years of dunning offsets,
 # lead days or a day to it, and past 9999-12-31 there is no date (a 502)
 AsOf = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
-
-
-class Query(Strict):
-    # Strict: a NUL in a filter reached the database's WHERE clause
-    model_config = ConfigDict(populate_by_name=True)  # merged with Strict's
-
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
-
-
-class Page(BaseModel):
-    next_cursor: str | None = None
 
 
 # -- payment plans -----------------------------------------------------------------------
@@ -78,11 +67,11 @@ class PaymentPlan(BaseModel):
     updated_at: datetime
 
 
-class PaymentPlanPage(Page):
-    items: list[PaymentPlan]
+class PaymentPlanPage(Page[PaymentPlan]):
+    pass
 
 
-class PaymentPlanQuery(Query):
+class PaymentPlanQuery(PageQuery):
     order_id: str | None = None
     customer_id: str | None = None
     status: PlanStatus | None = None
@@ -151,11 +140,11 @@ class Invoice(BaseModel):
     updated_at: datetime
 
 
-class InvoicePage(Page):
-    items: list[Invoice]
+class InvoicePage(Page[Invoice]):
+    pass
 
 
-class InvoiceQuery(Query):
+class InvoiceQuery(PageQuery):
     order_id: str | None = None
     customer_id: str | None = None
     status: InvoiceStatus | None = None
@@ -242,11 +231,11 @@ class Payment(BaseModel):
     created_at: datetime
 
 
-class PaymentPage(Page):
-    items: list[Payment]
+class PaymentPage(Page[Payment]):
+    pass
 
 
-class PaymentQuery(Query):
+class PaymentQuery(PageQuery):
     customer_id: str | None = None
     method: PaymentMethod | None = None
 
@@ -263,7 +252,7 @@ class AllocateRequest(Strict):
 
 
 # -- receivables and ageing ---------------------------------------------------------------
-class ReceivableQuery(Query):
+class ReceivableQuery(PageQuery):
     customer_id: str | None = None
     owner_id: str | None = None
     currency: Currency | None = None
@@ -282,8 +271,8 @@ class Receivable(BaseModel):
     overdue: Money = Field(description="outstanding past the due date")
 
 
-class ReceivablePage(Page):
-    items: list[Receivable]
+class ReceivablePage(Page[Receivable]):
+    pass
 
 
 class AgeingQuery(Strict):
@@ -332,6 +321,11 @@ class CreditProfile(BaseModel):
     rated_at: datetime | None
     open_receivables: Money
     uninvoiced_orders: Money
+    confirming_orders: Money = Field(
+        description="orders confirmed moments ago whose payment plan billing is still "
+        "making: counted in the exposure from their credit check on")
+    computing: bool = Field(description="true while such orders are being taken in: the "
+                            "exposure already counts them, the receivables will follow")
     exposure: Money
     available: Money | None
     credit_balance: Money = Field(description="unallocated payments kept for later")
@@ -546,11 +540,11 @@ class Expense(BaseModel):
     updated_at: datetime
 
 
-class ExpensePage(Page):
-    items: list[Expense]
+class ExpensePage(Page[Expense]):
+    pass
 
 
-class ExpenseQuery(Query):
+class ExpenseQuery(PageQuery):
     status: ExpenseStatus | None = None
     submitter_id: str | None = None
     campaign_id: str | None = None

@@ -20,6 +20,7 @@ from services.billing.use_cases import (
     credit,
     dunning,
     expenses,
+    handover,
     invoices,
     payments,
     plans,
@@ -173,11 +174,12 @@ class BillingService(CrmService):
 
     @rpc
     def check_credit(self, customer_id: str, amount: str, currency: str,
-                     order_id: str | None = None) -> dict[str, Any]:
-        """Internal: the sales service asks before confirming an order (no scope check:
-        the caller already holds the order)."""
+                     order_id: str | None = None, override: bool = False) -> dict[str, Any]:
+        """Internal: the sales service asks as it confirms an order (no scope check: the
+        caller already holds the order)."""
         with self.uow() as uow:
-            return credit.check_credit(uow, customer_id, amount, currency, order_id)
+            return credit.check_credit(uow, customer_id, amount, currency, order_id,
+                                       confirming=True, override=override)
 
     @rpc
     def check_customer_credit(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -319,10 +321,12 @@ class BillingService(CrmService):
     @event_handler("sales", "order.confirmed")
     def on_order_confirmed(self, event: CloudEvent, uow: UnitOfWork) -> None:
         plans.on_order_confirmed(uow, event.data)
+        credit.release_reservation(uow, str(event.data.get("order_id") or event.data["id"]))
 
     @event_handler("sales", "order.cancelled")
     def on_order_cancelled(self, event: CloudEvent, uow: UnitOfWork) -> None:
         plans.on_order_cancelled(uow, event.data)
+        credit.release_reservation(uow, str(event.data.get("order_id") or event.data["id"]))
 
     # -- customer events ----------------------------------------------------------------
     @event_handler("customer", "customer.created")
@@ -356,7 +360,7 @@ class BillingService(CrmService):
 
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        copies.deactivate_staff(uow, event.data)
+        handover.on_user_deactivated(uow, event.data)
 
     @event_handler("gateway", "team.created")
     def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.events import EventData
+from pydantic import Field
 
 
 class CustomerSnapshot(EventData):
@@ -87,7 +88,9 @@ class ContactSnapshot(EventData):
     customer_id: str
     name: str
     phones: list[str] = []
-    email: str | None = None
+    emails: list[str] = []
+    email: str | None = Field(None, description="the first of emails (kept for subscribers "
+                              "written before emails)")
     birthday: date | None = None
     marketing_opt_out: bool = False
     locale: str = "zh-CN"

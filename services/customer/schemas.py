@@ -10,8 +10,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from crm_platform.errors import ValidationFailed
-from crm_platform.inputs import Money, Ref, Strict, kept
-from pydantic import BaseModel, Field, create_model, field_validator
+from crm_platform.inputs import Money, Phone, Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
+from pydantic import BaseModel, Field, RootModel, ValidationError, create_model, field_validator
 
 from services.customer.domain.list_fields import selection
 
@@ -65,9 +66,9 @@ class CustomerFields(Strict):
 class CustomerCreate(CustomerFields):
     name: str = Field(min_length=1, max_length=200)
     kind: CustomerKind
-    phone: str | None = Field(None, max_length=40, description="main phone")
+    phone: Phone | None = Field(None, description="main phone")
     email: str | None = Field(None, max_length=320, description="main email")
-    phones: list[str] = Field(default_factory=list, max_length=10)
+    phones: list[Phone] = Field(default_factory=list, max_length=10)
     emails: list[str] = Field(default_factory=list, max_length=10)
     owner_id: Ref | None = Field(
         None, description="owner; default by assignment rules (collector owns it)")
@@ -76,7 +77,7 @@ class CustomerCreate(CustomerFields):
 class CustomerUpdate(Strict):
     # name and the lists cannot be cleared (send [] to empty a list); the rest can
     name: str = kept(min_length=1, max_length=200)
-    phones: list[str] = kept(max_length=10)
+    phones: list[Phone] = kept(max_length=10)
     emails: list[str] = kept(max_length=10)
     industry: str | None = Field(None, max_length=100)
     region: Region | None = None
@@ -173,7 +174,8 @@ def _check_fields(value: str | None) -> str | None:
     return value
 
 
-class CustomerQuery(Strict):
+class CustomerFilters(Strict):
+    """Which customers, in what order: the list's and the export's parameters."""
 
     q: str | None = Field(None, max_length=100, description="name, code, phone, email, "
                           "contact name; Chinese, full pinyin or initials")
@@ -193,19 +195,16 @@ class CustomerQuery(Strict):
     include_archived: bool = False
     sort: Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] = (
         "-created_at")
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
+
+
+class CustomerQuery(CustomerFilters, PageQuery):
     fields: str | None = Field(None, max_length=1000, description=_FIELDS_DOC)
 
     _fields_known = field_validator("fields")(_check_fields)
 
 
-class Page(BaseModel):
-    next_cursor: str | None = None
-
-
-class CustomerPage(Page):
-    items: list[CustomerListItem]  # type: ignore[valid-type]
+class CustomerPage(Page[CustomerListItem]):  # type: ignore[valid-type]
+    pass
 
 
 class TransferRequest(Strict):
@@ -219,9 +218,10 @@ class HandoverRequest(Strict):
 
 
 class HandoverResult(BaseModel):
-    moved: int
-    followups_moved: int = 0
-    visit_plans_moved: int = 0
+    moved: int = Field(description="customers")
+    followups_moved: int = Field(0, description="follow-ups whose reminder is open")
+    visit_plans_moved: int = Field(0, description="visit plans not yet approved")
+    segments_moved: int = Field(0, description="saved segments")
 
 
 class HistoryEntry(BaseModel):
@@ -234,8 +234,12 @@ class HistoryEntry(BaseModel):
     reason: str | None
 
 
-class HistoryPage(Page):
-    items: list[HistoryEntry]
+class HistoryPage(Page[HistoryEntry]):
+    pass
+
+
+class HistoryQuery(PageQuery):
+    pass
 
 
 class DuplicateOwner(BaseModel):
@@ -264,8 +268,10 @@ class CsvFile(BaseModel):
 class ContactIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=100)
-    phones: list[str] = Field(default_factory=list, max_length=5)
-    email: str | None = Field(None, max_length=320)
+    phones: list[Phone] = Field(default_factory=list, max_length=5)
+    emails: list[str] = Field(default_factory=list, max_length=5)
+    email: str | None = Field(None, max_length=320, description="one address, put first "
+                              "in emails (the name contacts had before emails)")
     birthday: date | None = None
     hobbies: str | None = Field(None, max_length=500)
     is_decision_maker: bool = False
@@ -279,8 +285,8 @@ class ContactUpdate(Strict):
     # name, phones and the flags cannot be cleared; the rest can
     name: str = kept(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=100)
-    phones: list[str] = kept(max_length=5)
-    email: str | None = Field(None, max_length=320)
+    phones: list[Phone] = kept(max_length=5)
+    emails: list[str] = kept(max_length=5)
     birthday: date | None = None
     hobbies: str | None = Field(None, max_length=500)
     is_decision_maker: bool = kept()
@@ -296,7 +302,7 @@ class Contact(BaseModel):
     name: str
     title: str | None
     phones: list[str]
-    email: str | None
+    emails: list[str]
     birthday: date | None
     hobbies: str | None
     is_decision_maker: bool
@@ -309,8 +315,8 @@ class Contact(BaseModel):
     updated_at: datetime
 
 
-class ContactPage(Page):
-    items: list[Contact]
+class ContactPage(Page[Contact]):
+    pass
 
 
 CategoryDimension = Literal["type", "region", "position", "industry", "nature"]
@@ -341,11 +347,11 @@ class Category(BaseModel):
     created_at: datetime
 
 
-class CategoryPage(Page):
-    items: list[Category]
+class CategoryPage(Page[Category]):
+    pass
 
 
-class CategoryQuery(Strict):
+class CategoryQuery(PageQuery):
 
     dimension: CategoryDimension | None = None
     include_retired: bool = False
@@ -395,17 +401,15 @@ class Followup(BaseModel):
     created_at: datetime
 
 
-class FollowupPage(Page):
-    items: list[Followup]
+class FollowupPage(Page[Followup]):
+    pass
 
 
-class FollowupQuery(Strict):
-
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
+class FollowupQuery(PageQuery):
+    pass
 
 
-class DueFollowupQuery(Strict):
+class DueFollowupQuery(PageQuery):
 
     due_on_or_before: date | None = Field(None, description="default: today")
     owner_id: str | None = None
@@ -450,18 +454,16 @@ class VisitPlan(BaseModel):
     updated_at: datetime
 
 
-class VisitPlanPage(Page):
-    items: list[VisitPlan]
+class VisitPlanPage(Page[VisitPlan]):
+    pass
 
 
-class VisitPlanQuery(Strict):
+class VisitPlanQuery(PageQuery):
 
     customer_id: str | None = None
     owner_id: str | None = None
     status: str | None = None
     overdue: bool | None = None
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
 
 
 class ImportRowResult(BaseModel):
@@ -477,10 +479,56 @@ class ImportResult(BaseModel):
     created: int
     duplicates: int
     invalid: int
+    outcome: Literal["all_created", "valid_rows_created", "none_created"] = Field(
+        description="all_created: every row is a new customer; valid_rows_created: the "
+        "valid rows are customers now, the duplicate and invalid ones were left out (fix "
+        "and import those rows again); none_created: no row was imported")
+    summary: str = Field(description="the outcome in a sentence")
+    ignored_columns: list[str] = Field(
+        default_factory=list, description="header columns the import does not read")
     rows: list[ImportRowResult]
 
 
-class ExportQuery(CustomerQuery):
+# The columns a customer import reads (CUS-13), by header name; any order, others ignored.
+IMPORT_COLUMNS: dict[str, str] = {
+    "name": "required: the company's or the person's name",
+    "kind": "`company` (default) or `person`",
+    "phones": "phone numbers, separated by `;` (a column `phone` is read the same way)",
+    "emails": "email addresses, separated by `;` (a column `email` is read the same way)",
+    "tax_id": "unified social credit code or tax number",
+    "industry": "industry",
+    "province": "province of the region",
+    "city": "city of the region",
+    "district": "district of the region",
+    "address": "street address",
+    "website": "website",
+    "source": "where the customer came from",
+    "tags": "tags, separated by `;`",
+}
+IMPORT_ALIASES = {"phone": "phones", "email": "emails"}
+
+
+class ExportQuery(CustomerFilters):
+    """The list's filters and order; the file has every customer they select (up to the
+    export's cap) in fixed columns, so the list's paging and ``fields`` do not apply."""
+
+
+class DuplicateQuery(PageQuery):
+    customer_id: str | None = Field(None, description="only the candidates of this customer")
+
+
+class DuplicateCandidate(BaseModel):
+    """Customers that may be one: what they share, and a summary of each."""
+
+    matched_on: Literal["phone", "email", "person_name"] = Field(
+        description="phone / email: one customer's number or address is another's (or "
+        "their contacts'); person_name: people of the same name in the same province and "
+        "city")
+    value: str = Field(description="what they share (for person_name: name|province|city)")
+    customers: list[CustomerListItem]  # type: ignore[valid-type]
+
+
+class DuplicatePage(Page[DuplicateCandidate]):
     pass
 
 
@@ -519,7 +567,9 @@ class RecomputeResult(BaseModel):
 
 class SegmentCondition(Strict):
     field: str = Field(min_length=1, max_length=100,
-                       description="a customer field, or attributes.<key>")
+                       description="a customer field by its path in the customer's JSON, as "
+                       "`?fields=` names it: `industry`, `region.province`, "
+                       "`classification.tier`, `attributes.<key>` for a custom attribute")
     op: Literal["eq", "ne", "in", "gte", "lte", "contains", "within_days", "older_than_days",
                 "is_empty", "not_empty"]
     value: Any = None
@@ -549,14 +599,11 @@ class Segment(BaseModel):
     updated_at: datetime
 
 
-class SegmentPage(Page):
-    items: list[Segment]
+class SegmentPage(Page[Segment]):
+    pass
 
 
-class SegmentMembersQuery(Strict):
-
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
+class SegmentMembersQuery(PageQuery):
     fields: str | None = Field(None, max_length=1000, description=_FIELDS_DOC)
 
     _fields_known = field_validator("fields")(_check_fields)
@@ -573,16 +620,82 @@ class Customer360Core(BaseModel):
     open_reminders: list[Followup]
 
 
-class AssignmentRuleIn(Strict):
-    kind: Literal["collector", "region", "round_robin", "capacity"]
-    config: dict[str, Scalar] = Field(
-        default_factory=dict, description="region: {province, owner_id}; capacity: {max}")
+class CollectorConfig(Strict):
+    """Whoever enters the customer owns it."""
+
+
+class RegionConfig(Strict):
+    """A customer in this province goes to this owner."""
+
+    province: str = Field(min_length=1, max_length=50)
+    owner_id: Ref
+
+
+class RoundRobinConfig(Strict):
+    """New staff take turns: whoever was assigned longest ago (or never) is next."""
+
+    team_id: Ref | None = Field(None, description="only this team's new staff take turns; "
+                                "default: all new staff")
+
+
+class CapacityConfig(Strict):
+    """The collector keeps the customer below the cap; at it, the least loaded rep under
+    the cap gets it, and with nobody under it the customer goes to the pool."""
+
+    max: int = Field(ge=1, le=1_000_000, description="customers a rep may own")
+
+
+RULE_CONFIGS: dict[str, type[Strict]] = {
+    "collector": CollectorConfig, "region": RegionConfig, "round_robin": RoundRobinConfig,
+    "capacity": CapacityConfig}
+
+
+def rule_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` checked against the rule kind's model (unknown keys refused), as stored."""
+    try:
+        typed = RULE_CONFIGS[kind].model_validate(config)
+    except ValidationError as exc:
+        raise ValidationFailed(f"not a configuration of a {kind} rule", code="invalid_rule",
+                               extra={"errors": [
+                                   {"field": ".".join(["config", *map(str, e["loc"])]),
+                                    "message": e["msg"]} for e in exc.errors()]}) from None
+    return typed.model_dump(exclude_none=True)
+
+
+class _RuleIn(Strict):
     priority: int = Field(100, ge=0, le=10000, description="lower runs first")
     active: bool = True
 
 
+class CollectorRuleIn(_RuleIn):
+    kind: Literal["collector"]
+    config: CollectorConfig = Field(default_factory=CollectorConfig)
+
+
+class RegionRuleIn(_RuleIn):
+    kind: Literal["region"]
+    config: RegionConfig
+
+
+class RoundRobinRuleIn(_RuleIn):
+    kind: Literal["round_robin"]
+    config: RoundRobinConfig = Field(default_factory=RoundRobinConfig)
+
+
+class CapacityRuleIn(_RuleIn):
+    kind: Literal["capacity"]
+    config: CapacityConfig
+
+
+class AssignmentRuleIn(RootModel[Annotated[
+        CollectorRuleIn | RegionRuleIn | RoundRobinRuleIn | CapacityRuleIn,
+        Field(discriminator="kind")]]):
+    """An assignment rule: its ``kind`` decides the fields of its ``config``."""
+
+
 class AssignmentRuleUpdate(Strict):
-    config: dict[str, Scalar] = kept()
+    config: dict[str, Scalar] = kept(description="the whole configuration, as the rule's "
+                                     "kind takes it (see creating a rule)")
     priority: int = kept(ge=0, le=10000)
     active: bool = kept()
 
@@ -597,5 +710,5 @@ class AssignmentRule(BaseModel):
     created_at: datetime
 
 
-class AssignmentRulePage(Page):
-    items: list[AssignmentRule]
+class AssignmentRulePage(Page[AssignmentRule]):
+    pass

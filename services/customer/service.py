@@ -6,6 +6,7 @@ from typing import Any
 
 import eventlet
 from crm_platform.events import CloudEvent
+from crm_platform.pagination import PageQuery
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
 from crm_platform.uow import UnitOfWork
 
@@ -16,7 +17,7 @@ from services.customer.use_cases import customers as use_cases
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
 # team.created / team.updated; sales order.confirmed; billing payment.received /
-# payment.refunded (classification).
+# payment.allocated / payment.refunded (classification).
 
 
 class CustomerService(CrmService):
@@ -63,10 +64,9 @@ class CustomerService(CrmService):
     @rpc
     def get_customer_history(self, customer_id: str,
                              query: dict[str, Any] | None = None) -> dict[str, Any]:
-        q = query or {}
-        with self.uow() as uow:
-            return use_cases.customer_history(uow, self.caller, customer_id, q.get("limit"),
-                                              q.get("cursor"))
+        with self.uow(read_only=True) as uow:
+            return use_cases.customer_history(
+                uow, self.caller, customer_id, schemas.HistoryQuery.model_validate(query or {}))
 
     # -- ownership ----------------------------------------------------------------------
     @rpc
@@ -111,15 +111,19 @@ class CustomerService(CrmService):
 
     # -- contacts, categories, account team -------------------------------------------
     @rpc
-    def create_contact(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def create_contact(self, customer_id: str, data: dict[str, Any],
+                       contact_id: str | None = None) -> dict[str, Any]:
+        # ``contact_id``: another service's id for the contact (never a client's)
         with self.uow() as uow:
             return contacts.create_contact(uow, self.caller, customer_id,
-                                           schemas.ContactIn.model_validate(data))
+                                           schemas.ContactIn.model_validate(data), contact_id)
 
     @rpc
-    def list_contacts(self, customer_id: str) -> dict[str, Any]:
+    def list_contacts(self, customer_id: str, query: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return contacts.list_contacts(uow, self.caller, customer_id)
+            return contacts.list_contacts(uow, self.caller, customer_id,
+                                          PageQuery.model_validate(query or {}))
 
     @rpc
     def get_contact(self, customer_id: str, contact_id: str) -> dict[str, Any]:
@@ -183,9 +187,9 @@ class CustomerService(CrmService):
                 uow, self.caller, schemas.AssignmentRuleIn.model_validate(data))
 
     @rpc
-    def list_assignment_rules(self) -> dict[str, Any]:
+    def list_assignment_rules(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return contacts.list_assignment_rules(uow)
+            return contacts.list_assignment_rules(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def update_assignment_rule(self, rule_id: str, data: dict[str, Any],
@@ -258,6 +262,12 @@ class CustomerService(CrmService):
                                          schemas.ExportQuery.model_validate(query or {}))
 
     @rpc
+    def list_duplicates(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return bulk.list_duplicates(uow, self.caller,
+                                        schemas.DuplicateQuery.model_validate(query or {}))
+
+    @rpc
     def merge_customers(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return bulk.merge_customers(uow, self.caller,
@@ -271,9 +281,9 @@ class CustomerService(CrmService):
                                            schemas.SegmentIn.model_validate(data))
 
     @rpc
-    def list_segments(self) -> dict[str, Any]:
+    def list_segments(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return segments.list_segments(uow, self.caller)
+            return segments.list_segments(uow, self.caller, PageQuery.model_validate(query or {}))
 
     @rpc
     def get_segment(self, segment_id: str) -> dict[str, Any]:
@@ -331,6 +341,10 @@ class CustomerService(CrmService):
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
         classification.on_payment(uow, event.data, +1)
+
+    @event_handler("billing", "payment.allocated")
+    def on_payment_allocated(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        classification.on_payment_allocated(uow, event.data)
 
     @event_handler("billing", "payment.refunded")
     def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from crm_platform.inputs import Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import BaseModel, ConfigDict, Field
 
 Channel = Literal["inbox", "email", "sms", "wechat"]
@@ -18,19 +19,12 @@ EventPattern = Annotated[str, Field(min_length=1, max_length=200,
 LocalTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"])]
 
 
-class Query(Strict):
-    model_config = ConfigDict(populate_by_name=True)
-
-    limit: int | None = Field(None, ge=1, le=500)
-    cursor: str | None = None
-
-
-class Page(BaseModel):
-    next_cursor: str | None = None
+class Query(PageQuery):
+    """A list without filters of its own."""
 
 
 # -- inbox (NTF-01) -----------------------------------------------------------------------------
-class InboxQuery(Query):
+class InboxQuery(PageQuery):
     unread: bool | None = Field(None, description="only unread (true) or read (false)")
 
 
@@ -43,8 +37,8 @@ class InboxMessage(BaseModel):
     created_at: datetime
 
 
-class InboxPage(Page):
-    items: list[InboxMessage]
+class InboxPage(Page[InboxMessage]):
+    pass
 
 
 class UnreadCount(BaseModel):
@@ -93,8 +87,8 @@ class Template(BaseModel):
     updated_at: datetime
 
 
-class TemplatePage(Page):
-    items: list[Template]
+class TemplatePage(Page[Template]):
+    pass
 
 
 class PreviewRequest(Strict):
@@ -169,12 +163,12 @@ class Rule(BaseModel):
     updated_at: datetime
 
 
-class RuleQuery(Query):
+class RuleQuery(PageQuery):
     event_type: str | None = Field(None, max_length=200)
 
 
-class RulePage(Page):
-    items: list[Rule]
+class RulePage(Page[Rule]):
+    pass
 
 
 # -- consent settings and the calendar (NTF-03, NTF-05) --------------------------------------------
@@ -211,8 +205,8 @@ class Holiday(BaseModel):
     created_at: datetime
 
 
-class HolidayPage(Page):
-    items: list[Holiday]
+class HolidayPage(Page[Holiday]):
+    pass
 
 
 class SchedulerRun(Strict):
@@ -248,7 +242,7 @@ class NotificationResult(BaseModel):
     delivery_ids: list[str]
 
 
-class DeliveryQuery(Query):
+class DeliveryQuery(PageQuery):
     status: DeliveryStatus | None = None
     channel: Channel | None = None
     recipient_id: str | None = Field(None, max_length=36)
@@ -284,8 +278,8 @@ class Delivery(BaseModel):
     created_at: datetime
 
 
-class DeliveryPage(Page):
-    items: list[Delivery]
+class DeliveryPage(Page[Delivery]):
+    pass
 
 
 # -- outbound webhooks (NTF-07) -------------------------------------------------------------------
@@ -319,8 +313,8 @@ class WebhookWithSecret(Webhook):
     secret: str = Field(description="shown once: the key receivers verify signatures with")
 
 
-class WebhookPage(Page):
-    items: list[Webhook]
+class WebhookPage(Page[Webhook]):
+    pass
 
 
 class RotateSecret(Strict):
@@ -352,12 +346,12 @@ class WebhookDelivery(BaseModel):
     attempt_log: list[WebhookAttempt] = []
 
 
-class WebhookDeliveryQuery(Query):
+class WebhookDeliveryQuery(PageQuery):
     status: Literal["pending", "succeeded", "failed"] | None = None
 
 
-class WebhookDeliveryPage(Page):
-    items: list[WebhookDelivery]
+class WebhookDeliveryPage(Page[WebhookDelivery]):
+    pass
 
 
 class ReplaySince(Strict):
@@ -390,8 +384,8 @@ class InboundSourceWithSecret(InboundSource):
     secret: str
 
 
-class InboundSourcePage(Page):
-    items: list[InboundSource]
+class InboundSourcePage(Page[InboundSource]):
+    pass
 
 
 class InboundLeadIn(Strict):

@@ -18,11 +18,19 @@ from crm_platform.service.copies import (
 from crm_platform.service.entrypoints import event_stream
 from crm_platform.uow import UnitOfWork
 
+from gateway.events import UserDeactivated
 from services.customer.events import CustomerMerged
 from services.notify import schemas
 from services.notify.db.models import Base, Contact, Customer, Staff, Team
 from services.notify.settings import notify_settings
-from services.notify.use_cases import configuration, messages, planning, scheduler, webhooks
+from services.notify.use_cases import (
+    configuration,
+    handover,
+    messages,
+    planning,
+    scheduler,
+    webhooks,
+)
 from services.notify.workers import Workers
 
 # Subscriptions (one place): every event of every publisher through one queue
@@ -45,6 +53,9 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         move_contacts(uow, Contact, merged)
+
+    def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
+        handover.hand_over(uow, deactivated)
 
     # -- inbox (NTF-01) ------------------------------------------------------------------------
     @rpc

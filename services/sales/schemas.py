@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from crm_platform import money
-from crm_platform.inputs import Money, Ref, Strict, kept
+from crm_platform.inputs import Money, Phone, Ref, Strict, kept
+from crm_platform.pagination import Page, PageQuery
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
@@ -62,16 +63,6 @@ class Out(BaseModel):
         return self
 
 
-class Page(BaseModel):
-    next_cursor: str | None = None
-
-
-class ListQuery(Strict):
-    # Strict: a NUL in a filter reached the database's WHERE clause
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = None
-
-
 class Reason(Strict):
     reason: str = Field(min_length=1, max_length=500)
 
@@ -91,7 +82,7 @@ class LeadIn(Strict):
     name: str = Field(min_length=1, max_length=200, description="company or person")
     kind: Literal["company", "person"] = "company"
     contact_name: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     email: str | None = Field(None, max_length=200)
     source: str | None = Field(None, max_length=100)
     campaign_id: Ref | None = None
@@ -107,7 +98,7 @@ class LeadUpdate(Strict):
     # the name cannot be cleared; every other field can
     name: str = kept(min_length=1, max_length=200)
     contact_name: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     email: str | None = Field(None, max_length=200)
     source: str | None = Field(None, max_length=100)
     province: str | None = Field(None, max_length=50)
@@ -153,11 +144,11 @@ class Lead(Out):
     version: int
 
 
-class LeadPage(Page):
-    items: list[Lead]
+class LeadPage(Page[Lead]):
+    pass
 
 
-class LeadQuery(ListQuery):
+class LeadQuery(PageQuery):
     status: LeadStatus | None = None
     owner_id: str | None = None
     campaign_id: str | None = None
@@ -194,8 +185,8 @@ class Stage(Out):
     version: int
 
 
-class StagePage(Page):
-    items: list[Stage]
+class StagePage(Page[Stage]):
+    pass
 
 
 class OpportunityIn(Strict):
@@ -235,6 +226,8 @@ class Opportunity(Out):
     status: OpportunityStatus
     lost_reason: str | None
     lead_id: str | None
+    contact_id: str | None = Field(None, description="the customer's contact the deal is "
+                                   "with: a converted lead's contact person")
     campaign_id: str | None
     closed_at: datetime | None
     created_at: datetime
@@ -242,11 +235,11 @@ class Opportunity(Out):
     version: int
 
 
-class OpportunityPage(Page):
-    items: list[Opportunity]
+class OpportunityPage(Page[Opportunity]):
+    pass
 
 
-class OpportunityQuery(ListQuery):
+class OpportunityQuery(PageQuery):
     status: OpportunityStatus | None = None
     stage_id: str | None = None
     owner_id: str | None = None
@@ -264,18 +257,31 @@ class StageChange(Out):
     changed_at: datetime
 
 
-class StageHistory(BaseModel):
-    items: list[StageChange]
-    next_cursor: str | None = None
+class StageHistory(Page[StageChange]):
+    pass
 
 
 # -- analytics (SAL-03) ----------------------------------------------------------------------
+# a year (1900-2999), a quarter or a month
+Period = Annotated[str, Field(pattern=r"^(19\d\d|2\d\d\d)(-(Q[1-4]|0[1-9]|1[0-2]))?$",
+                              description="YYYY, YYYY-Qn or YYYY-MM")]
+
+
 class AnalyticsQuery(Strict):
+    """What every analytics report filters on: the opportunities' currency, owner (a rep,
+    or a team and its sub-teams) and close date (expected while open, actual once
+    closed)."""
+
     currency: Currency = "CNY"
     owner_id: str | None = None
     team_id: str | None = None
-    period: str | None = Field(None, description="YYYY, YYYY-Qn or YYYY-MM (close date)")
-    group_by: Literal["rep", "team", "period", "none"] = "none"
+    period: Period | None = Field(None, description="the close date's year, quarter or "
+                                  "month: YYYY, YYYY-Qn or YYYY-MM")
+
+
+class WinLossQuery(AnalyticsQuery):
+    group_by: Literal["rep", "team", "period", "none"] = Field(
+        "none", description="rows per rep, team or close month beside the total")
 
 
 class FunnelStage(BaseModel):
@@ -374,8 +380,8 @@ class Campaign(Out):
     version: int
 
 
-class CampaignPage(Page):
-    items: list[Campaign]
+class CampaignPage(Page[Campaign]):
+    pass
 
 
 class CampaignRoi(BaseModel):
@@ -404,8 +410,8 @@ class ProductCategory(Out):
     version: int
 
 
-class ProductCategoryPage(Page):
-    items: list[ProductCategory]
+class ProductCategoryPage(Page[ProductCategory]):
+    pass
 
 
 class ProductLineIn(Strict):
@@ -420,8 +426,8 @@ class ProductLine(Out):
     version: int
 
 
-class ProductLinePage(Page):
-    items: list[ProductLine]
+class ProductLinePage(Page[ProductLine]):
+    pass
 
 
 class ProductIn(Strict):
@@ -468,11 +474,11 @@ class Product(Out):
     version: int
 
 
-class ProductPage(Page):
-    items: list[Product]
+class ProductPage(Page[Product]):
+    pass
 
 
-class ProductQuery(ListQuery):
+class ProductQuery(PageQuery):
     code: str | None = None
     category_id: str | None = None
     line_id: str | None = None
@@ -494,6 +500,11 @@ class Line(BaseModel):
     quantity: str
     unit_price: str
     discount_percent: str
+    effective_discount_percent: str | None = Field(
+        None, description="how far the line's amount is below quantity × list price, "
+        "whatever fields express it; this is what the discount approval threshold is "
+        "compared with. null: priced in a currency other than the list price's (such a "
+        "line always needs approval)")
     tax_rate: str
     amount: str
     tax_amount: str
@@ -539,11 +550,11 @@ class Quote(Out):
     version: int
 
 
-class QuotePage(Page):
-    items: list[Quote]
+class QuotePage(Page[Quote]):
+    pass
 
 
-class QuoteQuery(ListQuery):
+class QuoteQuery(PageQuery):
     customer_id: str | None = None
     opportunity_id: str | None = None
     status: QuoteStatus | None = None
@@ -626,11 +637,11 @@ class Order(Out):
     version: int
 
 
-class OrderPage(Page):
-    items: list[Order]
+class OrderPage(Page[Order]):
+    pass
 
 
-class OrderQuery(ListQuery):
+class OrderQuery(PageQuery):
     customer_id: str | None = None
     status: OrderStatus | None = None
     owner_id: str | None = None
@@ -662,8 +673,8 @@ class Delivery(Out):
     recorded_at: datetime
 
 
-class DeliveryPage(Page):
-    items: list[Delivery]
+class DeliveryPage(Page[Delivery]):
+    pass
 
 
 class SalesSettings(Strict):
@@ -700,11 +711,11 @@ class Target(Out):
     version: int
 
 
-class TargetPage(Page):
-    items: list[Target]
+class TargetPage(Page[Target]):
+    pass
 
 
-class TargetQuery(ListQuery):
+class TargetQuery(PageQuery):
     period: str | None = None
     subject_id: str | None = None
 
@@ -732,11 +743,11 @@ class WorkLog(Out):
     version: int
 
 
-class WorkLogPage(Page):
-    items: list[WorkLog]
+class WorkLogPage(Page[WorkLog]):
+    pass
 
 
-class WorkLogQuery(ListQuery):
+class WorkLogQuery(PageQuery):
     author_id: str | None = None
     kind: Literal["log", "plan"] | None = None
     day_from: date | None = None

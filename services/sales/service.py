@@ -6,6 +6,7 @@ from typing import Any
 
 from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
+from crm_platform.pagination import PageQuery
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc
 from crm_platform.service.calls import call
 from crm_platform.uow import UnitOfWork
@@ -14,14 +15,14 @@ from nameko.rpc import RpcProxy
 from services.notify.events import InboundLeadReceived
 from services.sales import schemas
 from services.sales.db.models import Base
-from services.sales.use_cases import catalogue, common, orders, pipeline, planning
+from services.sales.use_cases import catalogue, common, handover, orders, pipeline, planning
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
 # archived / merged; gateway user.created / updated / deactivated, team.created / updated;
 # billing payment.received / payment.allocated / payment.refunded (order paid status),
 # expense.approved (campaign cost); notify inbound_lead.received (lead capture).
-# Synchronous calls: customer.create_customer / get_customer (lead conversion, a customer
-# not yet copied here), billing.check_credit (order confirmation).
+# Synchronous calls: customer.create_customer / create_contact / get_customer (lead
+# conversion, a customer not yet copied here), billing.check_credit (order confirmation).
 
 CUSTOMER_TIMEOUT = 10.0
 
@@ -44,14 +45,19 @@ class SalesService(CrmService):
         return dict(call(self.customer_rpc, "create_customer", timeout=CUSTOMER_TIMEOUT,
                          data=data))
 
+    def _create_contact(self, customer_id: str, data: dict[str, Any], contact_id: str
+                        ) -> dict[str, Any]:
+        return dict(call(self.customer_rpc, "create_contact", timeout=CUSTOMER_TIMEOUT,
+                         customer_id=customer_id, data=data, contact_id=contact_id))
+
     def _credit_checker(self, uow: UnitOfWork) -> orders.CheckCredit:
         timeout = float(common.settings(uow)["credit_check_timeout_seconds"])
 
-        def check(customer_id: str, amount: str, currency: str, order_id: str
-                  ) -> dict[str, Any]:
+        def check(customer_id: str, amount: str, currency: str, order_id: str,
+                  override: bool) -> dict[str, Any]:
             return dict(call(self.billing_rpc, "check_credit", timeout=timeout,
                              customer_id=customer_id, amount=amount, currency=currency,
-                             order_id=order_id))
+                             order_id=order_id, override=override))
         return check
 
     # -- leads ------------------------------------------------------------------------------
@@ -106,13 +112,14 @@ class SalesService(CrmService):
         with self.uow() as uow:
             return pipeline.convert_lead(uow, self.caller, lead_id,
                                          schemas.LeadConvert.model_validate(data or {}),
-                                         self._create_customer, self._fetch_customer)
+                                         self._create_customer, self._create_contact,
+                                         self._fetch_customer)
 
     # -- pipeline and opportunities -----------------------------------------------------------
     @rpc
-    def list_pipeline_stages(self) -> dict[str, Any]:
+    def list_pipeline_stages(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return pipeline.list_stages(uow)
+            return pipeline.list_stages(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def create_pipeline_stage(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -178,9 +185,11 @@ class SalesService(CrmService):
             return pipeline.move_opportunity(uow, self.caller, opportunity_id, "reopen")
 
     @rpc
-    def get_opportunity_history(self, opportunity_id: str) -> dict[str, Any]:
+    def get_opportunity_history(self, opportunity_id: str,
+                                query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return pipeline.stage_history(uow, self.caller, opportunity_id)
+            return pipeline.stage_history(uow, self.caller, opportunity_id,
+                                          PageQuery.model_validate(query or {}))
 
     # -- analytics ----------------------------------------------------------------------------
     @rpc
@@ -193,7 +202,7 @@ class SalesService(CrmService):
     def get_win_loss(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow() as uow:
             return pipeline.win_loss(uow, self.caller,
-                                     schemas.AnalyticsQuery.model_validate(query or {}))
+                                     schemas.WinLossQuery.model_validate(query or {}))
 
     @rpc
     def get_forecast(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -221,7 +230,7 @@ class SalesService(CrmService):
     @rpc
     def list_campaigns(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return catalogue.list_campaigns(uow, schemas.ListQuery.model_validate(query or {}))
+            return catalogue.list_campaigns(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def update_campaign(self, campaign_id: str, data: dict[str, Any],
@@ -244,9 +253,9 @@ class SalesService(CrmService):
                 uow, schemas.ProductCategoryIn.model_validate(data))
 
     @rpc
-    def list_product_categories(self) -> dict[str, Any]:
+    def list_product_categories(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return catalogue.list_product_categories(uow)
+            return catalogue.list_product_categories(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def create_product_line(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -254,9 +263,9 @@ class SalesService(CrmService):
             return catalogue.create_product_line(uow, schemas.ProductLineIn.model_validate(data))
 
     @rpc
-    def list_product_lines(self) -> dict[str, Any]:
+    def list_product_lines(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return catalogue.list_product_lines(uow)
+            return catalogue.list_product_lines(uow, PageQuery.model_validate(query or {}))
 
     @rpc
     def create_product(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -300,10 +309,12 @@ class SalesService(CrmService):
                                       schemas.QuoteQuery.model_validate(query or {}))
 
     @rpc
-    def list_customer_quotes(self, customer_id: str) -> dict[str, Any]:
-        with self.uow() as uow:
-            return orders.list_quotes(uow, self.caller, schemas.QuoteQuery(
-                customer_id=customer_id, limit=500))
+    def list_customer_quotes(self, customer_id: str, query: dict[str, Any] | None = None
+                             ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return orders.list_quotes(uow, self.caller, schemas.QuoteQuery.model_validate(
+                {**PageQuery.model_validate(query or {}).model_dump(),
+                 "customer_id": customer_id}))
 
     @rpc
     def update_quote(self, quote_id: str, data: dict[str, Any],
@@ -401,9 +412,11 @@ class SalesService(CrmService):
                                           schemas.DeliveryIn.model_validate(data))
 
     @rpc
-    def list_deliveries(self, order_id: str) -> dict[str, Any]:
+    def list_deliveries(self, order_id: str, query: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return orders.list_deliveries(uow, self.caller, order_id)
+            return orders.list_deliveries(uow, self.caller, order_id,
+                                          PageQuery.model_validate(query or {}))
 
     @rpc
     def customer_sales_summary(self, customer_id: str) -> dict[str, Any]:
@@ -514,7 +527,7 @@ class SalesService(CrmService):
 
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        common.deactivate_staff(uow, event.data)
+        handover.on_user_deactivated(uow, event.data)
 
     @event_handler("gateway", "team.created")
     def on_team_created(self, event: CloudEvent, uow: UnitOfWork) -> None:

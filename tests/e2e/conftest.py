@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.sales_support import org
@@ -85,3 +87,9 @@ def outside() -> Iterator[Outside]:
 def platform(tmp_path_factory: pytest.TempPathFactory, outside: Outside) -> Iterator[Platform]:
     with running_platform(tmp_path_factory.mktemp("platform"), **outside.env()) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def openapi(platform: Platform) -> dict[str, Any]:
+    """The gateway's OpenAPI document, which the generated tests walk."""
+    return dict(httpx.get(f"{platform.base_url}/openapi.json", timeout=30).json())

@@ -43,16 +43,19 @@ def _sales_knows_team(platform: Platform, manager: dict[str, Any], rep: dict[str
 _PRODUCTS: dict[str, dict[str, Any]] = {}
 
 
-def _product(platform: Platform) -> dict[str, Any]:
-    if "std" not in _PRODUCTS:
+def _product(platform: Platform, list_price: str = "10000.00") -> dict[str, Any]:
+    """A catalogue product at ``list_price`` (one per price): a line priced below its list
+    price is a discount that needs approval, so orders confirmed without one are priced
+    at the list."""
+    if list_price not in _PRODUCTS:
         with platform.admin() as admin:
             line = _ok(admin.post("/api/v1/product-lines",
                                   json={"name": f"云服务{uuid.uuid4().hex[:4]}"}), 201)
-            _PRODUCTS["std"] = _ok(admin.post("/api/v1/products", json={
+            _PRODUCTS[list_price] = _ok(admin.post("/api/v1/products", json={
                 "code": f"CRM-{uuid.uuid4().hex[:6]}", "name": "CRM 企业版", "unit": "套",
                 "product_version": "V3.2", "line_id": line["id"], "currency": "CNY",
-                "list_price": "10000.00", "tax_rate": "0.13"}), 201)
-    return _PRODUCTS["std"]
+                "list_price": list_price, "tax_rate": "0.13"}), 201)
+    return _PRODUCTS[list_price]
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +75,7 @@ def org(platform: Platform) -> dict[str, Any]:
 
 
 def _draft_order(c: httpx.Client, customer_id: str, product_id: str) -> dict[str, Any]:
+    """An order of 500.00: one of ``product_id``, a product listed at 500.00."""
     return _ok(c.post("/api/v1/orders", json={
         "customer_id": customer_id, "currency": "CNY",
         "lines": [{"product_id": product_id, "quantity": "1", "unit_price": "500.00"}],

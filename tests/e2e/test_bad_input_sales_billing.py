@@ -255,7 +255,7 @@ def _quote(platform: Platform, org: dict[str, Any]) -> Subject:
 def _order(platform: Platform, org: dict[str, Any]) -> Subject:
     customer = _customer(platform, org["rep"]["token"])
     with platform.client(org["rep"]["token"]) as c:
-        made = _draft_order(c, customer["id"], _product(platform)["id"])
+        made = _draft_order(c, customer["id"], _product(platform, "500.00")["id"])
     path = f"/orders/{made['id']}"
     return "rep", path, _read(path)
 

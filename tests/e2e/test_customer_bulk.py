@@ -133,7 +133,8 @@ def test_merge_moves_everything_to_the_survivor(platform: Platform,
         assert dup.status_code == 409 and dup.json()["existing_customer_id"] == survivor["id"]
         again = c.post("/api/v1/customers/merge", json={"survivor_id": survivor["id"],
                                                          "merged_id": merged["id"]})
-        assert again.status_code == 404
+        assert again.status_code == 409 and again.json()["code"] == "already_merged"
+        assert again.json()["survivor_id"] == survivor["id"]
 
 
 def test_a_large_import_is_stored_searchable_and_announced_row_by_row(

@@ -44,12 +44,15 @@ def test_orders_and_payments_drive_revenue_tier_and_stage(platform: Platform) ->
         assert big["classification"]["stage"] == "prospect"
     now = datetime.now(UTC).isoformat()
     for customer, amount in ((big, "1200000.00"), (small, "50.00")):
+        order_id = str(uuid.uuid4())
         _send(platform, "sales", "order.confirmed", {
-            "id": str(uuid.uuid4()), "customer_id": customer["id"], "amount": amount,
+            "id": order_id, "customer_id": customer["id"], "amount": amount,
             "currency": "CNY", "confirmed_at": now})
         _send(platform, "billing", "payment.received", {
-            "id": str(uuid.uuid4()), "customer_id": customer["id"], "amount": amount,
-            "currency": "CNY", "received_at": now})
+            "payment_id": str(uuid.uuid4()), "customer_id": customer["id"], "amount": amount,
+            "currency": "CNY", "method": "bank_transfer", "received_at": now,
+            "allocations": [{"invoice_id": str(uuid.uuid4()), "order_id": order_id,
+                             "amount": amount}]})
     with platform.client(rep["token"]) as c:
         def classified() -> dict[str, Any] | None:
             data = c.get(f"/api/v1/customers/{big['id']}").json()["classification"]

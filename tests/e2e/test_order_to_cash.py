@@ -31,7 +31,7 @@ def _plan(platform: Platform, token: str, order_id: str) -> dict[str, Any]:
 
 def _confirmed_order(platform: Platform, rep: dict[str, Any], amount: str,
                      installments: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    product = _product(platform)
+    product = _product(platform, amount)  # priced at its list price: no discount to approve
     with platform.client(rep["token"]) as c:
         customer = _ok(c.post("/api/v1/customers", json={
             "name": f"回款链{uuid.uuid4().hex[:6]}有限公司", "kind": "company"}), 201)

@@ -166,7 +166,7 @@ PATHS = {"draft": [], "pending_approval": ["submit"], "confirmed": ["confirm"],
 
 def test_every_illegal_order_transition_is_409(platform: Platform, org: dict[str, Any]
                                                ) -> None:
-    product = _product(platform)
+    product = _product(platform, "500.00")
     clients = {"rep": platform.client(org["rep"]["token"]),
                "manager": platform.client(org["manager"]["token"])}
     with platform.client(org["rep"]["token"]) as c:

@@ -26,7 +26,7 @@ def _customer(platform: Platform, token: str) -> dict[str, Any]:
 def test_credit_refusal_override_and_billing_down(platform: Platform,
                                                   org: dict[str, Any]) -> None:
     rep, manager = org["rep"], org["manager"]
-    product = _product(platform)
+    product = _product(platform, "500.00")
     customer = _customer(platform, rep["token"])
     with platform.admin() as admin:
         _ok(admin.put(f"/api/v1/credit/{customer['id']}",
@@ -95,7 +95,7 @@ def test_open_work_follows_the_new_owner(platform: Platform, org: dict[str, Any]
 def test_payments_and_campaign_costs_arrive_from_billing(platform: Platform,
                                                          org: dict[str, Any]) -> None:
     rep = org["rep"]
-    product = _product(platform)
+    product = _product(platform, "500.00")
     customer = _customer(platform, rep["token"])
     with platform.admin() as admin:
         campaign = _ok(admin.post("/api/v1/campaigns", json={
@@ -142,7 +142,7 @@ def test_payments_and_campaign_costs_arrive_from_billing(platform: Platform,
 
 def test_targets_and_work_logs(platform: Platform, org: dict[str, Any]) -> None:
     rep, manager, other = org["rep"], org["manager"], org["other"]
-    product = _product(platform)
+    product = _product(platform, "500.00")
     customer = _customer(platform, rep["token"])
     with platform.client(rep["token"]) as c:
         order = _draft_order(c, customer["id"], product["id"])

@@ -105,7 +105,7 @@ def _events(engine: Engine) -> list[dict[str, Any]]:
 def _expected(facts: dict[str, Facts]) -> dict[str, Classification]:
     """What the rules give with cutoffs over the whole active population at once."""
     t = Thresholds()
-    cutoffs = compute_cutoffs(list(facts.values()), NOW, t)
+    cutoffs = compute_cutoffs(list(facts.values()), t)
     return {cid: classify(f, NOW, t, cutoffs) for cid, f in facts.items()}
 
 
@@ -141,10 +141,10 @@ def test_each_page_commits_on_its_own_and_everyone_ends_classified(
     with engine.connect() as conn:
         cutoffs = conn.execute(select(Setting.value).where(
             Setting.name == classification.CUTOFFS)).scalar_one()
-    want = compute_cutoffs(list(population.values()), NOW, Thresholds())
+    want = compute_cutoffs(list(population.values()), Thresholds())
     assert Decimal(cutoffs["tier_a_min"]) == want.tier_a_min
     assert Decimal(cutoffs["tier_b_min"]) == want.tier_b_min
-    assert cutoffs["recency_days"] == list(want.recency_days)
+    assert [datetime.fromisoformat(at) for at in cutoffs["recency"]] == list(want.recency)
     assert cutoffs["frequency"] == list(want.frequency)
     assert cutoffs["monetary"] == list(want.monetary)
     # nothing left to change: the next run writes and announces nothing
@@ -262,3 +262,42 @@ def test_an_empty_population_finishes(tmp_path: Path) -> None:
         assert run == {"finished_at": NOW.isoformat(), "customers": 0, "changed": 0}
     finally:
         engine.dispose()
+
+
+def test_an_order_counts_while_money_is_on_it(engine: Engine,
+                                              population: dict[str, Facts]) -> None:
+    """Confirmation counts nothing; a payment counts the orders it reached, a credit
+    balance applied later counts its order, and a refund of all of an order's money
+    takes it back (issue #28, defect 8)."""
+    cid = "c-004"  # no purchase yet (every fourth customer)
+
+    def paid_orders() -> tuple[int, Decimal]:
+        with engine.connect() as conn:
+            row = conn.execute(select(CUSTOMERS.c.paid_orders, CUSTOMERS.c.paid_revenue)
+                               .where(CUSTOMERS.c.id == cid)).one()
+        return int(row[0]), Decimal(row[1])
+
+    def apply(handler: Callable[[UnitOfWork], None]) -> tuple[int, Decimal]:
+        with _uow(engine) as uow:
+            handler(uow)
+            uow.commit()
+        return paid_orders()
+
+    at = NOW.isoformat()
+    assert apply(lambda uow: classification.on_order_confirmed(uow, {
+        "customer_id": cid, "confirmed_at": at})) == (0, 0)
+    assert apply(lambda uow: classification.on_payment(uow, {
+        "customer_id": cid, "amount": "700.00", "currency": "CNY", "received_at": at,
+        "allocations": [{"invoice_id": "i-1", "order_id": "o-1", "amount": "300.00"},
+                        {"invoice_id": "i-2", "order_id": "o-1", "amount": "100.00"},
+                        {"invoice_id": "i-3", "order_id": "o-2", "amount": "300.00"}]},
+        +1)) == (2, Decimal("700.00"))
+    assert apply(lambda uow: classification.on_payment_allocated(uow, {
+        "customer_id": cid, "currency": "CNY",
+        "allocations": [{"invoice_id": "i-4", "order_id": "o-3", "amount": "50.00"}]})) == (
+        3, Decimal("700.00"))
+    assert apply(lambda uow: classification.on_payment(uow, {
+        "customer_id": cid, "amount": "350.00", "currency": "CNY", "refunded_at": at,
+        "allocations": [{"invoice_id": "i-3", "order_id": "o-2", "amount": "300.00"},
+                        {"invoice_id": "i-4", "order_id": "o-3", "amount": "50.00"}]},
+        -1)) == (1, Decimal("350.00"))

@@ -117,6 +117,28 @@ def migrated_engine(component: str, prefix: str, url: str | None = None) -> Iter
         dbs.drop_all()
 
 
+# the two backends a service runs on: PostgreSQL in production, SQLite on a laptop
+BACKENDS = ["postgresql", "sqlite"]
+
+
+def engine_fixture(component: str, prefix: str,
+                   prepare: Callable[[Any], None] | None = None) -> Any:
+    """A module fixture ``engine``: ``component``'s database migrated to head, once on
+    each of :data:`BACKENDS` (SQLite's file in a temporary directory), ``prepare``d."""
+    import pytest
+
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Any]:
+        sqlite = f"sqlite:///{tmp_path_factory.mktemp(prefix) / f'{component}.db'}"
+        with migrated_engine(component, prefix,
+                             None if request.param == "postgresql" else sqlite) as engine:
+            if prepare is not None:
+                prepare(engine)
+            yield engine
+    return engine
+
+
 @dataclass
 class Proc:
     name: str

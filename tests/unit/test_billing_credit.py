@@ -57,3 +57,12 @@ def test_credit_check() -> None:
     other = check(D("1000"), "CNY", False, D("0"), D("1"), "USD")
     assert not other.allowed and other.detail
     assert exposure(D("10"), D("5")) == D("15")
+
+
+def test_the_exposure_counts_orders_being_confirmed() -> None:
+    from decimal import Decimal
+
+    from services.billing.domain.credit import exposure
+
+    assert exposure(Decimal("100"), Decimal("50"), Decimal("600")) == Decimal("750")
+    assert exposure(Decimal("-5"), Decimal("0")) == Decimal("0")

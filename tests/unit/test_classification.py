@@ -32,7 +32,7 @@ def facts(revenue: str = "0", orders: int = 0, bought_days: int | None = None,
 
 def test_pareto_tiers() -> None:
     population = [facts(str(r), 1, 10) for r in range(1000, 11000, 1000)]  # 10 payers
-    cut = compute_cutoffs(population, NOW, Thresholds())
+    cut = compute_cutoffs(population, Thresholds())
     tiers = [classify(f, NOW, Thresholds(), cut).tier for f in population]
     assert tiers.count("A") == 2 and tiers.count("B") == 3 and tiers.count("C") == 5
     assert classify(facts("10000", 1, 10), NOW, Thresholds(), cut).tier == "A"
@@ -41,8 +41,9 @@ def test_pareto_tiers() -> None:
 def test_rfm_quintiles() -> None:
     bounds = quintile_bounds([float(v) for v in range(1, 101)])
     assert score(100, bounds) == 5 and score(1, bounds) == 1
-    assert score(1, bounds, higher_is_better=False) == 5
-    assert score(5, []) == 3
+    # nobody had bought when the bounds were computed: a buyer ranks first, as it does in
+    # a population of its own
+    assert score(5, []) == 5 == score(5, quintile_bounds([5.0]))
 
 
 def test_lifecycle_and_stage() -> None:
@@ -80,7 +81,28 @@ def test_cutoffs_are_the_values_at_ranks_the_database_can_pick() -> None:
     ranked = cutoffs_from_ranked(
         [payers[i] for i in tier_ranks(len(payers), Thresholds())], [latest[i] for i in at],
         [sorted(f.paid_orders for f in buyers)[i] for i in at],
-        [sorted(f.paid_revenue for f in buyers)[i] for i in at], NOW)
-    assert ranked == compute_cutoffs(population, NOW, Thresholds())
-    # recency: the latest purchases first give the fewest days first
-    assert list(ranked.recency_days) == sorted(ranked.recency_days)
+        [sorted(f.paid_revenue for f in buyers)[i] for i in at])
+    assert ranked == compute_cutoffs(population, Thresholds())
+    # recency: the boundaries are purchase dates, oldest first
+    assert list(ranked.recency) == sorted(ranked.recency)
+
+
+def test_the_same_facts_get_the_same_classes_whenever_they_are_classified() -> None:
+    """Cutoffs computed one day, a customer classified on an event days later, and a
+    recompute on that later day over the same facts agree (issue #28, defect 8)."""
+    population = [facts(str(100 * i), 1 + i % 3, bought_days=3 * i, created_days=500)
+                  for i in range(1, 21)]
+    t = Thresholds()
+    earlier = compute_cutoffs(population, t)
+    for later in (NOW + timedelta(days=2), NOW + timedelta(days=9, hours=5)):
+        recomputed = compute_cutoffs(population, t)
+        assert recomputed == earlier
+        for f in population:
+            on_event = classify(f, later, t, earlier)
+            assert on_event == classify(f, later, t, recomputed)
+            assert on_event.rfm_recency == classify(f, NOW, t, earlier).rfm_recency
+
+
+def test_an_unpaid_order_is_no_purchase() -> None:
+    unpaid = classify(facts("0", 0, None, created_days=200), NOW, Thresholds(), Cutoffs())
+    assert (unpaid.tier, unpaid.stage, unpaid.rfm_recency) == (None, "prospect", None)

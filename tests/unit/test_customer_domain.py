@@ -148,6 +148,30 @@ def test_assignment_by_region_then_round_robin() -> None:
     assert ownership.choose_owner("c", "北京", rules, staff) == "n2"
 
 
+def test_round_robin_limited_to_a_team() -> None:
+    rule = [ownership.AssignmentRule("round_robin", {"team_id": "t1"})]
+    now = datetime.now(UTC)
+    staff = [ownership.StaffLoad("never", True, True, 0, None, "t2"),
+             ownership.StaffLoad("mine", True, True, 0, now, "t1")]
+    assert ownership.choose_owner("c", None, rule, staff) == "mine"
+    # nobody of the team is new staff: the next rule, or the collector
+    assert ownership.choose_owner("c", None, rule, staff[:1]) == "c"
+
+
+def test_a_rule_configuration_is_typed_and_unknown_keys_are_refused() -> None:
+    from crm_platform.errors import ValidationFailed
+
+    from services.customer.schemas import rule_config
+
+    assert rule_config("round_robin", {}) == {}
+    assert rule_config("capacity", {"max": 3}) == {"max": 3}
+    for kind, config in (("capacity", {"max": 3, "maxx": 4}), ("region", {"province": "粤"}),
+                         ("collector", {"x": 1}), ("round_robin", {"team": "t"})):
+        with pytest.raises(ValidationFailed) as refused:
+            rule_config(kind, config)
+        assert refused.value.code == "invalid_rule"
+
+
 def test_assignment_by_capacity() -> None:
     rule = [ownership.AssignmentRule("capacity", {"max": 2})]
     assert ownership.choose_owner("c", None, rule, [_staff("c", 1), _staff("x", 0)]) == "c"
@@ -269,3 +293,27 @@ def test_search_windows_keep_runs_of_three_whole() -> None:
     assert windows["search_digit_grams"] == [
         "0000", "0001", "0260", "163", "2026", "2600", "6000"]
     assert windows["search_bigrams"] == ["云帆", "州云", "杭州"]
+
+
+def test_an_import_says_whether_the_valid_rows_were_kept() -> None:
+    from services.customer.domain.customers import import_outcome
+
+    assert import_outcome(3, 0, 0) == ("all_created", "all 3 rows were imported")
+    outcome, summary = import_outcome(2, 1, 1)
+    assert outcome == "valid_rows_created"
+    assert summary.startswith("2 of 4 rows were imported and are kept; 1 duplicate, "
+                              "1 invalid left out")
+    assert import_outcome(0, 2, 0)[0] == "none_created"
+    assert import_outcome(0, 0, 0)[0] == "none_created"
+
+
+def test_normalizing_a_phone_refuses_letters_instead_of_dropping_them() -> None:
+    from crm_platform.errors import ValidationFailed
+
+    from services.customer.domain.identity_keys import normalize_phone
+
+    assert normalize_phone("（010）8888-6666") == "+861088886666"
+    for typed in ("138 0013 8000x", "+86 10 FLOWERS1"):
+        with pytest.raises(ValidationFailed) as refused:
+            normalize_phone(typed)
+        assert refused.value.code == "invalid_phone"

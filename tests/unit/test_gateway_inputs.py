@@ -93,3 +93,21 @@ def test_the_refused_query_parameter_is_named() -> None:
     refused = unusable_url(_scope(b"/api/v1/customers", b"q=%ff&owner+id=%00"))
     assert refused is not None
     assert [e["field"] for e in refused.extra["errors"]] == ["q", "owner id"]
+
+
+def test_an_upload_is_read_in_utf8_or_in_what_excel_writes_on_chinese_windows() -> None:
+    from crm_platform.errors import BadRequest
+
+    from gateway.routetable import decode_upload
+
+    text = "name,kind\n杭州云帆科技有限公司,company\n"
+    assert decode_upload(("\ufeff" + text).encode()) == text
+    assert decode_upload(text.encode("gbk")) == text
+    assert decode_upload(text.encode("gb18030"), "GB18030") == text
+    assert decode_upload(text.encode("gbk"), "gbk") == text
+    with pytest.raises(BadRequest):
+        decode_upload(text.encode("gbk"), "utf-8")
+    with pytest.raises(BadRequest):
+        decode_upload(text.encode("utf-16"), "utf-16")
+    with pytest.raises(BadRequest):
+        decode_upload(b"\xff\xfe\x00garbage")

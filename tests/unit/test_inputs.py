@@ -85,3 +85,33 @@ def test_money_that_fits_passes() -> None:
 def test_an_id_is_neither_empty_nor_longer_than_its_column(ref: str) -> None:
     with pytest.raises(ValidationError):
         NoteUpdate.model_validate({"ref": ref})
+
+
+def test_a_time_is_kept_in_utc_and_written_in_one_form() -> None:
+    from datetime import UTC, datetime
+
+    from crm_platform import wire
+
+    class Body(Strict):
+        at: datetime
+
+    at = Body.model_validate({"at": "2026-12-01T09:30:00+08:00"}).at
+    assert at == datetime(2026, 12, 1, 1, 30, tzinfo=UTC) and at.utcoffset() is not None
+    assert wire.dumps({"at": at}) == b'{"at":"2026-12-01T01:30:00Z"}'
+    assert wire.timestamp(at) == "2026-12-01T01:30:00Z"
+    assert wire.timestamp(at.replace(microsecond=250000)) == "2026-12-01T01:30:00.250000Z"
+    with pytest.raises(ValidationError, match="offset"):
+        Body.model_validate({"at": "2026-12-01T09:30:00"})
+
+
+@pytest.mark.parametrize("phone", ["138 0013 8000x", "+86 10 FLOWERS1", "010-8888转12",
+                                   "Ｘ13800138000"])
+def test_a_phone_number_with_letters_is_refused(phone: str) -> None:
+    from crm_platform.inputs import Phone
+
+    class Card(Strict):
+        phone: Phone
+
+    with pytest.raises(ValidationError, match="no letters"):
+        Card.model_validate({"phone": phone})
+    assert Card.model_validate({"phone": "（010）8888-6666"}).phone == "（010）8888-6666"

@@ -16,8 +16,8 @@ ITEM = pricing.CatalogueItem("p1", "CRM", "套", D("0.13"), "CNY", True)
 
 def test_lines_are_rounded_one_by_one_and_add_up() -> None:
     priced = pricing.price_lines([
-        pricing.LineIn("p1", D("3"), D("33.33"), D("10")),
-        pricing.LineIn("p1", D("1"), D("0.05"), D("50")),
+        pricing.LineIn("p1", D("3"), D("33.33"), D("10"), D("33.33")),
+        pricing.LineIn("p1", D("1"), D("0.05"), D("50"), D("0.05")),
     ], {"p1": ITEM}, "CNY")
     assert [line["amount"] for line in priced.lines] == ["89.99", "0.03"]
     assert priced.amount == D("90.02")
@@ -39,8 +39,48 @@ def test_bad_lines_are_refused(line: pricing.LineIn, code: str) -> None:
 
 
 def test_discount_threshold_is_strictly_above() -> None:
-    assert not pricing.needs_discount_approval(D("10"), D("10"))
-    assert pricing.needs_discount_approval(D("10.01"), D("10"))
+    assert not pricing.needs_discount_approval([D("10"), D("0")], D("10"))
+    assert pricing.needs_discount_approval([D("0"), D("10.01")], D("10"))
+
+
+def _discounts(*lines: pricing.LineIn) -> list[Decimal | None]:
+    return pricing.line_discounts(pricing.price_lines(list(lines), {"p1": ITEM}, "CNY").lines)
+
+
+def test_the_effective_discount_counts_whatever_fields_express_it() -> None:
+    # half the list price with no discount_percent is a 50 % discount
+    assert _discounts(pricing.LineIn("p1", D("2"), D("5000"), D("0"), D("10000"))) == [D("50")]
+    # a lower price and a discount compound: 10000 → 9000 → 8100
+    assert _discounts(pricing.LineIn("p1", D("1"), D("9000"), D("10"), D("10000"))) == [D("19")]
+    # the list price with a discount: the discount itself
+    assert _discounts(pricing.LineIn("p1", D("3"), D("33.33"), D("10"), D("33.33"))) == [D("10")]
+    # above the list price is no discount, and a free product cannot be discounted
+    assert _discounts(pricing.LineIn("p1", D("1"), D("120"), D("10"), D("100")),
+                      pricing.LineIn("p1", D("1"), D("0"), D("0"), D("0"))) == [D("0"), D("0")]
+    # rounded up: a discount just over a threshold is not rounded under it
+    assert _discounts(pricing.LineIn("p1", D("3"), D("1"), D("0"), D("1.1"))) == [D("9.10")]
+    assert _discounts(pricing.LineIn("p1", D("1"), D("899.99"), D("0"), D("1000"))) == \
+        [D("10.01")]
+
+
+def test_approval_follows_the_effective_discount_per_line() -> None:
+    threshold = D("10")
+    half_price = pricing.price_lines([
+        pricing.LineIn("p1", D("1"), D("10000"), D("0"), D("10000")),
+        pricing.LineIn("p1", D("1"), D("5000"), D("0"), D("10000")),
+    ], {"p1": ITEM}, "CNY")
+    assert half_price.max_discount_percent == D("50")
+    assert pricing.needs_discount_approval(pricing.line_discounts(half_price.lines), threshold)
+    at_list = pricing.price_lines([pricing.LineIn("p1", D("4"), D("10000"), D("10"),
+                                                  D("10000"))], {"p1": ITEM}, "CNY")
+    assert not pricing.needs_discount_approval(pricing.line_discounts(at_list.lines), threshold)
+
+
+def test_a_price_in_another_currency_than_the_list_needs_approval() -> None:
+    foreign = pricing.price_lines([pricing.LineIn("p1", D("1"), D("1.00"))], {"p1": ITEM},
+                                  "USD")
+    assert foreign.lines[0]["effective_discount_percent"] is None
+    assert pricing.needs_discount_approval(pricing.line_discounts(foreign.lines), D("10"))
 
 
 def test_payment_terms_must_cover_exactly_100_percent() -> None:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 from crm_platform.errors import ValidationFailed
 
-from services.customer.domain.segments import check_conditions
+from services.customer.domain.segments import check_conditions, with_paths
 
 
 def test_valid_conditions() -> None:
-    check_conditions([{"field": "province", "op": "in", "value": ["浙江", "江苏"]},
-                      {"field": "last_visit_at", "op": "older_than_days", "value": 90},
-                      {"field": "paid_revenue", "op": "gte", "value": "1000"},
+    check_conditions([{"field": "region.province", "op": "in", "value": ["浙江", "江苏"]},
+                      {"field": "classification.last_visit_at", "op": "older_than_days",
+                       "value": 90},
+                      {"field": "classification.paid_revenue", "op": "gte", "value": "1000"},
                       {"field": "attributes.vehicle_age", "op": "gte", "value": 3},
                       {"field": "tags", "op": "contains", "value": "VIP"},
-                      {"field": "paid_orders", "op": "eq", "value": "3"},
+                      {"field": "classification.paid_orders", "op": "eq", "value": "3"},
                       {"field": "attributes.vehicle_age", "op": "eq", "value": 3.5},
                       {"field": "attributes.colour", "op": "ne", "value": "红"},
                       {"field": "created_at", "op": "within_days", "value": 36500}])
@@ -44,4 +45,23 @@ def test_valid_conditions() -> None:
 ])
 def test_invalid_conditions(conditions: list[dict[str, object]]) -> None:
     with pytest.raises(ValidationFailed):
-        check_conditions(conditions)
+        check_conditions(with_paths(conditions))
+
+
+def test_conditions_name_fields_by_their_path_in_the_customer_json() -> None:
+    from services.customer.domain.list_fields import KNOWN_NAMES
+    from services.customer.domain.segments import FIELDS
+
+    # every field a condition takes is a customer field as ``?fields=`` names it (the
+    # parts of the region are inside ``region``)
+    for path in FIELDS:
+        assert path in KNOWN_NAMES or path.startswith("region."), path
+    old = [{"field": "province", "op": "eq", "value": "广东"},
+           {"field": "tier", "op": "eq", "value": "A"},
+           {"field": "region_band", "op": "eq", "value": "urban"},
+           {"field": "attributes.colour", "op": "eq", "value": "红"}]
+    assert [c["field"] for c in with_paths(old)] == [
+        "region.province", "classification.tier", "region.band", "attributes.colour"]
+    check_conditions(with_paths(old))
+    with pytest.raises(ValidationFailed):
+        check_conditions(old[:1])  # the old name itself is not a path

@@ -37,6 +37,7 @@ from crm_platform import metrics, wire
 from crm_platform.errors import DomainError
 from crm_platform.events import CloudEvent
 from crm_platform.settings import get_settings
+from crm_platform.uow import WORKER_UNITS, with_audit_changes
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,12 @@ class CrmRpc(Rpc):  # type: ignore[misc]
         super().setup()
         self._signature = inspect.signature(getattr(self.container.service_cls,
                                                     self.method_name))
+
+    def handle_result(self, message: Any, worker_ctx: Any, result: Any, exc_info: Any
+                      ) -> tuple[Any, Any]:
+        if exc_info is None:  # a write's record carries its changes to the gateway's audit
+            result = with_audit_changes(result, getattr(worker_ctx, WORKER_UNITS, ()))
+        return super().handle_result(message, worker_ctx, result, exc_info)  # type: ignore[no-any-return]
 
     def check_signature(self, args: Any, kwargs: Any) -> None:
         """nameko's check with the method's signature worked out once (it ran

@@ -33,7 +33,7 @@ from crm_platform.errors import DomainError
 from crm_platform.outbox import OutboxRelay
 from crm_platform.service import ops
 from crm_platform.settings import get_settings
-from crm_platform.uow import UnitOfWork
+from crm_platform.uow import WORKER_UNITS, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         self._committed.put(list(ids))
 
     def make_uow(self, correlation_id: str | None = None, actor: str | None = None,
-                 read_only: bool = False) -> UnitOfWork:
+                 read_only: bool = False, note_changes: bool = False) -> UnitOfWork:
         return UnitOfWork(
             self.read_sessions if read_only else self.sessions,
             self.tables,
@@ -153,6 +153,7 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
             actor=actor,
             after_commit=self._after_commit,
             read_only=read_only,
+            note_changes=note_changes,
         )
 
     def get_dependency(self, worker_ctx: Any) -> Callable[..., UnitOfWork]:
@@ -160,10 +161,20 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         caller = caller_of(worker_ctx)
         actor = caller.user_id if caller else _context_str(worker_ctx, "actor")
 
+        # what an RPC (a client's request, through the gateway) changed, for the audit
+        # trail; event handlers and timers are nobody's request
+        audited = isinstance(worker_ctx.entrypoint, Rpc)
+        units: list[UnitOfWork] = []
+        setattr(worker_ctx, WORKER_UNITS, units)
+
         def uow(read_only: bool = False) -> UnitOfWork:
             """``read_only``: one consistent-enough snapshot per statement, no
             transaction; for single-query reads on the hot path."""
-            return self.make_uow(correlation_id, actor, read_only)
+            unit = self.make_uow(correlation_id, actor, read_only,
+                                 note_changes=audited and not read_only)
+            if unit.note_changes:
+                units.append(unit)
+            return unit
 
         return uow
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm_platform.db import SequenceTable, SettingsTable, UTCDateTime, messaging_tables, utcnow
+from crm_platform.uow import SHOWN_AS
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -213,7 +214,7 @@ class CreditProfile(Base):
     __tablename__ = "credit_profiles"
 
     customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    credit_limit: Mapped[Decimal | None] = mapped_column(MONEY)
+    credit_limit: Mapped[Decimal | None] = mapped_column(MONEY, info={SHOWN_AS: "limit"})
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     hold: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     hold_reason: Mapped[str | None] = mapped_column(String(500))
@@ -224,6 +225,21 @@ class CreditProfile(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     updated_by: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class CreditReservation(Base):
+    """An order whose confirmation passed the credit check and whose payment plan is not
+    made yet (``order.confirmed`` is on its way): its amount counts in the customer's
+    exposure from the check on, so the exposure read right after a confirmation is the
+    new one, and two orders confirmed at once cannot both use the same room."""
+
+    __tablename__ = "credit_reservations"
+
+    order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    reserved_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, nullable=False)
 
 
 # -- dunning (BIL-06) --------------------------------------------------------------------

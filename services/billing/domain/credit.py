@@ -129,5 +129,8 @@ def check(limit: Decimal | None, limit_currency: str, hold: bool, exposure: Deci
     return CreditDecision(True, "ok", available)
 
 
-def exposure(open_receivables: Decimal, uninvoiced: Decimal) -> Decimal:
-    return max(ZERO, open_receivables) + max(ZERO, uninvoiced)
+def exposure(open_receivables: Decimal, uninvoiced: Decimal,
+             confirming: Decimal = ZERO) -> Decimal:
+    """What the customer owes or will owe: open receivables, confirmed orders not invoiced
+    yet, and orders being confirmed whose payment plan is not made yet."""
+    return max(ZERO, open_receivables) + max(ZERO, uninvoiced) + max(ZERO, confirming)

@@ -3,7 +3,7 @@ credit check the sales service calls before it confirms an order."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,12 +12,19 @@ from crm_platform.auth import Caller
 from crm_platform.db import insert_ignore, utcnow
 from crm_platform.errors import check_version
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from services.billing import events, schemas
 from services.billing.db import queries
-from services.billing.db.models import CreditProfile, Installment, Invoice, Payment, PaymentPlan
+from services.billing.db.models import (
+    CreditProfile,
+    CreditReservation,
+    Installment,
+    Invoice,
+    Payment,
+    PaymentPlan,
+)
 from services.billing.domain import credit as rules
 from services.billing.domain.invoices import OPEN_STATUSES
 from services.billing.use_cases.common import billing_settings, text, today
@@ -27,10 +34,16 @@ def thresholds(s: Session) -> rules.RatingThresholds:
     return rules.RatingThresholds.from_settings(billing_settings(s).get("rating") or {})
 
 
+# A confirmation's order.confirmed arrives within seconds of its credit check; a check
+# whose confirmation failed afterwards stops counting after this long.
+RESERVATION_TTL = timedelta(minutes=15)
+
+
 def exposure_parts(s: Session, customer_id: str, currency: str,
-                   exclude_order_id: str | None = None) -> tuple[Decimal, Decimal]:
-    """(open receivables, confirmed orders not invoiced yet) in ``currency``; the order
-    being checked is left out so a re-check does not count it twice."""
+                   exclude_order_id: str | None = None) -> tuple[Decimal, Decimal, Decimal]:
+    """(open receivables, confirmed orders not invoiced yet, orders being confirmed whose
+    payment plan is not made yet) in ``currency``; the order being checked is left out so
+    a re-check does not count it twice."""
     open_q = select(func.sum(Invoice.amount - Invoice.paid_amount)).where(
         Invoice.customer_id == customer_id, Invoice.currency == currency,
         Invoice.status.in_(OPEN_STATUSES))
@@ -38,11 +51,17 @@ def exposure_parts(s: Session, customer_id: str, currency: str,
         PaymentPlan, PaymentPlan.id == Installment.plan_id).where(
         PaymentPlan.customer_id == customer_id, PaymentPlan.currency == currency,
         PaymentPlan.status == "active", Installment.status == "pending")
+    confirming_q = select(func.sum(CreditReservation.amount)).outerjoin(
+        PaymentPlan, PaymentPlan.order_id == CreditReservation.order_id).where(
+        CreditReservation.customer_id == customer_id, CreditReservation.currency == currency,
+        CreditReservation.reserved_at > utcnow() - RESERVATION_TTL, PaymentPlan.id.is_(None))
     if exclude_order_id:
         open_q = open_q.where(or_none(Invoice.order_id, exclude_order_id))
         pending_q = pending_q.where(PaymentPlan.order_id != exclude_order_id)
+        confirming_q = confirming_q.where(CreditReservation.order_id != exclude_order_id)
     return (queries.money(s.scalar(open_q), currency),
-            queries.money(s.scalar(pending_q), currency))
+            queries.money(s.scalar(pending_q), currency),
+            queries.money(s.scalar(confirming_q), currency))
 
 
 def or_none(column: Any, value: str) -> Any:
@@ -60,8 +79,8 @@ def credit_balance(s: Session, customer_id: str, currency: str) -> Decimal:
 def _profile_out(s: Session, customer_id: str, name: str | None,
                  profile: CreditProfile | None) -> dict[str, Any]:
     currency = profile.currency if profile else billing_settings(s)["default_currency"]
-    receivables, uninvoiced = exposure_parts(s, customer_id, currency)
-    exposure = rules.exposure(receivables, uninvoiced)
+    receivables, uninvoiced, confirming = exposure_parts(s, customer_id, currency)
+    exposure = rules.exposure(receivables, uninvoiced, confirming)
     limit = profile.credit_limit if profile else None
     data = {
         "customer_id": customer_id, "customer_name": name,
@@ -76,6 +95,8 @@ def _profile_out(s: Session, customer_id: str, name: str | None,
         "rated_at": profile.rated_at if profile else None,
         "open_receivables": text(receivables, currency),
         "uninvoiced_orders": text(uninvoiced, currency),
+        "confirming_orders": text(confirming, currency),
+        "computing": confirming > 0,
         "exposure": text(exposure, currency),
         "available": text(limit - exposure, currency) if limit is not None else None,
         "credit_balance": text(credit_balance(s, customer_id, currency), currency),
@@ -130,17 +151,24 @@ def put_credit(uow: UnitOfWork, caller: Caller, customer_id: str,
 
 
 def check_credit(uow: UnitOfWork, customer_id: str, amount: str, currency: str,
-                 order_id: str | None = None) -> dict[str, Any]:
-    """The sales service's check before confirming an order. No limit: allowed. A refusal
-    publishes ``credit.limit_exceeded`` (so it commits)."""
+                 order_id: str | None = None, *, confirming: bool = False,
+                 override: bool = False) -> dict[str, Any]:
+    """The credit check before an order is confirmed. No limit: allowed. A refusal
+    publishes ``credit.limit_exceeded`` (so it commits). ``confirming``: the sales
+    service checks as it confirms ``order_id`` (with a manager's ``override`` it confirms
+    whatever the answer): an order that will be confirmed reserves its amount until its
+    payment plan is made."""
     s = uow.session
     value = money.parse(amount, currency)
     customer = queries.customer(s, customer_id)
     cid = customer.id if customer else customer_id
-    profile = s.get(CreditProfile, cid)
+    # confirmations of one customer's orders are checked one at a time: each sees the
+    # room the one before it reserved
+    profile = s.get(CreditProfile, cid, with_for_update=confirming)
     limit_currency = profile.currency if profile else currency
-    receivables, uninvoiced = exposure_parts(s, cid, limit_currency, order_id)
-    exposure = rules.exposure(receivables, uninvoiced)
+    receivables, uninvoiced, confirming_now = exposure_parts(s, cid, limit_currency,
+                                                             order_id)
+    exposure = rules.exposure(receivables, uninvoiced, confirming_now)
     limit = profile.credit_limit if profile else None
     decision = rules.check(limit, limit_currency, bool(profile and profile.hold), exposure,
                            value, currency)
@@ -159,8 +187,32 @@ def check_credit(uow: UnitOfWork, customer_id: str, amount: str, currency: str,
             order_id=order_id, amount=text(value, currency), currency=currency,
             limit=result["limit"], exposure=result["exposure"],
             available=result["available"], reason=decision.reason))
+    if confirming and order_id and (decision.allowed or override):
+        _reserve(s, order_id, cid, value, currency)
+    if not decision.allowed or (confirming and order_id):
         uow.commit()
     return schemas.CreditCheckResult.model_validate(result).model_dump(mode="json")
+
+
+def _reserve(s: Session, order_id: str, customer_id: str, amount: Decimal,
+             currency: str) -> None:
+    now = utcnow()
+    s.execute(delete(CreditReservation).where(
+        CreditReservation.reserved_at <= now - RESERVATION_TTL))
+    row = s.get(CreditReservation, order_id, with_for_update=True)
+    if row is None:
+        insert_ignore(s, CreditReservation.__table__, {  # type: ignore[arg-type]
+            "order_id": order_id, "customer_id": customer_id, "amount": amount,
+            "currency": currency, "reserved_at": now})
+        return
+    row.customer_id, row.amount, row.currency, row.reserved_at = (customer_id, amount,
+                                                                 currency, now)
+
+
+def release_reservation(uow: UnitOfWork, order_id: str) -> None:
+    """The order's plan is made (or the order cancelled): its reservation has served."""
+    uow.session.execute(delete(CreditReservation).where(
+        CreditReservation.order_id == order_id))
 
 
 def check_customer_credit(uow: UnitOfWork, caller: Caller, customer_id: str,

@@ -78,7 +78,8 @@ def list_expenses(uow: UnitOfWork, caller: Caller, query: schemas.ExpenseQuery
         value = getattr(query, name)
         if value is not None:
             q = q.where(getattr(Expense, name) == value)
-    rows, cursor = keyset_page(s, q, Expense, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (Expense.created_at, Expense.id), descending=True)
     return {"items": [expense_out(s, e) for e in rows], "next_cursor": cursor}
 
 

@@ -186,7 +186,8 @@ def list_invoices(uow: UnitOfWork, caller: Caller, query: schemas.InvoiceQuery
         q = q.where(Invoice.customer_id == (found.id if found else query.customer_id))
     if query.status:
         q = q.where(Invoice.status == query.status)
-    rows, cursor = keyset_page(s, q, Invoice, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (Invoice.created_at, Invoice.id), descending=True)
     names = queries.customer_names(s, (r.customer_id for r in rows))
     return {"items": [invoice_out(r, names.get(r.customer_id)) for r in rows],
             "next_cursor": cursor}

@@ -178,7 +178,8 @@ def list_payments(uow: UnitOfWork, caller: Caller, query: schemas.PaymentQuery
         q = q.where(Payment.customer_id == (found.id if found else query.customer_id))
     if query.method:
         q = q.where(Payment.method == query.method)
-    rows, cursor = keyset_page(s, q, Payment, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (Payment.created_at, Payment.id), descending=True)
     names = queries.customer_names(s, (r.customer_id for r in rows))
     return {"items": [payment_out(s, r, names.get(r.customer_id)) for r in rows],
             "next_cursor": cursor}

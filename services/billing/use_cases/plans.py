@@ -201,7 +201,8 @@ def list_payment_plans(uow: UnitOfWork, caller: Caller, query: schemas.PaymentPl
         q = q.where(PaymentPlan.customer_id == (found.id if found else query.customer_id))
     if query.status:
         q = q.where(PaymentPlan.status == query.status)
-    rows, cursor = keyset_page(s, q, PaymentPlan, query.limit, query.cursor)
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (PaymentPlan.created_at, PaymentPlan.id), descending=True)
     insts = _installments(s, [r.id for r in rows])
     names = queries.customer_names(s, (r.customer_id for r in rows))
     return {"items": [plan_out(r, insts[r.id], names.get(r.customer_id)) for r in rows],

@@ -8,12 +8,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.errors import ValidationFailed
 from crm_platform.money import ZERO
-from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.billing import schemas
@@ -67,14 +68,8 @@ def list_receivables(uow: UnitOfWork, caller: Caller, query: schemas.ReceivableQ
         q = q.where(BillingCustomer.owner_id == query.owner_id)
     if query.currency:
         q = q.where(Invoice.currency == query.currency)
-    after = decode_cursor(query.cursor, str, str)
-    if after:
-        q = q.where(or_(Invoice.customer_id > after[0],
-                        and_(Invoice.customer_id == after[0], Invoice.currency > after[1])))
-    size = clamp_limit(query.limit)
-    rows = s.execute(q.order_by(Invoice.customer_id, Invoice.currency).limit(size + 1)).all()
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, cursor = keyset_page(s, q, query.limit, query.cursor,
+                               (Invoice.customer_id, Invoice.currency), rows=True)
     customers = {c.id: c for c in s.scalars(select(BillingCustomer).where(
         BillingCustomer.id.in_({r[0] for r in rows})))}
     items = []
@@ -89,7 +84,6 @@ def list_receivables(uow: UnitOfWork, caller: Caller, query: schemas.ReceivableQ
                       "invoiced": text(inv_total, currency), "paid": text(paid_total, currency),
                       "outstanding": text(inv_total - paid_total, currency),
                       "overdue": text(queries.money(overdue, currency), currency)})
-    cursor = encode_cursor([rows[-1][0], rows[-1][1]]) if more and rows else None
     return {"items": items, "next_cursor": cursor}
 
 
@@ -323,5 +317,5 @@ def customer_billing_summary(uow: UnitOfWork, caller: Caller, customer_id: str
             "currency": profile.currency, "hold": profile.hold, "rating": profile.rating},
         "last_payment": None if last is None else {
             "id": last.id, "amount": text(last.amount, last.currency),
-            "currency": last.currency, "received_at": last.received_at.isoformat()},
+            "currency": last.currency, "received_at": wire.timestamp(last.received_at)},
     }

@@ -105,6 +105,17 @@ class Customer(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
+class PaidOrder(Base):
+    """Money billing allocated to one order of a customer, less refunds (CUS-11): the
+    order counts in the customer's ``paid_orders`` while money is on it."""
+
+    __tablename__ = "paid_orders"
+
+    order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+
+
 class CustomerKey(Base):
     """Duplicate guard: each identity key (normalized name, tax id, phone, email) belongs
     to one live customer. The primary key makes the database refuse the second claim."""
@@ -172,7 +183,7 @@ class Contact(Base):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     title: Mapped[str | None] = mapped_column(String(100))
     phones: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
-    email: Mapped[str | None] = mapped_column(String(320))
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     birthday: Mapped[date | None] = mapped_column(Date)
     hobbies: Mapped[str | None] = mapped_column(String(500))
     is_decision_maker: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)

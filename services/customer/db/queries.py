@@ -58,7 +58,7 @@ from services.customer.domain.search import (
     term_lookup,
     whole_phone_number,
 )
-from services.customer.domain.segments import field_kind
+from services.customer.domain.segments import column_of, field_kind, path_of
 from services.customer.domain.segments import number as segment_number
 
 
@@ -560,23 +560,6 @@ def bump(s: Session, customer: Customer) -> None:
     customer.updated_at = utcnow()
 
 
-def move_owner_bulk(s: Session, from_user: str, to_user: str, team_id: str | None
-                    ) -> list[Customer]:
-    """Reassign every live customer of ``from_user``; returns them as they are now."""
-    from crm_platform.db import utcnow
-
-    ids = list(s.scalars(select(Customer.id).where(
-        Customer.owner_id == from_user, Customer.status == "active").with_for_update()))
-    if not ids:
-        return []
-    now = utcnow()
-    s.execute(update(Customer).where(Customer.id.in_(ids)).values(
-        owner_id=to_user, owner_team_id=team_id, version=Customer.version + 1,
-        updated_at=now, last_activity_at=now).execution_options(synchronize_session=False))
-    return list(s.scalars(select(Customer).where(Customer.id.in_(ids))
-                          .execution_options(populate_existing=True)))
-
-
 def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:
     """The SQL condition of a segment (validated by domain.segments beforehand)."""
     from datetime import UTC, datetime, timedelta
@@ -586,13 +569,13 @@ def segment_clause(s: Session, conditions: list[dict[str, Any]]) -> Any:
     clauses = []
     now = datetime.now(UTC)
     for cond in conditions:
-        name, op, value = cond["field"], cond["op"], cond.get("value")
+        name, op, value = path_of(cond["field"]), cond["op"], cond.get("value")
         if name.startswith("attributes."):
             element = Customer.attributes[name.split(".", 1)[1]]
             is_number = op in ("gte", "lte") or isinstance(value, (int, float))
             column: Any = element.as_float() if is_number else element.as_string()
         else:
-            column = getattr(Customer, name)
+            column = getattr(Customer, column_of(name))
             if field_kind(name)[0] == "number":
                 # "1000.5" compared with an integer column is an error as text
                 value = segment_number(value)
@@ -733,3 +716,10 @@ def store_classes(s: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
         if s.execute(_STORE_CLASS_ONE, params).rowcount == 1:  # type: ignore[attr-defined]
             written.add(str(r["id"]))
     return written
+
+
+def summaries(s: Session, customer_ids: Sequence[str]) -> list[Row[Any]]:
+    """The rows a list's summary of these customers is made of (with the owner's name)."""
+    if not customer_ids:
+        return []
+    return list(s.execute(_NARROW_WITH_OWNER.where(_customers.c.id.in_(list(customer_ids)))))

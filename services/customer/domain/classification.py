@@ -1,5 +1,10 @@
 """Customer classification (CUS-11): ABC tier, RFM scores, lifecycle, transaction stage
-and volume class. Thresholds come from settings, never from constants here."""
+and volume class. Thresholds come from settings, never from constants here.
+
+The facts count only what is paid: revenue is money received, an order counts once money
+reached it, a purchase is dated by its payment. Classifying the same facts with the same
+cutoffs gives the same classes whenever it runs: recency is ranked by the date of the
+last purchase, not by days counted from the moment the cutoffs were computed."""
 
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ class Cutoffs:
 
     tier_a_min: Decimal | None = None
     tier_b_min: Decimal | None = None
-    recency_days: Sequence[float] = field(default_factory=list)   # 4 quintile boundaries
+    # the buyers' last purchases at the 4 quintile boundaries, oldest first
+    recency: Sequence[datetime] = field(default_factory=list)
     frequency: Sequence[float] = field(default_factory=list)
     monetary: Sequence[float] = field(default_factory=list)
 
@@ -89,35 +95,31 @@ def tier_ranks(payers: int, t: Thresholds) -> list[int]:
     return [a, min(payers - 1, a_count + b_count - 1) if b_count else a]
 
 
-def days_since(now: datetime, at: datetime) -> float:
-    return (now - at).total_seconds() / 86400
-
-
-def score(value: float, bounds: Sequence[float], higher_is_better: bool = True) -> int:
-    """1–5 by quintile; for recency fewer days is better."""
+def score(value: float, bounds: Sequence[float]) -> int:
+    """1–5 by quintile, 5 = highest (for recency: the latest purchase); a value equal to
+    a boundary ranks above it. With no boundaries (nobody had bought when they were
+    computed) a buyer ranks first, as it would in a population of its own."""
     if not bounds:
-        return 3
-    rank = bisect_right(list(bounds), value) + 1  # 1..5, 5 = highest value
-    return rank if higher_is_better else 6 - rank
+        return 5
+    return bisect_right(list(bounds), value) + 1
 
 
 def cutoffs_from_ranked(tier_revenue: Sequence[Decimal], latest_purchases: Sequence[datetime],
-                        orders: Sequence[int], revenue: Sequence[Decimal], now: datetime
-                        ) -> Cutoffs:
+                        orders: Sequence[int], revenue: Sequence[Decimal]) -> Cutoffs:
     """Cutoffs from the population's values at :func:`tier_ranks` (payers' revenue, highest
-    first) and :func:`quintile_ranks` (buyers' last purchase latest first, so recency days
-    come out ascending; their paid orders and revenue ascending). The nightly run gets
-    these few values from the database instead of holding the population in memory."""
+    first) and :func:`quintile_ranks` (buyers' last purchase latest first; their paid
+    orders and revenue ascending). The nightly run gets these few values from the
+    database instead of holding the population in memory."""
     return Cutoffs(
         tier_a_min=tier_revenue[0] if tier_revenue else None,
         tier_b_min=tier_revenue[1] if tier_revenue else None,
-        recency_days=[days_since(now, at) for at in latest_purchases],
+        recency=list(reversed(latest_purchases)),
         frequency=[float(n) for n in orders],
         monetary=[float(r) for r in revenue],
     )
 
 
-def compute_cutoffs(population: Sequence[Facts], now: datetime, t: Thresholds) -> Cutoffs:
+def compute_cutoffs(population: Sequence[Facts], t: Thresholds) -> Cutoffs:
     """The same cutoffs from a population in memory."""
     payers = sorted((f.paid_revenue for f in population if f.paid_revenue > 0), reverse=True)
     latest = sorted((f.last_purchase_at for f in population if f.last_purchase_at is not None),
@@ -128,7 +130,7 @@ def compute_cutoffs(population: Sequence[Facts], now: datetime, t: Thresholds) -
     at = quintile_ranks(len(buyers))
     return cutoffs_from_ranked([payers[i] for i in tier_ranks(len(payers), t)],
                                [latest[i] for i in at], [orders[i] for i in at],
-                               [revenue[i] for i in at], now)
+                               [revenue[i] for i in at])
 
 
 def classify(f: Facts, now: datetime, t: Thresholds, c: Cutoffs) -> Classification:
@@ -144,7 +146,7 @@ def classify(f: Facts, now: datetime, t: Thresholds, c: Cutoffs) -> Classificati
         tier = "C" if f.paid_orders else None
     rfm: tuple[int | None, int | None, int | None] = (None, None, None)
     if f.last_purchase_at is not None:
-        rfm = (score(days_since(now, f.last_purchase_at), c.recency_days, higher_is_better=False),
+        rfm = (score(f.last_purchase_at.timestamp(), [at.timestamp() for at in c.recency]),
                score(float(f.paid_orders), c.frequency),
                score(float(f.paid_revenue), c.monetary))
     touches = [d for d in (f.last_purchase_at, f.last_visit_at) if d is not None]

@@ -76,3 +76,21 @@ def diff(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, dict[str
 
 def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
+
+
+def import_outcome(created: int, duplicates: int, invalid: int) -> tuple[str, str]:
+    """What an import did, as ``outcome`` and a sentence: valid rows are created even when
+    other rows are left out, and the summary says so rather than leave it to be guessed."""
+    total = created + duplicates + invalid
+    left_out = ", ".join(part for part in (
+        f"{duplicates} duplicate{'s' if duplicates != 1 else ''}" if duplicates else "",
+        f"{invalid} invalid" if invalid else "") if part)
+    if total == 0:
+        return "none_created", "the file has no rows: nothing was imported"
+    if created == total:
+        return "all_created", f"all {total} rows were imported"
+    if created == 0:
+        return "none_created", f"no row was imported ({left_out} of {total})"
+    return "valid_rows_created", (
+        f"{created} of {total} rows were imported and are kept; {left_out} left out "
+        "(fix those rows and import them again)")

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import phonenumbers
 from crm_platform.errors import ValidationFailed
+from crm_platform.inputs import phone_problem
 
 # Legal-form suffixes that do not distinguish one company from another (longest first).
 _COMPANY_SUFFIXES = sorted(
@@ -62,6 +63,9 @@ _CN_MOBILE = re.compile(r"(?:\+86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})")
 def normalize_phone(raw: str, default_region: str = "CN") -> str:
     """E.164, e.g. ``138 0013 8000`` → ``+8613800138000``; invalid numbers are refused."""
     text = unicodedata.normalize("NFKC", raw).strip()
+    problem = phone_problem(text)
+    if problem:
+        raise ValidationFailed(f"not a phone number: {raw!r}: {problem}", code="invalid_phone")
     if default_region == "CN":
         mobile = _CN_MOBILE.fullmatch(text)
         if mobile is not None and mobile[1] != "179":

@@ -23,12 +23,14 @@ class StaffLoad:
     is_new_staff: bool
     owned: int
     last_assigned_at: datetime | None
+    team_id: str | None = None
 
 
 @dataclass(frozen=True)
 class AssignmentRule:
     kind: RuleKind
-    # region: {"province": "广东", "owner_id": "..."}; round_robin: {}; capacity: {"max": 500}
+    # as schemas.RULE_CONFIGS types it: region {"province": "广东", "owner_id": "..."};
+    # round_robin {} or {"team_id": "..."}; capacity {"max": 500}; collector {}
     config: dict[str, object]
     priority: int = 100
 
@@ -78,7 +80,8 @@ def choose_owner(
     fallback when no rule applies, is the collector (who entered the customer).
 
     - region: a customer in ``config.province`` goes to ``config.owner_id``;
-    - round_robin: the new staff member assigned longest ago (never first);
+    - round_robin: the new staff member (of ``config.team_id`` when given) assigned
+      longest ago (never first);
     - capacity: the collector keeps it unless they own ``config.max`` or more; then the
       least loaded active rep under the cap gets it; nobody under it → the pool (None).
     """
@@ -93,7 +96,9 @@ def choose_owner(
                     return owner
             continue
         if rule.kind == "round_robin":
-            candidates = [s for s in staff if s.is_active and s.is_new_staff]
+            team = rule.config.get("team_id")
+            candidates = [s for s in staff if s.is_active and s.is_new_staff
+                          and (team is None or s.team_id == team)]
             if candidates:
                 never = datetime.min.replace(tzinfo=None)
                 pick = min(candidates, key=lambda s: (
@@ -109,18 +114,3 @@ def choose_owner(
             under = [s for s in staff if s.is_active and s.owned < cap]
             return min(under, key=lambda s: (s.owned, s.id)).id if under else None
     return collector_id
-
-
-def check_rule(kind: str, config: dict[str, object]) -> None:
-    """Assignment rule shapes (CUS-06)."""
-    Invalid = ValidationFailed
-    if kind == "region":
-        if not config.get("province") or not config.get("owner_id"):
-            raise Invalid("a region rule needs province and owner_id", code="invalid_rule")
-    elif kind == "capacity":
-        cap = config.get("max")
-        if not isinstance(cap, int) or cap < 1:
-            raise Invalid("a capacity rule needs max (customers per rep) ≥ 1",
-                          code="invalid_rule")
-    elif kind not in ("collector", "round_robin"):
-        raise Invalid(f"unknown rule kind {kind!r}", code="invalid_rule")

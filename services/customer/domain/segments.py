@@ -1,6 +1,8 @@
 """Segment rules (CUS-12): which conditions a saved segment may hold. A segment is a list
-of conditions that all must hold; each names a customer field (or a custom attribute as
-``attributes.<key>``), an operator and a value."""
+of conditions that all must hold; each names a customer field by its path in the
+customer's JSON — as ``?fields=`` names it: ``industry``, ``region.province``,
+``classification.tier``, ``attributes.<key>`` for a custom attribute — an operator and a
+value."""
 
 from __future__ import annotations
 
@@ -18,22 +20,49 @@ TEXT_OPS = frozenset({"eq", "ne", "in", "is_empty", "not_empty"})
 NUMBER_OPS = frozenset({"eq", "ne", "gte", "lte", "is_empty", "not_empty"})
 DATE_OPS = frozenset({"within_days", "older_than_days", "is_empty", "not_empty"})
 LIST_OPS = frozenset({"contains", "is_empty", "not_empty"})
+_KINDS = {"text": TEXT_OPS, "number": NUMBER_OPS, "date": DATE_OPS, "list": LIST_OPS}
+# path in the customer's JSON -> (the customer column it reads, kind)
+_PATHS: dict[str, tuple[str, str]] = {
+    "kind": ("kind", "text"), "industry": ("industry", "text"),
+    "region.province": ("province", "text"), "region.city": ("city", "text"),
+    "region.district": ("district", "text"), "region.band": ("region_band", "text"),
+    "source": ("source", "text"), "size": ("size", "text"),
+    "owner_id": ("owner_id", "text"), "owner_team_id": ("owner_team_id", "text"),
+    "registered_capital": ("registered_capital", "number"),
+    "created_at": ("created_at", "date"),
+    "tags": ("tags", "list"), "category_ids": ("category_ids", "list"),
+    **{f"classification.{name}": (name, kind) for name, kind in (
+        ("tier", "text"), ("lifecycle", "text"), ("stage", "text"),
+        ("volume_class", "text"), ("paid_revenue", "number"), ("paid_orders", "number"),
+        ("rfm_recency", "number"), ("rfm_frequency", "number"), ("rfm_monetary", "number"),
+        ("last_visit_at", "date"), ("last_followup_at", "date"),
+        ("last_purchase_at", "date"))},
+}
 FIELDS: dict[str, tuple[str, frozenset[str]]] = {
-    "kind": ("text", TEXT_OPS), "industry": ("text", TEXT_OPS),
-    "province": ("text", TEXT_OPS), "city": ("text", TEXT_OPS),
-    "district": ("text", TEXT_OPS), "region_band": ("text", TEXT_OPS),
-    "source": ("text", TEXT_OPS), "size": ("text", TEXT_OPS),
-    "owner_id": ("text", TEXT_OPS), "owner_team_id": ("text", TEXT_OPS),
-    "tier": ("text", TEXT_OPS), "lifecycle": ("text", TEXT_OPS),
-    "stage": ("text", TEXT_OPS), "volume_class": ("text", TEXT_OPS),
-    "paid_revenue": ("number", NUMBER_OPS), "paid_orders": ("number", NUMBER_OPS),
-    "rfm_recency": ("number", NUMBER_OPS), "rfm_frequency": ("number", NUMBER_OPS),
-    "rfm_monetary": ("number", NUMBER_OPS), "registered_capital": ("number", NUMBER_OPS),
-    "last_visit_at": ("date", DATE_OPS), "last_followup_at": ("date", DATE_OPS),
-    "last_purchase_at": ("date", DATE_OPS), "created_at": ("date", DATE_OPS),
-    "tags": ("list", LIST_OPS), "category_ids": ("list", LIST_OPS),
+    path: (kind, _KINDS[kind]) for path, (_, kind) in _PATHS.items()}
+# The names conditions had before they followed the customer's JSON: still read (a saved
+# segment, an old client) and shown under the path.
+OLD_NAMES: dict[str, str] = {
+    **{path.rsplit(".", 1)[1]: path for path in _PATHS if path.startswith("classification.")},
+    "province": "region.province", "city": "region.city", "district": "region.district",
+    "region_band": "region.band",
 }
 ATTRIBUTE_OPS = TEXT_OPS | NUMBER_OPS
+
+
+def path_of(name: str) -> str:
+    """The customer-JSON path a condition's field names (an old name → its path)."""
+    return OLD_NAMES.get(name, name)
+
+
+def column_of(path: str) -> str:
+    """The customer column behind a path (not for ``attributes.<key>``)."""
+    return _PATHS[path][0]
+
+
+def with_paths(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conditions with each field named by its path."""
+    return [{**c, "field": path_of(str(c.get("field", "")))} for c in conditions]
 
 
 def field_kind(name: str) -> tuple[str, frozenset[str]]:
@@ -46,6 +75,7 @@ def field_kind(name: str) -> tuple[str, frozenset[str]]:
 
 
 def check_conditions(conditions: list[dict[str, Any]]) -> None:
+    """``conditions`` with their fields named by path (:func:`with_paths`)."""
     if not conditions:
         raise ValidationFailed("a segment needs at least one condition", code="invalid_segment")
     for i, cond in enumerate(conditions):

@@ -9,9 +9,9 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import NotFound, ValidationFailed
-from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from services.customer import events, schemas
 from services.customer.db import queries
@@ -80,19 +80,9 @@ def log_followup(uow: UnitOfWork, caller: Caller, customer_id: str,
 def list_followups(uow: UnitOfWork, caller: Caller, customer_id: str,
                    query: schemas.FollowupQuery) -> dict[str, Any]:
     queries.get_visible(uow.session, caller, customer_id)
-    size = clamp_limit(query.limit)
     stmt = select(FollowUp).where(FollowUp.customer_id == customer_id)
-    after = decode_cursor(query.cursor, datetime, str)
-    if after:
-        at = after[0]
-        stmt = stmt.where(or_(FollowUp.occurred_at < at,
-                              and_(FollowUp.occurred_at == at, FollowUp.id < after[1])))
-    rows = list(uow.session.scalars(stmt.order_by(FollowUp.occurred_at.desc(),
-                                                  FollowUp.id.desc()).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    cursor = encode_cursor([rows[-1].occurred_at.isoformat(), rows[-1].id]) \
-        if more and rows else None
+    rows, cursor = keyset_page(uow.session, stmt, query.limit, query.cursor,
+                               (FollowUp.occurred_at, FollowUp.id), descending=True)
     return {"items": [followup_out(f) for f in rows], "next_cursor": cursor}
 
 
@@ -109,9 +99,9 @@ def due_followups(uow: UnitOfWork, caller: Caller, query: schemas.DueFollowupQue
         stmt = stmt.where(FollowUp.owner_id == query.owner_id)
     elif owners is not None:
         stmt = stmt.where(FollowUp.owner_id.in_(owners))
-    rows = uow.session.scalars(stmt.order_by(FollowUp.next_followup_on, FollowUp.id)
-                               .limit(500))
-    return {"items": [followup_out(f) for f in rows], "next_cursor": None}
+    rows, cursor = keyset_page(uow.session, stmt, query.limit, query.cursor,
+                               (FollowUp.next_followup_on, FollowUp.id))
+    return {"items": [followup_out(f) for f in rows], "next_cursor": cursor}
 
 
 # -- visit plans -------------------------------------------------------------------------
@@ -209,18 +199,8 @@ def list_visit_plans(uow: UnitOfWork, caller: Caller, query: schemas.VisitPlanQu
     if query.overdue is True:
         stmt = stmt.where(VisitPlan.status.in_(("planned", "appointed")),
                           VisitPlan.planned_at < now)
-    size = clamp_limit(query.limit)
-    after = decode_cursor(query.cursor, datetime, str)
-    if after:
-        at = after[0]
-        stmt = stmt.where(or_(VisitPlan.planned_at > at,
-                              and_(VisitPlan.planned_at == at, VisitPlan.id > after[1])))
-    rows = list(uow.session.scalars(stmt.order_by(VisitPlan.planned_at, VisitPlan.id)
-                                    .limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    cursor = encode_cursor([rows[-1].planned_at.isoformat(), rows[-1].id]) \
-        if more and rows else None
+    rows, cursor = keyset_page(uow.session, stmt, query.limit, query.cursor,
+                               (VisitPlan.planned_at, VisitPlan.id))
     return {"items": [visit_out(v, now) for v in rows], "next_cursor": cursor}
 
 

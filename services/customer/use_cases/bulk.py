@@ -9,18 +9,21 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.bulk_insert import insert_rows
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed
 from crm_platform.memory import collector_paused
+from crm_platform.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor
 from crm_platform.uow import UnitOfWork
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from services.customer import events, schemas
-from services.customer.db import queries
+from services.customer.db import duplicates, queries
 from services.customer.db.models import (
     AccountTeamMember,
     Contact,
@@ -28,13 +31,21 @@ from services.customer.db.models import (
     CustomerHistory,
     CustomerKey,
     FollowUp,
+    PaidOrder,
     Staff,
     VisitPlan,
 )
 from services.customer.domain import customers as rules
 from services.customer.domain.identity_keys import identity_keys
+from services.customer.domain.list_fields import SUMMARY
 from services.customer.domain.search import search_columns
-from services.customer.use_cases.customers import customer_out, refresh_search, snapshot, writable
+from services.customer.use_cases.customers import (
+    customer_out,
+    customers_out,
+    refresh_search,
+    snapshot,
+    writable,
+)
 
 MAX_IMPORT_ROWS = 10_000
 MAX_EXPORT_ROWS = 100_000
@@ -67,9 +78,10 @@ def _parse_row(raw: dict[str, str | None]) -> schemas.CustomerCreate:
 
 def import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
                      ) -> dict[str, Any]:
-    """Validate every row, then create all valid non-duplicate rows in one transaction:
-    a crash or a refused commit leaves nothing half-imported. Rows duplicating an
-    existing customer or an earlier row of the same file are reported, not created."""
+    """Validate every row, then create all valid non-duplicate rows in one transaction
+    (the valid rows are kept when others are left out; a crash or a refused commit
+    leaves nothing half-imported). Rows duplicating an existing customer or an earlier
+    row of the same file, and invalid rows, are reported, not created."""
     with collector_paused():  # full collections over the whole process, again and again
         return _import_customers(uow, caller, data)
 
@@ -81,7 +93,10 @@ def _import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
     reader = csv.DictReader(io.StringIO(data.content))
     if not reader.fieldnames or "name" not in reader.fieldnames:
         raise ValidationFailed("the CSV needs a header row with at least a `name` column",
-                               code="invalid_csv")
+                               code="invalid_csv", extra={"columns": list(
+                                   schemas.IMPORT_COLUMNS)})
+    ignored = [name for name in reader.fieldnames
+               if name not in schemas.IMPORT_COLUMNS and name not in schemas.IMPORT_ALIASES]
     s = uow.session
     results: list[dict[str, Any]] = []
     staged: list[tuple[int, Any, set[str]]] = []  # (row, SimpleNamespace row, keys)
@@ -166,8 +181,11 @@ def _import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
     results.sort(key=lambda r: r["row"])
     counts = {status: sum(r["status"] == status for r in results)
               for status in ("created", "duplicate", "invalid")}
+    outcome, summary = rules.import_outcome(counts["created"], counts["duplicate"],
+                                            counts["invalid"])
     return {"created": counts["created"], "duplicates": counts["duplicate"],
-            "invalid": counts["invalid"], "rows": results}
+            "invalid": counts["invalid"], "outcome": outcome, "summary": summary,
+            "ignored_columns": ignored, "rows": results}
 
 
 COLUMNS = frozenset(c.key for c in Customer.__table__.columns)
@@ -232,8 +250,7 @@ def export_customers(uow: UnitOfWork, caller: Caller, query: schemas.ExportQuery
     out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    q = query.model_dump()
-    q["limit"] = 500
+    q = {**query.model_dump(), "limit": MAX_LIMIT}
     written = 0
     while True:
         rows, cursor = queries.list_customers(uow.session, caller, q)
@@ -254,7 +271,46 @@ def _csv_row(c: Customer, names: dict[str, str]) -> Iterable[Any]:
             c.province or "", c.city or "", c.district or "", c.address or "",
             c.source or "", LIST_SEPARATOR.join(c.tags), c.owner_id or "",
             names.get(c.owner_id or "", ""), c.tier or "", c.lifecycle, c.stage,
-            c.created_at.isoformat())
+            wire.timestamp(c.created_at))
+
+
+def _not_merged(s: Session, customer: Customer) -> None:
+    """A merged record is a tombstone: merging it again is a 409 naming the customer it
+    lives on in (the end of its chain of merges)."""
+    if customer.status != "merged":
+        return
+    survivor = customer
+    while survivor.merged_into_id:
+        nxt = s.get(Customer, survivor.merged_into_id)
+        if nxt is None:
+            break
+        survivor = nxt
+    raise Conflict(f"customer {customer.code} was merged already, into {survivor.code}",
+                   code="already_merged",
+                   extra={"customer_id": customer.id, "survivor_id": survivor.id})
+
+
+_MATCHED_ON = {"phone": "phone", "email": "email", "person": "person_name"}
+
+
+def list_duplicates(uow: UnitOfWork, caller: Caller, query: schemas.DuplicateQuery
+                    ) -> dict[str, Any]:
+    """Duplicate candidates among the customers in the caller's scope, to merge (CUS-14),
+    paged by what they share."""
+    s = uow.session
+    size = clamp_limit(query.limit)
+    after = decode_cursor(query.cursor, str)
+    found = duplicates.candidates(s, caller, after[0] if after else None, size + 1,
+                                  query.customer_id)
+    page = found[:size]
+    rows = {r.id: r for r in queries.summaries(s, sorted({i for _, ids in page for i in ids}))}
+    items = []
+    for key, ids in page:
+        kind, value = key.split(":", 1)
+        items.append({"matched_on": _MATCHED_ON[kind], "value": value,
+                      "customers": customers_out([rows[i] for i in ids if i in rows], SUMMARY)})
+    more = len(found) > size
+    return {"items": items, "next_cursor": encode_cursor([page[-1][0]]) if more else None}
 
 
 def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
@@ -266,10 +322,12 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
         raise ValidationFailed("a customer cannot be merged into itself", code="same_customer")
     s = uow.session
     first, second = sorted([data.survivor_id, data.merged_id])  # lock in a fixed order
+    for cid in (first, second):
+        _not_merged(s, queries.get_visible(s, caller, cid, lock=True))
     locked = {cid: writable(uow, caller, cid) for cid in (first, second)}
     survivor, merged = locked[data.survivor_id], locked[data.merged_id]
     moved = {}
-    for model in (Contact, FollowUp, VisitPlan):
+    for model in (Contact, FollowUp, VisitPlan, PaidOrder):
         moved[model.__tablename__] = int(s.execute(
             update(model).where(model.customer_id == merged.id)
             .values(customer_id=survivor.id).execution_options(synchronize_session=False)

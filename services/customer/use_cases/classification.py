@@ -13,12 +13,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crm_platform.auth import Caller
+from crm_platform.db import insert_ignore
 from crm_platform.errors import Forbidden
 from crm_platform.uow import UnitOfWork
 
 from services.customer import events
 from services.customer.db import queries
-from services.customer.db.models import Customer, Setting
+from services.customer.db.models import Customer, PaidOrder, Setting
 from services.customer.domain.classification import (
     Classification,
     Cutoffs,
@@ -53,10 +54,15 @@ def _thresholds(uow: UnitOfWork) -> Thresholds:
 
 def _cutoffs(uow: UnitOfWork) -> Cutoffs:
     raw = queries.setting(uow.session, CUTOFFS, {})
+    recency = [datetime.fromisoformat(at) for at in raw.get("recency", [])]
+    if "recency" not in raw and raw.get("recency_days") and raw.get("computed_at"):
+        # stored before recency was kept as dates: days counted back from that run
+        computed = datetime.fromisoformat(raw["computed_at"])
+        recency = sorted(computed - timedelta(days=d) for d in raw["recency_days"])
     return Cutoffs(
         tier_a_min=Decimal(raw["tier_a_min"]) if raw.get("tier_a_min") else None,
         tier_b_min=Decimal(raw["tier_b_min"]) if raw.get("tier_b_min") else None,
-        recency_days=raw.get("recency_days", []), frequency=raw.get("frequency", []),
+        recency=recency, frequency=raw.get("frequency", []),
         monetary=raw.get("monetary", []))
 
 
@@ -115,28 +121,61 @@ def _customer(uow: UnitOfWork, customer_id: str | None) -> Customer | None:
 
 
 def on_order_confirmed(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    """An order is work on the customer (it keeps them from the pool); it counts for the
+    classification once it is paid."""
     customer = _customer(uow, data.get("customer_id"))
     if customer is None:
         return
-    customer.paid_orders += 1
-    at = _when(data, "confirmed_at", "signed_at")
-    customer.last_purchase_at = max(filter(None, [customer.last_purchase_at, at]))
-    customer.last_activity_at = max(customer.last_activity_at, at)
-    reclassify(uow, customer)
+    customer.last_activity_at = max(customer.last_activity_at,
+                                    _when(data, "confirmed_at", "signed_at"))
+
+
+def _count_paid_orders(uow: UnitOfWork, customer: Customer,
+                       allocations: list[dict[str, Any]], sign: int) -> None:
+    """Money allocated to (``sign`` +1) or refunded from (-1) orders: an order counts in
+    ``paid_orders`` while money is on it."""
+    s = uow.session
+    for allocation in allocations:
+        order_id = allocation.get("order_id")
+        try:
+            amount = Decimal(str(allocation.get("amount")))
+        except (InvalidOperation, ValueError):
+            log.warning("allocation without a decimal amount: %s", allocation)
+            continue
+        if not order_id or not amount:
+            continue
+        insert_ignore(s, PaidOrder.__table__, {  # type: ignore[arg-type]
+            "order_id": order_id, "customer_id": customer.id, "amount": Decimal("0")})
+        paid = s.get(PaidOrder, order_id, with_for_update=True, populate_existing=True)
+        assert paid is not None
+        before = paid.amount > 0
+        paid.amount = max(Decimal("0"), paid.amount + sign * amount)
+        customer.paid_orders += (paid.amount > 0) - before
 
 
 def on_payment(uow: UnitOfWork, data: dict[str, Any], sign: int) -> None:
+    """payment.received (+1) and payment.refunded (-1): paid revenue in the
+    classification's currency, the orders the money reached, the last purchase."""
     customer = _customer(uow, data.get("customer_id"))
     if customer is None:
         return
+    _count_paid_orders(uow, customer, list(data.get("allocations") or []), sign)
     currency = str(queries.setting(uow.session, SETTINGS, DEFAULTS).get("currency", "CNY"))
     amount = _amount(data, currency)
-    if amount is None:
+    if amount is not None:
+        customer.paid_revenue = max(Decimal("0"), customer.paid_revenue + sign * amount)
+        if sign > 0:
+            at = _when(data, "received_at")
+            customer.last_purchase_at = max(filter(None, [customer.last_purchase_at, at]))
+    reclassify(uow, customer)
+
+
+def on_payment_allocated(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    """A credit balance paid orders: no new money, but orders now paid."""
+    customer = _customer(uow, data.get("customer_id"))
+    if customer is None:
         return
-    customer.paid_revenue = max(Decimal("0"), customer.paid_revenue + sign * amount)
-    if sign > 0:
-        at = _when(data, "received_at")
-        customer.last_purchase_at = max(filter(None, [customer.last_purchase_at, at]))
+    _count_paid_orders(uow, customer, list(data.get("allocations") or []), +1)
     reclassify(uow, customer)
 
 
@@ -146,14 +185,14 @@ def _yield() -> None:
     time.sleep(0)
 
 
-def _population_cutoffs(uow: UnitOfWork, now: datetime, t: Thresholds) -> Cutoffs:
+def _population_cutoffs(uow: UnitOfWork, t: Thresholds) -> Cutoffs:
     """Population-wide cutoffs from a few ranked values the database picks out."""
     s = uow.session
     payers, buyers = queries.classification_population(s)
     at = quintile_ranks(buyers)
     latest, orders, revenue = queries.buyers_at(s, at)
     return cutoffs_from_ranked(queries.payers_revenue_at(s, tier_ranks(payers, t)),
-                               latest, orders, revenue, now)
+                               latest, orders, revenue)
 
 
 def _claim(uow: UnitOfWork, token: str, now: datetime, force: bool) -> bool:
@@ -224,13 +263,14 @@ def run_nightly(uow: UnitOfWork, now: datetime | None = None, force: bool = Fals
     if not _claim(uow, token, now, force):
         return 0
     thresholds = _thresholds(uow)
-    cutoffs = _population_cutoffs(uow, now, thresholds)
+    cutoffs = _population_cutoffs(uow, thresholds)
     if _hold(uow, token) is None:
         return 0
     queries.put_setting(uow.session, CUTOFFS, {
         "tier_a_min": str(cutoffs.tier_a_min) if cutoffs.tier_a_min is not None else None,
         "tier_b_min": str(cutoffs.tier_b_min) if cutoffs.tier_b_min is not None else None,
-        "recency_days": list(cutoffs.recency_days), "frequency": list(cutoffs.frequency),
+        "recency": [at.isoformat() for at in cutoffs.recency],
+        "frequency": list(cutoffs.frequency),
         "monetary": list(cutoffs.monetary), "computed_at": now.isoformat()})
     _commit(uow)
     after, seen, changed = "", 0, 0

@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +25,6 @@ from services.customer.db.models import (
     Staff,
 )
 from services.customer.domain import customers as rules
-from services.customer.domain import ownership
 from services.customer.domain.identity_keys import normalize_email, normalize_phone
 from services.customer.use_cases.customers import refresh_search, writable
 
@@ -34,26 +35,36 @@ def contact_out(c: Contact) -> dict[str, Any]:
 
 def _contact_event(c: Contact, cls: type[events.ContactSnapshot]) -> events.ContactSnapshot:
     return cls(id=c.id, customer_id=c.customer_id, name=c.name, phones=c.phones,
-               email=c.email, birthday=c.birthday, marketing_opt_out=c.marketing_opt_out,
+               emails=c.emails, email=c.emails[0] if c.emails else None,
+               birthday=c.birthday, marketing_opt_out=c.marketing_opt_out,
                locale=c.locale, wechat_openid=c.wechat_openid, version=c.version)
 
 
 def _clean_contact(fields: dict[str, Any]) -> dict[str, Any]:
     if fields.get("phones") is not None:
         fields["phones"] = [normalize_phone(p) for p in fields["phones"]]
-    if fields.get("email"):
-        fields["email"] = normalize_email(fields["email"])
+    email = fields.pop("email", None)
+    if email:
+        fields["emails"] = [email, *(fields.get("emails") or [])]
+    if fields.get("emails") is not None:
+        fields["emails"] = list(dict.fromkeys(normalize_email(e) for e in fields["emails"]))
     return fields
 
 
 def create_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
-                   data: schemas.ContactIn) -> dict[str, Any]:
+                   data: schemas.ContactIn, contact_id: str | None = None) -> dict[str, Any]:
+    """``contact_id``: the id another service chose (sales, from the converted lead), so
+    that a retried call finds the contact it made instead of adding it twice."""
     s = uow.session
     customer = writable(uow, caller, customer_id)
     if customer.kind != "company":
         raise ValidationFailed("contacts belong to company customers", code="not_a_company")
+    if contact_id is not None:
+        made = s.get(Contact, contact_id)
+        if made is not None and made.customer_id == customer_id:
+            return contact_out(made)
     now = utcnow()
-    contact = Contact(id=str(uuid.uuid4()), customer_id=customer_id, version=1,
+    contact = Contact(id=contact_id or str(uuid.uuid4()), customer_id=customer_id, version=1,
                       created_at=now, updated_at=now, **_clean_contact(data.model_dump()))
     s.add(contact)
     s.flush()
@@ -63,11 +74,18 @@ def create_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
     return contact_out(contact)
 
 
-def list_contacts(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+def list_contacts(uow: UnitOfWork, caller: Caller, customer_id: str,
+                  page: PageQuery | None = None) -> dict[str, Any]:
+    """A customer's contacts, first added first (``page`` None: all of them, as the
+    360 view shows them)."""
     queries.get_visible(uow.session, caller, customer_id)
-    rows = uow.session.scalars(select(Contact).where(Contact.customer_id == customer_id)
-                               .order_by(Contact.created_at, Contact.id))
-    return {"items": [contact_out(c) for c in rows], "next_cursor": None}
+    query = select(Contact).where(Contact.customer_id == customer_id)
+    if page is None:
+        rows = uow.session.scalars(query.order_by(Contact.created_at, Contact.id))
+        return {"items": [contact_out(c) for c in rows], "next_cursor": None}
+    found, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                                (Contact.created_at, Contact.id))
+    return {"items": [contact_out(c) for c in found], "next_cursor": cursor}
 
 
 def _contact(uow: UnitOfWork, customer_id: str, contact_id: str) -> Contact:
@@ -166,12 +184,14 @@ def update_category(uow: UnitOfWork, caller: Caller, category_id: str,
 
 
 def list_categories(uow: UnitOfWork, query: schemas.CategoryQuery) -> dict[str, Any]:
-    q = select(CustomerCategory).order_by(CustomerCategory.dimension, CustomerCategory.name)
+    q = select(CustomerCategory)
     if query.dimension:
         q = q.where(CustomerCategory.dimension == query.dimension)
     if not query.include_retired:
         q = q.where(CustomerCategory.retired_at.is_(None))
-    return {"items": [category_out(c) for c in uow.session.scalars(q)], "next_cursor": None}
+    rows, cursor = keyset_page(uow.session, q, query.limit, query.cursor, (
+        CustomerCategory.dimension, CustomerCategory.name, CustomerCategory.id))
+    return {"items": [category_out(c) for c in rows], "next_cursor": cursor}
 
 
 # -- account team (CUS-08) -------------------------------------------------------------
@@ -187,7 +207,7 @@ def account_team(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str,
                  "display_name": names.get(customer.owner_id, customer.owner_id)}
     return {"customer_id": customer_id, "owner": owner, "members": [
         {"user_id": r.user_id, "display_name": names.get(r.user_id, r.user_id),
-         "role": r.role, "added_at": r.added_at.isoformat()} for r in rows]}
+         "role": r.role, "added_at": wire.timestamp(r.added_at)} for r in rows]}
 
 
 def add_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,
@@ -229,9 +249,10 @@ def rule_out(r: AssignmentRuleRow) -> dict[str, Any]:
 def create_assignment_rule(uow: UnitOfWork, caller: Caller, data: schemas.AssignmentRuleIn
                            ) -> dict[str, Any]:
     _configurer(caller)
-    ownership.check_rule(data.kind, dict(data.config))
-    rule = AssignmentRuleRow(id=str(uuid.uuid4()), kind=data.kind, config=dict(data.config),
-                             priority=data.priority, active=data.active, version=1,
+    typed = data.root
+    rule = AssignmentRuleRow(id=str(uuid.uuid4()), kind=typed.kind,
+                             config=typed.config.model_dump(exclude_none=True),
+                             priority=typed.priority, active=typed.active, version=1,
                              created_at=utcnow())
     uow.session.add(rule)
     uow.commit()
@@ -248,7 +269,7 @@ def update_assignment_rule(uow: UnitOfWork, caller: Caller, rule_id: str,
     rules.check_version(rule.version, expected_version)
     changes = data.model_dump(exclude_unset=True)
     if "config" in changes:
-        ownership.check_rule(rule.kind, dict(changes["config"]))
+        changes["config"] = schemas.rule_config(rule.kind, changes["config"])
     for name, value in changes.items():
         setattr(rule, name, value)
     rule.version += 1
@@ -267,7 +288,8 @@ def delete_assignment_rule(uow: UnitOfWork, caller: Caller, rule_id: str) -> dic
     return out
 
 
-def list_assignment_rules(uow: UnitOfWork) -> dict[str, Any]:
-    rows = uow.session.scalars(select(AssignmentRuleRow).order_by(
-        AssignmentRuleRow.priority, AssignmentRuleRow.created_at))
-    return {"items": [rule_out(r) for r in rows], "next_cursor": None}
+def list_assignment_rules(uow: UnitOfWork, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(AssignmentRuleRow), page.limit, page.cursor,
+                               (AssignmentRuleRow.priority, AssignmentRuleRow.created_at,
+                                AssignmentRuleRow.id))
+    return {"items": [rule_out(r) for r in rows], "next_cursor": cursor}

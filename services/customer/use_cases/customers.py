@@ -13,6 +13,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -27,10 +28,8 @@ from services.customer.db.models import (
     CustomerCategory,
     CustomerHistory,
     CustomerKey,
-    FollowUp,
     Staff,
     StaffTeam,
-    VisitPlan,
 )
 from services.customer.domain import customers as rules
 from services.customer.domain import ownership
@@ -44,9 +43,9 @@ from services.customer.domain.list_fields import (
     selection,
 )
 from services.customer.domain.search import search_columns
+from services.customer.use_cases.handover import HANDOVER
 
 POOL_DEFAULTS = {"days_without_followup": 30, "claim_limit": 200}
-OPEN_VISIT_STATES = ("planned", "appointed", "visited", "reported", "returned")
 
 
 # -- shaping -----------------------------------------------------------------------------
@@ -129,11 +128,8 @@ class _Attributes:
 
 
 def snapshot(c: Customer) -> dict[str, Any]:
-    return {"id": c.id, "code": c.code, "name": c.name, "kind": c.kind,
-            "owner_id": c.owner_id, "owner_team_id": c.owner_team_id, "status": c.status,
-            "phones": c.phones, "emails": c.emails, "tax_id": c.tax_id,
-            "industry": c.industry, "province": c.province, "city": c.city, "tags": c.tags,
-            "version": c.version}
+    """The customer as every ``customer.*`` event carries it (copies are kept from it)."""
+    return events.CustomerSnapshot.model_validate(c, from_attributes=True).model_dump()
 
 
 def _history(uow: UnitOfWork, customer_id: str, kind: str, changes: dict[str, Any],
@@ -244,7 +240,8 @@ def _choose_owner(uow: UnitOfWork, caller: Caller, province: str | None) -> str 
         return caller.user_id
     rules_ = [ownership.AssignmentRule(r.kind, r.config, r.priority) for r in rows]  # type: ignore[arg-type]
     staff = [ownership.StaffLoad(st.id, st.is_active, st.is_new_staff,
-                                 queries.owned_count(uow.session, st.id), st.last_assigned_at)
+                                 queries.owned_count(uow.session, st.id), st.last_assigned_at,
+                                 st.team_id)
              for st in uow.session.scalars(select(Staff).where(Staff.is_active.is_(True)))
              if "sales_rep" in st.roles or "sales_manager" in st.roles or st.id == caller.user_id]
     return ownership.choose_owner(caller.user_id, province, rules_, staff)
@@ -364,22 +361,15 @@ def archive_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
     return customer_out(c, queries.staff_name(s, c.owner_id))
 
 
-def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str, limit: int | None,
-                     cursor: str | None) -> dict[str, Any]:
-    from crm_platform.pagination import clamp_limit, decode_cursor, encode_cursor
-
+def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str,
+                     page: schemas.HistoryQuery) -> dict[str, Any]:
     queries.get_visible(uow.session, caller, customer_id)
-    size = clamp_limit(limit)
     query = select(CustomerHistory).where(CustomerHistory.customer_id == customer_id)
-    after = decode_cursor(cursor, int)
-    if after:
-        query = query.where(CustomerHistory.id < after[0])
-    rows = list(uow.session.scalars(query.order_by(CustomerHistory.id.desc()).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                               (CustomerHistory.id,), descending=True)
     items = [schemas.HistoryEntry.model_validate(r, from_attributes=True).model_dump(mode="json")
              for r in rows]
-    return {"items": items, "next_cursor": encode_cursor([rows[-1].id]) if more else None}
+    return {"items": items, "next_cursor": cursor}
 
 
 # -- ownership ---------------------------------------------------------------------------
@@ -422,34 +412,13 @@ def transfer_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
 
 
 def handover(uow: UnitOfWork, from_user_id: str, to_user_id: str) -> dict[str, int]:
-    """Move every customer, open follow-up and open visit plan of one user to another
-    (CUS-07) in one transaction; history and events per customer."""
-    s = uow.session
+    """Move every open record of one user to another (CUS-07) in one transaction: the
+    customer service's part of a handover (``use_cases.handover.HANDOVER``)."""
     ownership.check_handover(from_user_id, _staff_load(uow, to_user_id))
-    team_id = _team_of(uow, to_user_id)
-    moved = queries.move_owner_bulk(s, from_user_id, to_user_id, team_id)
-    now = utcnow()
-    if moved:
-        s.execute(insert(CustomerHistory), [
-            {"customer_id": c.id, "actor_id": uow.actor, "kind": "owner_changed",
-             "changes": {"from": from_user_id, "to": to_user_id}, "reason": "handover",
-             "occurred_at": now} for c in moved])
-    for c in moved:
-        uow.publish(events.CustomerOwnerChanged(**snapshot(c), previous_owner_id=from_user_id,
-                                                reason="handover"))
-    from sqlalchemy import update
-
-    followups = s.execute(update(FollowUp).where(
-        FollowUp.owner_id == from_user_id, FollowUp.next_followup_on.is_not(None),
-        FollowUp.next_done.is_(False)).values(owner_id=to_user_id)
-        .execution_options(synchronize_session=False)).rowcount
-    visits = s.execute(update(VisitPlan).where(
-        VisitPlan.owner_id == from_user_id, VisitPlan.status.in_(OPEN_VISIT_STATES))
-        .values(owner_id=to_user_id, version=VisitPlan.version + 1, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+    moved = HANDOVER.hand_over(uow, from_user_id, to_user_id, _team_of(uow, to_user_id))
     uow.commit()
-    return {"moved": len(moved), "followups_moved": int(followups or 0),
-            "visit_plans_moved": int(visits or 0)}
+    return {"moved": moved["customers"], "followups_moved": moved["followups"],
+            "visit_plans_moved": moved["visit_plans"], "segments_moved": moved["segments"]}
 
 
 def handover_customers(uow: UnitOfWork, caller: Caller, data: schemas.HandoverRequest

@@ -9,6 +9,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Forbidden, NotFound
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
@@ -16,7 +17,7 @@ from services.customer import schemas
 from services.customer.db import queries
 from services.customer.db.models import Customer, SegmentRow
 from services.customer.domain import customers as rules
-from services.customer.domain.segments import check_conditions
+from services.customer.domain.segments import check_conditions, with_paths
 from services.customer.use_cases.customers import list_customers
 
 
@@ -30,14 +31,14 @@ def segment_out(uow: UnitOfWork, caller: Caller, segment: SegmentRow,
                 with_count: bool = True) -> dict[str, Any]:
     return schemas.Segment.model_validate({
         "id": segment.id, "name": segment.name, "description": segment.description,
-        "conditions": segment.conditions, "owner_id": segment.owner_id,
+        "conditions": with_paths(segment.conditions), "owner_id": segment.owner_id,
         "member_count": _count(uow, caller, segment) if with_count else None,
         "version": segment.version, "created_at": segment.created_at,
         "updated_at": segment.updated_at}).model_dump(mode="json")
 
 
 def create_segment(uow: UnitOfWork, caller: Caller, data: schemas.SegmentIn) -> dict[str, Any]:
-    conditions = [c.model_dump() for c in data.conditions]
+    conditions = with_paths([c.model_dump() for c in data.conditions])
     check_conditions(conditions)
     now = utcnow()
     segment = SegmentRow(id=str(uuid.uuid4()), name=data.name, description=data.description,
@@ -59,10 +60,11 @@ def get_segment(uow: UnitOfWork, caller: Caller, segment_id: str) -> dict[str, A
     return segment_out(uow, caller, _segment(uow, segment_id))
 
 
-def list_segments(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
-    rows = uow.session.scalars(select(SegmentRow).order_by(SegmentRow.name, SegmentRow.id))
+def list_segments(uow: UnitOfWork, caller: Caller, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(SegmentRow), page.limit, page.cursor,
+                               (SegmentRow.name, SegmentRow.id))
     return {"items": [segment_out(uow, caller, r, with_count=False) for r in rows],
-            "next_cursor": None}
+            "next_cursor": cursor}
 
 
 def update_segment(uow: UnitOfWork, caller: Caller, segment_id: str,
@@ -74,6 +76,7 @@ def update_segment(uow: UnitOfWork, caller: Caller, segment_id: str,
     rules.check_version(segment.version, expected_version)
     changes = data.model_dump(exclude_unset=True)
     if "conditions" in changes:
+        changes["conditions"] = with_paths(changes["conditions"])
         check_conditions(changes["conditions"])
     for name, value in changes.items():
         setattr(segment, name, value)

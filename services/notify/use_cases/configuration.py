@@ -58,8 +58,8 @@ def get_template(uow: UnitOfWork, template_id: str) -> dict[str, Any]:
 
 
 def list_templates(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
-    rows, nxt = keyset_page(uow.session, select(Template), Template, q.limit, q.cursor,
-                            newest_first=False)
+    rows, nxt = keyset_page(uow.session, select(Template), q.limit, q.cursor,
+                            [Template.created_at, Template.id], descending=False)
     return {"items": [out(schemas.Template, r) for r in rows], "next_cursor": nxt}
 
 
@@ -149,7 +149,8 @@ def list_rules(uow: UnitOfWork, q: schemas.RuleQuery) -> dict[str, Any]:
     query = select(Rule)
     if q.event_type:
         query = query.where(Rule.event_type == q.event_type)
-    rows, nxt = keyset_page(uow.session, query, Rule, q.limit, q.cursor, newest_first=False)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            [Rule.created_at, Rule.id], descending=False)
     return {"items": [out(schemas.Rule, r) for r in rows], "next_cursor": nxt}
 
 
@@ -248,8 +249,8 @@ def create_holiday(uow: UnitOfWork, data: schemas.HolidayIn) -> dict[str, Any]:
 
 
 def list_holidays(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
-    rows, nxt = keyset_page(uow.session, select(Holiday), Holiday, q.limit, q.cursor,
-                            newest_first=False)
+    rows, nxt = keyset_page(uow.session, select(Holiday), q.limit, q.cursor,
+                            [Holiday.created_at, Holiday.id], descending=False)
     return {"items": [out(schemas.Holiday, r) for r in rows], "next_cursor": nxt}
 
 

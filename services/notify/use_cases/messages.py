@@ -48,7 +48,8 @@ def list_inbox(uow: UnitOfWork, caller: Caller, q: schemas.InboxQuery) -> dict[s
     if q.unread is not None:
         query = query.where(InboxMessage.read_at.is_(None) if q.unread
                             else InboxMessage.read_at.is_not(None))
-    rows, nxt = keyset_page(uow.session, query, InboxMessage, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            [InboxMessage.created_at, InboxMessage.id], descending=True)
     return {"items": [out(schemas.InboxMessage, r) for r in rows], "next_cursor": nxt}
 
 
@@ -120,7 +121,8 @@ def list_deliveries(uow: UnitOfWork, q: schemas.DeliveryQuery) -> dict[str, Any]
         value = getattr(q, name)
         if value is not None:
             query = query.where(getattr(Delivery, name) == value)
-    rows, nxt = keyset_page(uow.session, query, Delivery, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            [Delivery.created_at, Delivery.id], descending=True)
     return {"items": [out(schemas.Delivery, r) for r in rows], "next_cursor": nxt}
 
 

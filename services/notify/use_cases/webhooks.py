@@ -54,8 +54,8 @@ def create_endpoint(uow: UnitOfWork, caller: Caller, data: schemas.WebhookIn,
 
 
 def list_endpoints(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
-    rows, nxt = keyset_page(uow.session, select(WebhookEndpoint), WebhookEndpoint, q.limit,
-                            q.cursor)
+    rows, nxt = keyset_page(uow.session, select(WebhookEndpoint), q.limit, q.cursor,
+                            [WebhookEndpoint.created_at, WebhookEndpoint.id], descending=True)
     return {"items": [out(schemas.Webhook, r) for r in rows], "next_cursor": nxt}
 
 
@@ -127,7 +127,8 @@ def list_deliveries(uow: UnitOfWork, endpoint_id: str, q: schemas.WebhookDeliver
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
     if q.status:
         query = query.where(WebhookDelivery.status == q.status)
-    rows, nxt = keyset_page(s, query, WebhookDelivery, q.limit, q.cursor)
+    rows, nxt = keyset_page(s, query, q.limit, q.cursor,
+                            [WebhookDelivery.created_at, WebhookDelivery.id], descending=True)
     attempts: dict[str, list[WebhookAttempt]] = {}
     if rows:
         for attempt in s.scalars(select(WebhookAttempt).where(
@@ -185,8 +186,8 @@ def create_source(uow: UnitOfWork, data: schemas.InboundSourceIn) -> dict[str, A
 
 
 def list_sources(uow: UnitOfWork, q: schemas.Query) -> dict[str, Any]:
-    rows, nxt = keyset_page(uow.session, select(InboundSource), InboundSource, q.limit,
-                            q.cursor)
+    rows, nxt = keyset_page(uow.session, select(InboundSource), q.limit, q.cursor,
+                            [InboundSource.created_at, InboundSource.id], descending=True)
     return {"items": [out(schemas.InboundSource, r) for r in rows], "next_cursor": nxt}
 
 

@@ -138,6 +138,8 @@ class Opportunity(Base):
     status: Mapped[str] = mapped_column(String(10), default="open", nullable=False)
     lost_reason: Mapped[str | None] = mapped_column(String(500))
     lead_id: Mapped[str | None] = mapped_column(String(36))
+    # the customer service's contact the deal is with (a converted lead's contact person)
+    contact_id: Mapped[str | None] = mapped_column(String(36))
     campaign_id: Mapped[str | None] = mapped_column(String(36), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

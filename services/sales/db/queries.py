@@ -104,12 +104,18 @@ def _totals(query: Select[Any], table: Any, caller: Caller, currency: str,
     return query
 
 
-def funnel_totals(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None
+def funnel_totals(s: Session, caller: Caller, currency: str, owner_ids: set[str] | None,
+                  first_month: str | None = None, last_month: str | None = None
                   ) -> list[tuple[PipelineStage, int, Decimal]]:
-    """Open opportunities per stage: count and amount."""
+    """Open opportunities per stage: count and amount (expected to close in the months
+    given; an undated one is in no period)."""
     t = OpenPipelineTotal
     agg = _totals(select(t.stage_id, func.sum(t.count), func.sum(t.amount)), t, caller,
                   currency, owner_ids).group_by(t.stage_id)
+    if first_month is not None:
+        agg = agg.where(t.close_month >= first_month)
+    if last_month is not None:
+        agg = agg.where(t.close_month <= last_month)
     totals = {stage_id: (int(n or 0), Decimal(str(amount or 0)))
               for stage_id, n, amount in s.execute(agg)}
     stages = list(s.scalars(select(PipelineStage).order_by(PipelineStage.position)))

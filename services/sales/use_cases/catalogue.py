@@ -11,7 +11,7 @@ from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, NotFound, check_version
 from crm_platform.money import ZERO, rounded
-from crm_platform.pagination import keyset_page
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -67,9 +67,10 @@ def create_product_category(uow: UnitOfWork, data: schemas.ProductCategoryIn) ->
     return _dump(schemas.ProductCategory, row)
 
 
-def list_product_categories(uow: UnitOfWork) -> dict[str, Any]:
-    rows = uow.session.scalars(select(ProductCategory).order_by(ProductCategory.name))
-    return {"items": [_dump(schemas.ProductCategory, r) for r in rows], "next_cursor": None}
+def list_product_categories(uow: UnitOfWork, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(ProductCategory), page.limit, page.cursor,
+                               (ProductCategory.name, ProductCategory.id))
+    return {"items": [_dump(schemas.ProductCategory, r) for r in rows], "next_cursor": cursor}
 
 
 def create_product_line(uow: UnitOfWork, data: schemas.ProductLineIn) -> dict[str, Any]:
@@ -82,9 +83,10 @@ def create_product_line(uow: UnitOfWork, data: schemas.ProductLineIn) -> dict[st
     return _dump(schemas.ProductLine, row)
 
 
-def list_product_lines(uow: UnitOfWork) -> dict[str, Any]:
-    rows = uow.session.scalars(select(ProductLine).order_by(ProductLine.name))
-    return {"items": [_dump(schemas.ProductLine, r) for r in rows], "next_cursor": None}
+def list_product_lines(uow: UnitOfWork, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(ProductLine), page.limit, page.cursor,
+                               (ProductLine.name, ProductLine.id))
+    return {"items": [_dump(schemas.ProductLine, r) for r in rows], "next_cursor": cursor}
 
 
 # -- products ----------------------------------------------------------------------------------
@@ -121,7 +123,8 @@ def list_products(uow: UnitOfWork, q: schemas.ProductQuery) -> dict[str, Any]:
     for name in ("code", "category_id", "line_id"):
         if getattr(q, name):
             query = query.where(getattr(Product, name) == getattr(q, name))
-    rows, nxt = keyset_page(uow.session, query, Product, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Product.created_at, Product.id), descending=True)
     return {"items": [_dump(schemas.Product, r) for r in rows], "next_cursor": nxt}
 
 
@@ -160,8 +163,9 @@ def get_campaign(uow: UnitOfWork, campaign_id: str) -> dict[str, Any]:
     return _dump(schemas.Campaign, row)
 
 
-def list_campaigns(uow: UnitOfWork, q: schemas.ListQuery) -> dict[str, Any]:
-    rows, nxt = keyset_page(uow.session, select(Campaign), Campaign, q.limit, q.cursor)
+def list_campaigns(uow: UnitOfWork, q: PageQuery) -> dict[str, Any]:
+    rows, nxt = keyset_page(uow.session, select(Campaign), q.limit, q.cursor,
+                            (Campaign.created_at, Campaign.id), descending=True)
     return {"items": [_dump(schemas.Campaign, r) for r in rows], "next_cursor": nxt}
 
 

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed, check_version
 from crm_platform.money import ZERO
-from crm_platform.pagination import keyset_page
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
@@ -36,9 +37,10 @@ from services.sales.use_cases.common import (
 )
 from services.sales.use_cases.pipeline import opportunity_out
 
-# ``check_credit(customer_id, amount, currency, order_id)`` asks billing (over RPC with a
-# timeout; ServiceUnavailable when it does not answer).
-CheckCredit = Callable[[str, str, str, str], dict[str, Any]]
+# ``check_credit(customer_id, amount, currency, order_id, override)`` asks billing as the
+# order is confirmed (over RPC with a timeout; ServiceUnavailable when it does not
+# answer); ``override``: a manager confirms it whatever the answer.
+CheckCredit = Callable[[str, str, str, str, bool], dict[str, Any]]
 
 
 def _threshold(uow: UnitOfWork) -> Decimal:
@@ -59,9 +61,12 @@ def _price(uow: UnitOfWork, lines: list[schemas.LineIn], currency: str) -> prici
                                    code="currency_mismatch", extra={"line": n})
         price = line.unit_price if line.unit_price is not None else (
             product.list_price if product is not None else ZERO)
+        # the discount is measured from the list price, so only in the list's currency
+        list_price = product.list_price \
+            if product is not None and product.currency == currency else None
         priced_in.append(pricing.LineIn(line.product_id, line.quantity,
                                         amount(price, currency, f"lines[{n}].unit_price"),
-                                        line.discount_percent))
+                                        line.discount_percent, list_price))
     return pricing.price_lines(priced_in, catalogue, currency)
 
 
@@ -114,7 +119,8 @@ def list_quotes(uow: UnitOfWork, caller: Caller, q: schemas.QuoteQuery) -> dict[
     for name in ("customer_id", "opportunity_id", "status"):
         if getattr(q, name):
             query = query.where(getattr(Quote, name) == getattr(q, name))
-    rows, nxt = keyset_page(uow.session, query, Quote, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Quote.created_at, Quote.id), descending=True)
     return {"items": [quote_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -142,7 +148,7 @@ def submit_quote(uow: UnitOfWork, caller: Caller, quote_id: str) -> dict[str, An
     the owner's manager."""
     s = uow.session
     q = queries.get_visible(s, Quote, quote_id, caller, "quote", lock=True)
-    if pricing.needs_discount_approval(q.max_discount_percent, _threshold(uow)):
+    if pricing.needs_discount_approval(pricing.line_discounts(q.lines), _threshold(uow)):
         q.status = workflow.QUOTE.next(q.status, "submit_for_approval")
         q.approver_id = queries.manager_of(s, q.owner_id)
         uow.publish(_quote_event(q, events.QuoteSubmitted, approver_id=q.approver_id))
@@ -253,7 +259,8 @@ def list_orders(uow: UnitOfWork, caller: Caller, q: schemas.OrderQuery) -> dict[
     for name in ("customer_id", "status", "owner_id"):
         if getattr(q, name):
             query = query.where(getattr(Order, name) == getattr(q, name))
-    rows, nxt = keyset_page(uow.session, query, Order, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Order.created_at, Order.id), descending=True)
     return {"items": [order_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -284,10 +291,6 @@ def _order_event_base(o: Order) -> dict[str, Any]:
             "owner_id": o.owner_id, "owner_team_id": o.owner_team_id}
 
 
-def _max_discount(o: Order) -> Decimal:
-    return max((Decimal(line.get("discount_percent", "0")) for line in o.lines), default=ZERO)
-
-
 def submit_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
     o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
     o.status = workflow.ORDER.next(o.status, "submit")
@@ -298,19 +301,21 @@ def submit_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, An
 
 
 def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: CheckCredit,
-                  *, override: bool = False) -> dict[str, Any]:
-    """Confirm after billing's credit check. Over the limit → 409 ``credit_limit_exceeded``
-    (the check is recorded on the order) unless a manager approved the override; billing
-    not answering → 503 and the order stays as it was."""
+                  *, approved: bool = False, override: bool = False) -> dict[str, Any]:
+    """Confirm after billing's credit check. A discount over the threshold needs the
+    manager's approval (or an approved quote). Over the limit → 409
+    ``credit_limit_exceeded`` (the check is recorded on the order) unless a manager
+    approved the override; billing not answering → 503 and the order stays as it was."""
     s = uow.session
     o = queries.get_visible(s, Order, order_id, caller, "order", lock=True)
     confirmed = workflow.ORDER.next(o.status, "confirm")
-    if (not override and o.quote_id is None
-            and pricing.needs_discount_approval(_max_discount(o), _threshold(uow))):
+    if (not approved and o.quote_id is None
+            and pricing.needs_discount_approval(pricing.line_discounts(o.lines),
+                                                _threshold(uow))):
         raise Conflict("a discount above the threshold needs the manager's approval: submit "
                        "the order", code="discount_approval_required")
-    check = check_credit(o.customer_id, str(o.amount), o.currency, o.id)
-    o.last_credit_check = {**check, "checked_at": utcnow().isoformat()}
+    check = check_credit(o.customer_id, str(o.amount), o.currency, o.id, override)
+    o.last_credit_check = {**check, "checked_at": wire.timestamp(utcnow())}
     if not check.get("allowed", False) and not override:
         o.version += 1
         uow.commit()  # keep the refused check on the order for whoever approves it
@@ -341,7 +346,8 @@ def approve_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.
     o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
     _check_approver(caller, o.owner_id, "order:approve")
     workflow.ORDER.check(o.status, "approve")
-    return confirm_order(uow, caller, order_id, check_credit, override=data.credit_override)
+    return confirm_order(uow, caller, order_id, check_credit, approved=True,
+                         override=data.credit_override)
 
 
 def cancel_order(uow: UnitOfWork, caller: Caller, order_id: str, reason: str) -> dict[str, Any]:
@@ -400,12 +406,14 @@ def record_delivery(uow: UnitOfWork, caller: Caller, order_id: str, data: schema
     return schemas.Delivery.model_validate(d, from_attributes=True).model_dump(mode="json")
 
 
-def list_deliveries(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
+def list_deliveries(uow: UnitOfWork, caller: Caller, order_id: str, page: PageQuery
+                    ) -> dict[str, Any]:
     queries.get_visible(uow.session, Order, order_id, caller, "order")
-    rows = uow.session.scalars(select(Delivery).where(Delivery.order_id == order_id)
-                               .order_by(Delivery.delivered_on, Delivery.recorded_at))
+    query = select(Delivery).where(Delivery.order_id == order_id)
+    rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor,
+                               (Delivery.delivered_on, Delivery.recorded_at, Delivery.id))
     return {"items": [schemas.Delivery.model_validate(r, from_attributes=True)
-                      .model_dump(mode="json") for r in rows], "next_cursor": None}
+                      .model_dump(mode="json") for r in rows], "next_cursor": cursor}
 
 
 # -- paid status from billing ------------------------------------------------------------------

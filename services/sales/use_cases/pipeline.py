@@ -18,7 +18,7 @@ from crm_platform.errors import (
     check_version,
 )
 from crm_platform.money import ZERO
-from crm_platform.pagination import keyset_page
+from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
 from pydantic import ValidationError
 from sqlalchemy import or_, select
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # ``create_customer(data)`` creates the customer through the customer service (its
 # duplicate guard applies) and returns the created record.
 CreateCustomer = Callable[[dict[str, Any]], dict[str, Any]]
+# ``create_contact(customer_id, data, contact_id)`` adds a contact to a company customer
+# through the customer service; a second call with the same id finds the first contact.
+CreateContact = Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 
 def _out(model: type[Any], row: Any, **extra: Any) -> dict[str, Any]:
@@ -101,7 +104,8 @@ def list_leads(uow: UnitOfWork, caller: Caller, q: schemas.LeadQuery) -> dict[st
         like = f"%{q.q}%"
         query = query.where(or_(Lead.name.ilike(like), Lead.contact_name.ilike(like),
                                 Lead.phone.ilike(like)))
-    rows, nxt = keyset_page(uow.session, query, Lead, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Lead.created_at, Lead.id), descending=True)
     return {"items": [lead_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -157,9 +161,11 @@ def move_lead(uow: UnitOfWork, caller: Caller, lead_id: str, action: str,
 
 
 def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadConvert,
-                 create_customer: CreateCustomer, fetch: FetchCustomer) -> dict[str, Any]:
+                 create_customer: CreateCustomer, create_contact: CreateContact,
+                 fetch: FetchCustomer) -> dict[str, Any]:
     """Lead → customer (created by the customer service, so a company that already belongs
-    to another rep is refused naming its owner) + an opportunity at the first stage."""
+    to another rep is refused naming its owner) with the lead's contact person as its
+    contact, + an opportunity at the first stage with that contact."""
     s = uow.session
     lead = queries.get_visible(s, Lead, lead_id, caller, "lead", lock=True)
     converted = workflow.LEAD.next(lead.status, "convert")
@@ -183,6 +189,7 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
             raise  # another rep's customer: refused, naming the owner
         created = {"id": existing}  # the lead's own rep has it already: convert into it
     customer = customer_for(uow, caller, created["id"], fetch)
+    contact_id = _convert_contact(lead, customer.id, create_contact)
     now = utcnow()
     opp_amount = data.amount if data.amount is not None else (lead.estimated_amount or ZERO)
     opportunity = Opportunity(
@@ -191,8 +198,8 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
         owner_team_id=customer.owner_team_id,
         amount=amount(opp_amount, lead.currency, "amount"), currency=lead.currency,
         stage_id=stage.id, expected_close_date=data.expected_close_date, status="open",
-        lead_id=lead.id, campaign_id=lead.campaign_id, created_at=now, updated_at=now,
-        version=1)
+        lead_id=lead.id, contact_id=contact_id, campaign_id=lead.campaign_id,
+        created_at=now, updated_at=now, version=1)
     s.add(opportunity)
     rollups.move(s, None, rollups.snapshot(opportunity))
     _stage_change(uow, caller, opportunity, None, None)
@@ -205,6 +212,25 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
     uow.commit()
     return {"customer_id": customer.id, "opportunity_id": opportunity.id,
             "lead": lead_out(lead)}
+
+
+def _convert_contact(lead: Lead, customer_id: str, create_contact: CreateContact
+                     ) -> str | None:
+    """The lead's contact person as a contact of the company it became; its id is the
+    lead's, so converting again after a failure finds the contact made the first time.
+    A person's lead has no contact person: the customer is the person."""
+    if lead.kind != "company" or not lead.contact_name:
+        return None
+    body: dict[str, Any] = {"name": lead.contact_name}
+    if lead.phone:
+        body["phones"] = [lead.phone]
+    if lead.email:
+        body["emails"] = [lead.email]
+    contact = create_contact(customer_id, body, str(uuid.uuid5(_LEAD_CONTACTS, lead.id)))
+    return str(contact["id"])
+
+
+_LEAD_CONTACTS = uuid.UUID("7c1f3a52-4b8e-4d7a-9c55-0e6f2b9d8a11")
 
 
 # -- pipeline stages ---------------------------------------------------------------------------
@@ -226,9 +252,10 @@ def _stage(uow: UnitOfWork, stage_id: str | None) -> PipelineStage:
     return st
 
 
-def list_stages(uow: UnitOfWork) -> dict[str, Any]:
-    rows = uow.session.scalars(select(PipelineStage).order_by(PipelineStage.position))
-    return {"items": [stage_out(r) for r in rows], "next_cursor": None}
+def list_stages(uow: UnitOfWork, page: PageQuery) -> dict[str, Any]:
+    rows, cursor = keyset_page(uow.session, select(PipelineStage), page.limit, page.cursor,
+                               (PipelineStage.position, PipelineStage.id))
+    return {"items": [stage_out(r) for r in rows], "next_cursor": cursor}
 
 
 def create_stage(uow: UnitOfWork, data: schemas.StageIn) -> dict[str, Any]:
@@ -312,7 +339,8 @@ def list_opportunities(uow: UnitOfWork, caller: Caller, q: schemas.OpportunityQu
     for name in ("status", "stage_id", "owner_id", "customer_id"):
         if getattr(q, name):
             query = query.where(getattr(Opportunity, name) == getattr(q, name))
-    rows, nxt = keyset_page(uow.session, query, Opportunity, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (Opportunity.created_at, Opportunity.id), descending=True)
     return {"items": [opportunity_out(uow, r) for r in rows], "next_cursor": nxt}
 
 
@@ -363,11 +391,12 @@ def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, actio
     return opportunity_out(uow, o)
 
 
-def stage_history(uow: UnitOfWork, caller: Caller, opportunity_id: str) -> dict[str, Any]:
+def stage_history(uow: UnitOfWork, caller: Caller, opportunity_id: str, page: PageQuery
+                  ) -> dict[str, Any]:
     queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity")
-    rows = uow.session.scalars(select(StageChange).where(
-        StageChange.opportunity_id == opportunity_id).order_by(StageChange.id))
-    return {"items": [_out(schemas.StageChange, r) for r in rows], "next_cursor": None}
+    query = select(StageChange).where(StageChange.opportunity_id == opportunity_id)
+    rows, cursor = keyset_page(uow.session, query, page.limit, page.cursor, (StageChange.id,))
+    return {"items": [_out(schemas.StageChange, r) for r in rows], "next_cursor": cursor}
 
 
 # -- analytics -------------------------------------------------------------------------------------
@@ -382,7 +411,9 @@ def _owner_filter(uow: UnitOfWork, q: schemas.AnalyticsQuery) -> set[str] | None
 
 
 def funnel(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
-    totals = queries.funnel_totals(uow.session, caller, q.currency, _owner_filter(uow, q))
+    first, last = _months(q.period)
+    totals = queries.funnel_totals(uow.session, caller, q.currency, _owner_filter(uow, q),
+                                   first, last)
     return analytics.funnel([
         analytics.StageTotal(st.id, st.name, st.position, st.probability, n, total)
         for st, n, total in totals], q.currency)
@@ -395,7 +426,7 @@ def _months(period: str | None) -> tuple[str | None, str | None]:
     return first.strftime("%Y-%m"), last.strftime("%Y-%m")
 
 
-def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.AnalyticsQuery) -> dict[str, Any]:
+def win_loss(uow: UnitOfWork, caller: Caller, q: schemas.WinLossQuery) -> dict[str, Any]:
     first, last = _months(q.period)
     owners = _owner_filter(uow, q)
     s = uow.session

@@ -11,7 +11,7 @@ from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, check_version
 from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from services.sales import schemas
@@ -37,6 +37,18 @@ def _target_out(uow: UnitOfWork, t: SalesTarget) -> dict[str, Any]:
     out["achieved"] = str(achieved)
     out["achievement"] = analytics.achievement(t.amount, achieved)
     return out
+
+
+def _visible_targets(caller: Caller) -> ColumnElement[bool] | None:
+    """What ``_may_see_target`` says, as a condition on the table (None: all)."""
+    owners = caller.visible_owner_ids()
+    if owners is None:
+        return None
+    reps = and_(SalesTarget.subject_kind == "rep", SalesTarget.subject_id.in_(owners))
+    if caller.scope != "team":
+        return reps
+    return or_(reps, and_(SalesTarget.subject_kind == "team",
+                          SalesTarget.subject_id.in_(caller.team_ids)))
 
 
 def _may_see_target(uow: UnitOfWork, caller: Caller, t: SalesTarget) -> bool:
@@ -83,10 +95,12 @@ def list_targets(uow: UnitOfWork, caller: Caller, q: schemas.TargetQuery) -> dic
         query = query.where(SalesTarget.period == q.period)
     if q.subject_id:
         query = query.where(SalesTarget.subject_id == q.subject_id)
-    rows = [t for t in uow.session.scalars(query.order_by(SalesTarget.period,
-                                                          SalesTarget.subject_id))
-            if _may_see_target(uow, caller, t)]
-    return {"items": [_target_out(uow, t) for t in rows[: q.limit]], "next_cursor": None}
+    visible = _visible_targets(caller)
+    if visible is not None:
+        query = query.where(visible)
+    rows, cursor = keyset_page(uow.session, query, q.limit, q.cursor,
+                               (SalesTarget.period, SalesTarget.id))
+    return {"items": [_target_out(uow, t) for t in rows], "next_cursor": cursor}
 
 
 # -- work logs ---------------------------------------------------------------------------------
@@ -138,5 +152,6 @@ def list_work_logs(uow: UnitOfWork, caller: Caller, q: schemas.WorkLogQuery) -> 
         query = query.where(WorkLog.day >= q.day_from)
     if q.day_to:
         query = query.where(WorkLog.day <= q.day_to)
-    rows, nxt = keyset_page(uow.session, query, WorkLog, q.limit, q.cursor)
+    rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
+                            (WorkLog.created_at, WorkLog.id), descending=True)
     return {"items": [_log_out(r) for r in rows], "next_cursor": nxt}
