@@ -74,12 +74,13 @@ ROUTES = [
           body=s.NotificationIn, response=s.NotificationResult, status=201,
           tags=DELIVERIES, summary="Send a template to contacts, customers' contacts or "
           "users, under the consent rules"),
-    Route("GET", "/deliveries", "notify", "list_deliveries", "notification:read",
+    Route("GET", "/deliveries", "notify", "list_notification_deliveries", "notification:read",
           query=s.DeliveryQuery, response=s.DeliveryPage, tags=DELIVERIES,
           summary="The delivery log: queued → sent → delivered / failed / suppressed"),
-    Route("GET", "/deliveries/{delivery_id}", "notify", "get_delivery", "notification:read",
+    Route("GET", "/deliveries/{delivery_id}", "notify", "get_notification_delivery",
+          "notification:read",
           response=s.Delivery, tags=DELIVERIES),
-    Route("POST", "/deliveries/{delivery_id}/retry", "notify", "retry_delivery",
+    Route("POST", "/deliveries/{delivery_id}/retry", "notify", "retry_notification_delivery",
           "notification:send", response=s.Delivery, tags=DELIVERIES,
           summary="Send a failed message again"),
     # -- outbound webhooks (NTF-07) -----------------------------------------------------------

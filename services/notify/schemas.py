@@ -14,7 +14,7 @@ Category = Literal["transactional", "care", "marketing"]
 Locale = Literal["zh-CN", "en"]
 DeliveryStatus = Literal["queued", "sent", "delivered", "failed", "suppressed"]
 EventPattern = Annotated[str, Field(min_length=1, max_length=200,
-                                    pattern=r"^[a-z_]+(\.([a-z_]+|\*))*$|^\*$",
+                                    pattern=r"^[a-z_][a-z0-9_]*(\.([a-z0-9_]+|\*))*$|^\*$",
                                     examples=["invoice.*", "customer.owner_changed"])]
 LocalTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"])]
 

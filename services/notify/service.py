@@ -213,20 +213,20 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
                                               None)
 
     @rpc
-    def list_deliveries(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+    def list_notification_deliveries(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         self.caller.require("notification:read")
         with self.uow(read_only=True) as uow:
             return messages.list_deliveries(
                 uow, schemas.DeliveryQuery.model_validate(query or {}))
 
     @rpc
-    def get_delivery(self, delivery_id: str) -> dict[str, Any]:
+    def get_notification_delivery(self, delivery_id: str) -> dict[str, Any]:
         self.caller.require("notification:read")
         with self.uow(read_only=True) as uow:
             return messages.get_delivery(uow, delivery_id)
 
     @rpc
-    def retry_delivery(self, delivery_id: str) -> dict[str, Any]:
+    def retry_notification_delivery(self, delivery_id: str) -> dict[str, Any]:
         self.caller.require("notification:send")
         with self.uow() as uow:
             uow.on_commit(self.workers.wake)

@@ -108,7 +108,7 @@ def test_handover_tells_the_contacts_their_new_contact_person_by_email(
     with platform.admin() as admin:
         _ok(admin.post("/api/v1/customers/handover", json={
             "from_user_id": company["rep"]["id"], "to_user_id": successor["id"]}))
-    address = company["glad"]["email"]
+    address = company["glad"]["emails"][0]
     # the service takes every event of the session's other tests too: a backlog can wait
     mails = wait_until(lambda: outside.smtp.to(address), 120, "the handover email")
     mail = mails[0]
@@ -119,7 +119,7 @@ def test_handover_tells_the_contacts_their_new_contact_person_by_email(
     assert mail["Message-ID"].endswith("@crm.notify>")
     # transactional: no unsubscribe header; the English contact got it in English
     assert mail["List-Unsubscribe"] is None
-    english = wait_until(lambda: outside.smtp.to(company["opted"]["email"]), 60, "English")
+    english = wait_until(lambda: outside.smtp.to(company["opted"]["emails"][0]), 60, "English")
     assert "Your contact person is now 王强" in str(english[0]["Subject"])
     # the new owner hears of it in the inbox
     with platform.client(successor["token"]) as c:
@@ -152,7 +152,7 @@ def test_an_opted_out_contact_gets_no_care_message_and_the_suppression_is_logged
         _settings(admin)
         at = datetime.combine(day, datetime.min.time(), SHANGHAI) + timedelta(hours=12)
         _ok(admin.post("/api/v1/notification-jobs/run", json={"at": at.isoformat()}))
-        greeting = wait_until(lambda: outside.smtp.to(glad["email"]), 30, "the greeting")
+        greeting = wait_until(lambda: outside.smtp.to(glad["emails"][0]), 30, "the greeting")
         assert "孙丽" in str(greeting[0]["Subject"])
         # a care message carries one-click unsubscribe (RFC 8058)
         assert greeting[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -178,7 +178,7 @@ def test_one_click_unsubscribe_stops_marketing_but_not_transactional_mail(
         assert first["queued"] == 1
 
         def offer() -> list[Any]:
-            return [m for m in outside.smtp.to(contact["email"])
+            return [m for m in outside.smtp.to(contact["emails"][0])
                     if "春季优惠" in str(m["Subject"])]
         link = wait_until(offer, 30, "the offer")[0]["List-Unsubscribe"].strip("<>")
         # what a mail client does for RFC 8058

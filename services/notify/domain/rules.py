@@ -32,7 +32,7 @@ BIRTHDAY = "schedule.birthday"
 HOLIDAY = "schedule.holiday"
 SCHEDULED = (BIRTHDAY, HOLIDAY)
 
-_PATTERN = re.compile(r"^[a-z_]+(\.([a-z_]+|\*))*$|^\*$")
+_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*(\.([a-z0-9_]+|\*))*$|^\*$")
 
 
 def valid_event_pattern(pattern: str) -> bool:
