@@ -16,6 +16,7 @@ class UserSnapshot(EventData):
     team_id: str | None = None
     email: str | None = None
     phone: str | None = None
+    locale: str = "zh-CN"
     is_new_staff: bool = False
     is_active: bool = True
     version: int

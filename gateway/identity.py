@@ -116,7 +116,7 @@ def _check_version(record: User | Team, expected: int | None) -> None:
 def _user_snapshot(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "display_name": user.display_name,
             "roles": list(user.roles), "team_id": user.team_id, "email": user.email,
-            "phone": user.phone, "is_new_staff": user.is_new_staff,
+            "phone": user.phone, "locale": user.locale, "is_new_staff": user.is_new_staff,
             "is_active": user.is_active, "version": user.version}
 
 
@@ -268,7 +268,8 @@ class IdentityStore:
                 raise bad_reference("team_id", "team not found", "invalid_team")
             user = User(
                 id=str(uuid.uuid4()), username=data.username, display_name=data.display_name,
-                email=data.email, phone=data.phone, password_hash=hash_password(data.password),
+                email=data.email, phone=data.phone, locale=data.locale,
+                password_hash=hash_password(data.password),
                 roles=list(data.roles), team_id=data.team_id, is_active=True,
                 is_new_staff=data.is_new_staff, token_version=1, version=1,
             )

@@ -54,6 +54,10 @@ class Route:
     upload_doc: str | None = None  # what the uploaded file holds (OpenAPI)
     csv_response: str | None = None  # RPC returns {"filename", "content"} → text/csv
     timeout: float | None = None
+    # no token: the request is signed by its sender (a webhook, a provider's receipt, an
+    # unsubscribe link), and the service checks that; the RPC gets ``data`` =
+    # {"body": the raw body as text, "headers", "query"}
+    public: bool = False
     summary: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
 
@@ -74,6 +78,8 @@ def _endpoint(route: Route) -> Any:
     forwards_page = route.forwards_page  # decided once, not per request
 
     async def endpoint(request: Request, **kwargs: Any) -> Response:
+        if route.public:
+            return await _public(route, request, kwargs)
         principal: Principal = await authenticate(request, portal=route.portal)
         rt = request.app.state.runtime
         if route.confidential:  # before the permission check: denied attempts are audited too
@@ -163,6 +169,31 @@ def _endpoint(route: Route) -> Any:
     return endpoint
 
 
+# headers a public operation's service may need (signatures, content type); never the
+# caller's credentials
+PUBLIC_HEADERS = ("content-type", "webhook-id", "webhook-timestamp", "webhook-signature",
+                  "list-unsubscribe")
+
+
+async def _public(route: Route, request: Request, kwargs: dict[str, Any]) -> Response:
+    raw = await request.body()
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the body must be UTF-8 text", code="invalid_encoding") from exc
+    rpc_kwargs: dict[str, Any] = {name: kwargs.pop(name)
+                                  for name in PATH_PARAM.findall(route.path)}
+    rpc_kwargs["data"] = {
+        "body": body,
+        "headers": {k: v for k, v in request.headers.items() if k in PUBLIC_HEADERS},
+        "query": dict(request.query_params),
+    }
+    context = {"correlation_id": request.state.request_id}
+    result = await request.app.state.runtime.call(route.service, route.rpc, rpc_kwargs,
+                                                  context, route.timeout)
+    return etag_json(result, route.status)
+
+
 def _query(model: type[BaseModel], request: Request) -> BaseModel:
     """The query string as ``model``; a bad value is the same 422 FastAPI gives.
 
@@ -247,13 +278,16 @@ def build_router(routes: Sequence[Route]) -> APIRouter:
         responses: dict[int | str, dict[str, Any]] = {}
         if route.csv_response:
             responses[200] = {"content": {"text/csv": {}}}
+        if route.public:
+            doc = (route.summary or "") + f"\n\nNo token: signed by its sender; RPC " \
+                f"`{route.service}.{route.rpc}`."
         router.add_api_route(
             route.path, _endpoint(route), methods=[route.method],
             response_model=None if route.csv_response else route.response,
             status_code=route.status, operation_id=route.rpc,
             tags=list(route.tags or [route.service]), summary=route.summary,
             description=doc.strip(), response_class=JSONResponse, responses=responses,
-            openapi_extra={"security": SECURITY,
+            openapi_extra={"security": [] if route.public else SECURITY,
                            **({"x-portal": True} if route.portal else {}),
                            **({"x-confidential": True} if route.confidential else {}),
                            **({"parameters": _query_parameters(route.query)}

@@ -69,6 +69,10 @@ class Team(BaseModel):
     updated_at: datetime
 
 
+# the languages the platform writes messages in (notifications' templates, NTF-04)
+Locale = Literal["zh-CN", "en"]
+
+
 class UserCreate(Strict):
     username: str = Field(min_length=2, max_length=150, pattern=r"^[\w.@+-]+$")
     password: str = Field(min_length=8, max_length=200)
@@ -77,6 +81,7 @@ class UserCreate(Strict):
     team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
     phone: Phone | None = None
+    locale: Locale = "zh-CN"
     is_new_staff: bool = False
 
     _roles = field_validator("roles")(_check_roles)
@@ -89,6 +94,7 @@ class UserUpdate(Strict):
     team_id: Ref | None = None
     email: str | None = Field(None, max_length=320)
     phone: Phone | None = None
+    locale: Locale = kept()
     is_new_staff: bool = kept()
     password: str = kept(min_length=8, max_length=200)
 
@@ -111,6 +117,7 @@ class User(BaseModel):
     display_name: str
     email: str | None
     phone: str | None
+    locale: str
     roles: list[str]
     team_id: str | None
     is_active: bool

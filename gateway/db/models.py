@@ -37,6 +37,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), nullable=False)
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(40))
+    # the language messages to the user are written in (NTF-04)
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN", nullable=False)
     password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
     roles: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), index=True)

@@ -35,6 +35,9 @@ PERMISSIONS = (
     "kb:read", "kb:write", "kb:publish", "service_report:read", "portal:invite",
     "portal:read", "portal:write",
     "document:read", "document:write", "document:manage", "document:configure",
+    # notifications (NTF-01 … NTF-07)
+    "inbox:read", "inbox:write", "notification:read", "notification:configure",
+    "notification:send", "webhook:manage",
 )
 
 _SALES_REP: dict[str, Scope] = {
@@ -103,6 +106,15 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
     # operations and nothing else, for their own customer only (the service enforces it)
     "portal_contact": {"portal:read": "own", "portal:write": "own"},
 }
+
+# everyone reads their own inbox; who runs notifications and who sends to customers
+for _role, _grants in ROLE_GRANTS.items():
+    if _role != "portal_contact":
+        _grants.setdefault("inbox:*", "own")
+ROLE_GRANTS["marketing"].update({"notification:read": "all", "notification:send": "all",
+                                 "notification:configure": "all"})
+ROLE_GRANTS["service_manager"].update({"notification:read": "all",
+                                       "notification:send": "all"})
 
 PORTAL_ROLE = "portal_contact"
 # roles a staff user may hold (the portal role belongs to portal accounts only)

@@ -24,11 +24,11 @@ The event handlers that keep the copies are in :mod:`crm_platform.service.copies
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Boolean, Integer, String, Table, select
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Table, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_platform.db import UTCDateTime, insert_many, is_postgres, utcnow
@@ -88,10 +88,11 @@ class CustomerCopy(CopyTable):
 
 class ContactCopy(CopyTable):
     """The customer service's contact persons (``contact.*``): who to call back or write
-    to, and whose phone an incoming call comes from. Phones are normalised as the customer
-    service keeps them; a deleted contact stays, flagged, so late events cannot bring it
-    back. A customer merge moves contacts to the survivor without contact events: the
-    copy follows in the service's ``customer_merged`` hook."""
+    to, whose phone an incoming call comes from, and whether they agreed to be reached
+    for marketing. Phones are normalised as the customer service keeps them; a deleted
+    contact stays, flagged, so late events cannot bring it back. A customer merge moves
+    contacts to the survivor without contact events: the copy follows in the service's
+    ``customer_merged`` hook (:func:`crm_platform.service.copies.move_contacts`)."""
 
     __tablename__ = "contacts"
 
@@ -99,6 +100,10 @@ class ContactCopy(CopyTable):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     phones: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     email: Mapped[str | None] = mapped_column(String(320))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    marketing_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN", nullable=False)
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 

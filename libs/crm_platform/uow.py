@@ -92,6 +92,7 @@ class UnitOfWork:
         self._after_commit = after_commit
         self._pending: list[CloudEvent] = []
         self._session: Session | None = None
+        self._on_commit: list[Callable[[], None]] = []
         self.published: list[CloudEvent] = []
         self._changing: Changes = {}
         self._created: set[str] = set()
@@ -124,6 +125,7 @@ class UnitOfWork:
         # close() rolls back whatever was not committed and detaches loaded objects
         # without expiring them, so results stay readable after the block
         self._pending = []
+        self._on_commit = []
         try:
             if self.note_changes:
                 event.remove(self.session, "before_flush", self._before_flush)
@@ -165,6 +167,11 @@ class UnitOfWork:
         return set(self.session.scalars(*insert_many(
             self.tables.inbox, rows, 'ON CONFLICT DO NOTHING RETURNING "event_id"')))
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the next commit has succeeded (wake a worker that will
+        read what it wrote)."""
+        self._on_commit.append(callback)
+
     def flush(self) -> None:
         self.session.flush()
 
@@ -197,9 +204,13 @@ class UnitOfWork:
         self.published.extend(committed)
         if rows and self._after_commit is not None:
             self._after_commit(rows)
+        callbacks, self._on_commit = self._on_commit, []
+        for callback in callbacks:
+            callback()
 
     def rollback(self) -> None:
         self._pending = []
+        self._on_commit = []
         self._changing = {}
         if self._session is not None:
             self._session.rollback()

@@ -94,6 +94,8 @@ class ContactSnapshot(EventData):
                               "written before emails)")
     birthday: date | None = None
     marketing_opt_out: bool = False
+    locale: str = "zh-CN"
+    wechat_openid: str | None = None
     version: int = 0
 
 

@@ -270,6 +270,8 @@ class ContactIn(Strict):
     is_decision_maker: bool = False
     notes: str | None = Field(None, max_length=2000)
     marketing_opt_out: bool = False
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    wechat_openid: str | None = Field(None, max_length=64)
 
 
 class ContactUpdate(Strict):
@@ -283,6 +285,8 @@ class ContactUpdate(Strict):
     is_decision_maker: bool = kept()
     notes: str | None = Field(None, max_length=2000)
     marketing_opt_out: bool = kept()
+    locale: Literal["zh-CN", "en"] = kept()
+    wechat_openid: str | None = Field(None, max_length=64)
 
 
 class Contact(BaseModel):
@@ -297,6 +301,8 @@ class Contact(BaseModel):
     is_decision_maker: bool
     notes: str | None
     marketing_opt_out: bool
+    locale: str
+    wechat_openid: str | None
     version: int
     created_at: datetime
     updated_at: datetime

@@ -20,6 +20,7 @@ from services.billing.events import (
     PaymentRefunded,
 )
 from services.customer.events import CustomerMerged, CustomerSnapshot
+from services.notify.events import InboundLeadReceived
 from services.sales import schemas
 from services.sales.db.models import Base, CustomerCopy, Staff, Team
 from services.sales.use_cases import catalogue, common, handover, orders, pipeline, planning
@@ -27,10 +28,10 @@ from services.sales.use_cases import catalogue, common, handover, orders, pipeli
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
 # archived / merged (CustomerCopies); gateway user.created / updated / deactivated,
 # team.created / updated (StaffCopies); billing payment.received / payment.allocated /
-# payment.refunded (order paid status), expense.approved (campaign cost). Synchronous
-# calls: customer.create_customer / create_contact (lead conversion) and
-# get_customer_snapshot (a customer not copied here yet, CustomerCopies.fetch_customer),
-# billing.check_credit (order confirmation).
+# payment.refunded (order paid status), expense.approved (campaign cost); notify
+# inbound_lead.received (lead capture). Synchronous calls: customer.create_customer /
+# create_contact (lead conversion) and get_customer_snapshot (a customer not copied here
+# yet, CustomerCopies.fetch_customer), billing.check_credit (order confirmation).
 
 CUSTOMER_TIMEOUT = 10.0
 
@@ -479,6 +480,12 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     # -- events from other services -------------------------------------------------------------
     def customer_owner_changed(self, uow: UnitOfWork, customer: CustomerSnapshot) -> None:
         common.follow_owner(uow, customer)
+
+    @event_handler("notify", "inbound_lead.received")
+    def on_inbound_lead_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        """A signed lead from a capture source (a web form): created as any lead is,
+        for the source's owner, exactly once (the inbox)."""
+        pipeline.create_inbound_lead(uow, event.payload(InboundLeadReceived))
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         common.move_to_survivor(uow, merged)

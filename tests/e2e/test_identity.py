@@ -7,6 +7,7 @@ import uuid
 import jwt
 import pytest
 
+from gateway.routes import service_routes
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
 
@@ -216,12 +217,15 @@ def test_openapi_lists_identity_operations_with_models(platform: Platform) -> No
         ref = create_user["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         assert ref.endswith("/UserCreate")
         assert "User" in spec["components"]["schemas"]
-        # every operation but the login, the token refresh and accepting a portal
-        # invitation (the token is the credential) says how to authenticate
+        # every operation but the login, the token refresh, accepting a portal invitation
+        # (the token is the credential) and the operations signed by their senders
+        # (inbound webhooks, receipts, unsubscribe links) says how to authenticate
         schemes = set(spec["components"]["securitySchemes"])
+        public = {r.rpc for r in service_routes() if r.public}
         for path, item in spec["paths"].items():
             for method, op in item.items():
-                if op["operationId"] not in ("login", "refresh_token", "accept_portal_invite"):
+                if op["operationId"] not in ("login", "refresh_token", "accept_portal_invite",
+                                             *public):
                     assert {k for s in op.get("security", []) for k in s} == schemes, \
                         (method, path)
         assert c.get("/docs").status_code == 200

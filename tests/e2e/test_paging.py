@@ -22,6 +22,7 @@ import httpx
 import pytest
 from crm_platform.pagination import MAX_LIMIT
 
+from tests.e2e.conftest import Outside
 from tests.e2e.sales_support import _ok, _product
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
@@ -55,8 +56,9 @@ class World:
     lists hold only what this module makes), three customers, and three orders confirmed
     at the list price with everything due at once (plans, invoices, receivables)."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, outside: Outside) -> None:
         self.platform = platform
+        self.outside = outside  # webhook subscribers the SSRF guard lets through
         platform.admin().close()  # logs in once
         self.admin_token = platform.tokens["admin"]
 
@@ -627,6 +629,99 @@ def _destruction_records(w: World) -> Listing:
 
 
 # operation id → the factory making rows for it
+# -- notifications ---------------------------------------------------------------------
+def _notify_template(w: World) -> str:
+    with w.admin() as c:
+        return str(_ok(c.post("/api/v1/templates", json={
+            "name": f"翻页{_tag()}", "bodies": {"zh-CN": {"text": "翻页"}}}), 201)["id"])
+
+
+def _inbox_messages(w: World) -> list[str]:
+    """Three messages to the rep's inbox (once the notification service knows the rep);
+    the ids of their deliveries."""
+    template = _notify_template(w)
+    made: list[str] = []
+    with w.admin() as c:
+        def send() -> bool:
+            r = c.post("/api/v1/notifications", json={
+                "template_id": template, "category": "transactional", "channels": ["inbox"],
+                "recipients": {"user_ids": [w.rep["id"]]}})
+            if r.status_code == 201:
+                made.extend(r.json()["delivery_ids"])
+            return r.status_code == 201
+        for _ in range(3):
+            wait_until(send, 30, "the rep known to notify")
+    return made
+
+
+def _inbox(w: World) -> Listing:
+    _inbox_messages(w)
+    return Listing(w.rep["token"], "/inbox")
+
+
+def _message_deliveries(w: World) -> Listing:
+    made = _inbox_messages(w)
+    return Listing(w.admin_token, "/deliveries", {"recipient_id": w.rep["id"]},
+                   created=set(made))
+
+
+def _templates(w: World) -> Listing:
+    return Listing(w.admin_token, "/templates", created={_notify_template(w)
+                                                         for _ in range(3)})
+
+
+def _notification_rules(w: World) -> Listing:
+    template = _notify_template(w)
+    with w.admin() as c:
+        made = {_ok(c.post("/api/v1/notification-rules", json={
+            "name": f"翻页{n}", "event_type": f"paging_{_tag()}.done", "recipients": ["owner"],
+            "channels": ["inbox"], "template_id": template}), 201)["id"] for n in range(3)}
+    return Listing(w.admin_token, "/notification-rules", created=made)
+
+
+def _holidays(w: World) -> Listing:
+    with w.admin() as c:
+        made = set()
+        for _ in range(3):
+            day = date(2100, 1, 1) + timedelta(days=uuid.uuid4().int % 30000)
+            r = c.post("/api/v1/holidays", json={"date": day.isoformat(), "name": "翻页节"})
+            if r.status_code == 201:
+                made.add(r.json()["id"])
+    return Listing(w.admin_token, "/holidays", created=made, minimum=len(made))
+
+
+def _webhooks(w: World) -> Listing:
+    with w.admin() as c:
+        made = {_ok(c.post("/api/v1/webhooks", json={
+            "url": w.outside.hook_url(f"/paging/{n}"), "event_types": [f"paging_{_tag()}.*"]}),
+            201)["id"] for n in range(3)}
+    return Listing(w.admin_token, "/webhooks", created=made)
+
+
+def _webhook_deliveries(w: World) -> Listing:
+    with w.admin() as c:
+        endpoint = _ok(c.post("/api/v1/webhooks", json={
+            "url": w.outside.hook_url("/paging/customers"), "event_types": ["customer.*"]}),
+            201)["id"]
+    with w.as_rep() as c:
+        for n in range(3):
+            _ok(c.post("/api/v1/customers", json={"name": f"翻页钩子{n}-{_tag()}",
+                                                  "kind": "person"}), 201)
+    with w.admin() as c:
+        wait_until(lambda: len(c.get(f"/api/v1/webhooks/{endpoint}/deliveries").json()[
+            "items"]) >= 3, 30, "three webhook deliveries")
+    return Listing(w.admin_token, f"/webhooks/{endpoint}/deliveries")
+
+
+def _inbound_sources(w: World) -> Listing:
+    _inbox_messages(w)  # the rep is known to notify
+    with w.admin() as c:
+        made = {_ok(c.post("/api/v1/inbound-sources", json={
+            "name": f"paging-{_tag()}", "owner_id": w.rep["id"]}), 201)["id"]
+            for _ in range(3)}
+    return Listing(w.admin_token, "/inbound-sources", created=made)
+
+
 FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_teams": _teams,
     "list_users": _users,
@@ -682,6 +777,14 @@ FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_retention_due": _retention_due,
     "list_destruction_requests": _destruction_requests,
     "list_destruction_records": _destruction_records,
+    "list_inbox": _inbox,
+    "list_notification_deliveries": _message_deliveries,
+    "list_templates": _templates,
+    "list_rules": _notification_rules,
+    "list_holidays": _holidays,
+    "list_webhooks": _webhooks,
+    "list_webhook_deliveries": _webhook_deliveries,
+    "list_inbound_sources": _inbound_sources,
 }
 
 
@@ -702,8 +805,8 @@ def page_operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def world(platform: Platform) -> World:
-    return World(platform)
+def world(platform: Platform, outside: Outside) -> World:
+    return World(platform, outside)
 
 
 def test_every_list_operation_has_a_factory(openapi: dict[str, Any]) -> None:

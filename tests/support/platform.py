@@ -28,7 +28,7 @@ from tests.support.infra import (
 
 REPO = Path(__file__).resolve().parents[2]
 # every service present in this build, in dependency order
-SERVICES = [s for s in ("customer", "sales", "billing", "service_desk", "docs")
+SERVICES = [s for s in ("customer", "sales", "billing", "service_desk", "docs", "notify")
             if (REPO / "services" / s / "service.py").exists()]
 ADMIN_PASSWORD = "e2e-admin-password"
 

@@ -178,3 +178,11 @@ class ContactCopies:
         apply_snapshots(uow.session, self.contact_copy,
                         [e.payload(ContactSnapshot) for e in events],
                         lambda _deleted: {"is_deleted": True})
+
+
+def move_contacts(uow: UnitOfWork, contact_copy: Any, merged: CustomerMerged) -> None:
+    """A merged customer's contacts now belong to the survivor (the customer service
+    moves them without contact events)."""
+    table = contact_copy.__table__
+    uow.session.execute(update(table).where(table.c.customer_id == merged.merged_id)
+                        .values(customer_id=merged.survivor_id))

@@ -36,9 +36,9 @@ from typing import Any
 import eventlet
 import eventlet.event
 import eventlet.queue
-from kombu import Connection, Producer
+from kombu import Connection, Producer, Queue, binding
 from nameko.amqp.publish import Publisher
-from nameko.events import EventHandler
+from nameko.events import EventHandler, get_event_exchange
 from nameko.exceptions import (
     ContainerBeingKilled,
     IncorrectSignature,
@@ -187,6 +187,7 @@ class PoisonEvent(Exception):
 class ReliableEventHandler(EventHandler):  # type: ignore[misc]
     def setup(self) -> None:
         super().setup()
+        self.queue = self.bound_queue()
         from crm_platform.service.providers import shared_publisher
 
         settings = get_settings()
@@ -199,6 +200,15 @@ class ReliableEventHandler(EventHandler):  # type: ignore[misc]
             {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue},
         )
         self.publisher.declare_queue(dead_letter_queue_name(queue))
+
+    def bound_queue(self) -> Queue:
+        """The queue to consume, as nameko declared it: bound to the source's exchange
+        with the event type as routing key."""
+        return self.queue
+
+    def bindings(self) -> list[tuple[str, str]]:
+        """(source service, routing key) pairs the queue is bound with."""
+        return [(self.source_service, self.event_type)]
 
     def handle_result(
         self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
@@ -338,6 +348,26 @@ def batch_event_handler(
     return decorate
 
 
+def _exactly_once(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``fn(self, event, uow)`` so its effect commits with the inbox mark."""
+    consumer = fn.__name__
+
+    @functools.wraps(fn)
+    def handle(self: Any, body: Any) -> None:
+        event = _cloud_event(body)
+        service = self.name
+        with self.uow() as uow:
+            uow.correlation_id = uow.correlation_id or event.correlationid
+            if not uow.mark_consumed(event.id, event.type, consumer):
+                metrics.EVENTS_CONSUMED.labels(service, event.type, "duplicate").inc()
+                return
+            fn(self, event, uow)
+            uow.commit()
+        metrics.EVENTS_CONSUMED.labels(service, event.type, "applied").inc()
+
+    return handle
+
+
 def event_handler(
     source_service: str, event_type: str
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -348,21 +378,45 @@ def event_handler(
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        consumer = fn.__name__
+        return ReliableEventHandler.decorator(  # type: ignore[no-any-return]
+            source_service, event_type)(_exactly_once(fn))
 
-        @functools.wraps(fn)
-        def handle(self: Any, body: Any) -> None:
-            event = _cloud_event(body)
-            service = self.name
-            with self.uow() as uow:
-                uow.correlation_id = uow.correlation_id or event.correlationid
-                if not uow.mark_consumed(event.id, event.type, consumer):
-                    metrics.EVENTS_CONSUMED.labels(service, event.type, "duplicate").inc()
-                    return
-                fn(self, event, uow)
-                uow.commit()
-            metrics.EVENTS_CONSUMED.labels(service, event.type, "applied").inc()
+    return decorate
 
-        return ReliableEventHandler.decorator(source_service, event_type)(handle)  # type: ignore[no-any-return]
+
+def stream_queue_name(service: str, method: str) -> str:
+    return f"evt-stream--{service}.{method}"
+
+
+class EventStreamHandler(ReliableEventHandler):
+    """One SERVICE_POOL queue bound to the ``<source>.events`` exchange of every source
+    with one routing pattern: a service that reacts to events by data (notification
+    rules, webhook subscriptions) rather than by code takes them all through one
+    queue, with the same inbox, retries and dead-letter queue as any handler."""
+
+    def __init__(self, sources: tuple[str, ...], pattern: str = "#", **kwargs: Any) -> None:
+        super().__init__(sources[0], pattern, **kwargs)
+        self.sources = sources
+        self.pattern = pattern
+
+    def bound_queue(self) -> Queue:
+        name = stream_queue_name(self.container.service_name, self.method_name)
+        return Queue(name, durable=True, auto_delete=False, exclusive=False, bindings=[
+            binding(get_event_exchange(source, self.container.config),
+                    routing_key=self.pattern)
+            for source in self.sources])
+
+    def bindings(self) -> list[tuple[str, str]]:
+        return [(source, self.pattern) for source in self.sources]
+
+
+def event_stream(sources: tuple[str, ...], pattern: str = "#"
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Like :func:`event_handler`, for every event of ``sources`` whose type matches the
+    AMQP ``pattern`` (``#``: all); the handler reads ``event.type`` to tell them apart."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return EventStreamHandler.decorator(sources, pattern)(  # type: ignore[no-any-return]
+            _exactly_once(fn))
 
     return decorate

@@ -15,14 +15,16 @@ import inspect
 import sys
 from dataclasses import dataclass
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, binding
 
 from crm_platform.events import exchange_name
 from crm_platform.service.entrypoints import (
+    EventStreamHandler,
     ReliableEventHandler,
     dead_letter_queue_name,
     handler_queue_name,
     retry_queue_name,
+    stream_queue_name,
 )
 from crm_platform.settings import get_settings
 
@@ -42,10 +44,18 @@ class HandlerQueue:
     method: str
     source: str
     event_type: str
+    # a stream handler's queue is bound to several exchanges (``event_stream``)
+    stream_bindings: tuple[tuple[str, str], ...] = ()
 
     @property
     def queue(self) -> str:
+        if self.stream_bindings:
+            return stream_queue_name(self.service, self.method)
         return handler_queue_name(self.source, self.event_type, self.service, self.method)
+
+    @property
+    def bindings(self) -> tuple[tuple[str, str], ...]:
+        return self.stream_bindings or ((self.source, self.event_type),)
 
 
 def service_classes(modules: tuple[str, ...] | list[str] = SERVICE_MODULES) -> list[type]:
@@ -67,7 +77,11 @@ def handler_queues(service_cls: type) -> list[HandlerQueue]:
     out = []
     for method, member in inspect.getmembers(service_cls):
         for entrypoint in getattr(member, "nameko_entrypoints", ()):
-            if isinstance(entrypoint, ReliableEventHandler):
+            if isinstance(entrypoint, EventStreamHandler):
+                out.append(HandlerQueue(service_cls.name, method,  # type: ignore[attr-defined]
+                                        entrypoint.source_service, entrypoint.event_type,
+                                        tuple(entrypoint.bindings())))
+            elif isinstance(entrypoint, ReliableEventHandler):
                 out.append(HandlerQueue(service_cls.name, method,  # type: ignore[attr-defined]
                                         entrypoint.source_service, entrypoint.event_type))
     return out
@@ -85,11 +99,14 @@ def declare(amqp_uri: str | None = None,
     with Connection(amqp_uri or get_settings().amqp_uri) as conn:
         channel = conn.channel()
         for hq in all_handler_queues(modules):
-            exchange = Exchange(exchange_name(hq.source), type="topic", durable=True)
-            exchange.declare(channel=channel)
+            exchanges = {source: Exchange(exchange_name(source), type="topic", durable=True)
+                         for source, _ in hq.bindings}
+            for exchange in exchanges.values():
+                exchange.declare(channel=channel)
             # exactly as nameko declares it, so the service's own declare agrees
-            Queue(hq.queue, exchange=exchange, routing_key=hq.event_type, durable=True,
-                  auto_delete=False, exclusive=False).declare(channel=channel)
+            Queue(hq.queue, durable=True, auto_delete=False, exclusive=False, bindings=[
+                binding(exchanges[source], routing_key=key) for source, key in hq.bindings
+            ]).declare(channel=channel)
             Queue(retry_queue_name(hq.queue), durable=True, queue_arguments={
                 "x-dead-letter-exchange": "", "x-dead-letter-routing-key": hq.queue,
             }).declare(channel=channel)

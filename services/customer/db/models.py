@@ -175,6 +175,10 @@ class Contact(Base):
     is_decision_maker: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     notes: Mapped[str | None] = mapped_column(Text)
     marketing_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # how notifications reach the contact: in which language, and the contact's openid
+    # with the company's WeChat Official Account
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN", nullable=False)
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -37,7 +37,7 @@ def _contact_event(c: Contact, cls: type[events.ContactSnapshot]) -> events.Cont
     return cls(id=c.id, customer_id=c.customer_id, name=c.name, phones=c.phones,
                emails=c.emails, email=c.emails[0] if c.emails else None,
                birthday=c.birthday, marketing_opt_out=c.marketing_opt_out,
-               version=c.version)
+               locale=c.locale, wechat_openid=c.wechat_openid, version=c.version)
 
 
 def _clean_contact(fields: dict[str, Any]) -> dict[str, Any]:

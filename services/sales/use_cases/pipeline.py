@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed, check_version
+from crm_platform.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    check_version,
+)
 from crm_platform.money import ZERO
 from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
+from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
+from services.notify.events import InboundLeadReceived
 from services.sales import events, schemas
 from services.sales.db import queries, rollups
 from services.sales.db.models import Lead, Opportunity, PipelineStage, Staff, StageChange
@@ -24,6 +34,8 @@ from services.sales.use_cases.common import (
     amount,
     customer_for,
 )
+
+log = logging.getLogger(__name__)
 
 # ``create_customer(data)`` creates the customer through the customer service (its
 # duplicate guard applies) and returns the created record.
@@ -61,6 +73,22 @@ def create_lead(uow: UnitOfWork, caller: Caller, data: schemas.LeadIn) -> dict[s
                                    campaign_id=lead.campaign_id, owner_id=owner))
     uow.commit()
     return lead_out(lead)
+
+
+def create_inbound_lead(uow: UnitOfWork, received: InboundLeadReceived) -> None:
+    """A lead captured by the notification service's inbound webhook, entered as the
+    platform for the source's owner through :func:`create_lead` (its checks apply). Its
+    input was checked against the same limits when it arrived; a lead the rules refuse
+    now is logged and dropped, not retried: retrying cannot make it acceptable."""
+    fields = received.model_dump(include={"name", "kind", "contact_name", "phone", "email",
+                                          "province", "industry", "note", "campaign_id",
+                                          "owner_id"})
+    fields["source"] = f"inbound:{received.source}"
+    try:
+        create_lead(uow, Caller.system("notify"), schemas.LeadIn.model_validate(fields))
+    except (DomainError, ValidationError) as exc:
+        log.warning("inbound lead %s from %s refused: %s", received.external_id,
+                    received.source, exc)
 
 
 def get_lead(uow: UnitOfWork, caller: Caller, lead_id: str) -> dict[str, Any]:
