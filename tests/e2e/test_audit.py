@@ -180,8 +180,10 @@ def test_write_entries_record_the_changed_fields_old_and_new_values(data: Data) 
 
     with data.platform.client(data.admin_token) as admin:
         admin_id = _ok(admin.get("/api/v1/me"))["id"]
+        version = _ok(admin.get(f"/api/v1/credit/{data.customer}"))["version"]
         first = _ok(admin.put(f"/api/v1/credit/{data.customer}",
-                              json={"limit": "1000.00", "currency": "CNY"}))
+                              json={"limit": "1000.00", "currency": "CNY"},
+                              headers={"If-Match": f'"{version}"'}))
         r = admin.put(f"/api/v1/credit/{data.customer}",
                       json={"limit": "2500.00", "currency": "CNY"},
                       headers={"If-Match": f'"{first["version"]}"'})

@@ -675,7 +675,7 @@ def test_a_customer_billing_has_not_copied_yet_is_asked_of_the_customer_service(
         engine.dispose()
     assert billing_copy() == []
     with platform.client(org["finance"]["token"]) as f:
-        r = f.put(f"/api/v1/credit/{customer['id']}",
+        r = f.put(f"/api/v1/credit/{customer['id']}", headers={"If-Match": '"0"'},
                   json={"limit": "50000.00", "currency": "CNY"})
         assert r.status_code == 200, r.text
         assert r.json()["limit"] == "50000.00"

@@ -33,7 +33,8 @@ def test_the_exposure_counts_an_order_from_its_confirmation(platform: Platform,
     with platform.client(finance["token"]) as f:
         wait_until(lambda: f.get(f"/api/v1/credit/{cid}").status_code == 200, 20,
                    "the customer in billing")
-        _ok(f.put(f"/api/v1/credit/{cid}", json={"limit": "1000.00", "currency": "CNY"}))
+        _ok(f.put(f"/api/v1/credit/{cid}", json={"limit": "1000.00", "currency": "CNY"},
+                  headers={"If-Match": '"0"'}))
     with platform.client(rep["token"]) as c:
         first = _order(c, cid, product["id"], "600.00")
         second = _order(c, cid, product["id"], "600.00")
