@@ -133,8 +133,8 @@ def test_event_delivered_twice_is_applied_once(ledger: Ledger) -> None:
         publisher.close()
     wait_until(lambda: event.id in ledger.call("applied"), 10, "replayed event applied")
     # all three deliveries of it handled: one applied, two recognised as duplicates
-    wait_until(lambda: _consumed(ledger, "ledger_entry.added", "duplicate") >= duplicates_before + 2, 20,
-               "the two redeliveries recognised")
+    wait_until(lambda: _consumed(ledger, "ledger_entry.added", "duplicate")
+               >= duplicates_before + 2, 20, "the two redeliveries recognised")
     assert ledger.call("applied")[event.id] == 1
 
 
