@@ -23,7 +23,6 @@ from services.notify.db import queries
 from services.notify.db.models import (
     Delivery,
     WebhookAttempt,
-    WebhookDelivery,
     WebhookEndpoint,
 )
 from services.notify.domain import webhooks
@@ -58,10 +57,11 @@ def send_next(uow: UnitOfWork, providers: dict[str, Provider], settings: NotifyS
         row.status, row.reason, row.updated_at = "suppressed", "opted_out", now
         uow.commit()
         return True
-    provider, delivery_id, message = providers[row.channel], row.id, outgoing(row, settings)
+    provider, message = providers[row.channel], outgoing(row, settings)
     # the outcome is written before the call, so that once the provider has accepted the
     # message only the COMMIT remains to be sent (no round trip, no other green thread
-    # in between); a refusal rolls it back
+    # in between); a refusal puts the row back as it was, still locked, and records it
+    before = row.status, row.sent_at, row.updated_at
     row.attempts += 1
     row.status = DELIVERY.next(row.status, "send")
     row.sent_at = row.updated_at = now
@@ -70,8 +70,8 @@ def send_next(uow: UnitOfWork, providers: dict[str, Provider], settings: NotifyS
     try:
         sent: Sent = provider.send(message)
     except SendFailed as exc:
-        uow.rollback()
-        _record_failure(uow, delivery_id, exc, settings)
+        row.status, row.sent_at, row.updated_at = before
+        _record_failure(uow, row, exc, settings)
         return True
     uow.commit()
     row.provider, row.provider_message_id = sent.provider, sent.message_id
@@ -80,11 +80,12 @@ def send_next(uow: UnitOfWork, providers: dict[str, Provider], settings: NotifyS
     return True
 
 
-def _record_failure(uow: UnitOfWork, delivery_id: str, exc: SendFailed,
+def _record_failure(uow: UnitOfWork, row: Delivery, exc: SendFailed,
                     settings: NotifySettings) -> None:
+    """Record a refused attempt on the row its sender still holds locked: a lock let go
+    between the answer and this record would let another sender claim the row and send
+    it again at once, past the back-off."""
     now = utcnow()
-    row = queries.get_delivery(uow.session, delivery_id, lock=True)
-    row.attempts += 1
     row.provider, row.reason, row.updated_at = exc.provider, exc.failure.error, now
     row.provider_response = exc.failure.error[:2000]
     retry_at = after_failure(row.attempts, exc.failure, now, settings.retry_base_seconds,
@@ -146,17 +147,15 @@ def deliver_next_webhook(uow: UnitOfWork, client: WebhookClient, settings: Notif
                       .values(failing_since=None))
         uow.commit()
         return True
-    uow.rollback()
-    row = s.get(WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True)
-    assert row is not None
+    # the row is still locked: the failure is written over the success in the same
+    # transaction, so no other sender can claim the delivery and post it again meanwhile
     finished = utcnow()
     final = answer.status is not None and not webhooks.retriable_status(answer.status)
     if answer.error and answer.error.startswith("refused by the SSRF guard"):
         final = True
-    retry_at = None if final else webhooks.next_attempt(row.attempts + 1, finished,
+    retry_at = None if final else webhooks.next_attempt(row.attempts, finished,
                                                         settings.retry_schedule)
-    row.attempts += 1
-    row.replay = False
+    row.succeeded_at = None
     row.last_status_code, row.last_error = answer.status, answer.error
     row.status, row.next_attempt_at = ("pending" if retry_at else "failed"), retry_at
     _attempt(uow, delivery_id, answer, trigger)
