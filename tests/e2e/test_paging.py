@@ -755,6 +755,35 @@ def _points_entries(w: World) -> Listing:
     return Listing(w.rep["token"], f"/member-cards/{card_id}/points", created=made)
 
 
+def _stored_value_account(w: World) -> str:
+    with w.platform.client(w.finance["token"]) as f:
+        found = f.get("/api/v1/stored-value-accounts", params={
+            "customer_id": w.customers[2], "currency": "CNY"}).json()["items"]
+        if found:
+            return str(found[0]["id"])
+        return str(_ok(f.post("/api/v1/stored-value-accounts", json={
+            "customer_id": w.customers[2], "currency": "CNY"}), 201)["id"])
+
+
+def _stored_value_accounts(w: World) -> Listing:
+    made = {_stored_value_account(w)}
+    with w.platform.client(w.finance["token"]) as f:
+        made |= {_ok(f.post("/api/v1/stored-value-accounts", json={
+            "customer_id": customer_id, "currency": "CNY"}), 201)["id"]
+            for customer_id in w.customers[:2]}
+    return Listing(w.rep["token"], "/stored-value-accounts", created=made)
+
+
+def _stored_value_entries(w: World) -> Listing:
+    account_id = _stored_value_account(w)
+    with w.platform.client(w.finance["token"]) as f:
+        made = {_ok(f.post(f"/api/v1/stored-value-accounts/{account_id}/top-ups", json={
+            "amount": f"{n + 1}.00", "currency": "CNY", "method": "cash"}), 201)["entry"]["id"]
+            for n in range(3)}
+    return Listing(w.rep["token"], f"/stored-value-accounts/{account_id}/entries",
+                   created=made)
+
+
 FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_teams": _teams,
     "list_users": _users,
@@ -821,6 +850,8 @@ FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_member_tiers": _member_tiers,
     "list_member_cards": _member_cards,
     "list_points_entries": _points_entries,
+    "list_stored_value_accounts": _stored_value_accounts,
+    "list_stored_value_entries": _stored_value_entries,
 }
 
 
