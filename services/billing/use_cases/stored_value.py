@@ -9,7 +9,7 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
-from crm_platform.errors import Conflict, ValidationFailed
+from crm_platform.errors import Conflict, NotFound, ValidationFailed
 from crm_platform.money import ZERO, rounded
 from crm_platform.pagination import keyset_page
 from crm_platform.read_models import Fetch
@@ -101,7 +101,7 @@ def spend(uow: UnitOfWork, caller: Caller, account_id: str, data: schemas.SpendI
     rules.movement(rules.SPEND, rounded(account.balance, account.currency), amount)
     customer = queries.customer(s, account.customer_id)
     if customer is None:  # the account was opened on the copy: it is there
-        raise ValidationFailed("the account's customer is unknown", code="customer_not_found")
+        raise NotFound("the account's customer is unknown", code="customer_not_found")
     payment = receive(uow, caller, customer, amount, account.currency, "stored_value",
                       utcnow(), [schemas.AllocationIn(invoice_id=data.invoice_id,
                                                       amount=data.amount)],
