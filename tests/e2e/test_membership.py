@@ -193,3 +193,19 @@ def test_card_lifecycle_and_versions(platform: Platform, people: dict[str, Any])
         assert [x["id"] for x in listed] == [card["id"]]
         assert _ok(c.get("/api/v1/member-cards", params={
             "status": "active", "customer_id": card["customer_id"]}))["items"] == []
+
+
+def test_a_merged_customers_card_goes_to_the_survivor(
+        platform: Platform, people: dict[str, Any]) -> None:
+    merged, card = _member(platform, people["rep"])
+    with platform.client(people["rep"]["token"]) as c:
+        survivor = _ok(c.post("/api/v1/customers", json={
+            "name": f"存续{uuid.uuid4().hex[:6]}有限公司", "kind": "company"}), 201)
+    with platform.admin() as admin:
+        _ok(admin.post("/api/v1/customers/merge", json={
+            "survivor_id": survivor["id"], "merged_id": merged["id"]}))
+    with platform.client(people["rep"]["token"]) as c:
+        moved = _card(c, card["id"])
+        assert (moved["customer_id"], moved["number"]) == (survivor["id"], card["number"])
+        assert [x["id"] for x in _ok(c.get("/api/v1/member-cards", params={
+            "customer_id": survivor["id"]}))["items"]] == [card["id"]]

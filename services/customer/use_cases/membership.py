@@ -177,6 +177,20 @@ def change_card_status(uow: UnitOfWork, caller: Caller, card_id: str,
     return card_out(card, name)
 
 
+def move_card(uow: UnitOfWork, merged_id: str, survivor_id: str) -> None:
+    """A merged customer's card goes to the survivor with its ledger, unless the survivor
+    has a card (then it stays, readable by id; its entries keep the customer they were
+    posted for: entries never change)."""
+    s = uow.session
+    card = db.card_of_customer(s, merged_id, lock=True)
+    if card is None or db.card_of_customer(s, survivor_id) is not None:
+        return
+    card.customer_id = survivor_id
+    card.version += 1
+    card.updated_at = utcnow()
+    _publish_card(uow, card)
+
+
 # -- the ledger --------------------------------------------------------------------------
 def _post(uow: UnitOfWork, card: MemberCard, kind: str, entry: rules.Entry, *,
           reason: str | None, created_by: str | None, payment_id: str | None = None,
