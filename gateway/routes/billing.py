@@ -1,4 +1,4 @@
-"""Billing service operations (BIL-01 … BIL-08), one line each."""
+"""Billing service operations (BIL-01 … BIL-09), one line each."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ CREDIT = ("credit",)
 DUNNING = ("dunning",)
 EXPENSES = ("expenses",)
 REPORTS = ("billing reports",)
+STORED_VALUE = ("stored value",)
 
 ROUTES = [
     # -- payment plans (BIL-01) ---------------------------------------------------------
@@ -119,4 +120,38 @@ ROUTES = [
     Route("GET", "/campaign-costs", "billing", "get_campaign_costs", "expense:read",
           query=s.CampaignCostQuery, response=s.CampaignCostReport, tags=EXPENSES,
           summary="A campaign's approved and pending expenses"),
+    # -- stored value (BIL-09) ----------------------------------------------------------
+    Route("POST", "/stored-value-accounts", "billing", "open_stored_value_account",
+          "stored_value:write", body=s.StoredValueAccountIn, response=s.StoredValueAccount,
+          status=201, tags=STORED_VALUE,
+          summary="Open a customer's prepaid account in a currency (one per currency)"),
+    Route("GET", "/stored-value-accounts", "billing", "list_stored_value_accounts",
+          "stored_value:read", query=s.StoredValueAccountQuery,
+          response=s.StoredValueAccountPage, tags=STORED_VALUE),
+    Route("GET", "/stored-value-accounts/{account_id}", "billing",
+          "get_stored_value_account", "stored_value:read", response=s.StoredValueAccount,
+          tags=STORED_VALUE),
+    Route("POST", "/stored-value-accounts/{account_id}/top-ups", "billing",
+          "top_up_stored_value", "stored_value:write", body=s.TopUpIn,
+          response=s.StoredValuePosting, status=201, tags=STORED_VALUE,
+          summary="Add money received to the balance"),
+    Route("POST", "/stored-value-accounts/{account_id}/spend", "billing",
+          "spend_stored_value", "stored_value:write", body=s.SpendIn,
+          response=s.StoredValuePosting, status=201, tags=STORED_VALUE,
+          summary="Pay an invoice from the balance (a payment of method stored_value); "
+          "more than the balance is a 422 insufficient_balance"),
+    Route("POST", "/stored-value-accounts/{account_id}/refunds", "billing",
+          "refund_stored_value", "stored_value:refund", body=s.StoredValueRefundIn,
+          response=s.StoredValuePosting, status=201, tags=STORED_VALUE,
+          summary="Give unused balance back to the customer"),
+    Route("GET", "/stored-value-accounts/{account_id}/entries", "billing",
+          "list_stored_value_entries", "stored_value:read", query=s.StoredValueEntryQuery,
+          response=s.StoredValueEntryPage, tags=STORED_VALUE,
+          summary="The account's movements (immutable)"),
+    Route("GET", "/stored-value-statements", "billing",
+          "get_stored_value_statement", "stored_value:read",
+          query=s.StoredValueStatementQuery, response=s.StoredValueStatement,
+          tags=STORED_VALUE,
+          summary="Opening balance, the period's movements and the closing balance "
+          "(opening + credits - debits = closing)"),
 ]

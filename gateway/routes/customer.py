@@ -1,4 +1,4 @@
-"""Customer service operations (CUS-01 … CUS-16), one line each."""
+"""Customer service operations (CUS-01 … CUS-17), one line each."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from gateway.routetable import UPLOAD_ENCODINGS_DOC, Route
 from services.customer import schemas as s
 
 TAGS = ("customers",)
+MEMBERSHIP = ("membership",)
 IMPORT_DOC = (
     f"A CSV file in {UPLOAD_ENCODINGS_DOC}; the first row names the columns, in any "
     "order (other columns are ignored and listed in `ignored_columns`): "
@@ -149,4 +150,43 @@ ROUTES = [
           response=s.PoolSettings, tags=("pool",)),
     Route("PUT", "/pool-settings", "customer", "put_pool_settings", "customer:configure",
           body=s.PoolSettings, response=s.PoolSettings, tags=("pool",)),
+    # -- membership (CUS-17) ------------------------------------------------------------
+    Route("GET", "/member-tiers", "customer", "list_member_tiers", "member:read",
+          query=s.MemberTierQuery, response=s.MemberTierPage, tags=MEMBERSHIP),
+    Route("POST", "/member-tiers", "customer", "create_member_tier", "member:configure",
+          body=s.MemberTierIn, response=s.MemberTier, status=201, tags=MEMBERSHIP,
+          summary="Define a tier: reached at a threshold of qualifying points, earning "
+          "multiplied by its multiplier"),
+    Route("PATCH", "/member-tiers/{tier_id}", "customer", "update_member_tier",
+          "member:configure", body=s.MemberTierUpdate, response=s.MemberTier, if_match=True,
+          tags=MEMBERSHIP, summary="Change a tier (cards move at their next ledger entry)"),
+    Route("POST", "/member-cards", "customer", "issue_member_card", "member:write",
+          body=s.MemberCardIn, response=s.MemberCard, status=201, tags=MEMBERSHIP,
+          summary="Issue a customer's member card (one per customer; numbered M…)"),
+    Route("GET", "/member-cards", "customer", "list_member_cards", "member:read",
+          query=s.MemberCardQuery, response=s.MemberCardPage, tags=MEMBERSHIP),
+    Route("GET", "/member-cards/{card_id}", "customer", "get_member_card", "member:read",
+          response=s.MemberCard, tags=MEMBERSHIP),
+    Route("POST", "/member-cards/{card_id}/status", "customer", "change_member_card_status",
+          "member:write", body=s.CardStatusChange, response=s.MemberCard, if_match=True,
+          tags=MEMBERSHIP, summary="Freeze, unfreeze or cancel a card"),
+    Route("GET", "/member-cards/{card_id}/points", "customer", "list_points_entries",
+          "member:read", query=s.PointsEntryQuery, response=s.PointsEntryPage,
+          tags=MEMBERSHIP, summary="The card's points ledger (append-only)"),
+    Route("POST", "/member-cards/{card_id}/points/redeem", "customer", "redeem_points",
+          "member:write", body=s.PointsRedeem, response=s.PointsPosting, status=201,
+          tags=MEMBERSHIP, summary="Redeem points with a reason; more than the balance is a "
+          "422 insufficient_points"),
+    Route("POST", "/member-cards/{card_id}/points/adjust", "customer", "adjust_points",
+          "member:adjust", body=s.PointsAdjust, response=s.PointsPosting, status=201,
+          tags=MEMBERSHIP, summary="Add or take points by hand with a reason"),
+    Route("POST", "/member-cards/{card_id}/points/{entry_id}/reverse", "customer",
+          "reverse_points_entry", "member:adjust", body=s.PointsReverse,
+          response=s.PointsPosting, status=201, tags=MEMBERSHIP,
+          summary="Undo a ledger entry by a counter-entry (entries never change)"),
+    Route("GET", "/membership-settings", "customer", "get_membership_settings",
+          "member:read", response=s.MembershipSettings, tags=MEMBERSHIP),
+    Route("PUT", "/membership-settings", "customer", "put_membership_settings",
+          "member:configure", body=s.MembershipSettings, response=s.MembershipSettings,
+          tags=MEMBERSHIP, summary="The earning rule: points per unit of one currency"),
 ]

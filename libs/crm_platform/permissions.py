@@ -38,6 +38,9 @@ PERMISSIONS = (
     # notifications (NTF-01 … NTF-07)
     "inbox:read", "inbox:write", "notification:read", "notification:configure",
     "notification:send", "webhook:manage",
+    # membership and stored value (CUS-17, BIL-09)
+    "member:read", "member:write", "member:adjust", "member:configure",
+    "stored_value:read", "stored_value:write", "stored_value:refund",
 )
 
 _SALES_REP: dict[str, Scope] = {
@@ -51,6 +54,7 @@ _SALES_REP: dict[str, Scope] = {
     "credit:read": "own", "expense:read": "own", "expense:write": "own",
     "ticket:read": "own", "ticket:write": "own", "kb:read": "all",
     "document:read": "all", "document:write": "own",
+    "member:read": "own", "member:write": "own", "stored_value:read": "own",
 }
 
 ROLE_GRANTS: dict[str, dict[str, Scope]] = {
@@ -95,6 +99,7 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "customer:read": "all", "order:read": "all", "invoice:*": "all", "payment:*": "all",
         "receivable:read": "all", "credit:*": "all", "dunning:*": "all", "expense:*": "all",
         "report:read": "all", "analytics:read": "all", "document:read": "all",
+        "member:read": "all", "member:adjust": "all", "stored_value:*": "all",
     },
     # the archive manager: every document permission, confidential documents of anyone,
     # borrowings and destructions to decide (not secret documents they are not named on)

@@ -245,3 +245,21 @@ class ExpenseRejected(EventData):
     submitter_id: str
     approver_id: str
     comment: str
+
+
+class StoredValueChanged(EventData):
+    """A stored-value account moved (BIL-09): ``kind`` top_up, spend (``invoice_id`` and
+    the ``payment_id`` it made), refund, or payment_refund (a refunded stored-value
+    payment put back); ``amount`` is signed, ``balance`` the account's after it."""
+
+    event_type = "stored_value.changed"
+    subject_field = "account_id"
+    account_id: str
+    customer_id: str
+    entry_id: str
+    kind: str
+    amount: str
+    currency: str
+    balance: str
+    invoice_id: str | None = None
+    payment_id: str | None = None

@@ -21,7 +21,12 @@ InvoiceType = Literal["vat_special", "vat_ordinary", "other"]
 InvoiceStatus = Literal["issued", "partially_paid", "paid", "overdue", "void"]
 PlanStatus = Literal["active", "cancelled"]
 InstallmentStatus = Literal["pending", "invoiced", "cancelled", "waived"]
-PaymentMethod = Literal["bank_transfer", "cash", "cheque", "acceptance_bill", "other"]
+# how money is received (a top-up of stored value too)
+ReceivedMethod = Literal["bank_transfer", "cash", "cheque", "acceptance_bill", "other"]
+# a payment's method: money received, or stored value spent on an invoice (BIL-09; only
+# through ``POST /stored-value-accounts/{id}/spend``)
+PaymentMethod = Literal["bank_transfer", "cash", "cheque", "acceptance_bill", "other",
+                        "stored_value"]
 GroupBy = Literal["customer", "rep", "team"]
 ExpenseKind = Literal["company", "personal"]
 ExpenseCategory = Literal["travel", "lodging", "venue", "rent", "pr", "promotion", "other"]
@@ -178,7 +183,7 @@ class PaymentCreate(Strict):
     customer_id: Ref
     amount: AmountIn
     currency: Currency
-    method: PaymentMethod
+    method: ReceivedMethod
     received_at: datetime
     payer_account: str | None = Field(None, max_length=100)
     reference: str | None = Field(None, max_length=100)
@@ -566,3 +571,108 @@ class CampaignCostQuery(Strict):
 
 class CampaignCostReport(BaseModel):
     items: list[CampaignCost]
+
+
+# -- stored value (BIL-09) ----------------------------------------------------------------
+StoredValueKind = Literal["top_up", "spend", "refund", "payment_refund"]
+
+
+class StoredValueAccountIn(Strict):
+    customer_id: Ref
+    currency: Currency
+
+
+class StoredValueAccount(BaseModel):
+    id: str
+    customer_id: str
+    customer_name: str | None
+    currency: str
+    balance: Money = Field(description="the sum of the account's entries; never negative")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class StoredValueAccountPage(Page[StoredValueAccount]):
+    pass
+
+
+class StoredValueAccountQuery(PageQuery):
+    customer_id: str | None = None
+    currency: Currency | None = None
+    sort: Literal["-created_at", "created_at", "-balance"] = "-created_at"
+
+
+class TopUpIn(Strict):
+    amount: AmountIn
+    currency: Currency
+    method: ReceivedMethod
+    reference: str | None = Field(None, max_length=100)
+
+
+class SpendIn(Strict):
+    invoice_id: Ref
+    amount: AmountIn
+    currency: Currency
+
+
+class StoredValueRefundIn(Strict):
+    amount: AmountIn
+    currency: Currency
+    reason: str = Field(min_length=1, max_length=500)
+    method: ReceivedMethod = "bank_transfer"
+
+
+class StoredValueEntry(BaseModel):
+    id: str
+    account_id: str
+    kind: StoredValueKind
+    amount: Money = Field(description="signed: what the entry did to the balance")
+    currency: str
+    balance_after: Money
+    method: str | None
+    reference: str | None
+    reason: str | None
+    invoice_id: str | None
+    payment_id: str | None
+    created_by: str | None
+    created_at: datetime
+
+
+class StoredValueEntryPage(Page[StoredValueEntry]):
+    pass
+
+
+class StoredValueEntryQuery(PageQuery):
+    kind: StoredValueKind | None = None
+    sort: Literal["-created_at", "created_at"] = "-created_at"
+
+
+class StoredValuePosting(BaseModel):
+    """An entry posted and the account after it."""
+
+    entry: StoredValueEntry
+    account: StoredValueAccount
+
+
+class StoredValueStatementQuery(Strict):
+    model_config = ConfigDict(populate_by_name=True)  # merged with Strict's
+
+    account_id: Ref
+    from_: AsOf = Field(alias="from")
+    to: AsOf
+
+
+class StoredValueStatement(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    account_id: str
+    customer_id: str
+    currency: str
+    from_: date = Field(alias="from")
+    to: date
+    opening_balance: Money
+    total_credit: Money
+    total_debit: Money
+    closing_balance: Money = Field(description="opening + credits - debits, exactly")
+    entries: list[StoredValueEntry]

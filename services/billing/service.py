@@ -27,6 +27,7 @@ from services.billing.use_cases import (
     payments,
     plans,
     reports,
+    stored_value,
 )
 from services.billing.use_cases.common import today
 from services.customer.events import CustomerMerged
@@ -326,6 +327,58 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
         with self.uow(read_only=True) as uow:
             return expenses.campaign_costs(uow, self.caller,
                                            schemas.CampaignCostQuery.model_validate(query))
+
+    # -- stored value (BIL-09) ----------------------------------------------------------
+    @rpc
+    def open_stored_value_account(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return stored_value.open_account(
+                uow, self.caller, schemas.StoredValueAccountIn.model_validate(data),
+                self.fetch_customer)
+
+    @rpc
+    def list_stored_value_accounts(self, query: dict[str, Any] | None = None
+                                   ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return stored_value.list_accounts(
+                uow, self.caller, schemas.StoredValueAccountQuery.model_validate(query or {}))
+
+    @rpc
+    def get_stored_value_account(self, account_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return stored_value.get_account(uow, self.caller, account_id)
+
+    @rpc
+    def top_up_stored_value(self, account_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return stored_value.top_up(uow, self.caller, account_id,
+                                       schemas.TopUpIn.model_validate(data))
+
+    @rpc
+    def spend_stored_value(self, account_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return stored_value.spend(uow, self.caller, account_id,
+                                      schemas.SpendIn.model_validate(data))
+
+    @rpc
+    def refund_stored_value(self, account_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return stored_value.refund(uow, self.caller, account_id,
+                                       schemas.StoredValueRefundIn.model_validate(data))
+
+    @rpc
+    def list_stored_value_entries(self, account_id: str, query: dict[str, Any] | None = None
+                                  ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return stored_value.list_entries(
+                uow, self.caller, account_id,
+                schemas.StoredValueEntryQuery.model_validate(query or {}))
+
+    @rpc
+    def get_stored_value_statement(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return stored_value.statement(
+                uow, self.caller, schemas.StoredValueStatementQuery.model_validate(query))
 
     # -- sales events -------------------------------------------------------------------
     @event_handler("sales", "order.confirmed")

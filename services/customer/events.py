@@ -176,3 +176,47 @@ VISIT_EVENTS: dict[str, type[VisitPlanChanged]] = {
     "appoint": VisitPlanAppointed, "record": VisitPlanVisited, "report": VisitPlanReported,
     "approve": VisitPlanApproved, "return": VisitPlanReturned, "archive": VisitPlanArchived,
 }
+
+
+# -- membership (CUS-17) -----------------------------------------------------------------
+class MemberCardChanged(EventData):
+    """A member card was issued (``member_card.issued``) or its status changed."""
+
+    event_type = "member_card.changed"
+    id: str
+    number: str
+    customer_id: str
+    status: str
+    tier: str | None = None
+    balance: int
+    version: int
+
+
+class MemberPointsChanged(EventData):
+    """An entry was posted on a card's points ledger; ``balance`` is the card's balance
+    after it (the ledger's sum)."""
+
+    event_type = "member.points_changed"
+    subject_field = "card_id"
+    card_id: str
+    customer_id: str
+    entry_id: str
+    kind: str
+    points: int
+    balance: int
+    qualifying_points: int
+    reason: str | None = None
+    payment_id: str | None = None
+
+
+class MemberTierChanged(EventData):
+    """A card moved to another tier (``from_tier`` / ``to_tier``: tier codes, None below
+    every tier)."""
+
+    event_type = "member.tier_changed"
+    subject_field = "card_id"
+    card_id: str
+    customer_id: str
+    from_tier: str | None = None
+    to_tier: str | None = None
+    qualifying_points: int

@@ -706,3 +706,136 @@ class AssignmentRule(BaseModel):
 
 class AssignmentRulePage(Page[AssignmentRule]):
     pass
+
+
+# -- membership (CUS-17) -----------------------------------------------------------------
+CardStatus = Literal["active", "frozen", "cancelled"]
+PointsKind = Literal["earn", "clawback", "adjust", "redeem", "reversal"]
+Points = Annotated[int, Field(ge=1, le=1_000_000_000)]
+Multiplier = Annotated[str, Field(pattern=r"^\d{1,4}(\.\d{1,2})?$", examples=["1.5"])]
+
+
+class MemberTierIn(Strict):
+    code: str = Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_-]+$",
+                      examples=["gold"])
+    name: str = Field(min_length=1, max_length=100, examples=["金卡"])
+    threshold: int = Field(ge=0, le=1_000_000_000,
+                           description="qualifying points at which a card reaches the tier")
+    multiplier: Multiplier = Field("1", description="points earned are multiplied by it")
+
+
+class MemberTierUpdate(Strict):
+    name: str = kept(min_length=1, max_length=100)
+    threshold: int = kept(ge=0, le=1_000_000_000)
+    multiplier: Multiplier = kept()
+
+
+class MemberTier(BaseModel):
+    id: str
+    code: str
+    name: str
+    threshold: int
+    multiplier: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberTierPage(Page[MemberTier]):
+    pass
+
+
+class MemberTierQuery(PageQuery):
+    sort: Literal["threshold", "-threshold"] = "threshold"
+
+
+class MemberCardIn(Strict):
+    customer_id: Ref
+
+
+class MemberCard(BaseModel):
+    id: str
+    number: str
+    customer_id: str
+    customer_name: str | None
+    status: CardStatus
+    tier: str | None = Field(description="the code of the tier the card is in")
+    balance: int = Field(description="points to redeem: the sum of the ledger")
+    qualifying_points: int = Field(description="points that count for the tier: earned, "
+                                   "clawed back and adjusted (not redeemed)")
+    allowed_actions: list[str]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberCardPage(Page[MemberCard]):
+    pass
+
+
+class MemberCardQuery(PageQuery):
+    customer_id: str | None = None
+    status: CardStatus | None = None
+    tier: str | None = Field(None, max_length=30)
+    sort: Literal["-created_at", "created_at", "number", "-number", "-balance"] = "-created_at"
+
+
+class CardStatusChange(Strict):
+    action: Literal["freeze", "unfreeze", "cancel"]
+    reason: str | None = Field(None, max_length=500)
+
+
+class PointsAdjust(Strict):
+    points: int = Field(ge=-1_000_000_000, le=1_000_000_000,
+                        description="added (positive) or taken (negative); not zero")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PointsRedeem(Strict):
+    points: Points
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PointsReverse(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PointsEntry(BaseModel):
+    id: str
+    card_id: str
+    customer_id: str
+    kind: PointsKind
+    points: int = Field(description="signed: what the entry added to the balance")
+    qualifying: bool
+    balance_after: int
+    reason: str | None
+    payment_id: str | None
+    amount: str | None = Field(description="the money the entry was earned on (decimal "
+                               "string) or clawed back for")
+    currency: str | None
+    reverses_id: str | None
+    created_by: str | None
+    created_at: datetime
+
+
+class PointsEntryPage(Page[PointsEntry]):
+    pass
+
+
+class PointsEntryQuery(PageQuery):
+    kind: PointsKind | None = None
+    sort: Literal["-created_at", "created_at"] = "-created_at"
+
+
+class PointsPosting(BaseModel):
+    """A ledger entry posted and the card after it."""
+
+    entry: PointsEntry
+    card: MemberCard
+
+
+class MembershipSettings(Strict):
+    currency: str = Field("CNY", pattern=r"^[A-Z]{3}$",
+                          description="money paid in this currency earns points")
+    points_per_unit: Multiplier = Field("1", description="points per unit of the currency "
+                                        "(before the tier's multiplier; rounded down)")

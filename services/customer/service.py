@@ -15,13 +15,21 @@ from gateway.events import UserDeactivated
 from services.billing.events import PaymentAllocated, PaymentReceived, PaymentRefunded
 from services.customer import schemas
 from services.customer.db.models import Base, Staff, StaffTeam
-from services.customer.use_cases import activities, bulk, classification, contacts, segments
+from services.customer.use_cases import (
+    activities,
+    bulk,
+    classification,
+    contacts,
+    membership,
+    segments,
+)
 from services.customer.use_cases import customers as use_cases
 from services.sales.events import OrderConfirmed
 
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
 # team.created / team.updated (StaffCopies); sales order.confirmed; billing
-# payment.received / payment.allocated / payment.refunded (classification).
+# payment.received / payment.allocated / payment.refunded (classification, membership
+# points).
 
 
 class CustomerService(CrmService, StaffCopies):
@@ -352,15 +360,104 @@ class CustomerService(CrmService, StaffCopies):
 
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        classification.on_payment(uow, event.payload(PaymentReceived), +1)
+        payment = event.payload(PaymentReceived)
+        classification.on_payment(uow, payment, +1)
+        membership.earn(uow, event.id, payment)
 
     @event_handler("billing", "payment.allocated")
     def on_payment_allocated(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        classification.on_payment_allocated(uow, event.payload(PaymentAllocated))
+        allocated = event.payload(PaymentAllocated)
+        classification.on_payment_allocated(uow, allocated)
+        membership.earn(uow, event.id, allocated)
 
     @event_handler("billing", "payment.refunded")
     def on_payment_refunded(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        classification.on_payment(uow, event.payload(PaymentRefunded), -1)
+        refunded = event.payload(PaymentRefunded)
+        classification.on_payment(uow, refunded, -1)
+        membership.claw_back(uow, event.id, refunded)
+
+    # -- membership (CUS-17) ------------------------------------------------------------
+    @rpc
+    def list_member_tiers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return membership.list_tiers(uow, self.caller,
+                                         schemas.MemberTierQuery.model_validate(query or {}))
+
+    @rpc
+    def create_member_tier(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.create_tier(uow, self.caller,
+                                          schemas.MemberTierIn.model_validate(data))
+
+    @rpc
+    def update_member_tier(self, tier_id: str, data: dict[str, Any],
+                           expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.update_tier(uow, self.caller, tier_id,
+                                          schemas.MemberTierUpdate.model_validate(data),
+                                          expected_version)
+
+    @rpc
+    def issue_member_card(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.issue_card(uow, self.caller,
+                                         schemas.MemberCardIn.model_validate(data))
+
+    @rpc
+    def list_member_cards(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return membership.list_cards(uow, self.caller,
+                                         schemas.MemberCardQuery.model_validate(query or {}))
+
+    @rpc
+    def get_member_card(self, card_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return membership.get_card(uow, self.caller, card_id)
+
+    @rpc
+    def change_member_card_status(self, card_id: str, data: dict[str, Any],
+                                  expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.change_card_status(
+                uow, self.caller, card_id, schemas.CardStatusChange.model_validate(data),
+                expected_version)
+
+    @rpc
+    def list_points_entries(self, card_id: str, query: dict[str, Any] | None = None
+                            ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return membership.list_entries(
+                uow, self.caller, card_id, schemas.PointsEntryQuery.model_validate(query or {}))
+
+    @rpc
+    def redeem_points(self, card_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.redeem_points(uow, self.caller, card_id,
+                                            schemas.PointsRedeem.model_validate(data))
+
+    @rpc
+    def adjust_points(self, card_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.adjust_points(uow, self.caller, card_id,
+                                            schemas.PointsAdjust.model_validate(data))
+
+    @rpc
+    def reverse_points_entry(self, card_id: str, entry_id: str, data: dict[str, Any]
+                             ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.reverse_entry(uow, self.caller, card_id, entry_id,
+                                            schemas.PointsReverse.model_validate(data))
+
+    @rpc
+    def get_membership_settings(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return membership.get_settings(uow)
+
+    @rpc
+    def put_membership_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.put_settings(uow, self.caller,
+                                           schemas.MembershipSettings.model_validate(data))
 
     # -- local copies -------------------------------------------------------------------
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:

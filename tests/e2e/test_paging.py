@@ -722,6 +722,68 @@ def _inbound_sources(w: World) -> Listing:
     return Listing(w.admin_token, "/inbound-sources", created=made)
 
 
+def _member_tiers(w: World) -> Listing:
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/member-tiers", json={
+            "code": f"page{_tag()}", "name": "翻页等级",
+            "threshold": 10 ** 8 + int(_tag(), 16) % 10 ** 8}), 201)["id"] for _ in range(3)}
+    return Listing(w.admin_token, "/member-tiers", created=made)
+
+
+def _member_card(w: World) -> str:
+    with w.as_rep() as c:
+        card = c.get("/api/v1/member-cards", params={"customer_id": w.customers[2]}).json()
+        if card["items"]:
+            return str(card["items"][0]["id"])
+        return str(_ok(c.post("/api/v1/member-cards",
+                              json={"customer_id": w.customers[2]}), 201)["id"])
+
+
+def _member_cards(w: World) -> Listing:
+    _member_card(w)
+    with w.as_rep() as c:
+        made = {_ok(c.post("/api/v1/member-cards", json={"customer_id": customer_id}),
+                    201)["id"] for customer_id in w.customers[:2]}
+    return Listing(w.rep["token"], "/member-cards", created=made | {_member_card(w)})
+
+
+def _points_entries(w: World) -> Listing:
+    card_id = _member_card(w)
+    with w.admin() as admin:
+        made = {_ok(admin.post(f"/api/v1/member-cards/{card_id}/points/adjust", json={
+            "points": n + 1, "reason": f"翻页{n}"}), 201)["entry"]["id"] for n in range(3)}
+    return Listing(w.rep["token"], f"/member-cards/{card_id}/points", created=made)
+
+
+def _stored_value_account(w: World) -> str:
+    with w.platform.client(w.finance["token"]) as f:
+        found = f.get("/api/v1/stored-value-accounts", params={
+            "customer_id": w.customers[2], "currency": "CNY"}).json()["items"]
+        if found:
+            return str(found[0]["id"])
+        return str(_ok(f.post("/api/v1/stored-value-accounts", json={
+            "customer_id": w.customers[2], "currency": "CNY"}), 201)["id"])
+
+
+def _stored_value_accounts(w: World) -> Listing:
+    made = {_stored_value_account(w)}
+    with w.platform.client(w.finance["token"]) as f:
+        made |= {_ok(f.post("/api/v1/stored-value-accounts", json={
+            "customer_id": customer_id, "currency": "CNY"}), 201)["id"]
+            for customer_id in w.customers[:2]}
+    return Listing(w.rep["token"], "/stored-value-accounts", created=made)
+
+
+def _stored_value_entries(w: World) -> Listing:
+    account_id = _stored_value_account(w)
+    with w.platform.client(w.finance["token"]) as f:
+        made = {_ok(f.post(f"/api/v1/stored-value-accounts/{account_id}/top-ups", json={
+            "amount": f"{n + 1}.00", "currency": "CNY", "method": "cash"}), 201)["entry"]["id"]
+            for n in range(3)}
+    return Listing(w.rep["token"], f"/stored-value-accounts/{account_id}/entries",
+                   created=made)
+
+
 FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_teams": _teams,
     "list_users": _users,
@@ -785,6 +847,11 @@ FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_webhooks": _webhooks,
     "list_webhook_deliveries": _webhook_deliveries,
     "list_inbound_sources": _inbound_sources,
+    "list_member_tiers": _member_tiers,
+    "list_member_cards": _member_cards,
+    "list_points_entries": _points_entries,
+    "list_stored_value_accounts": _stored_value_accounts,
+    "list_stored_value_entries": _stored_value_entries,
 }
 
 

@@ -260,6 +260,24 @@ def _statement(d: Data) -> Report:
     })
 
 
+def _stored_value_statement(d: Data) -> Report:
+    accounts = []
+    with d.client("finance") as f:
+        for key, amount in (("zhe", "100.00"), ("person", "250.00")):
+            account = _ok(f.post("/api/v1/stored-value-accounts", json={
+                "customer_id": d.customers[key], "currency": "CNY"}), 201)
+            _ok(f.post(f"/api/v1/stored-value-accounts/{account['id']}/top-ups", json={
+                "amount": amount, "currency": "CNY", "method": "cash"}), 201)
+            accounts.append(account["id"])
+    return Report("finance", {"account_id": accounts[0],
+                              "from": (TODAY - timedelta(days=30)).isoformat(),
+                              "to": (TODAY + timedelta(days=1)).isoformat()}, {
+        "account_id": Param(change=accounts[1]),
+        "from": Param(change=(TODAY + timedelta(days=1)).isoformat(), bad="bogus"),
+        "to": Param(change=(TODAY - timedelta(days=1)).isoformat(), bad="bogus"),
+    })
+
+
 def _period_report(d: Data) -> Report:
     d.invoiced  # noqa: B018
     return Report("finance", {"from": (TODAY - timedelta(days=1)).isoformat(),
@@ -350,6 +368,7 @@ REPORTS = {
     "get_forecast": _analytics,
     "get_ageing": _ageing,
     "get_statement": _statement,
+    "get_stored_value_statement": _stored_value_statement,
     "get_period_report": _period_report,
     "get_campaign_costs": _campaign_costs,
     "export_customers": _export,

@@ -17,6 +17,7 @@ from crm_platform.uow import SHOWN_AS
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -266,6 +267,51 @@ class Expense(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# -- stored value (BIL-09) ---------------------------------------------------------------
+class StoredValueAccount(Base):
+    """A customer's prepaid balance in one currency. ``balance`` is the sum of its
+    entries, changed only with a new entry under the account's row lock; the database
+    refuses a negative balance too."""
+
+    __tablename__ = "stored_value_accounts"
+    __table_args__ = (UniqueConstraint("customer_id", "currency"),
+                      Index("ix_stored_value_accounts_created", "created_at", "id"),
+                      CheckConstraint("balance >= 0", name="ck_stored_value_balance"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    balance: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class StoredValueEntry(Base):
+    """One immutable movement of an account (the database refuses UPDATE and DELETE,
+    migration 0005): ``amount`` is signed; a spend names the payment it made and the
+    invoice it paid."""
+
+    __tablename__ = "stored_value_entries"
+    __table_args__ = (Index("ix_stored_value_entries_account", "account_id", "created_at",
+                            "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("stored_value_accounts.id"),
+                                            nullable=False)
+    kind: Mapped[str] = mapped_column(String(15), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    balance_after: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    method: Mapped[str | None] = mapped_column(String(20))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    invoice_id: Mapped[str | None] = mapped_column(String(36))
+    payment_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 # -- configuration -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ refund."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from services.billing import events, schemas
 from services.billing.db import queries
-from services.billing.db.models import Allocation, Invoice, Payment, Refund
+from services.billing.db.models import Allocation, BillingCustomer, Invoice, Payment, Refund
 from services.billing.domain import allocation as rules
 from services.billing.domain.invoices import payment_number
+from services.billing.use_cases import stored_value_entries
 from services.billing.use_cases.allocations import (
     allocate,
     allocation_refs,
@@ -67,30 +69,42 @@ def create_payment(uow: UnitOfWork, caller: Caller, data: schemas.PaymentCreate,
                    fetch: Fetch | None = None) -> dict[str, Any]:
     s = uow.session
     customer = queries.visible_customer(s, caller, data.customer_id, fetch)
-    currency = data.currency
-    amount = positive(data.amount, currency)
-    received_at = aware(data.received_at)
+    payment = receive(uow, caller, customer, positive(data.amount, data.currency),
+                      data.currency, data.method, aware(data.received_at), data.allocations,
+                      payer_account=data.payer_account, reference=data.reference,
+                      notes=data.notes)
+    uow.commit()
+    return payment_out(s, payment, customer.name)
+
+
+def receive(uow: UnitOfWork, caller: Caller, customer: BillingCustomer, amount: Decimal,
+            currency: str, method: str, received_at: datetime,
+            allocations: list[schemas.AllocationIn] | None, *,
+            payer_account: str | None = None, reference: str | None = None,
+            notes: str | None = None) -> Payment:
+    """Record a payment and allocate it (not committed): money received, or stored value
+    spent on an invoice (BIL-09)."""
+    s = uow.session
     year = received_at.year
     now = utcnow()
     payment = Payment(
         id=str(uuid.uuid4()),
         number=payment_number(year, queries.next_sequence(s, f"payment-{year}")),
         customer_id=customer.id, currency=currency, amount=amount,
-        unallocated_amount=amount, refunded_amount=ZERO, method=data.method,
-        received_at=received_at, payer_account=data.payer_account,
-        reference=data.reference, notes=data.notes, handler_id=caller.user_id, version=1,
+        unallocated_amount=amount, refunded_amount=ZERO, method=method,
+        received_at=received_at, payer_account=payer_account,
+        reference=reference, notes=notes, handler_id=caller.user_id, version=1,
         created_at=now, updated_at=now)
     s.add(payment)
     s.flush()
-    applied, left = allocate(uow, payment, amount, data.allocations)
+    applied, left = allocate(uow, payment, amount, allocations)
     payment.unallocated_amount = rounded(left, currency)
     uow.publish(events.PaymentReceived(
         payment_id=payment.id, number=payment.number, customer_id=customer.id,
         owner_id=customer.owner_id, amount=text(amount, currency), currency=currency,
-        method=data.method, received_at=received_at, unallocated=text(left, currency),
+        method=method, received_at=received_at, unallocated=text(left, currency),
         allocations=allocation_refs(applied, currency)))
-    uow.commit()
-    return payment_out(s, payment, customer.name)
+    return payment
 
 
 def visible_payment(s: Session, caller: Caller, payment_id: str, *, lock: bool = False
@@ -149,6 +163,9 @@ def refund_payment(uow: UnitOfWork, caller: Caller, payment_id: str,
                    data: schemas.RefundRequest) -> dict[str, Any]:
     s = uow.session
     p = visible_payment(s, caller, payment_id, lock=True)
+    # stored value spent goes back to its account; locked before the invoices, as a
+    # spend locks them (account first)
+    account = stored_value_entries.spent_by(s, p.id) if p.method == "stored_value" else None
     currency = p.currency
     amount = positive(data.amount, currency)
     refunded_at = aware(data.refunded_at) if data.refunded_at else utcnow()
@@ -179,6 +196,9 @@ def refund_payment(uow: UnitOfWork, caller: Caller, payment_id: str,
     p.refunded_amount = rounded(p.refunded_amount + amount, currency)
     p.version += 1
     p.updated_at = utcnow()
+    if account is not None:
+        stored_value_entries.post(uow, caller, account, "payment_refund", amount,
+                                  payment_id=p.id, reason=data.reason)
     owner = queries.customer(s, p.customer_id)
     uow.publish(events.PaymentRefunded(
         payment_id=p.id, refund_id=refund.id, customer_id=p.customer_id,

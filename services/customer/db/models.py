@@ -11,6 +11,7 @@ from crm_platform.read_models import StaffCopy, TeamCopy
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -280,3 +281,70 @@ class SegmentRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# -- membership (CUS-17) -----------------------------------------------------------------
+class MemberTier(Base):
+    """An admin-defined tier (普通, 银卡, 金卡, 钻石): reached at ``threshold`` qualifying
+    points; earning is multiplied by ``multiplier``."""
+
+    __tablename__ = "member_tiers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    threshold: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    multiplier: Mapped[Decimal] = mapped_column(Numeric(6, 2), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class MemberCard(Base):
+    """A customer's membership card. ``balance`` and ``qualifying_points`` are the sums
+    of its ledger, kept beside it and changed only with a new entry, under the card's
+    row lock (two redemptions at once cannot both spend the same points)."""
+
+    __tablename__ = "member_cards"
+    __table_args__ = (Index("ix_member_cards_created", "created_at", "id"),
+                      CheckConstraint("balance >= 0", name="ck_member_cards_balance"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    number: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    # one card per customer (a cancelled card keeps it: its ledger stays with it)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), unique=True,
+                                             nullable=False)
+    status: Mapped[str] = mapped_column(String(10), default="active", nullable=False)
+    tier_code: Mapped[str | None] = mapped_column(String(30), index=True)
+    balance: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    qualifying_points: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    issued_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class PointsEntry(Base):
+    """One immutable line of a card's points ledger (the database refuses UPDATE and
+    DELETE, migration 0014). ``source_event_id`` is the billing event that earned or
+    clawed back the points (unique: an event counts once); ``payment_id`` ties claw-backs
+    to what the payment earned; ``reverses_id`` (unique) the entry a reversal undoes."""
+
+    __tablename__ = "points_entries"
+    __table_args__ = (Index("ix_points_entries_card", "card_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    card_id: Mapped[str] = mapped_column(ForeignKey("member_cards.id"), nullable=False)
+    customer_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    points: Mapped[int] = mapped_column(Integer, nullable=False)
+    qualifying: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    balance_after: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    payment_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    source_event_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    reverses_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -46,6 +46,7 @@ from services.customer.use_cases.customers import (
     snapshot,
     writable,
 )
+from services.customer.use_cases.membership import move_card
 
 MAX_IMPORT_ROWS = 10_000
 MAX_EXPORT_ROWS = 100_000
@@ -342,6 +343,7 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
         update(CustomerHistory).where(CustomerHistory.customer_id == merged.id)
         .values(customer_id=survivor.id).execution_options(synchronize_session=False)
     ).rowcount or 0)  # type: ignore[attr-defined]
+    move_card(uow, merged.id, survivor.id)
     # the survivor answers for the merged record's names, phones and emails from now on
     s.execute(update(CustomerKey).where(CustomerKey.customer_id == merged.id)
               .values(customer_id=survivor.id).execution_options(synchronize_session=False))

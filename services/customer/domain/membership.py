@@ -1,0 +1,141 @@
+"""Membership (CUS-17): tiers, member cards and the points ledger, as rules without I/O.
+
+- a card's points are the sum of its ledger entries; an entry is never changed, a
+  mistake is undone by a counter-entry (a reversal) that names the entry it undoes;
+- the balance never goes below zero: a redemption or a manual deduction larger than
+  the balance is refused (422 ``insufficient_points``); a claw-back arriving by event
+  (a refund) cannot be refused, so it takes at most what is left;
+- the tier follows the qualifying points (what was earned, less claw-backs and manual
+  adjustments; redemptions do not lower a tier): the highest tier whose threshold the
+  card reaches;
+- points are earned on money paid on invoices: whole points, rounded down, per unit of
+  the rule's currency times the tier's multiplier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from crm_platform.errors import ValidationFailed
+from crm_platform.states import StateMachine
+
+CARD = StateMachine("member card", {
+    "freeze": ("active", "frozen"),
+    "unfreeze": ("frozen", "active"),
+    "cancel": ("active frozen", "cancelled"),
+})
+
+# entry kinds; ``qualifying``: whether the entry counts towards the tier
+EARN, CLAWBACK, ADJUST, REDEEM, REVERSAL = "earn", "clawback", "adjust", "redeem", "reversal"
+QUALIFYING_KINDS = frozenset({EARN, CLAWBACK, ADJUST})
+
+
+@dataclass(frozen=True)
+class Tier:
+    code: str
+    name: str
+    threshold: int
+    multiplier: Decimal
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A ledger entry as the rules see it."""
+
+    points: int
+    qualifying: bool
+
+
+@dataclass(frozen=True)
+class Totals:
+    balance: int
+    qualifying: int
+
+
+def tier_for(qualifying_points: int, tiers: Iterable[Tier]) -> Tier | None:
+    """The highest tier whose threshold the points reach (None below every tier)."""
+    reached = [t for t in tiers if qualifying_points >= t.threshold]
+    return max(reached, key=lambda t: (t.threshold, t.code)) if reached else None
+
+
+def check_tiers(tiers: Sequence[Tier]) -> None:
+    """Two tiers at one threshold would make the tier depend on their codes."""
+    seen: dict[int, str] = {}
+    for t in tiers:
+        if t.threshold in seen and seen[t.threshold] != t.code:
+            raise ValidationFailed(
+                f"tiers {seen[t.threshold]} and {t.code} have the same threshold "
+                f"({t.threshold})", code="duplicate_tier_threshold",
+                extra={"threshold": t.threshold})
+        seen[t.threshold] = t.code
+
+
+def earned_points(amount: Decimal, points_per_unit: Decimal, multiplier: Decimal) -> int:
+    """Whole points for ``amount`` paid (rounded down; nothing for a non-positive amount)."""
+    if amount <= 0:
+        return 0
+    return int((amount * points_per_unit * multiplier).to_integral_value(ROUND_FLOOR))
+
+
+def clawback_points(earned: int, earned_amount: Decimal, taken_back: Decimal,
+                    clawed_already: int) -> int:
+    """Points a refund of ``taken_back`` takes from a payment that earned ``earned``
+    points on ``earned_amount``: the same share, rounded up (a full refund takes all),
+    never more than is left to take."""
+    if earned <= 0 or earned_amount <= 0 or taken_back <= 0:
+        return 0
+    share = (Decimal(earned) * min(taken_back, earned_amount) / earned_amount)
+    points = int(share.to_integral_value(rounding="ROUND_CEILING"))
+    return max(0, min(points, earned - clawed_already))
+
+
+def totals(entries: Iterable[Entry]) -> Totals:
+    """The balance is the ledger's sum; so are the qualifying points."""
+    balance = qualifying = 0
+    for e in entries:
+        balance += e.points
+        if e.qualifying:
+            qualifying += e.points
+    return Totals(balance, qualifying)
+
+
+def post(current: Totals, entry: Entry) -> Totals:
+    """The totals after ``entry``; refused when it would take the balance below zero."""
+    balance = current.balance + entry.points
+    if balance < 0:
+        raise ValidationFailed(
+            f"the card has {current.balance} points; {-entry.points} cannot be taken",
+            code="insufficient_points",
+            extra={"balance": current.balance, "requested": -entry.points})
+    return Totals(balance, current.qualifying + (entry.points if entry.qualifying else 0))
+
+
+def bounded_deduction(balance: int, points: int) -> int:
+    """What an event-driven deduction (a claw-back) can take: at most the balance."""
+    return max(0, min(points, balance))
+
+
+def redemption(points: int) -> Entry:
+    if points <= 0:
+        raise ValidationFailed("points to redeem must be positive", code="invalid_points")
+    return Entry(-points, qualifying=False)
+
+
+def adjustment(points: int) -> Entry:
+    if points == 0:
+        raise ValidationFailed("an adjustment of zero points changes nothing",
+                               code="invalid_points")
+    return Entry(points, qualifying=True)
+
+
+def reversal(kind: str, points: int, qualifying: bool, already_reversed: bool) -> Entry:
+    """The counter-entry undoing an entry; a reversal itself, or an entry reversed
+    already, cannot be reversed (the ledger would not say what stands)."""
+    if kind == REVERSAL:
+        raise ValidationFailed("a reversal cannot be reversed: post a new entry",
+                               code="entry_not_reversible")
+    if already_reversed:
+        raise ValidationFailed("this entry was reversed already", code="entry_reversed")
+    return Entry(-points, qualifying)
