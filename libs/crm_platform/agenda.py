@@ -25,7 +25,7 @@ MAX_ITEMS_PER_SECTION = 200  # what one service returns at most (the earliest du
 # so they are "waiting", never "overdue"
 AgendaKind = Literal["followup", "visit", "work_order", "callback", "quote_approval",
                      "order_approval", "expense_approval", "access_request",
-                     "invoice_overdue"]
+                     "invoice_due"]
 APPROVAL_KINDS = frozenset({"quote_approval", "order_approval", "expense_approval",
                             "access_request"})
 
@@ -83,8 +83,8 @@ def parse_window(start: str | None, end: str | None, now: datetime) -> AgendaWin
 
 
 def due_at(value: datetime | date) -> datetime:
-    """A due time in UTC; a due date (a follow-up's day, an invoice's due date) is due
-    from that day's start."""
+    """A due time in UTC; a due date (a follow-up's day, an invoice's due date) sorts at
+    that day's start (and is late when the day is over: ``all_day``)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime given as a due time")
@@ -97,7 +97,8 @@ def item(kind: AgendaKind, item_id: str, title: str, due: datetime | date, link:
     """One agenda item as a service returns it: what it is, when it is due, and the API
     path to act on it; ``detail`` (customer, status, number…) as the service has it."""
     return {"kind": kind, "id": item_id, "title": title,
-            "due_at": due_at(due).isoformat(), "link": link,
+            "due_at": due_at(due).isoformat(), "all_day": not isinstance(due, datetime),
+            "link": link,
             "detail": {k: v for k, v in detail.items() if v is not None}}
 
 
@@ -111,9 +112,12 @@ class Section:
 
 
 def _state(entry: Mapping[str, Any], due: datetime, now: datetime) -> str:
+    """An item due on a date is late once that day is over; one due at a time, after
+    it."""
     if entry["kind"] in APPROVAL_KINDS:
         return "waiting"
-    return "overdue" if due < now else "due"
+    late_from = due + timedelta(days=1) if entry.get("all_day") else due
+    return "overdue" if late_from <= now else "due"
 
 
 def merge(sections: Mapping[str, Section], window: AgendaWindow, now: datetime,

@@ -15,7 +15,14 @@ from gateway.events import UserDeactivated
 from services.billing.events import PaymentAllocated, PaymentReceived, PaymentRefunded
 from services.customer import schemas
 from services.customer.db.models import Base, Staff, StaffTeam
-from services.customer.use_cases import activities, bulk, classification, contacts, segments
+from services.customer.use_cases import (
+    activities,
+    agenda,
+    bulk,
+    classification,
+    contacts,
+    segments,
+)
 from services.customer.use_cases import customers as use_cases
 from services.sales.events import OrderConfirmed
 
@@ -260,6 +267,11 @@ class CustomerService(CrmService, StaffCopies):
         with self.uow(read_only=True) as uow:
             return activities.list_visit_plans(
                 uow, self.caller, schemas.VisitPlanQuery.model_validate(query or {}))
+
+    @rpc
+    def my_agenda(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return agenda.my_agenda(uow, self.caller, query)
 
     # -- bulk ---------------------------------------------------------------------------
     @rpc

@@ -61,6 +61,7 @@ def test_an_item_due_on_a_date_is_due_from_that_days_start() -> None:
     entry = agenda.item("followup", "f1", "回访 张三", date(2026, 12, 5), "/api/v1/x",
                         customer_id="c1", note=None)
     assert entry["due_at"] == "2026-12-05T00:00:00+00:00"
+    assert entry["all_day"] is True
     assert entry["detail"] == {"customer_id": "c1"}  # nothing empty
     with pytest.raises(ValueError):
         agenda.item("visit", "v1", "拜访", datetime(2026, 12, 5, 9), "/x")
@@ -106,6 +107,14 @@ def test_items_from_every_section_are_merged_by_due_time_with_their_state() -> N
     assert merged["sections"]["customer"] == {"status": "ok", "reason": None, "count": 2}
     assert merged["window"] == {"from": "2026-12-05T00:00:00+00:00",
                                 "to": "2026-12-06T00:00:00+00:00"}
+
+
+def test_an_item_due_on_a_date_is_late_only_once_that_day_is_over() -> None:
+    today = agenda.item("invoice_due", "i-today", "发票到期", date(2026, 12, 5), "/i")
+    yesterday = agenda.item("invoice_due", "i-old", "发票到期", date(2026, 12, 4), "/i")
+    merged = agenda.merge({"billing": Section("ok", (today, yesterday))}, DAY, NOW)
+    assert [(e["id"], e["state"]) for e in merged["items"]] == [("i-old", "overdue"),
+                                                                 ("i-today", "due")]
 
 
 def test_without_overdue_only_the_window_remains() -> None:

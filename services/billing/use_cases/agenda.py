@@ -1,0 +1,36 @@
+"""Billing's part of an employee's agenda (CUS-18)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_platform import agenda
+from crm_platform.auth import Caller
+from crm_platform.money import text
+from crm_platform.uow import UnitOfWork
+
+from services.billing.db import agenda as queries
+
+
+def my_agenda(uow: UnitOfWork, caller: Caller, query: dict[str, Any] | None
+              ) -> dict[str, Any]:
+    """Expenses waiting on the caller's approval and the open invoices of the customers
+    they own that fall due (to collect)."""
+    before = agenda.window_end(query)
+    s = uow.session
+    items = [
+        agenda.item("expense_approval", e.id, f"费用审批 {e.number}：{e.description}",
+                    e.submitted_at or e.updated_at, f"/api/v1/expenses/{e.id}",
+                    number=e.number, amount=text(e.amount, e.currency), currency=e.currency,
+                    submitter_id=e.submitter_id, category=e.category)
+        for e in queries.expenses_to_approve(s, caller.user_id, before)
+    ]
+    items += [
+        agenda.item("invoice_due", i.id, f"发票到期 {i.number} {customer}", i.due_date,
+                    f"/api/v1/invoices/{i.id}", number=i.number, customer_id=i.customer_id,
+                    customer_name=customer, status=i.status,
+                    outstanding=text(i.amount - i.paid_amount, i.currency),
+                    currency=i.currency)
+        for i, customer in queries.open_invoices_due(s, caller.user_id, before)
+    ]
+    return {"items": agenda.sorted_by_due(items)}
