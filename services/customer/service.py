@@ -21,6 +21,7 @@ from services.customer.use_cases import (
     bulk,
     classification,
     contacts,
+    directory,
     segments,
 )
 from services.customer.use_cases import customers as use_cases
@@ -272,6 +273,11 @@ class CustomerService(CrmService, StaffCopies):
     def my_agenda(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
             return agenda.my_agenda(uow, self.caller, query)
+
+    @rpc
+    def search_contacts(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return directory.search_contacts(uow, self.caller, query)
 
     # -- bulk ---------------------------------------------------------------------------
     @rpc
