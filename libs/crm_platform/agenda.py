@@ -62,17 +62,11 @@ def _moment(value: str, name: str, *, end: bool) -> datetime:
 
 
 def parse_window(start: str | None, end: str | None, now: datetime) -> AgendaWindow:
-    """The window asked for: by default today (UTC) from midnight, one day long; only
-    ``from``: one day from it; only ``to``: the day up to it."""
-    begin = _moment(start, "from", end=False) if start else None
-    finish = _moment(end, "to", end=True) if end else None
-    if begin is None and finish is None:
-        begin = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
-    if finish is None:
-        assert begin is not None
-        finish = begin + DEFAULT_SPAN
-    if begin is None:
-        begin = finish - DEFAULT_SPAN
+    """The window asked for: ``from`` by default today's start (UTC), ``to`` by default
+    one day after ``from``."""
+    begin = (_moment(start, "from", end=False) if start
+             else datetime.combine(now.astimezone(UTC).date(), time(), UTC))
+    finish = _moment(end, "to", end=True) if end else begin + DEFAULT_SPAN
     if finish <= begin:
         raise _bad("'to' must be after 'from'", **{"from": begin.isoformat(),
                                                    "to": finish.isoformat()})

@@ -105,7 +105,8 @@ def test_the_agenda_gathers_ones_own_items_from_the_services_by_due_time(
                    "the expense waiting on the manager")
         agenda = _week(c)
     items = _by_id(agenda)
-    assert agenda["complete"] is True
+    assert agenda["complete"] is True, agenda["sections"]
+    assert set(mine.values()) <= set(items), (mine, agenda)
     assert {kind: items[item_id]["kind"] for kind, item_id in mine.items()} == {
         kind: kind for kind in mine}
     assert {s: agenda["sections"][s]["status"] for s in agenda["sections"]} == {

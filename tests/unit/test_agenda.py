@@ -32,14 +32,15 @@ def test_a_to_date_includes_that_day_and_offsets_become_utc() -> None:
     assert window.end == datetime(2026, 12, 5, 18, tzinfo=UTC)
 
 
-def test_one_bound_gives_a_day_next_to_it() -> None:
+def test_from_alone_is_one_day_and_to_alone_runs_from_today() -> None:
     assert agenda.parse_window("2026-12-10", None, NOW).end == datetime(2026, 12, 11, tzinfo=UTC)
-    assert agenda.parse_window(None, "2026-12-10", NOW).start == datetime(2026, 12, 10,
-                                                                          tzinfo=UTC)
+    week = agenda.parse_window(None, "2026-12-11", NOW)
+    assert (week.start, week.end) == (DAY.start, datetime(2026, 12, 12, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(("start", "end", "field"), [
     ("2026-12-08", "2026-12-01", None),  # backwards
+    (None, "2026-12-04", None),  # to alone, before today
     ("2026-12-05T10:00:00+00:00", "2026-12-05T10:00:00+00:00", None),  # empty
     ("2026-01-01", "2026-12-31", None),  # longer than a quarter
     ("yesterday", None, "from"),
