@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
+from crm_platform import wire
 from crm_platform.errors import ValidationFailed
 
 DEFAULT_SPAN = timedelta(days=1)
@@ -36,7 +37,7 @@ class AgendaWindow:
     end: datetime
 
     def as_dict(self) -> dict[str, str]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+        return {"from": wire.timestamp(self.start), "to": wire.timestamp(self.end)}
 
 
 def _bad(detail: str, **extra: Any) -> ValidationFailed:
@@ -68,8 +69,8 @@ def parse_window(start: str | None, end: str | None, now: datetime) -> AgendaWin
              else datetime.combine(now.astimezone(UTC).date(), time(), UTC))
     finish = _moment(end, "to", end=True) if end else begin + DEFAULT_SPAN
     if finish <= begin:
-        raise _bad("'to' must be after 'from'", **{"from": begin.isoformat(),
-                                                   "to": finish.isoformat()})
+        raise ValidationFailed("'to' must be after 'from'", code="invalid_agenda_window",
+                               extra={"from": wire.timestamp(begin), "to": wire.timestamp(finish)})
     if finish - begin > MAX_SPAN:
         raise _bad(f"the window is at most {MAX_SPAN.days} days",
                    max_days=MAX_SPAN.days)
@@ -91,7 +92,7 @@ def item(kind: AgendaKind, item_id: str, title: str, due: datetime | date, link:
     """One agenda item as a service returns it: what it is, when it is due, and the API
     path to act on it; ``detail`` (customer, status, number…) as the service has it."""
     return {"kind": kind, "id": item_id, "title": title,
-            "due_at": due_at(due).isoformat(), "all_day": not isinstance(due, datetime),
+            "due_at": wire.timestamp(due_at(due)), "all_day": not isinstance(due, datetime),
             "link": link,
             "detail": {k: v for k, v in detail.items() if v is not None}}
 
@@ -135,7 +136,7 @@ def merge(sections: Mapping[str, Section], window: AgendaWindow, now: datetime,
             if due < window.start and not (include_overdue and state != "due"):
                 continue
             seen.add(key)
-            kept.append((due, {**entry, "due_at": due.isoformat(), "state": state,
+            kept.append((due, {**entry, "due_at": wire.timestamp(due), "state": state,
                                "section": name}))
     kept.sort(key=lambda pair: (pair[0], pair[1]["kind"], pair[1]["id"]))
     return {

@@ -61,7 +61,7 @@ def test_a_bad_window_is_invalid_agenda_window(start: str | None, end: str | Non
 def test_an_item_due_on_a_date_is_due_from_that_days_start() -> None:
     entry = agenda.item("followup", "f1", "回访 张三", date(2026, 12, 5), "/api/v1/x",
                         customer_id="c1", note=None)
-    assert entry["due_at"] == "2026-12-05T00:00:00+00:00"
+    assert entry["due_at"] == "2026-12-05T00:00:00Z"
     assert entry["all_day"] is True
     assert entry["detail"] == {"customer_id": "c1"}  # nothing empty
     with pytest.raises(ValueError):
@@ -106,8 +106,8 @@ def test_items_from_every_section_are_merged_by_due_time_with_their_state() -> N
     assert merged["items"][2]["section"] == "service_desk"
     assert merged["complete"] is True
     assert merged["sections"]["customer"] == {"status": "ok", "reason": None, "count": 2}
-    assert merged["window"] == {"from": "2026-12-05T00:00:00+00:00",
-                                "to": "2026-12-06T00:00:00+00:00"}
+    assert merged["window"] == {"from": "2026-12-05T00:00:00Z",
+                                "to": "2026-12-06T00:00:00Z"}
 
 
 def test_an_item_due_on_a_date_is_late_only_once_that_day_is_over() -> None:
@@ -158,6 +158,18 @@ def test_the_same_item_twice_is_listed_once_and_ties_sort_the_same_every_time() 
 
 
 def test_a_service_query_needs_its_window_end() -> None:
-    assert agenda.window_end({"before": "2026-12-06T00:00:00+00:00"}) == DAY.end
+    assert agenda.window_end({"before": "2026-12-06T00:00:00Z"}) == DAY.end
     with pytest.raises(ValidationFailed):
         agenda.window_end({})
+
+
+# -- the directory's name matching ---------------------------------------------------------
+@pytest.mark.parametrize(("term", "found"), [
+    ("诸葛", True), ("zgqy", True), ("zhugeqingyun", True), ("ZhuGe", True), ("qing", True),
+    ("13912", True), ("zgqyx", False), ("", False), ("王", False),
+])
+def test_a_name_is_found_by_characters_pinyin_initials_or_another_field(
+        term: str, found: bool) -> None:
+    from services.customer.domain.search import name_matches
+
+    assert name_matches(term, "诸葛青云", ["+8613912345678"]) is found
