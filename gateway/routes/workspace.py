@@ -1,9 +1,10 @@
 """Each employee's workspace (CUS-18): their agenda and the directory.
 
 ``GET /me/agenda`` asks every service that holds items for people (``my_agenda``) in
-parallel for the caller's own open items due before the window's end, and merges them
-(``crm_platform.agenda``): a service that does not answer in time is marked unavailable
-and the rest still shows. ``GET /directory`` finds colleagues and teams (the gateway's
+parallel for the caller's own open items due before the window's end, and the late ones
+of the members of the teams the caller manages (from the gateway's teams), and merges
+them (``crm_platform.agenda``): a service that does not answer in time is marked
+unavailable and the rest still shows. ``GET /directory`` finds colleagues and teams (the gateway's
 own identity tables) and the contacts of customers the caller may see (the customer
 service), by characters, pinyin or initials.
 """
@@ -54,6 +55,9 @@ class AgendaItem(BaseModel):
     state: Literal["due", "overdue", "waiting"]
     link: str = Field(description="the API path to act on it")
     section: str = Field(description="the service that holds it")
+    assignee_id: str | None = Field(description="a late item of a member of a team the "
+                                    "reader manages: whose it is (null: the reader's own)")
+    assignee_name: str | None = None
     detail: dict[str, Any]
 
 
@@ -119,14 +123,34 @@ class Directory(BaseModel):
 
 
 # -- agenda ---------------------------------------------------------------------------------
+def _team_members(engine: Any, manager_id: str) -> dict[str, str]:
+    """id → name of the active members of the teams the user manages and their
+    sub-teams (not the manager)."""
+    with Session(engine) as s:
+        teams = list(s.execute(select(Team.id, Team.parent_id, Team.manager_id)))
+        managed = {t.id for t in teams if t.manager_id == manager_id}
+        grew = True
+        while grew:  # sub-teams, to any depth
+            below = {t.id for t in teams if t.parent_id in managed} - managed
+            managed |= below
+            grew = bool(below)
+        if not managed:
+            return {}
+        rows = s.execute(select(User.id, User.display_name)
+                         .where(User.team_id.in_(managed), User.is_active.is_(True),
+                                User.id != manager_id)
+                         .order_by(User.id).limit(agenda.MAX_TEAM_MEMBERS))
+        return {row.id: row.display_name for row in rows}
+
+
 async def _agenda_section(request: Request, principal: Principal, service: str,
-                          before: datetime) -> agenda.Section:
+                          before: datetime, members: list[str]) -> agenda.Section:
     context = {"caller": principal.caller_header(None),  # own items only
                "correlation_id": request.state.request_id}
+    query = {"before": before.isoformat(), "team_member_ids": members}
     try:
         answer = await request.app.state.runtime.call(
-            service, "my_agenda", {"query": {"before": before.isoformat()}}, context,
-            SECTION_TIMEOUT)
+            service, "my_agenda", {"query": query}, context, SECTION_TIMEOUT)
     except DomainError as exc:
         return agenda.Section("unavailable", reason=f"{exc.code}: {exc.detail}")
     except Exception as exc:  # a broken section must not break the agenda
@@ -154,11 +178,15 @@ async def my_agenda(
 ) -> Any:
     now = datetime.now(UTC)
     window = agenda.parse_window(start, end, now)
+    members = await run_in_threadpool(_team_members, request.app.state.runtime.engine,
+                                      principal.user_id)
     answers = await asyncio.gather(*[
-        _agenda_section(request, principal, service, window.end)
+        _agenda_section(request, principal, service, window.end, sorted(members))
         for service in AGENDA_SECTIONS.values()])
     merged = agenda.merge(dict(zip(AGENDA_SECTIONS, answers, strict=True)), window, now,
                           include_overdue=include_overdue)
+    for entry in merged["items"]:
+        entry["assignee_name"] = members.get(entry.get("assignee_id") or "")
     return etag_json(merged)
 
 

@@ -4,7 +4,9 @@ them, merged into one list sorted by due time.
 Each service answers ``my_agenda(query={"before": …})`` with its open items for the caller
 due before the window's end (overdue ones included), built with :func:`item`; the
 gateway fans out and :func:`merge` keeps the window, marks overdue items and sorts. A
-section whose service did not answer is reported as such, and the rest still shows.
+section whose service did not answer is reported as such, and the rest still shows. A
+manager's agenda also has the late items of the members of the teams they manage
+(``team_member_ids``; each such item names its ``assignee_id``).
 Plain Python, no I/O.
 """
 
@@ -21,6 +23,7 @@ from crm_platform.errors import ValidationFailed
 DEFAULT_SPAN = timedelta(days=1)
 MAX_SPAN = timedelta(days=92)  # a quarter: a longer agenda is a report, not a day's work
 MAX_ITEMS_PER_SECTION = 200  # what one service returns at most (the earliest due first)
+MAX_TEAM_MEMBERS = 1000  # whose late items a manager's agenda gathers
 
 # what an item is; approvals wait on the reader since they were asked (their due time),
 # so they are "waiting", never "overdue"
@@ -88,12 +91,14 @@ def due_at(value: datetime | date) -> datetime:
 
 
 def item(kind: AgendaKind, item_id: str, title: str, due: datetime | date, link: str,
-         **detail: Any) -> dict[str, Any]:
+         *, assignee_id: str | None = None, **detail: Any) -> dict[str, Any]:
     """One agenda item as a service returns it: what it is, when it is due, and the API
-    path to act on it; ``detail`` (customer, status, number…) as the service has it."""
+    path to act on it; ``assignee_id``: a team member's late item on their manager's
+    agenda (None: the reader's own); ``detail`` (customer, status, number…) as the
+    service has it."""
     return {"kind": kind, "id": item_id, "title": title,
             "due_at": wire.timestamp(due_at(due)), "all_day": not isinstance(due, datetime),
-            "link": link,
+            "link": link, "assignee_id": assignee_id,
             "detail": {k: v for k, v in detail.items() if v is not None}}
 
 
@@ -133,6 +138,8 @@ def merge(sections: Mapping[str, Section], window: AgendaWindow, now: datetime,
             if due >= window.end:
                 continue
             state = _state(entry, due, now)
+            if entry.get("assignee_id") and state != "overdue":
+                continue  # of the team's items, a manager sees those that are late
             if due < window.start and not (include_overdue and state != "due"):
                 continue
             seen.add(key)
@@ -154,6 +161,21 @@ def sorted_by_due(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     (a service merges several kinds before answering)."""
     return sorted(items, key=lambda e: (datetime.fromisoformat(e["due_at"]), e["kind"],
                                         e["id"]))[:MAX_ITEMS_PER_SECTION]
+
+
+def team_members(query: Mapping[str, Any] | None) -> list[str]:
+    """The members of the teams the reader manages (``team_member_ids``, given by the
+    gateway from its teams): their late items are on the manager's agenda too."""
+    members = (query or {}).get("team_member_ids") or []
+    if not isinstance(members, list) or len(members) > MAX_TEAM_MEMBERS:
+        raise _bad(f"team_member_ids is a list of at most {MAX_TEAM_MEMBERS} user ids",
+                   field="team_member_ids")
+    return [str(m) for m in members]
+
+
+def late_before(before: datetime, now: datetime | None = None) -> datetime:
+    """Up to when a team member's item is late: now, or the window's end if earlier."""
+    return min(before, now or datetime.now(UTC))
 
 
 def window_end(query: Mapping[str, Any] | None) -> datetime:

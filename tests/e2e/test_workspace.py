@@ -77,11 +77,28 @@ def _items_for(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
             "quote_approval": quote["id"], "expense_approval": expense["id"]}
 
 
+def _rep_reminders(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
+    """The rep's follow-up reminders: one two days late, one due tomorrow."""
+    three_days_ago = datetime.now(UTC) - timedelta(days=3)
+    with platform.client(team["rep"]["token"]) as c:
+        customer = _ok(c.post("/api/v1/customers", json={
+            "name": f"跟进客户{uuid.uuid4().hex[:6]}", "kind": "person"}), 201)
+        late = _ok(c.post(f"/api/v1/customers/{customer['id']}/follow-ups", json={
+            "method": "phone", "content": "约了回电", "occurred_at": three_days_ago.isoformat(),
+            "next_followup_on": (TODAY - timedelta(days=2)).isoformat()}), 201)
+        soon = _ok(c.post(f"/api/v1/customers/{customer['id']}/follow-ups", json={
+            "method": "wechat", "content": "发了资料",
+            "next_followup_on": (TODAY + timedelta(days=1)).isoformat()}), 201)
+    return {"late": late["id"], "soon": soon["id"]}
+
+
 @pytest.fixture(scope="module")
 def teams(platform: Platform) -> dict[str, Any]:
     mine, peer = _team(platform, "华东"), _team(platform, "华南")
     return {"mine": mine, "peer": peer, "mine_items": _items_for(platform, mine),
-            "peer_items": _items_for(platform, peer)}
+            "peer_items": _items_for(platform, peer),
+            "rep_reminders": _rep_reminders(platform, mine),
+            "peer_rep_reminders": _rep_reminders(platform, peer)}
 
 
 def _agenda(c: httpx.Client, **params: str) -> dict[str, Any]:
@@ -144,6 +161,26 @@ def test_the_agenda_gathers_ones_own_items_from_the_services_by_due_time(
     # the rep who asked for the approvals has none of them on their agenda
     with platform.client(teams["mine"]["rep"]["token"]) as c:
         assert not set(mine.values()) & set(_by_id(_week(c)))
+
+
+def test_a_managers_agenda_has_the_late_items_of_their_team_only(
+        platform: Platform, teams: dict[str, Any]) -> None:
+    rep, reminders = teams["mine"]["rep"], teams["rep_reminders"]
+    with platform.client(teams["mine"]["manager"]["token"]) as c:
+        shown = _by_id(_week(c))
+    late = shown[reminders["late"]]
+    assert late["assignee_id"] == rep["id"] and late["assignee_name"] == rep["display_name"]
+    assert late["state"] == "overdue" and late["kind"] == "followup"
+    assert reminders["soon"] not in shown  # the rep's own business until it is late
+    assert teams["peer_rep_reminders"]["late"] not in shown  # another team's
+    assert all(item["assignee_id"] is None for item in shown.values()
+               if item["id"] != reminders["late"])
+    with platform.client(rep["token"]) as c:  # on the rep's own agenda, as their own
+        own = _by_id(_week(c))
+    assert own[reminders["late"]]["assignee_id"] is None
+    assert reminders["soon"] in own
+    with platform.client(teams["peer"]["manager"]["token"]) as c:
+        assert reminders["late"] not in _by_id(_week(c))
 
 
 def test_the_window_decides_what_is_shown(platform: Platform, teams: dict[str, Any]

@@ -157,6 +157,26 @@ def test_the_same_item_twice_is_listed_once_and_ties_sort_the_same_every_time() 
                                                                ("visit", "same")]
 
 
+def test_of_a_team_members_items_only_the_late_ones_are_on_the_managers_agenda() -> None:
+    late = agenda.item("work_order", "w-late", "工单", _at(8), "/w", assignee_id="rep-1")
+    not_yet = agenda.item("callback", "c-soon", "回访", _at(11), "/c", assignee_id="rep-1")
+    today = agenda.item("followup", "f-today", "跟进", date(2026, 12, 5), "/f",
+                        assignee_id="rep-2")  # due today: late only tomorrow
+    own = agenda.item("callback", "c-own", "回访", _at(11), "/c")
+    merged = agenda.merge({"x": Section("ok", (late, not_yet, today, own))}, DAY, NOW)
+    assert [(e["id"], e["assignee_id"]) for e in merged["items"]] == [
+        ("w-late", "rep-1"), ("c-own", None)]
+
+
+def test_team_members_and_when_their_items_are_late() -> None:
+    assert agenda.team_members({"team_member_ids": ["a", "b"]}) == ["a", "b"]
+    assert agenda.team_members({}) == []
+    with pytest.raises(ValidationFailed):
+        agenda.team_members({"team_member_ids": "a"})
+    assert agenda.late_before(DAY.end, NOW) == NOW
+    assert agenda.late_before(DAY.start, NOW) == DAY.start
+
+
 def test_a_service_query_needs_its_window_end() -> None:
     assert agenda.window_end({"before": "2026-12-06T00:00:00Z"}) == DAY.end
     with pytest.raises(ValidationFailed):

@@ -3,6 +3,7 @@ approval and open invoices of the customers they own, due before a moment."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -37,14 +38,14 @@ def expenses_to_approve(s: Session, manager_id: str, before: datetime) -> list[E
     return mine[:MAX_ITEMS_PER_SECTION]
 
 
-def open_invoices_due(s: Session, owner_id: str, before: datetime) -> list[Row[Any]]:
-    """(invoice, customer name) of the open invoices of the owner's customers due before
+def open_invoices_due(s: Session, owner_ids: Sequence[str], before: datetime) -> list[Row[Any]]:
+    """(invoice, customer name, owner) of the open invoices of the owners' customers due before
     ``before`` (a due date is due from its day's start, in UTC)."""
     moment = before.astimezone(UTC)
     day = moment.date()
     due = Invoice.due_date < day if moment.time() == time() else Invoice.due_date <= day
     return list(s.execute(
-        select(Invoice, BillingCustomer.name)
+        select(Invoice, BillingCustomer.name, BillingCustomer.owner_id)
         .join(BillingCustomer, BillingCustomer.id == Invoice.customer_id)
-        .where(BillingCustomer.owner_id == owner_id, Invoice.status.in_(OPEN_STATUSES), due)
+        .where(BillingCustomer.owner_id.in_(owner_ids), Invoice.status.in_(OPEN_STATUSES), due)
         .order_by(Invoice.due_date, Invoice.id).limit(MAX_ITEMS_PER_SECTION)))

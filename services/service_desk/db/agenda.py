@@ -3,6 +3,7 @@ to them and their callbacks, due before a moment."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,25 +21,25 @@ def work_order_due() -> Any:
                          WorkOrder.created_at)
 
 
-def assigned_work_orders(s: Session, technician_id: str, before: datetime
+def assigned_work_orders(s: Session, technician_ids: Sequence[str], before: datetime
                          ) -> list[Row[Any]]:
-    """(work order, ticket subject, customer name) of the technician's open orders."""
+    """(work order, ticket subject, customer name) of the technicians' open orders."""
     due = work_order_due()
     return list(s.execute(
         select(WorkOrder, Ticket.subject, Customer.name)
         .join(Ticket, Ticket.id == WorkOrder.ticket_id)
         .outerjoin(Customer, Customer.id == WorkOrder.customer_id)
-        .where(WorkOrder.technician_id == technician_id,
+        .where(WorkOrder.technician_id.in_(technician_ids),
                WorkOrder.status.in_(LOAD_STATUSES), due < before)
         .order_by(due, WorkOrder.id).limit(MAX_ITEMS_PER_SECTION)))
 
 
-def due_callbacks(s: Session, agent_id: str, before: datetime) -> list[Row[Any]]:
-    """(callback, ticket number, customer name) of the agent's callbacks still to make."""
+def due_callbacks(s: Session, agent_ids: Sequence[str], before: datetime) -> list[Row[Any]]:
+    """(callback, ticket number, customer name) of the agents' callbacks still to make."""
     return list(s.execute(
         select(Callback, Ticket.number, Customer.name)
         .join(Ticket, Ticket.id == Callback.ticket_id)
         .outerjoin(Customer, Customer.id == Callback.customer_id)
-        .where(Callback.agent_id == agent_id, Callback.status == "due",
+        .where(Callback.agent_id.in_(agent_ids), Callback.status == "due",
                Callback.due_at < before)
         .order_by(Callback.due_at, Callback.id).limit(MAX_ITEMS_PER_SECTION)))
