@@ -161,7 +161,8 @@ async def _agenda_section(request: Request, principal: Principal, service: str,
 @router.get("/me/agenda", response_model=Agenda, response_model_by_alias=True,
             tags=["workspace"], operation_id="get_my_agenda",
             summary="The caller's agenda: follow-ups, visits, work orders, callbacks, "
-            "approvals waiting on them and invoices falling due, by due time",
+            "approvals waiting on them and invoices falling due, by due time; for a "
+            "manager also the late items of their teams",
             responses={422: {"description": "a bad window: `invalid_agenda_window`"}})
 async def my_agenda(
     request: Request,

@@ -78,15 +78,17 @@ def _items_for(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
 
 
 def _rep_reminders(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
-    """The rep's follow-up reminders: one two days late, one due tomorrow."""
+    """The rep's follow-up reminders: one two days late, one due tomorrow (of two
+    customers: a customer's next follow-up answers its earlier reminder)."""
     three_days_ago = datetime.now(UTC) - timedelta(days=3)
     with platform.client(team["rep"]["token"]) as c:
-        customer = _ok(c.post("/api/v1/customers", json={
+        first, second = (_ok(c.post("/api/v1/customers", json={
             "name": f"跟进客户{uuid.uuid4().hex[:6]}", "kind": "person"}), 201)
-        late = _ok(c.post(f"/api/v1/customers/{customer['id']}/follow-ups", json={
+            for _ in range(2))
+        late = _ok(c.post(f"/api/v1/customers/{first['id']}/follow-ups", json={
             "method": "phone", "content": "约了回电", "occurred_at": three_days_ago.isoformat(),
             "next_followup_on": (TODAY - timedelta(days=2)).isoformat()}), 201)
-        soon = _ok(c.post(f"/api/v1/customers/{customer['id']}/follow-ups", json={
+        soon = _ok(c.post(f"/api/v1/customers/{second['id']}/follow-ups", json={
             "method": "wechat", "content": "发了资料",
             "next_followup_on": (TODAY + timedelta(days=1)).isoformat()}), 201)
     return {"late": late["id"], "soon": soon["id"]}
