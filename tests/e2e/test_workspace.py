@@ -94,11 +94,27 @@ def _rep_reminders(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
     return {"late": late["id"], "soon": soon["id"]}
 
 
+def _borrowing(platform: Platform, owner: dict[str, Any], borrower: dict[str, Any]) -> str:
+    """A confidential document of the owner's that the borrower asks to read (借阅):
+    waiting on the owner's decision."""
+    with platform.client(owner["token"]) as c:
+        doc = _ok(c.post("/api/v1/documents", json={
+            "title": f"投标方案{uuid.uuid4().hex[:4]}", "category": "tender",
+            "level": "confidential"}), 201)
+    with platform.client(borrower["token"]) as c:
+        return str(_ok(c.post(f"/api/v1/documents/{doc['id']}/access-requests",
+                              json={"reason": "参考投标", "days": 2}), 201)["id"])
+
+
 @pytest.fixture(scope="module")
 def teams(platform: Platform) -> dict[str, Any]:
     mine, peer = _team(platform, "华东"), _team(platform, "华南")
-    return {"mine": mine, "peer": peer, "mine_items": _items_for(platform, mine),
-            "peer_items": _items_for(platform, peer),
+    mine_items, peer_items = _items_for(platform, mine), _items_for(platform, peer)
+    # each manager's document borrowed by the other team's rep
+    mine_items["access_request"] = _borrowing(platform, mine["manager"], peer["rep"])
+    peer_items["access_request"] = _borrowing(platform, peer["manager"], mine["rep"])
+    return {"mine": mine, "peer": peer, "mine_items": mine_items,
+            "peer_items": peer_items,
             "rep_reminders": _rep_reminders(platform, mine),
             "peer_rep_reminders": _rep_reminders(platform, peer)}
 
@@ -143,6 +159,9 @@ def test_the_agenda_gathers_ones_own_items_from_the_services_by_due_time(
     assert quote["state"] == "waiting" and quote["section"] == "sales"
     assert quote["link"] == f"/api/v1/quotes/{mine['quote_approval']}"
     assert items[mine["expense_approval"]]["detail"]["amount"] == "320.00"
+    borrowing = items[mine["access_request"]]
+    assert borrowing["section"] == "docs" and borrowing["state"] == "waiting"
+    assert borrowing["detail"]["requester_id"] == teams["peer"]["rep"]["id"]
 
     # one list by due time: the approvals waiting since today, tomorrow's follow-up, the
     # work order the day after
@@ -233,7 +252,9 @@ def test_a_service_down_marks_its_section_and_the_rest_still_shows(
     assert agenda["complete"] is False
     assert agenda["sections"]["docs"]["status"] == "unavailable"
     assert agenda["sections"]["docs"]["reason"]
-    assert set(mine.values()) <= set(_by_id(agenda))
+    shown = _by_id(agenda)
+    assert mine["access_request"] not in shown  # the documents' items only are missing
+    assert {v for k, v in mine.items() if k != "access_request"} <= set(shown)
 
 
 def test_the_directory_finds_colleagues_teams_and_contacts_in_scope(
