@@ -74,7 +74,21 @@ def _items_for(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
             "description": "拜访客户差旅", "incurred_on": TODAY.isoformat()}), 201)
         _ok(c.post(f"/api/v1/expenses/{expense['id']}/submit"))
     return {"followup": followup["id"], "work_order": work_order["id"],
-            "quote_approval": quote["id"], "expense_approval": expense["id"]}
+            "quote_approval": quote["id"], "expense_approval": expense["id"],
+            "invoice_due": _invoice(platform, customer["id"], TODAY + timedelta(days=3))}
+
+
+def _invoice(platform: Platform, customer_id: str, due: date) -> str:
+    """An invoice the admin issues to the customer, falling due on ``due``."""
+    body = {"customer_id": customer_id, "type": "vat_ordinary", "currency": "CNY",
+            "issue_date": min(due, TODAY).isoformat(), "due_date": due.isoformat(),
+            "lines": [{"description": "年度服务费", "unit_price": "880.00"}]}
+
+    def issued() -> str | None:  # once billing has the customer (customer.created)
+        with platform.admin() as admin:
+            r = admin.post("/api/v1/invoices", json=body)
+        return str(r.json()["id"]) if r.status_code == 201 else None
+    return str(wait_until(issued, 30, "an invoice once billing knows the customer"))
 
 
 def _rep_reminders(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
@@ -91,7 +105,8 @@ def _rep_reminders(platform: Platform, team: dict[str, Any]) -> dict[str, str]:
         soon = _ok(c.post(f"/api/v1/customers/{second['id']}/follow-ups", json={
             "method": "wechat", "content": "发了资料",
             "next_followup_on": (TODAY + timedelta(days=1)).isoformat()}), 201)
-    return {"late": late["id"], "soon": soon["id"]}
+    return {"late": late["id"], "soon": soon["id"],
+            "late_invoice": _invoice(platform, first["id"], TODAY - timedelta(days=1))}
 
 
 def _borrowing(platform: Platform, owner: dict[str, Any], borrower: dict[str, Any]) -> str:
@@ -193,9 +208,12 @@ def test_a_managers_agenda_has_the_late_items_of_their_team_only(
     assert late["assignee_id"] == rep["id"] and late["assignee_name"] == rep["display_name"]
     assert late["state"] == "overdue" and late["kind"] == "followup"
     assert reminders["soon"] not in shown  # the rep's own business until it is late
+    invoice = shown[reminders["late_invoice"]]
+    assert invoice["kind"] == "invoice_due" and invoice["assignee_id"] == rep["id"]
+    assert invoice["state"] == "overdue" and invoice["detail"]["outstanding"] == "880.00"
     assert teams["peer_rep_reminders"]["late"] not in shown  # another team's
     assert all(item["assignee_id"] is None for item in shown.values()
-               if item["id"] != reminders["late"])
+               if item["id"] not in (reminders["late"], reminders["late_invoice"]))
     with platform.client(rep["token"]) as c:  # on the rep's own agenda, as their own
         own = _by_id(_week(c))
     assert own[reminders["late"]]["assignee_id"] is None
