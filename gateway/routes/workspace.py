@@ -31,13 +31,20 @@ from services.customer.domain.search import name_matches
 
 router = APIRouter(prefix="/api/v1")
 SECTION_TIMEOUT = 3.0
-# section -> the service answering ``my_agenda`` for it
-AGENDA_SECTIONS: dict[str, str] = {
-    "customer": "customer",  # follow-ups due, visits to make
-    "service_desk": "service_desk",  # work orders dispatched, callbacks due
-    "sales": "sales",  # quotes and orders waiting on approval
-    "billing": "billing",  # expenses waiting on approval, invoices falling due
-    "docs": "docs",  # borrowings of one's documents to decide
+# section -> the service answering ``my_agenda`` for it, and the permissions of which the
+# reader (their roles, an API key's scopes) needs one: without, the section is
+# "forbidden" and not asked
+AGENDA_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # follow-ups due, visits to make
+    "customer": ("customer", ("followup:read", "visit:read")),
+    # work orders dispatched, callbacks due
+    "service_desk": ("service_desk", ("work_order:read", "callback:read")),
+    # quotes and orders waiting on approval
+    "sales": ("sales", ("quote:read", "order:read")),
+    # expenses waiting on approval, invoices falling due
+    "billing": ("billing", ("expense:read", "invoice:read")),
+    # borrowings of one's documents to decide
+    "docs": ("docs", ("document:read",)),
 }
 # colleagues read to test against a term: the staff of one company, not its customers
 STAFF_READ = 5000
@@ -144,7 +151,10 @@ def _team_members(engine: Any, manager_id: str) -> dict[str, str]:
 
 
 async def _agenda_section(request: Request, principal: Principal, service: str,
-                          before: datetime, members: list[str]) -> agenda.Section:
+                          permissions: tuple[str, ...], before: datetime,
+                          members: list[str]) -> agenda.Section:
+    if all(principal.scope_for(p) is None for p in permissions):
+        return agenda.Section("forbidden", reason=f"needs one of {', '.join(permissions)}")
     context = {"caller": principal.caller_header(None),  # own items only
                "correlation_id": request.state.request_id}
     query = {"before": before.isoformat(), "team_member_ids": members}
@@ -182,8 +192,9 @@ async def my_agenda(
     members = await run_in_threadpool(_team_members, request.app.state.runtime.engine,
                                       principal.user_id)
     answers = await asyncio.gather(*[
-        _agenda_section(request, principal, service, window.end, sorted(members))
-        for service in AGENDA_SECTIONS.values()])
+        _agenda_section(request, principal, service, permissions, window.end,
+                        sorted(members))
+        for service, permissions in AGENDA_SECTIONS.values()])
     merged = agenda.merge(dict(zip(AGENDA_SECTIONS, answers, strict=True)), window, now,
                           include_overdue=include_overdue)
     for entry in merged["items"]:

@@ -222,6 +222,18 @@ def test_a_managers_agenda_has_the_late_items_of_their_team_only(
         assert reminders["late"] not in _by_id(_week(c))
 
 
+def test_a_section_the_reader_has_no_permission_for_is_not_asked(
+        platform: Platform) -> None:
+    technician = platform.new_user(["technician"], display_name="卫师傅")
+    with platform.client(technician["token"]) as c:
+        agenda = _week(c)
+    statuses = {name: s["status"] for name, s in agenda["sections"].items()}
+    assert statuses == {"customer": "forbidden", "service_desk": "ok", "sales": "forbidden",
+                        "billing": "forbidden", "docs": "ok"}
+    assert "followup:read" in agenda["sections"]["customer"]["reason"]
+    assert agenda["complete"] is True  # the reader's roles, not an outage
+
+
 def test_the_window_decides_what_is_shown(platform: Platform, teams: dict[str, Any]
                                           ) -> None:
     mine = teams["mine_items"]
