@@ -252,11 +252,12 @@ async def _contacts(request: Request, principal: Principal, query: DirectoryQuer
 
 @router.get("/directory", response_model=Directory, tags=["workspace"],
             operation_id="search_directory", openapi_extra={"x-confidential": True},
-            summary="Colleagues and teams, and the contacts of customers the caller may "
-            "see, found by name (characters, pinyin or initials)")
+            summary="Colleagues and teams (needs user:read), and the contacts of customers "
+            "the caller may see, found by name (characters, pinyin or initials)")
 async def search_directory(query: Annotated[DirectoryQuery, Query()], request: Request,
                            principal: Principal = Depends(current_principal)) -> Any:
     request.state.confidential = True  # customers' contacts: every search is audited
+    principal.require("user:read")  # colleagues; contacts need customer:read besides
     staff, (section, contacts) = await asyncio.gather(
         run_in_threadpool(_staff_matches, request.app.state.runtime.engine, query.q,
                           query.limit),
