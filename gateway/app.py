@@ -34,6 +34,7 @@ from gateway.routes import (
     service_routers,
     service_routes,
     streamed_uploads,
+    workspace,
 )
 from gateway.routetable import build_router
 from gateway.runtime import Runtime
@@ -117,7 +118,8 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (identity.router, portal.router, composite.router, *service_routers(),
+    for router in (identity.router, portal.router, composite.router, workspace.router,
+                   *service_routers(),
                    build_router(service_routes())):
         _serve(app, router)
 

@@ -17,6 +17,7 @@ from gateway.events import UserDeactivated
 from services.billing import schemas
 from services.billing.db.models import Base, BillingCustomer, Staff, StaffTeam
 from services.billing.use_cases import (
+    agenda,
     configuration,
     credit,
     customers,
@@ -379,6 +380,11 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
         with self.uow(read_only=True) as uow:
             return stored_value.statement(
                 uow, self.caller, schemas.StoredValueStatementQuery.model_validate(query))
+
+    @rpc
+    def my_agenda(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return agenda.my_agenda(uow, self.caller, query)
 
     # -- sales events -------------------------------------------------------------------
     @event_handler("sales", "order.confirmed")

@@ -17,9 +17,11 @@ from services.customer import schemas
 from services.customer.db.models import Base, Staff, StaffTeam
 from services.customer.use_cases import (
     activities,
+    agenda,
     bulk,
     classification,
     contacts,
+    directory,
     membership,
     segments,
 )
@@ -268,6 +270,16 @@ class CustomerService(CrmService, StaffCopies):
         with self.uow(read_only=True) as uow:
             return activities.list_visit_plans(
                 uow, self.caller, schemas.VisitPlanQuery.model_validate(query or {}))
+
+    @rpc
+    def my_agenda(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return agenda.my_agenda(uow, self.caller, query)
+
+    @rpc
+    def search_contacts(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return directory.search_contacts(uow, self.caller, query)
 
     # -- bulk ---------------------------------------------------------------------------
     @rpc

@@ -21,6 +21,7 @@ from services.docs.db.models import Base, Customer, Staff, Team
 from services.docs.settings import docs_settings
 from services.docs.storage import BlobStore, make_store
 from services.docs.use_cases import (
+    agenda,
     documents,
     handover,
     retention,
@@ -216,6 +217,11 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
     def set_document_clock(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return sharing.set_document_clock(uow, schemas.ClockIn.model_validate(data))
+
+    @rpc
+    def my_agenda(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return agenda.my_agenda(uow, self.caller, query)
 
     # -- retention and destruction ----------------------------------------------------------
     @rpc

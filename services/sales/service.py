@@ -23,7 +23,15 @@ from services.customer.events import CustomerMerged, CustomerSnapshot
 from services.notify.events import InboundLeadReceived
 from services.sales import schemas
 from services.sales.db.models import Base, CustomerCopy, Staff, Team
-from services.sales.use_cases import catalogue, common, handover, orders, pipeline, planning
+from services.sales.use_cases import (
+    agenda,
+    catalogue,
+    common,
+    handover,
+    orders,
+    pipeline,
+    planning,
+)
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
 # archived / merged (CustomerCopies); gateway user.created / updated / deactivated,
@@ -436,6 +444,11 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
         with self.uow() as uow:
             return orders.put_settings(uow, self.caller,
                                        schemas.SalesSettings.model_validate(data))
+
+    @rpc
+    def my_agenda(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return agenda.my_agenda(uow, self.caller, query)
 
     # -- targets and work logs ------------------------------------------------------------------
     @rpc

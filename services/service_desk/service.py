@@ -24,6 +24,7 @@ from services.customer.events import CustomerMerged
 from services.service_desk import schemas
 from services.service_desk.db.models import Base, Contact, Customer, Staff, Team
 from services.service_desk.use_cases import (
+    agenda,
     callbacks,
     common,
     copies,
@@ -175,6 +176,11 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
     def customer_service_summary(self, customer_id: str) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
             return tickets.customer_service_summary(uow, self.caller, customer_id)
+
+    @rpc
+    def my_agenda(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return agenda.my_agenda(uow, self.caller, query)
 
     # -- work orders ----------------------------------------------------------------------
     @rpc

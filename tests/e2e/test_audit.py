@@ -104,6 +104,8 @@ CASES: dict[str, Any] = {
     "get_document": lambda d: Call("rep", f"/documents/{d.document}", {}, d.document),
     "download_version": lambda d: Call("rep", f"/documents/{d.document}/versions/1/content",
                                        {}, d.document),
+    # the directory finds customers' contacts (CUS-18)
+    "search_directory": lambda d: Call("rep", "/directory", {"q": "王总"}, None),
 }
 
 

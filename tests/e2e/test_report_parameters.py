@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.sales_support import _ok, _product
+from tests.e2e.service_desk_support import desk_knows
 from tests.e2e.test_paging import page_operations
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
@@ -73,6 +74,28 @@ class Data:
         with self.client("admin") as admin:
             _ok(admin.patch(f"/api/v1/teams/{self.team}", json={"manager_id": manager["id"]}))
         return manager
+
+    @cached_property
+    def workspace_user(self) -> dict[str, Any]:
+        """A rep who also repairs (CUS-18's agenda): a work order dispatched to them for
+        yesterday (late) and a follow-up reminder in three days."""
+        user = self.platform.new_user(["sales_rep", "technician"])
+        desk_knows(self.platform, user)
+        with self.platform.client(user["token"]) as c:
+            customer = _ok(c.post("/api/v1/customers", json={
+                "name": f"议程报表{_tag()}", "kind": "company"}), 201)
+            _ok(c.post(f"/api/v1/customers/{customer['id']}/follow-ups", json={
+                "method": "visit", "content": "面谈",
+                "next_followup_on": (TODAY + timedelta(days=3)).isoformat()}), 201)
+        with self.client("admin") as admin:
+            ticket = _ok(admin.post("/api/v1/tickets", json={
+                "customer_id": customer["id"], "category": "fault", "channel": "phone",
+                "subject": "设备报修", "description": "客户来电"}), 201)
+            _ok(admin.post(f"/api/v1/tickets/{ticket['id']}/work-orders", json={
+                "technician_id": user["id"],
+                "scheduled_at": f"{(TODAY - timedelta(days=1)).isoformat()}T10:00:00Z"}),
+                201)
+        return user
 
     @cached_property
     def rep(self) -> dict[str, Any]:
@@ -358,7 +381,32 @@ def _document_count(d: Data) -> Report:
     })
 
 
+def _agenda(d: Data) -> Report:
+    """The agenda (CUS-18): today has the late work order; a window with the follow-up's
+    day has the follow-up too; without overdue items the work order goes."""
+    d.workspace_user  # noqa: B018
+    later = (TODAY + timedelta(days=3)).isoformat()
+    return Report("workspace_user", {}, {
+        "from": Param(change=later, bad="bogus"),
+        "to": Param(change=later, bad="bogus"),
+        "include_overdue": Param(change="false", bad="maybe"),
+    })
+
+
+def _directory(d: Data) -> Report:
+    """Two colleagues named alike: a term finds both, ``limit`` one."""
+    tag = _tag()
+    for suffix in ("甲", "乙"):
+        d.platform.new_user(["viewer"], display_name=f"目录{tag}{suffix}")
+    return Report("rep", {"q": f"目录{tag}"}, {
+        "q": Param(change=f"目录{tag}甲", bad=""),
+        "limit": Param(change=1, bad=0),
+    })
+
+
 REPORTS = {
+    "get_my_agenda": _agenda,
+    "search_directory": _directory,
     "get_satisfaction_report": lambda d: _service_report(d, "agent"),
     "get_sla_report": lambda d: _service_report(d, "team"),
     "search_kb": lambda d: _kb_search(d, "admin"),

@@ -188,3 +188,12 @@ def term_lookup(term: str) -> TermLookup | None:
         return TermLookup((), ((column, (run, *(run + c for c in alphabet),
                                              *(c + run for c in alphabet))),))
     return None
+
+
+def name_matches(term: str, name: str, others: Iterable[str] = ()) -> bool:
+    """Whether a search term finds this name (or phone, e-mail…) the way customer search
+    does: part of the characters, of the full pinyin or of the initials (``zs``,
+    ``zhangsan``, ``张三`` all find 张三). The directory tests its candidates with it."""
+    wanted = normalize_query(term).replace(" ", "")
+    return bool(wanted) and any(wanted in part
+                                for part in search_document([name], others).split(" "))
