@@ -4,6 +4,9 @@
 - same key, different request → 422 ``idempotency_key_reused``;
 - same key while the first is still running → 409 ``idempotency_in_progress``.
 Only successful responses are stored, so a failed request can be retried with its key.
+The services keep the answer of a call made under a key too (``call_key``): a request
+whose answer the gateway lost (a time-out, a broken connection) is retried with its key
+and answered from there, never applied twice.
 A slot left "in progress" by a crash is taken over after ``STALE_AFTER``.
 """
 
@@ -41,10 +44,7 @@ async def idempotent(
         raise ValidationFailed("Idempotency-Key is at most 200 characters",
                                code="invalid_idempotency_key")
     rt = request.app.state.runtime
-    body = await request.body()
-    digest = hashlib.sha256(
-        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
-    ).hexdigest()
+    digest = await _digest(request)
     stored = await run_in_threadpool(_claim, rt.sessions, principal.key, key, digest)
     if stored is not None:
         return stored
@@ -57,6 +57,22 @@ async def idempotent(
     await run_in_threadpool(_complete, rt.sessions, principal.key, key, status, result,
                             dict(response.headers))
     return response
+
+
+async def _digest(request: Request) -> str:
+    body = await request.body()
+    return hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+    ).hexdigest()
+
+
+async def call_key(request: Request, principal: Principal, key: str) -> str:
+    """How the services know a call made under ``key`` (they keep its answer, so that
+    the call made again after its answer was lost is applied once): the caller, the key
+    and the request, hashed — the same key from another caller or for another request is
+    another call."""
+    digest = await _digest(request)
+    return hashlib.sha256(f"{principal.key}\n{key}\n{digest}".encode()).hexdigest()
 
 
 def _respond(request: Request, result: Any, status: int) -> JSONResponse:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from gateway.config import gateway_settings
 from gateway.deps import SECURITY, authenticate
 from gateway.etag import etag_json, parse_if_match
-from gateway.idempotency import idempotent
+from gateway.idempotency import call_key, idempotent
 from gateway.middleware import take_audit_changes
 from gateway.principal import Principal
 
@@ -110,8 +110,8 @@ def _endpoint(route: Route) -> Any:
             "correlation_id": request.state.request_id,
         }
         idem_key = request.headers.get("Idempotency-Key")
-        if idem_key:
-            context["idempotency_key"] = idem_key
+        if idem_key and route.method == "POST":
+            context["idempotency_key"] = await call_key(request, principal, idem_key)
 
         async def call() -> Any:
             return take_audit_changes(request, await rt.call(

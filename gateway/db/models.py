@@ -13,7 +13,7 @@ class Base(DeclarativeBase):
     pass
 
 
-MESSAGING = messaging_tables(Base.metadata)
+MESSAGING = messaging_tables(Base.metadata, answers=False)
 
 
 class Team(Base):

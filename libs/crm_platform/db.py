@@ -332,12 +332,15 @@ def _end_autocommit(dbapi_connection: Any, _record: Any) -> None:
 class MessagingTables:
     outbox: Table
     inbox: Table
+    answers: Table | None = None
 
 
-def messaging_tables(metadata: MetaData) -> MessagingTables:
-    """Define (once) the outbox and inbox tables on ``metadata``."""
+def messaging_tables(metadata: MetaData, *, answers: bool = True) -> MessagingTables:
+    """Define (once) the outbox and inbox tables on ``metadata``; with ``answers`` (every
+    service; not the gateway) also the answers of RPCs made under an Idempotency-Key."""
     if "outbox" in metadata.tables:
-        return MessagingTables(metadata.tables["outbox"], metadata.tables["inbox"])
+        return MessagingTables(metadata.tables["outbox"], metadata.tables["inbox"],
+                               metadata.tables.get("rpc_answers"))
     outbox = Table(
         "outbox",
         metadata,
@@ -357,7 +360,19 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("event_type", String(200), nullable=False),
         Column("processed_at", UTCDateTime, nullable=False),
     )
-    return MessagingTables(outbox, inbox)
+    if not answers:
+        return MessagingTables(outbox, inbox)
+    # claimed in the transaction of the call's first commit, so a call repeated under the
+    # same key finds it whether or not the first answer ever reached the caller
+    answer_table = Table(
+        "rpc_answers",
+        metadata,
+        Column("key", String(64), primary_key=True),  # the gateway's hash of caller and key
+        Column("method", String(200), nullable=False),
+        Column("answer", Text, nullable=True),  # the result's JSON; None until it is known
+        Column("created_at", UTCDateTime, nullable=False, index=True),
+    )
+    return MessagingTables(outbox, inbox, answer_table)
 
 
 # -- tables every service has: settings and number sequences --------------------------------

@@ -6,7 +6,10 @@ Guarantees:
   same transaction as the state change: a rollback publishes nothing, a commit cannot
   lose them (the relay publishes them after commit, see :mod:`crm_platform.outbox`);
 - :meth:`UnitOfWork.mark_consumed` records ``(consumer, event_id)`` in the ``inbox`` in
-  the same transaction as the effect: a redelivered event is recognised and skipped.
+  the same transaction as the effect: a redelivered event is recognised and skipped;
+- an RPC made under an Idempotency-Key (:class:`IdempotentCall`) claims the key in
+  ``rpc_answers`` in the transaction of its first commit: the same call made again —
+  its answer lost on the way back — is answered from there and applied once.
 
 With ``note_changes`` it also notes, per record key, the old and new value of every
 column a commit changed (:attr:`UnitOfWork.changes`), which the audit trail shows for
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any
@@ -26,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_platform.bulk_insert import insert_rows
 from crm_platform.db import MessagingTables, insert_many, utcnow
+from crm_platform.errors import Conflict
 from crm_platform.events import CloudEvent, EventData, exchange_name
 
 # called with the outbox rows a commit wrote (for the relay's fast path)
@@ -68,6 +73,16 @@ def _note_changes(session: Session, into: Changes, created: set[str]) -> None:
                 noted[name] = [old, new]
 
 
+@dataclass
+class IdempotentCall:
+    """An RPC the gateway made under an Idempotency-Key (``key``: its hash of the caller
+    and the key). The first commit of the call's units of work claims it."""
+
+    key: str
+    method: str
+    claimed: bool = False
+
+
 class UnitOfWork:
     def __init__(
         self,
@@ -80,8 +95,10 @@ class UnitOfWork:
         after_commit: AfterCommit | None = None,
         read_only: bool = False,
         note_changes: bool = False,
+        call: IdempotentCall | None = None,
     ) -> None:
         self._sessions = sessions
+        self.call = call
         self.read_only = read_only
         # note what commits change (``changes``), for a write's audit entry
         self.note_changes = note_changes and not read_only
@@ -194,7 +211,13 @@ class UnitOfWork:
                 for ev in self._pending
             ]
             insert_rows(self.session, self.tables.outbox, rows)
+        claiming = self.call is not None and not self.call.claimed
+        if claiming:
+            self._claim_call()
         self.session.commit()
+        if claiming:
+            assert self.call is not None
+            self.call.claimed = True
         for ident, columns in self._changing.items():
             noted = self.changes.setdefault(ident, {})
             for name, (old, new) in columns.items():
@@ -208,6 +231,17 @@ class UnitOfWork:
         for callback in callbacks:
             callback()
 
+    def _claim_call(self) -> None:
+        call, table = self.call, self.tables.answers
+        assert call is not None and table is not None
+        claimed = list(self.session.scalars(*insert_many(
+            table, [{"key": call.key, "method": call.method, "answer": None,
+                     "created_at": utcnow()}], 'ON CONFLICT DO NOTHING RETURNING "key"')))
+        if not claimed:  # the same call, made again while the first was being applied
+            self.rollback()
+            raise Conflict("a request with this Idempotency-Key is still running",
+                           code="idempotency_in_progress")
+
     def rollback(self) -> None:
         self._pending = []
         self._on_commit = []
@@ -218,6 +252,8 @@ class UnitOfWork:
 
 # the worker context's attribute listing the units of work an RPC used
 WORKER_UNITS = "crm_units"
+# the worker context's attribute holding an RPC's IdempotentCall
+WORKER_CALL = "crm_call"
 # the key under which a write's RPC result carries its record's changes to the gateway,
 # which takes it out for the audit trail before answering the client
 AUDIT_CHANGES_KEY = "_audit_changes"

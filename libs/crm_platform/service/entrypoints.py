@@ -50,10 +50,10 @@ from nameko.timer import Timer
 from pydantic import ValidationError
 
 from crm_platform import metrics, wire
-from crm_platform.errors import DomainError
+from crm_platform.errors import Conflict, DomainError
 from crm_platform.events import CloudEvent
 from crm_platform.settings import get_settings
-from crm_platform.uow import WORKER_UNITS, with_audit_changes
+from crm_platform.uow import WORKER_CALL, WORKER_UNITS, with_audit_changes
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,37 @@ class CrmRpc(Rpc):  # type: ignore[misc]
         self._signature = inspect.signature(getattr(self.container.service_cls,
                                                     self.method_name))
 
+    def handle_message(self, body: Any, message: Any) -> None:
+        """A call the gateway makes again under the same Idempotency-Key (it lost the
+        first answer: a time-out, a broken connection) is answered with what the first
+        one answered once that has been applied, and never applied twice."""
+        key = (message.headers or {}).get("nameko.idempotency_key")
+        answers = _answers(self.container) if key else None
+        if answers is not None:
+            claimed, answered, answer = answers.answer(str(key))
+            if claimed:
+                exc_info = None
+                if not answered:
+                    error = Conflict("a request with this Idempotency-Key is still running",
+                                     code="idempotency_in_progress")
+                    if answer is not None:  # applied; the process died before answering
+                        error = Conflict(
+                            "the request with this Idempotency-Key was applied at "
+                            f"{answer:%Y-%m-%d %H:%M:%S} UTC but its answer was lost; "
+                            "look the record up", code="idempotency_answer_lost")
+                    exc_info = (Conflict, error, None)
+                self.rpc_consumer.handle_result(message, answer, exc_info)
+                return
+        super().handle_message(body, message)
+
     def handle_result(self, message: Any, worker_ctx: Any, result: Any, exc_info: Any
                       ) -> tuple[Any, Any]:
+        call = getattr(worker_ctx, WORKER_CALL, None)
+        if exc_info is None and call is not None and call.claimed:
+            try:
+                _answers(self.container).keep_answer(call.key, result)
+            except Exception:  # the call is applied; a repeat will hear it is, not what
+                log.exception("the answer of %s could not be kept", call.method)
         if exc_info is None:  # a write's record carries its changes to the gateway's audit
             result = with_audit_changes(result, getattr(worker_ctx, WORKER_UNITS, ()))
         return super().handle_result(message, worker_ctx, result, exc_info)  # type: ignore[no-any-return]
@@ -157,6 +186,16 @@ class CrmRpc(Rpc):  # type: ignore[misc]
             self._signature.bind(None, *args, **kwargs)  # None: the unbound ``self``
         except TypeError as exc:
             raise IncorrectSignature(str(exc)) from None
+
+
+def _answers(container: Any) -> Any:
+    """The service's UnitOfWorkProvider, which keeps the answers (None without one)."""
+    from crm_platform.service.providers import UnitOfWorkProvider
+
+    for dependency in container.dependencies:
+        if isinstance(dependency, UnitOfWorkProvider) and dependency.tables.answers is not None:
+            return dependency
+    return None
 
 
 def rpc(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import eventlet
@@ -18,9 +20,9 @@ import eventlet.queue
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from nameko.timer import Timer
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, delete, select, text, update
 
-from crm_platform import logs, metrics
+from crm_platform import logs, metrics, wire
 from crm_platform.amqp import ConfirmedPublisher
 from crm_platform.auth import Caller
 from crm_platform.db import (
@@ -28,16 +30,23 @@ from crm_platform.db import (
     messaging_tables,
     read_session_factory,
     session_factory,
+    utcnow,
 )
 from crm_platform.errors import DomainError
 from crm_platform.outbox import OutboxRelay
 from crm_platform.service import ops
 from crm_platform.settings import get_settings
-from crm_platform.uow import WORKER_UNITS, UnitOfWork
+from crm_platform.uow import WORKER_CALL, WORKER_UNITS, IdempotentCall, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 _publishers: dict[str, ConfirmedPublisher] = {}
+# the answers of calls made under an Idempotency-Key are kept a day (the gateway keeps
+# its own record of the key as long)
+ANSWERS_KEPT = timedelta(hours=24)
+ANSWERS_SWEEP_SECONDS = 600.0
+# longer than any call takes: an answer not kept by then never will be
+ANSWER_LOST_AFTER = timedelta(seconds=60)
 
 
 def shared_publisher(amqp_uri: str) -> ConfirmedPublisher:
@@ -122,13 +131,51 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
                 log.exception("fast-path publish failed; left for the sweep")
 
     def _sweep_forever(self) -> None:
+        answers_swept = 0.0
         while True:
             try:
                 self.relay.sweep()
                 self.relay.backlog()
+                if time.monotonic() - answers_swept > ANSWERS_SWEEP_SECONDS:
+                    self.forget_answers(utcnow() - ANSWERS_KEPT)
+                    answers_swept = time.monotonic()
             except Exception:  # keep sweeping; the next round retries
                 log.exception("outbox sweep failed")
             eventlet.sleep(self.sweep_interval)
+
+    # -- answers of RPCs made under an Idempotency-Key ------------------------------------
+    def answer(self, key: str) -> tuple[bool, bool, Any]:
+        """``(claimed, answered, answer)`` of a call made before under ``key``; claimed
+        and not answered while the call is being applied. A claim still unanswered after
+        ``ANSWER_LOST_AFTER`` was applied by a process that died before it kept the
+        answer: ``answer`` is then the time of the claim."""
+        table = self.tables.answers
+        assert table is not None
+        with self.read_sessions() as s:
+            row = s.execute(select(table.c.answer, table.c.created_at)
+                            .where(table.c.key == key)).first()
+        if row is None:
+            return False, False, None
+        if row.answer is None:
+            lost = utcnow() - row.created_at > ANSWER_LOST_AFTER
+            return True, False, row.created_at if lost else None
+        return True, True, json.loads(row.answer)
+
+    def keep_answer(self, key: str, result: Any) -> None:
+        table = self.tables.answers
+        assert table is not None
+        with self.sessions() as s:
+            s.execute(update(table).where(table.c.key == key)
+                      .values(answer=wire.dumps(result).decode()))
+            s.commit()
+
+    def forget_answers(self, before: Any) -> None:
+        table = self.tables.answers
+        if table is None:
+            return
+        with self.sessions() as s:
+            s.execute(delete(table).where(table.c.created_at < before))
+            s.commit()
 
     def _check_database(self) -> None:
         with self.engine.connect() as conn:
@@ -144,7 +191,8 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         self._committed.put(list(rows))
 
     def make_uow(self, correlation_id: str | None = None, actor: str | None = None,
-                 read_only: bool = False, note_changes: bool = False) -> UnitOfWork:
+                 read_only: bool = False, note_changes: bool = False,
+                 call: IdempotentCall | None = None) -> UnitOfWork:
         return UnitOfWork(
             self.read_sessions if read_only else self.sessions,
             self.tables,
@@ -154,6 +202,7 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
             after_commit=self._after_commit,
             read_only=read_only,
             note_changes=note_changes,
+            call=None if read_only else call,
         )
 
     def get_dependency(self, worker_ctx: Any) -> Callable[..., UnitOfWork]:
@@ -166,12 +215,17 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
         audited = isinstance(worker_ctx.entrypoint, Rpc)
         units: list[UnitOfWork] = []
         setattr(worker_ctx, WORKER_UNITS, units)
+        key = _context_str(worker_ctx, "idempotency_key") if audited else None
+        call = None
+        if key and self.tables.answers is not None:
+            call = IdempotentCall(key, worker_ctx.entrypoint.method_name)
+            setattr(worker_ctx, WORKER_CALL, call)
 
         def uow(read_only: bool = False) -> UnitOfWork:
             """``read_only``: one consistent-enough snapshot per statement, no
             transaction; for single-query reads on the hot path."""
             unit = self.make_uow(correlation_id, actor, read_only,
-                                 note_changes=audited and not read_only)
+                                 note_changes=audited and not read_only, call=call)
             if unit.note_changes:
                 units.append(unit)
             return unit
