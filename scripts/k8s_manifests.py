@@ -327,7 +327,10 @@ def service_monitor(c: Component) -> dict[str, Any]:
         "kind": "ServiceMonitor",
         "metadata": {"name": c.k8s_name, "labels": {**PART_OF, "release": "prometheus"}},
         "spec": {"selector": {"matchLabels": c.selector},
-                 "endpoints": [{"port": c.port_name, "path": "/metrics", "interval": "30s"}]},
+                 # our metrics carry their own ``service`` label (service_desk, …): keep
+                 # it rather than the target's (the Kubernetes Service name)
+                 "endpoints": [{"port": c.port_name, "path": "/metrics", "interval": "30s",
+                                "honorLabels": True}]},
     }
 
 
