@@ -52,5 +52,12 @@ contracts-check: $(STAMP)
 bench: $(STAMP) infra-check
 	$(BIN)/python bench/gateway_rpc.py
 
+# deploy/k8s: both overlays rendered offline (kubectl kustomize), validated against the
+# Kubernetes API schemas and the invariants in the test; no cluster needed
+k8s-validate: $(STAMP)
+	@command -v kubectl >/dev/null || { echo "k8s-validate needs kubectl (kustomize built in)"; exit 1; }
+	$(BIN)/python scripts/k8s_manifests.py check
+	$(BIN)/pytest -q tests/unit/test_k8s_manifests.py
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
