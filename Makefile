@@ -31,7 +31,8 @@ run: $(STAMP)
 	$(BIN)/python -m crm_platform.service.topology
 	$(BIN)/python -m gateway.seed
 	@echo "gateway: http://127.0.0.1:8000/docs   (Ctrl-C stops everything)"
-	$(BIN)/honcho start -f Procfile
+# each process's ops port comes from Procfile: an exported CRM_OPS_PORT would give all one
+	env -u CRM_OPS_PORT $(BIN)/honcho start -f Procfile
 
 test: $(STAMP) infra-check contracts-check
 	$(BIN)/pytest -q tests
