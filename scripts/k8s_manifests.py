@@ -292,8 +292,8 @@ def scaled_object(c: Component) -> dict[str, Any]:
             "triggers": [{
                 "type": "rabbitmq",
                 "metadata": {"protocol": "http", "mode": "QueueLength", "value": "200",
-                             "queueName": queues, "useRegex": "true", "operation": "sum",
-                             "vhostName": "/"},
+                             # the vhost comes from the management URL's path
+                             "queueName": queues, "useRegex": "true", "operation": "sum"},
                 "authenticationRef": {"name": "rabbitmq-management"},
             }],
         },
