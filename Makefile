@@ -31,7 +31,8 @@ run: $(STAMP)
 	$(BIN)/python -m crm_platform.service.topology
 	$(BIN)/python -m gateway.seed
 	@echo "gateway: http://127.0.0.1:8000/docs   (Ctrl-C stops everything)"
-	$(BIN)/honcho start -f Procfile
+# each process's ops port comes from Procfile: an exported CRM_OPS_PORT would give all one
+	env -u CRM_OPS_PORT $(BIN)/honcho start -f Procfile
 
 test: $(STAMP) infra-check contracts-check
 	$(BIN)/pytest -q tests
@@ -51,6 +52,13 @@ contracts-check: $(STAMP)
 
 bench: $(STAMP) infra-check
 	$(BIN)/python bench/gateway_rpc.py
+
+# deploy/k8s: both overlays rendered offline (kubectl kustomize), validated against the
+# Kubernetes API schemas and the invariants in the test; no cluster needed
+k8s-validate: $(STAMP)
+	@command -v kubectl >/dev/null || { echo "k8s-validate needs kubectl (kustomize built in)"; exit 1; }
+	$(BIN)/python scripts/k8s_manifests.py check
+	$(BIN)/pytest -q tests/unit/test_k8s_manifests.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
