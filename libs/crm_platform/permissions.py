@@ -34,6 +34,8 @@ PERMISSIONS = (
     "work_order:dispatch", "sla:read", "sla:configure", "callback:read", "callback:write",
     "kb:read", "kb:write", "kb:publish", "service_report:read", "portal:invite",
     "portal:read", "portal:write",
+    # the call centre (SVC-08): look a caller up, calls, call lists, telephony connectors
+    "call:lookup", "call:read", "call:write", "call:assign", "call:configure",
     "document:read", "document:write", "document:manage", "document:configure",
     # notifications (NTF-01 … NTF-07)
     "inbox:read", "inbox:write", "notification:read", "notification:configure",
@@ -51,6 +53,7 @@ _SALES_REP: dict[str, Scope] = {
     "credit:read": "own", "expense:read": "own", "expense:write": "own",
     "ticket:read": "own", "ticket:write": "own", "kb:read": "all",
     "document:read": "all", "document:write": "own",
+    "call:lookup": "own", "call:read": "own", "call:write": "own",
 }
 
 ROLE_GRANTS: dict[str, dict[str, Scope]] = {
@@ -77,7 +80,7 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "customer:read": "all", "followup:read": "all", "product:read": "all",
         "ticket:*": "all", "work_order:*": "all", "sla:*": "all", "callback:*": "all",
         "kb:*": "all", "service_report:read": "all", "portal:invite": "all",
-        "document:read": "all", "document:write": "team",
+        "document:read": "all", "document:write": "team", "call:*": "all",
     },
     "service_agent": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
@@ -86,6 +89,8 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "work_order:dispatch": "all", "sla:read": "all", "callback:*": "all",
         "kb:read": "all", "kb:write": "all", "service_report:read": "own",
         "portal:invite": "all", "document:read": "all", "document:write": "own",
+        # any caller may be anyone's customer; the calls and list entries are their own
+        "call:lookup": "all", "call:read": "own", "call:write": "own",
     },
     "technician": {"user:read": "all", "team:read": "all", "customer:read": "all",
                    "ticket:read": "own", "work_order:read": "own", "work_order:write": "own",
