@@ -127,7 +127,7 @@ def main() -> None:
     print(f"\ncaller lookup through the gateway at {args.customers:,} customers\n")
     for label, result in results:
         print(result.line(f"{label:<24}"))
-    worst = max(r.pct(99) for label, r in results if label.startswith("GET"))
+    worst = max(r.pct(0.99) for label, r in results if label.startswith("GET"))
     print(f"\ntarget: lookup p99 under {TARGET_P99_MS:.0f} ms -> "
           f"{'met' if worst < TARGET_P99_MS else 'MISSED'} (worst p99 {worst:.1f} ms)")
     print(f"load average (1, 5, 15 min): start {load_start[0]:.2f} {load_start[1]:.2f} "
