@@ -71,14 +71,20 @@ async def _worker(host: str, port: int, request: Request, deadline: float, budge
 
 async def run(url: str, concurrency: int, total: int, max_seconds: float,
               headers: dict[str, str] | None = None,
-              body: Callable[[int], bytes] | None = None) -> Result:
-    """GET ``url``; or, with ``body``, POST ``body(n)`` as JSON for the n-th request."""
+              body: Callable[[int], bytes] | None = None,
+              query: Callable[[int], str] | None = None) -> Result:
+    """GET ``url``; or, with ``body``, POST ``body(n)`` as JSON for the n-th request;
+    ``query(n)``: the n-th GET's query string (lookups of different keys)."""
     parsed = urlparse(url)
     assert parsed.hostname in ("127.0.0.1", "localhost"), "loopback only"
     path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
     head = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     request: Request
-    if body is None:
+    if body is None and query is not None:
+        def request(n: int) -> bytes:
+            return (f"GET {parsed.path}?{query(n)} HTTP/1.1\r\nHost: {parsed.hostname}\r\n"
+                    f"{head}\r\n").encode()
+    elif body is None:
         get = (f"GET {path} HTTP/1.1\r\nHost: {parsed.hostname}\r\n{head}\r\n").encode()
         request = lambda n: get  # noqa: E731 - the same bytes every time
     else:

@@ -35,12 +35,12 @@ from kombu import Connection, Exchange, Producer
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from crm_platform import webhook_signing  # noqa: E402
 from crm_platform.events import CloudEvent  # noqa: E402
 
 from services.notify.channels import OutgoingMessage  # noqa: E402
 from services.notify.channels.smtp import SmtpMailer  # noqa: E402
 from services.notify.channels.webhook_http import WebhookClient  # noqa: E402
-from services.notify.domain import webhooks  # noqa: E402
 from services.notify.settings import NotifySettings  # noqa: E402
 from tests.support.infra import wait_until  # noqa: E402
 from tests.support.platform import Platform, running_platform  # noqa: E402
@@ -106,7 +106,7 @@ def bench_webhooks(platform: Platform, hooks: list[HttpReceiver], n: int) -> dic
         msg_id, ts = f"msg_{i}", int(time.time())
         client.post(f"{hook.url}/in", {
             "webhook-id": msg_id, "webhook-timestamp": str(ts), "content-type":
-            "application/json", "webhook-signature": webhooks.signature_header(
+            "application/json", "webhook-signature": webhook_signing.signature_header(
                 [secrets[i % SUBSCRIBERS]], msg_id, ts, body)}, body)
     raw_s = timed(before + n * SUBSCRIBERS, received,
                   lambda: in_threads(post, n * SUBSCRIBERS))

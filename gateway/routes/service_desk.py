@@ -14,6 +14,7 @@ CALLBACKS = ("callbacks",)
 REPORTS = ("service reports",)
 KB = ("knowledge base",)
 PORTAL = ("portal",)
+CALLS = ("call centre",)
 SD = "service_desk"
 
 ROUTES = [
@@ -147,6 +148,61 @@ ROUTES = [
     Route("POST", "/callbacks/{callback_id}/attempts", SD, "record_callback_attempt",
           "callback:write", body=s.AttemptIn, response=s.Callback, status=201,
           tags=CALLBACKS, summary="An attempt's outcome: closes, reopens or retries"),
+    # -- the call centre (SVC-08) --------------------------------------------------------
+    Route("GET", "/calls/lookup", SD, "lookup_caller", "call:lookup", query=s.LookupQuery,
+          response=s.CallerLookup, tags=CALLS,
+          summary="Who is calling: customers and contacts with this number (written any "
+          "common way), their owner, open tickets and latest calls"),
+    Route("POST", "/calls", SD, "log_call", "call:write", body=s.CallIn, response=s.Call,
+          status=201, tags=CALLS,
+          summary="Log a call; an unlinked one links to the one customer with its number"),
+    Route("GET", "/calls", SD, "list_calls", "call:read", query=s.CallQuery,
+          response=s.CallPage, tags=CALLS, summary="Calls, newest first"),
+    Route("GET", "/calls/{call_id}", SD, "get_call", "call:read", response=s.Call,
+          tags=CALLS),
+    Route("PATCH", "/calls/{call_id}", SD, "update_call", "call:write", body=s.CallUpdate,
+          response=s.Call, if_match=True, tags=CALLS,
+          summary="Outcome, notes, and the customer, contact, ticket or lead it was about"),
+    Route("POST", "/calls/{call_id}/ticket", SD, "open_ticket_from_call", "call:write",
+          body=s.CallTicketIn, response=s.Ticket, status=201, tags=CALLS,
+          summary="An answered call becomes a ticket (channel phone), linked to it; needs "
+          "ticket:write too"),
+    Route("GET", "/call-lists", SD, "list_call_lists", "call:read", query=s.CallListQuery,
+          response=s.CallListPage, tags=CALLS),
+    Route("POST", "/call-lists", SD, "create_call_list", "call:assign", body=s.CallListIn,
+          response=s.CallList, status=201, tags=CALLS, timeout=60,
+          summary="An outbound list from callbacks due, a customer segment or named "
+          "customers, dealt to agents; opted-out contacts never go on a telemarketing "
+          "list, nobody on two active lists"),
+    Route("GET", "/call-lists/{call_list_id}", SD, "get_call_list", "call:read",
+          response=s.CallList, tags=CALLS),
+    Route("POST", "/call-lists/{call_list_id}/close", SD, "close_call_list", "call:assign",
+          response=s.CallList, tags=CALLS,
+          summary="Close; its open entries are skipped and their people free for others"),
+    Route("GET", "/call-lists/{call_list_id}/entries", SD, "list_call_list_entries",
+          "call:read", query=s.EntryQuery, response=s.CallListEntryPage, tags=CALLS,
+          summary="Entries in list order; an agent sees those dealt to them"),
+    Route("POST", "/call-lists/{call_list_id}/entries/{entry_id}/attempts", SD,
+          "record_call_list_attempt", "call:write", body=s.EntryAttemptIn,
+          response=s.CallListEntry, status=201, tags=CALLS,
+          summary="An attempt's outcome: done, tried again, a callback at a time, or "
+          "unreached after the list's attempts"),
+    Route("GET", "/calls-report", SD, "get_call_report", "call:read",
+          query=s.CallReportQuery, response=s.CallReport, tags=CALLS,
+          summary="Calls per agent and hour, answer rate, average handling time, "
+          "callback completion"),
+    Route("POST", "/telephony/connectors", SD, "create_telephony_connector",
+          "call:configure", body=s.ConnectorIn, response=s.Connector, status=201,
+          tags=CALLS, summary="A telephony connector; its signing secret is shown once"),
+    Route("GET", "/telephony/connectors", SD, "list_telephony_connectors", "call:configure",
+          query=s.ConnectorQuery, response=s.ConnectorPage, tags=CALLS),
+    # no body model: the signature is checked before the body is read (its shape:
+    # TelephonyEventIn)
+    Route("POST", "/telephony/{connector}/events", SD, "receive_telephony_event", "",
+          response=s.TelephonyAnswer, public=True,
+          tags=CALLS, summary="A connector's call event (ringing, answered, ended, "
+          "missed), signed as Standard Webhooks with the connector's secret; applied "
+          "once per message and per call and event"),
     # -- reports (SVC-03, SVC-05) -------------------------------------------------------
     Route("GET", "/service/reports/satisfaction", SD, "get_satisfaction_report",
           "service_report:read", query=s.SatisfactionQuery, response=s.SatisfactionReport,

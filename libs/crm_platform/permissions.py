@@ -34,6 +34,8 @@ PERMISSIONS = (
     "work_order:dispatch", "sla:read", "sla:configure", "callback:read", "callback:write",
     "kb:read", "kb:write", "kb:publish", "service_report:read", "portal:invite",
     "portal:read", "portal:write",
+    # the call centre (SVC-08): look a caller up, calls, call lists, telephony connectors
+    "call:lookup", "call:read", "call:write", "call:assign", "call:configure",
     "document:read", "document:write", "document:manage", "document:configure",
     # notifications (NTF-01 … NTF-07)
     "inbox:read", "inbox:write", "notification:read", "notification:configure",
@@ -55,6 +57,7 @@ _SALES_REP: dict[str, Scope] = {
     "ticket:read": "own", "ticket:write": "own", "kb:read": "all",
     "document:read": "all", "document:write": "own",
     "member:read": "own", "member:write": "own", "stored_value:read": "own",
+    "call:lookup": "own", "call:read": "own", "call:write": "own",
 }
 
 ROLE_GRANTS: dict[str, dict[str, Scope]] = {
@@ -81,7 +84,7 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "customer:read": "all", "followup:read": "all", "product:read": "all",
         "ticket:*": "all", "work_order:*": "all", "sla:*": "all", "callback:*": "all",
         "kb:*": "all", "service_report:read": "all", "portal:invite": "all",
-        "document:read": "all", "document:write": "team",
+        "document:read": "all", "document:write": "team", "call:*": "all",
     },
     "service_agent": {
         "user:read": "all", "team:read": "all", "apikey:manage": "own",
@@ -90,6 +93,8 @@ ROLE_GRANTS: dict[str, dict[str, Scope]] = {
         "work_order:dispatch": "all", "sla:read": "all", "callback:*": "all",
         "kb:read": "all", "kb:write": "all", "service_report:read": "own",
         "portal:invite": "all", "document:read": "all", "document:write": "own",
+        # any caller may be anyone's customer; the calls and list entries are their own
+        "call:lookup": "all", "call:read": "own", "call:write": "own",
     },
     "technician": {"user:read": "all", "team:read": "all", "customer:read": "all",
                    "ticket:read": "own", "work_order:read": "own", "work_order:write": "own",

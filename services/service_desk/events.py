@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import ClassVar
 
 from crm_platform.events import EventData
+from pydantic import BaseModel
 
 
 class TicketEvent(EventData):
@@ -195,3 +196,54 @@ class KbArticlePublished(EventData):
     effective_from: date
     effective_to: date | None
     published_by: str
+
+
+# -- the call centre (SVC-08) --------------------------------------------------------------
+class CallerMatch(BaseModel):
+    """A customer or contact whose phone is the caller's number (part of call.ringing)."""
+
+    kind: str  # customer / contact
+    id: str
+    customer_id: str
+    name: str
+    owner_id: str | None = None
+
+
+class CallRinging(EventData):
+    """A phone is ringing: who is calling, as the lookup found them, so an agent desktop
+    subscribed to ``service_desk.events`` (or a webhook) can pop the caller's screen
+    before the agent picks up. ``agent_id``: the agent the telephony rang, if it said."""
+
+    event_type = "call.ringing"
+    id: str
+    direction: str
+    from_number: str
+    to_number: str
+    party_number: str | None
+    agent_id: str | None = None
+    connector: str | None = None
+    external_id: str | None = None
+    started_at: datetime
+    matches: list[CallerMatch] = []
+    open_ticket_ids: list[str] = []
+
+
+class CallEnded(EventData):
+    """A call ended (``state`` ended) or was missed (``state`` missed): for reports,
+    missed-call follow-up and the customer's timeline."""
+
+    event_type = "call.ended"
+    id: str
+    direction: str
+    state: str
+    party_number: str | None
+    agent_id: str | None = None
+    customer_id: str | None = None
+    contact_id: str | None = None
+    ticket_id: str | None = None
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_seconds: int | None = None
+    outcome: str | None = None
+    recording_url: str | None = None

@@ -776,3 +776,290 @@ class PortalArticlePage(Page[PortalArticle]):
 
 class PortalArticleQuery(PageQuery):
     category: str | None = Field(None, max_length=100)
+
+
+# -- the call centre (SVC-08) --------------------------------------------------------------
+Direction = Literal["inbound", "outbound"]
+CallState = Literal["ringing", "answered", "ended", "missed"]
+CallOutcome = Literal["answered", "missed", "no_answer", "busy", "voicemail",
+                      "wrong_number", "resolved", "ticket", "follow_up", "callback",
+                      "interested", "not_interested", "do_not_call"]
+EntryOutcome = Literal["reached", "interested", "not_interested", "no_answer", "busy",
+                       "voicemail", "wrong_number", "callback", "do_not_call"]
+EntryStatus = Literal["pending", "callback", "done", "unreached", "skipped"]
+ListPurpose = Literal["service", "care", "telemarketing"]
+ListSource = Literal["callbacks", "segment", "manual"]
+PhoneText = Annotated[str, Field(min_length=1, max_length=40)]
+Url = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^https?://")]
+
+
+class LookupQuery(Strict):
+    phone: PhoneText = Field(description="the number as the telephony shows it, any "
+                             "common way of writing it")
+
+
+class CallerCustomer(BaseModel):
+    id: str
+    code: str | None
+    name: str
+    kind: str | None
+    owner_id: str | None
+    owner_name: str | None
+    status: str
+
+
+class CallerContact(BaseModel):
+    id: str
+    customer_id: str
+    name: str
+    phones: list[str]
+    marketing_opt_out: bool
+
+
+class LookupTicket(BaseModel):
+    id: str
+    number: str
+    subject: str
+    status: str
+    priority: str
+    customer_id: str | None
+
+
+class LookupCall(BaseModel):
+    id: str
+    direction: Direction
+    started_at: datetime
+    state: CallState
+    outcome: str | None
+    agent_id: str | None
+
+
+class CallerLookup(BaseModel):
+    """Who is calling: the customers and contacts with this number (those the agent may
+    see), their open tickets and their latest calls."""
+
+    phone: str = Field(description="the number in E.164")
+    customers: list[CallerCustomer]
+    contacts: list[CallerContact]
+    open_tickets: list[LookupTicket]
+    recent_calls: list[LookupCall]
+
+
+class CallIn(Strict):
+    direction: Direction
+    from_number: PhoneText
+    to_number: PhoneText
+    agent_id: Ref | None = Field(None, description="default: whoever logs it")
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_seconds: int | None = Field(None, ge=0, le=86400,
+                                         description="default: answered → ended")
+    outcome: CallOutcome | None = None
+    recording_url: Url | None = None
+    customer_id: Ref | None = Field(None, description="default: found by the number")
+    contact_id: Ref | None = None
+    ticket_id: Ref | None = None
+    lead_id: Ref | None = None
+    notes: str | None = Field(None, max_length=20000)
+
+
+class CallUpdate(Strict):
+    outcome: CallOutcome | None = None
+    customer_id: Ref | None = None
+    contact_id: Ref | None = None
+    ticket_id: Ref | None = None
+    lead_id: Ref | None = None
+    notes: str | None = Field(None, max_length=20000)
+
+
+class CallTicketIn(Strict):
+    """An answered call becomes a ticket in one step (channel phone, received when the
+    call started, customer and contact from the call)."""
+
+    category: Category
+    subject: Subject
+    description: str | None = Field(None, max_length=20000)
+    priority: Priority = "normal"
+    kind: Kind = "free"
+
+
+class Call(BaseModel):
+    id: str
+    direction: Direction
+    from_number: str
+    to_number: str
+    party_number: str | None
+    agent_id: str | None
+    agent_name: str | None
+    connector: str | None
+    external_id: str | None
+    state: CallState
+    outcome: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: int | None
+    recording_url: str | None
+    customer_id: str | None
+    customer_name: str | None
+    contact_id: str | None
+    contact_name: str | None
+    ticket_id: str | None
+    lead_id: str | None
+    call_list_entry_id: str | None
+    notes: str | None
+    version: int
+    created_at: datetime
+
+
+class CallPage(Page[Call]):
+    pass
+
+
+class CallQuery(PageQuery):
+    direction: Direction | None = None
+    state: CallState | None = None
+    agent_id: Ref | None = None
+    customer_id: Ref | None = None
+    contact_id: Ref | None = None
+    ticket_id: Ref | None = None
+    phone: PhoneText | None = Field(None, description="the customer's side, any way written")
+
+
+class ConnectorIn(Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class Connector(BaseModel):
+    id: str
+    name: str
+    enabled: bool
+    created_at: datetime
+    secret: str | None = Field(None, description="shown once, when created")
+
+
+class ConnectorPage(Page[Connector]):
+    pass
+
+
+class ConnectorQuery(PageQuery):
+    pass
+
+
+class TelephonyEventIn(BaseModel):
+    """What a connector sends (signed: Standard Webhooks headers)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    call_id: str = Field(min_length=1, max_length=100, description="the telephony's id")
+    event: Literal["ringing", "answered", "ended", "missed"]
+    direction: Direction = "inbound"
+    from_number: PhoneText = Field(alias="from")
+    to_number: PhoneText = Field(alias="to")
+    at: datetime
+    agent_id: Ref | None = None
+    duration_seconds: int | None = Field(None, ge=0, le=86400)
+    recording_url: Url | None = None
+
+
+class TelephonyAnswer(BaseModel):
+    call_id: str
+    state: CallState
+    duplicate: bool
+
+
+class PublicRequest(BaseModel):
+    """What the gateway forwards of a signed, unauthenticated request."""
+
+    body: str
+    headers: dict[str, str]
+    query: dict[str, str]
+
+
+class CallListIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    purpose: ListPurpose
+    source: ListSource
+    segment_id: Ref | None = Field(None, description="source segment: the customer "
+                                   "segment (CUS-12) whose contacts to call")
+    customer_ids: list[Ref] = Field(default_factory=list, max_length=1000,
+                                    description="source manual: these customers' contacts")
+    agent_ids: list[Ref] = Field(default_factory=list, max_length=100,
+                                 description="entries are dealt to these agents in turn")
+    max_attempts: int = Field(3, ge=1, le=10)
+
+
+class CallList(BaseModel):
+    id: str
+    name: str
+    purpose: ListPurpose
+    source: ListSource
+    segment_id: str | None
+    status: Literal["active", "closed"]
+    max_attempts: int
+    entries: int
+    open_entries: int
+    left_out: dict[str, int] = Field(description="people the source named who were left "
+                                     "out, by reason")
+    created_by: str
+    version: int
+    created_at: datetime
+
+
+class CallListPage(Page[CallList]):
+    pass
+
+
+class CallListQuery(PageQuery):
+    status: Literal["active", "closed"] | None = None
+
+
+class CallListEntry(BaseModel):
+    id: str
+    call_list_id: str
+    position: int
+    customer_id: str
+    customer_name: str | None
+    contact_id: str | None
+    contact_name: str | None
+    phone: str
+    agent_id: str | None
+    status: EntryStatus
+    attempts: int
+    outcome: str | None
+    callback_at: datetime | None
+    last_call_id: str | None
+    version: int
+
+
+class CallListEntryPage(Page[CallListEntry]):
+    pass
+
+
+class EntryQuery(PageQuery):
+    status: EntryStatus | None = None
+    agent_id: Ref | None = None
+    due: bool | None = Field(None, description="to call now: pending, or a callback "
+                             "whose time has come")
+
+
+class EntryAttemptIn(Strict):
+    outcome: EntryOutcome
+    callback_at: datetime | None = Field(None, description="with outcome callback")
+    call_id: Ref | None = Field(None, description="the call log of this attempt")
+    notes: str | None = Field(None, max_length=2000)
+
+
+class CallReportQuery(ReportQuery):
+    agent_id: Ref | None = None
+
+
+class CallReport(BaseModel):
+    calls: int
+    inbound: int
+    outbound: int
+    answer_rate_percent: float | None
+    average_handling_seconds: float | None
+    callback_completion_percent: float | None
+    by_agent_hour: list[dict[str, Any]]

@@ -26,6 +26,7 @@ from services.service_desk.db.models import Base, Contact, Customer, Staff, Team
 from services.service_desk.use_cases import (
     agenda,
     callbacks,
+    calls,
     common,
     copies,
     knowledge,
@@ -43,6 +44,8 @@ SWEEP_SECONDS = float(os.environ.get("CRM_SERVICE_DESK_SWEEP_SECONDS", "10"))
 SWEEP_BATCH = 100
 SWEEP_PAUSE_SECONDS = 0.01
 CUSTOMER_TIMEOUT = 5.0
+# the most people one call list is built from
+CALL_LIST_MAX = 5000
 
 
 def _number(value: str | int) -> int:
@@ -372,6 +375,124 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
         with self.uow() as uow:
             return callbacks.record_attempt(uow, self.caller, callback_id,
                                             schemas.AttemptIn.model_validate(data))
+
+    # -- the call centre (SVC-08) ---------------------------------------------------------
+    def _segment_members(self, segment_id: str) -> list[str]:
+        """A segment's customer ids, page by page from the customer service (as the
+        caller), at most ``CALL_LIST_MAX`` of them."""
+        found: list[str] = []
+        cursor: str | None = None
+        while len(found) < CALL_LIST_MAX:
+            query: dict[str, Any] = {"limit": 200, "fields": "id"}
+            if cursor:
+                query["cursor"] = cursor
+            page = call(self.customer_rpc, "list_segment_members", timeout=CUSTOMER_TIMEOUT,
+                        segment_id=segment_id, query=query)
+            found += [item["id"] for item in page["items"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        return found[:CALL_LIST_MAX]
+
+    @rpc
+    def lookup_caller(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.lookup(uow, self.caller, schemas.LookupQuery.model_validate(query))
+
+    @rpc
+    def log_call(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.log_call(uow, self.caller, schemas.CallIn.model_validate(data),
+                                  self.fetch_customer, self._fetch_contact)
+
+    @rpc
+    def list_calls(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.list_calls(uow, self.caller,
+                                    schemas.CallQuery.model_validate(query or {}))
+
+    @rpc
+    def get_call(self, call_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.get_call(uow, self.caller, call_id)
+
+    @rpc
+    def update_call(self, call_id: str, data: dict[str, Any],
+                    expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.update_call(uow, self.caller, call_id,
+                                     schemas.CallUpdate.model_validate(data), expected_version,
+                                     self.fetch_customer, self._fetch_contact)
+
+    @rpc
+    def open_ticket_from_call(self, call_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.call_to_ticket(uow, self.caller, call_id,
+                                        schemas.CallTicketIn.model_validate(data),
+                                        self.fetch_customer, self._fetch_contact)
+
+    @rpc
+    def create_telephony_connector(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.create_connector(uow, self.caller,
+                                          schemas.ConnectorIn.model_validate(data))
+
+    @rpc
+    def list_telephony_connectors(self, query: dict[str, Any] | None = None
+                                  ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.list_connectors(uow, self.caller,
+                                         schemas.ConnectorQuery.model_validate(query or {}))
+
+    @rpc
+    def receive_telephony_event(self, connector: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The signed webhook (no caller: the connector's signature is checked)."""
+        with self.uow() as uow:
+            return calls.receive_telephony_event(uow, connector,
+                                                 schemas.PublicRequest.model_validate(data))
+
+    @rpc
+    def create_call_list(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.create_call_list(uow, self.caller,
+                                          schemas.CallListIn.model_validate(data),
+                                          self._segment_members)
+
+    @rpc
+    def list_call_lists(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.list_call_lists(uow, self.caller,
+                                         schemas.CallListQuery.model_validate(query or {}))
+
+    @rpc
+    def get_call_list(self, call_list_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.get_call_list(uow, self.caller, call_list_id)
+
+    @rpc
+    def close_call_list(self, call_list_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.close_call_list(uow, self.caller, call_list_id)
+
+    @rpc
+    def list_call_list_entries(self, call_list_id: str, query: dict[str, Any] | None = None
+                               ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.list_entries(uow, self.caller, call_list_id,
+                                      schemas.EntryQuery.model_validate(query or {}))
+
+    @rpc
+    def record_call_list_attempt(self, call_list_id: str, entry_id: str,
+                                 data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.record_entry_attempt(uow, self.caller, call_list_id, entry_id,
+                                              schemas.EntryAttemptIn.model_validate(data))
+
+    @rpc
+    def get_call_report(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return calls.call_report(uow, self.caller,
+                                     schemas.CallReportQuery.model_validate(query))
 
     # -- reports --------------------------------------------------------------------------
     @rpc

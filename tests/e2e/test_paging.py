@@ -783,6 +783,61 @@ def _stored_value_entries(w: World) -> Listing:
     return Listing(w.rep["token"], f"/stored-value-accounts/{account_id}/entries",
                    created=made)
 
+def _calls(w: World) -> Listing:
+    customer_id = _desk_customer(w)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/calls", json={
+            "direction": "inbound", "from_number": f"1390000{n:04d}",
+            "to_number": "4008001234", "customer_id": customer_id,
+            "started_at": (start + timedelta(minutes=n)).isoformat()}), 201)["id"]
+            for n in range(3)}
+    return Listing(w.admin_token, "/calls", {"customer_id": customer_id}, made)
+
+
+def _call_list_with_entries(w: World) -> tuple[str, set[str]]:
+    """A manual call list of a customer with three contacts, once the service desk's
+    copy has them."""
+    customer_id = _desk_customer(w)
+    phones = [f"1391{uuid.uuid4().int % 10**7:07d}" for _ in range(3)]
+    with w.admin() as admin:
+        contacts = {_ok(admin.post(f"/api/v1/customers/{customer_id}/contacts", json={
+            "name": f"翻页联系人{n}", "phones": [phone]}), 201)["id"]
+            for n, phone in enumerate(phones)}
+
+        def copied() -> bool:
+            return all(_ok(admin.get("/api/v1/calls/lookup", params={"phone": p}))["contacts"]
+                       for p in phones)
+        wait_until(copied, 30, "the service desk's copy has the contacts")
+        made = _ok(admin.post("/api/v1/call-lists", json={
+            "name": f"翻页名单{_tag()}", "purpose": "service", "source": "manual",
+            "customer_ids": [customer_id]}), 201)
+        entries = _ok(admin.get(f"/api/v1/call-lists/{made['id']}/entries"))["items"]
+    assert made["entries"] == 3, made
+    assert {e["contact_id"] for e in entries} == contacts
+    return made["id"], {e["id"] for e in entries}
+
+
+def _call_lists(w: World) -> Listing:
+    customer_id = _desk_customer(w)
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/call-lists", json={
+            "name": f"翻页名单{n}", "purpose": "service", "source": "manual",
+            "customer_ids": [customer_id]}), 201)["id"] for n in range(3)}
+    return Listing(w.admin_token, "/call-lists", created=made)
+
+
+def _call_list_entries(w: World) -> Listing:
+    list_id, made = _call_list_with_entries(w)
+    return Listing(w.admin_token, f"/call-lists/{list_id}/entries", created=made)
+
+
+def _telephony_connectors(w: World) -> Listing:
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/telephony/connectors", json={
+            "name": f"paging-{_tag()}"}), 201)["id"] for _ in range(3)}
+    return Listing(w.admin_token, "/telephony/connectors", created=made)
+
 
 FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_teams": _teams,
@@ -827,6 +882,10 @@ FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_sla_policies": _sla_policies,
     "list_business_calendars": _calendars,
     "list_callbacks": _callbacks,
+    "list_calls": _calls,
+    "list_call_lists": _call_lists,
+    "list_call_list_entries": _call_list_entries,
+    "list_telephony_connectors": _telephony_connectors,
     "list_kb_articles": _articles,
     "portal_list_tickets": _portal_tickets,
     "portal_list_articles": _portal_articles,

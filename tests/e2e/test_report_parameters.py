@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -404,9 +404,31 @@ def _directory(d: Data) -> Report:
     })
 
 
+def _calls_report(d: Data) -> Report:
+    """The admin's calls today (Asia/Shanghai days): a wide baseline."""
+    with d.client("admin") as admin:
+        _ok(admin.post("/api/v1/calls", json={
+            "direction": "outbound", "from_number": "4008001234", "to_number": "13900001111",
+            "started_at": datetime.now(UTC).isoformat()}), 201)
+    start, end = TODAY - timedelta(days=2), TODAY + timedelta(days=3)
+    return Report("admin", {"from": start.isoformat(), "to": end.isoformat()}, {
+        "from": Param(change=(end - timedelta(days=1)).isoformat(), bad="bogus"),
+        "to": Param(change=(start + timedelta(days=1)).isoformat(), bad="bogus"),
+        "agent_id": Param(change=str(uuid.uuid4()), bad="x" * 37),
+    })
+
+
+def _caller_lookup(d: Data) -> Report:
+    return Report("admin", {"phone": "13900001111"}, {
+        "phone": Param(change="010-12345678", bad="not a number"),
+    })
+
+
 REPORTS = {
     "get_my_agenda": _agenda,
     "search_directory": _directory,
+    "get_call_report": _calls_report,
+    "lookup_caller": _caller_lookup,
     "get_satisfaction_report": lambda d: _service_report(d, "agent"),
     "get_sla_report": lambda d: _service_report(d, "team"),
     "search_kb": lambda d: _kb_search(d, "admin"),

@@ -149,6 +149,8 @@ def test_a_portal_account_reaches_nothing_but_the_portal(platform: Platform,
                 if operation.get("x-portal"):
                     assert path.startswith("/api/v1/portal/"), path
                     continue
+                if operation.get("security") == []:
+                    continue  # signed by its sender (a webhook): no token is looked at
                 r = p.request(method.upper(), _fill(path),
                               json={} if method in ("post", "put", "patch") else None)
                 assert r.status_code == 403, (method, path, r.status_code, r.text)

@@ -24,7 +24,9 @@ MODELS = {"gateway": "gateway.db.models"}
 # PostgreSQL-only search indexes that migrations add by hand and models leave out (GIN
 # indexes of the window arrays)
 POSTGRES_ONLY = {"ix_customers_search_bigrams",
-                 "ix_customers_search_digit_grams", "ix_customers_search_letter_grams"}
+                 "ix_customers_search_digit_grams", "ix_customers_search_letter_grams",
+                 # the service desk's caller lookup (GIN on the copies' phones)
+                 "ix_customers_phones_gin", "ix_contacts_phones_gin"}
 
 
 def _include(obj: object, name: str | None, kind: str, reflected: bool, other: object

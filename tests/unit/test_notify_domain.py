@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from crm_platform import webhook_signing
 from standardwebhooks import Webhook
 
 from services.notify.channels.aliyun_sms import signature, string_to_sign
@@ -165,18 +166,18 @@ def test_retries_follow_the_kind_of_failure() -> None:
 
 # -- webhooks ------------------------------------------------------------------------------------
 def test_signatures_verify_with_the_reference_library() -> None:
-    secret = webhooks.new_secret()
+    secret = webhook_signing.new_secret()
     now = datetime.now(UTC)
     body = '{"type":"invoice.issued","data":{"amount":"12.50","name":"云帆"}}'.encode()
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": webhooks.signature_header(
-                   [webhooks.new_secret(), secret], "msg_1", int(now.timestamp()), body)}
+               "webhook-signature": webhook_signing.signature_header(
+                   [webhook_signing.new_secret(), secret], "msg_1", int(now.timestamp()), body)}
     assert Webhook(secret).verify(body, headers)["data"]["name"] == "云帆"
-    assert webhooks.verify([secret], "msg_1", headers["webhook-timestamp"],
+    assert webhook_signing.verify([secret], "msg_1", headers["webhook-timestamp"],
                            headers["webhook-signature"], body, now)
-    assert not webhooks.verify([secret], "msg_1", headers["webhook-timestamp"],
+    assert not webhook_signing.verify([secret], "msg_1", headers["webhook-timestamp"],
                                headers["webhook-signature"], body + b" ", now)
-    assert not webhooks.verify([secret], "msg_1", headers["webhook-timestamp"],
+    assert not webhook_signing.verify([secret], "msg_1", headers["webhook-timestamp"],
                                headers["webhook-signature"], body, now + timedelta(hours=1))
 
 

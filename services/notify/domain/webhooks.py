@@ -1,6 +1,7 @@
 """Outbound webhooks (NTF-07) as Standard Webhooks (https://www.standardwebhooks.com/).
 
-- A delivery carries ``webhook-id`` (the same on every retry and replay: the receiver's
+- Signing is :mod:`crm_platform.webhook_signing` (shared with the call centre). A
+  delivery carries ``webhook-id`` (the same on every retry and replay: the receiver's
   idempotency key), ``webhook-timestamp`` (Unix seconds of this attempt) and
   ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with the
   endpoint's secret (``whsec_<base64>``). While a rotated secret's overlap lasts, the
@@ -14,11 +15,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import ipaddress
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,50 +25,12 @@ from crm_platform.states import StateMachine
 
 from services.notify.domain.rules import matches
 
-SECRET_PREFIX = "whsec_"
 RETRY_SCHEDULE: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 ENDPOINT = StateMachine("webhook endpoint", {
     "disable": ("active", "disabled"),
     "enable": ("disabled", "active"),
 })
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def _key(secret: str) -> bytes:
-    raw = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
-    return base64.b64decode(raw + "==")
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body,
-                      hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def signature_header(secrets_: Iterable[str], msg_id: str, timestamp: int,
-                     body: bytes) -> str:
-    return " ".join(sign(s, msg_id, timestamp, body) for s in secrets_)
-
-
-def verify(secrets_: Iterable[str], msg_id: str, timestamp: str, signature: str,
-           body: bytes, now: datetime, tolerance: timedelta = timedelta(minutes=5)) -> bool:
-    """The receiving side of the same scheme (inbound lead capture)."""
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        return False
-    if abs(now.timestamp() - sent) > tolerance.total_seconds():
-        return False
-    offered = signature.split(" ")
-    for secret in secrets_:
-        expected = sign(secret, msg_id, sent, body)
-        if any(hmac.compare_digest(expected, candidate) for candidate in offered):
-            return True
-    return False
 
 
 def next_attempt(attempts: int, now: datetime,

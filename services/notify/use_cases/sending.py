@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from crm_platform import webhook_signing
 from crm_platform.db import utcnow
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import update
@@ -108,7 +109,7 @@ def webhook_headers(endpoint: WebhookEndpoint, delivery_id: str, body: bytes,
     return {
         "webhook-id": delivery_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": webhooks.signature_header(keys, delivery_id, timestamp, body),
+        "webhook-signature": webhook_signing.signature_header(keys, delivery_id, timestamp, body),
         "content-type": "application/json",
         "user-agent": "crm-platform-webhooks/1",
     }

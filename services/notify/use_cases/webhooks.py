@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+from crm_platform import webhook_signing
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed, check_version
@@ -45,7 +46,7 @@ def create_endpoint(uow: UnitOfWork, caller: Caller, data: schemas.WebhookIn,
     check_url(data.url, settings)
     now = utcnow()
     row = WebhookEndpoint(id=str(uuid.uuid4()), url=data.url, description=data.description,
-                          event_types=list(data.event_types), secret=webhooks.new_secret(),
+                          event_types=list(data.event_types), secret=webhook_signing.new_secret(),
                           status="active", created_by=caller.user_id, version=1,
                           created_at=now, updated_at=now)
     uow.session.add(row)
@@ -113,7 +114,7 @@ def rotate_secret(uow: UnitOfWork, endpoint_id: str, data: schemas.RotateSecret
     now = utcnow()
     row.previous_secret = row.secret
     row.previous_secret_expires_at = now + timedelta(hours=data.overlap_hours)
-    row.secret = webhooks.new_secret()
+    row.secret = webhook_signing.new_secret()
     row.version += 1
     row.updated_at = now
     uow.commit()
@@ -174,7 +175,7 @@ def create_source(uow: UnitOfWork, data: schemas.InboundSourceIn) -> dict[str, A
         raise ValidationFailed("the owner is not a known user", code="invalid_owner", extra={
             "errors": [{"field": "owner_id", "message": "user not found"}]})
     row = InboundSource(id=str(uuid.uuid4()), name=data.name, owner_id=data.owner_id,
-                        campaign_id=data.campaign_id, secret=webhooks.new_secret(),
+                        campaign_id=data.campaign_id, secret=webhook_signing.new_secret(),
                         enabled=True, version=1, created_at=utcnow())
     uow.session.add(row)
     try:
@@ -200,7 +201,7 @@ def receive_lead(uow: UnitOfWork, source_name: str, request: schemas.PublicReque
     source = s.scalar(select(InboundSource).where(InboundSource.name == source_name))
     headers = {k.lower(): v for k, v in request.headers.items()}
     body = request.body.encode()
-    if source is None or not source.enabled or not webhooks.verify(
+    if source is None or not source.enabled or not webhook_signing.verify(
             [source.secret], headers.get("webhook-id", ""),
             headers.get("webhook-timestamp", ""), headers.get("webhook-signature", ""),
             body, utcnow()):

@@ -370,3 +370,124 @@ class KbTerm(Base):
     term: Mapped[str] = mapped_column(String(40), primary_key=True)
     in_title: Mapped[bool] = mapped_column(Boolean, nullable=False)
     __table_args__ = (Index("ix_kb_terms_term", "term"),)
+
+
+# -- the call centre (SVC-08) --------------------------------------------------------------
+class TelephonyConnector(Base):
+    """A telephony system that reports calls through the signed webhook; its own secret."""
+
+    __tablename__ = "telephony_connectors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(36), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Call(Base):
+    """One phone call, logged by an agent or reported by a connector (``external_id``:
+    the telephony's call id, unique per connector)."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "external_id", name="uq_calls_connector_external"),
+        Index("ix_calls_agent_started", "agent_id", "started_at"),
+        Index("ix_calls_customer_started", "customer_id", "started_at"),
+        Index("ix_calls_started", "started_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    connector_id: Mapped[str | None] = mapped_column(String(36))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(10), nullable=False)
+    from_number: Mapped[str] = mapped_column(String(40), nullable=False)
+    to_number: Mapped[str] = mapped_column(String(40), nullable=False)
+    # the customer's side in E.164 (from on an inbound call, to on an outbound one)
+    party_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(36))
+    customer_id: Mapped[str | None] = mapped_column(String(36))
+    contact_id: Mapped[str | None] = mapped_column(String(36))
+    ticket_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    lead_id: Mapped[str | None] = mapped_column(String(36))
+    call_list_entry_id: Mapped[str | None] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(10), nullable=False)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    recording_url: Mapped[str | None] = mapped_column(String(1000))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class TelephonyEvent(Base):
+    """Each telephony event applied, once: a replayed message (same ``webhook-id``) or
+    the same event of a call sent again is recognised here."""
+
+    __tablename__ = "telephony_events"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "message_id", name="uq_telephony_events_message"),
+        UniqueConstraint("connector_id", "external_call_id", "kind",
+                         name="uq_telephony_events_call_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    message_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    external_call_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    call_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class CallList(Base):
+    """An outbound call list built from a source (callbacks due, care reminders, a
+    customer segment, or named people)."""
+
+    __tablename__ = "call_lists"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    purpose: Mapped[str] = mapped_column(String(15), nullable=False)
+    source: Mapped[str] = mapped_column(String(10), nullable=False)
+    segment_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    left_out: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(36), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class CallListEntry(Base):
+    """One person to call on a list. ``active_key`` is the contact (or customer) while
+    the entry is open on an active list: unique, so nobody is on two at once."""
+
+    __tablename__ = "call_list_entries"
+    __table_args__ = (Index("ix_call_list_entries_list", "call_list_id", "position"),
+                      Index("ix_call_list_entries_agent_status", "agent_id", "status"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    call_list_id: Mapped[str] = mapped_column(ForeignKey("call_lists.id"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    customer_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    contact_id: Mapped[str | None] = mapped_column(String(36))
+    phone: Mapped[str] = mapped_column(String(40), nullable=False)
+    callback_id: Mapped[str | None] = mapped_column(String(36))
+    agent_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    asked_callback: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    last_call_id: Mapped[str | None] = mapped_column(String(36))
+    active_key: Mapped[str | None] = mapped_column(String(36), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -7,10 +7,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from crm_platform.auth import Caller
-from crm_platform.db import next_in_sequence, read_setting, write_setting
+from crm_platform.db import is_postgres, next_in_sequence, read_setting, write_setting
 from crm_platform.errors import Forbidden, NotFound
 from crm_platform.read_models import follow_merges, manager_of
 from sqlalchemy import ColumnElement, String, cast, exists, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from services.service_desk.db.models import (
@@ -271,3 +272,32 @@ def breachable(now: datetime, limit: int) -> Any:
                    SlaClock.due_at.is_not(None), SlaClock.due_at <= now)
             .order_by(SlaClock.due_at).limit(limit))
 
+
+
+# -- the call centre (SVC-08) ---------------------------------------------------------------
+def _has_phone(s: Session, column: Any, phone: str) -> ColumnElement[bool]:
+    """``column`` (a JSON list of E.164 numbers) holds ``phone``: on PostgreSQL through
+    the GIN index on ``(phones::jsonb)`` (migration 0002); SQLite scans the text."""
+    if is_postgres(s):
+        return cast(column, JSONB).contains([phone])
+    return cast(column, String).like(f'%"{phone}"%')
+
+
+def customers_with_phone(s: Session, phone: str, limit: int = 20) -> list[Customer]:
+    return list(s.scalars(select(Customer).where(
+        _has_phone(s, Customer.phones, phone), Customer.status != "merged")
+        .order_by(Customer.id).limit(limit)))
+
+
+def contacts_with_phone(s: Session, phone: str, limit: int = 20) -> list[Contact]:
+    return list(s.scalars(select(Contact).where(
+        _has_phone(s, Contact.phones, phone), Contact.is_deleted.is_(False))
+        .order_by(Contact.id).limit(limit)))
+
+
+def customer_contacts(s: Session, customer_ids: Iterable[str]) -> list[Contact]:
+    wanted = sorted(set(customer_ids))
+    if not wanted:
+        return []
+    return list(s.scalars(select(Contact).where(Contact.customer_id.in_(wanted))
+                          .order_by(Contact.customer_id, Contact.id)))

@@ -12,7 +12,7 @@ from crm_platform.handover import Handover, Owned
 from crm_platform.uow import UnitOfWork
 
 from services.service_desk import events
-from services.service_desk.db.models import Callback, Ticket, WorkOrder
+from services.service_desk.db.models import Callback, CallListEntry, Ticket, WorkOrder
 from services.service_desk.domain import tickets as ticket_rules
 from services.service_desk.domain import work_orders as work_order_rules
 from services.service_desk.use_cases import common
@@ -53,9 +53,13 @@ HANDOVER = Handover(
               holder="technician_id", team=None, reassign=_move_work_order,
               moved=_work_orders_moved),
         Owned(Callback, states=frozenset({"due"}), holder="agent_id", team=None),
+        # call list entries still to call (SVC-08)
+        Owned(CallListEntry, states=frozenset({"pending", "callback"}), holder="agent_id",
+              team=None),
     ),
     stays={
         "customers.owner_id": "a copy of the customer service's owner: it follows "
                               "customer.owner_changed, which that service's handover sends",
+        "calls.agent_id": "who took or made a call: history, not work to do",
     },
 )

@@ -4,6 +4,7 @@ escalate, rate; the customer 360 section."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +57,10 @@ def _assignee(uow: UnitOfWork, assignee_id: str | None, team_id: str | None
 
 def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.TicketCreate,
                   fetch_customer: Fetch | None = None,
-                  fetch_contact: FetchContact | None = None) -> dict[str, Any]:
+                  fetch_contact: FetchContact | None = None,
+                  also: Callable[[Ticket], None] | None = None) -> dict[str, Any]:
+    """``also(ticket)``: more to do in the same transaction (a call becoming a ticket
+    links the call)."""
     queries.staff_only(caller)
     s = uow.session
     at = common.now()
@@ -98,6 +102,8 @@ def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.TicketCreate,
                                     next_due_at=sla.next_due(clocks)))
     if assignee_id or team_id:
         uow.publish(common.ticket_event(s, events.TicketAssigned, t))
+    if also is not None:
+        also(t)
     uow.commit()
     return common.ticket_out(s, t, clocks)
 
@@ -364,7 +370,8 @@ def rate_ticket(uow: UnitOfWork, caller: Caller, ticket_id: str, data: schemas.R
 
 def customer_service_summary(uow: UnitOfWork, caller: Caller, customer_id: str
                              ) -> dict[str, Any]:
-    """The customer 360 section (CUS-16): open tickets and the latest satisfaction."""
+    """The customer 360 section (CUS-16): open tickets, the latest satisfaction and the
+    latest calls (SVC-08)."""
     s = uow.session
     customer = queries.customer_visible(s, caller, customer_id)
     open_q = select(Ticket).where(Ticket.customer_id == customer.id,
@@ -382,6 +389,9 @@ def customer_service_summary(uow: UnitOfWork, caller: Caller, customer_id: str
     if rating is not None:
         latest = {**schemas.RatingOut.model_validate(common.rating_out(rating))
                   .model_dump(mode="json"), "ticket_id": rating.ticket_id}
+    from services.service_desk.use_cases.calls import customer_calls  # calls import us
+
     return {"customer_id": customer.id, "open_tickets": int(open_count),
             "open_breached": int(breached), "tickets_total": int(total),
-            "open": common.ticket_items(s, latest_open), "latest_satisfaction": latest}
+            "open": common.ticket_items(s, latest_open), "latest_satisfaction": latest,
+            "recent_calls": customer_calls(s, customer.id)}

@@ -3,8 +3,8 @@
 A call made again with the same key (its answer lost on the way back to the client) is
 answered from here and not applied twice.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-05 23:00:00
 """
 from typing import Sequence, Union
@@ -14,8 +14,8 @@ from alembic import op
 
 import crm_platform.db
 
-revision: str = '0002'
-down_revision: Union[str, None] = '0001'
+revision: str = '0003'
+down_revision: Union[str, None] = '0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
