@@ -67,6 +67,17 @@ class DocumentAccessGranted(EventData):
     expires_at: datetime
 
 
+class DocumentAccessRejected(EventData):
+    """A borrowing was refused: tell ``requester_id`` (``comment``: why, if given)."""
+
+    event_type = "document.access_rejected"
+    id: str
+    request_id: str
+    requester_id: str
+    decided_by: str
+    comment: str | None = None
+
+
 class DocumentDestroyed(EventData):
     """Every version's bytes are gone; the destruction record stays for ever."""
 
