@@ -21,6 +21,7 @@ class DocumentCreated(EventData):
     order_ids: list[str]
     product_ids: list[str]
     campaign_ids: list[str]
+    work_order_ids: list[str] = []
     version: int
 
 
