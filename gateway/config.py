@@ -27,6 +27,8 @@ class GatewaySettings(BaseSettings):
     idempotency_hours: int = 24
     seed_demo: bool = True
     portal_invite_days: int = Field(7, description="how long a portal invitation works")
+    portal_accept_url: str | None = Field(None, description="the portal's page where an "
+                                          "invited contact sets a password (in the e-mail)")
 
 
 @lru_cache(maxsize=1)

@@ -208,6 +208,8 @@ class PortalInvitation(BaseModel):
     invite_token: str = Field(description="shown once; the contact sets a password with it "
                               "at POST /portal/accept")
     expires_at: datetime
+    emailed: bool = Field(False, description="the invitation was handed to notifications "
+                          "to be e-mailed to the contact")
 
 
 class PortalAccept(Strict):

@@ -28,7 +28,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Boolean, Date, Integer, String, Table, select
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Table, cast, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_platform.db import UTCDateTime, insert_many, is_postgres, utcnow
@@ -257,3 +257,12 @@ def manager_of(s: Session, staff_model: Any, team_model: Any, user_id: str | Non
         if team.manager_id and team.manager_id != user_id:
             return str(team.manager_id)
     return None
+
+
+def staff_with_role(s: Session, staff_model: Any, role: str, limit: int = 200) -> list[Any]:
+    """The active staff of the copy who hold ``role`` (everyone an approval goes to).
+    Roles are a JSON list: matched on its text, the same on every database."""
+    return list(s.scalars(select(staff_model).where(
+        staff_model.is_active.is_(True),
+        cast(staff_model.roles, String).contains(f'"{role}"', autoescape=True))
+        .order_by(staff_model.id).limit(limit)))

@@ -21,6 +21,7 @@ class DocumentCreated(EventData):
     order_ids: list[str]
     product_ids: list[str]
     campaign_ids: list[str]
+    work_order_ids: list[str] = []
     version: int
 
 
@@ -65,6 +66,17 @@ class DocumentAccessGranted(EventData):
     requester_id: str
     decided_by: str
     expires_at: datetime
+
+
+class DocumentAccessRejected(EventData):
+    """A borrowing was refused: tell ``requester_id`` (``comment``: why, if given)."""
+
+    event_type = "document.access_rejected"
+    id: str
+    request_id: str
+    requester_id: str
+    decided_by: str
+    comment: str | None = None
 
 
 class DocumentDestroyed(EventData):

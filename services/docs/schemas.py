@@ -60,6 +60,9 @@ class Links(Strict):
     order_ids: list[Ref] = Field(default_factory=list, max_length=50)
     product_ids: list[Ref] = Field(default_factory=list, max_length=50)
     campaign_ids: list[Ref] = Field(default_factory=list, max_length=50)
+    work_order_ids: list[Ref] = Field(default_factory=list, max_length=50,
+                                      description="service desk work orders (work photos, "
+                                      "checked with the service desk)")
 
 
 def _metadata_size(value: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +167,7 @@ class DocumentFilters(Strict):
     order_id: Ref | None = None
     product_id: Ref | None = None
     campaign_id: Ref | None = None
+    work_order_id: Ref | None = None
 
 
 class DocumentQuery(PageQuery, DocumentFilters):

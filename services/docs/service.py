@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from crm_platform.errors import NotFound
 from crm_platform.service import CrmService, UnitOfWorkProvider, rpc, timer
+from crm_platform.service.calls import call
 from crm_platform.service.copies import CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork
 from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
 
 from gateway.events import UserDeactivated
 from services.customer.events import CustomerMerged
@@ -36,6 +39,7 @@ from services.docs.use_cases import (
 
 log = logging.getLogger(__name__)
 JOB_SECONDS = 30.0
+SERVICE_DESK_TIMEOUT = 5.0
 
 
 class ContentPort(DependencyProvider):  # type: ignore[misc]
@@ -66,6 +70,17 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
     uow = UnitOfWorkProvider(Base.metadata)
     store = ContentPort()
     staff_copy, team_copy, customer_copy = Staff, Team, Customer
+    service_desk_rpc = RpcProxy("service_desk")
+
+    # -- calls to the service desk ----------------------------------------------------------
+    def _work_order_link(self, work_order_id: str) -> dict[str, Any] | None:
+        """A work order a document may be linked to (work photos), asked as the caller;
+        ``ServiceUnavailable`` when the service desk does not answer."""
+        try:
+            return dict(call(self.service_desk_rpc, "get_work_order_link",
+                             timeout=SERVICE_DESK_TIMEOUT, work_order_id=work_order_id))
+        except NotFound:
+            return None
 
     # -- categories -------------------------------------------------------------------------
     @rpc
@@ -93,7 +108,8 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
     def create_document(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return documents.create_document(uow, self.caller,
-                                             schemas.DocumentIn.model_validate(data))
+                                             schemas.DocumentIn.model_validate(data),
+                                             self._work_order_link)
 
     @rpc
     def get_document(self, document_id: str) -> dict[str, Any]:
@@ -106,7 +122,7 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
         with self.uow() as uow:
             return documents.update_document(uow, self.caller, document_id,
                                              schemas.DocumentUpdate.model_validate(data),
-                                             expected_version)
+                                             expected_version, self._work_order_link)
 
     @rpc
     def list_documents(self, query: dict[str, Any] | None = None) -> dict[str, Any]:

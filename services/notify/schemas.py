@@ -109,7 +109,8 @@ class Preview(BaseModel):
 
 # -- rules (NTF-02, NTF-03) ------------------------------------------------------------------------
 Recipient = Literal["owner", "assignee", "technician", "approver", "manager", "submitter",
-                    "agent", "holder", "owner_manager", "customer_contacts"]
+                    "agent", "holder", "escalated_to", "requester", "owner_manager",
+                    "customer_contacts", "archivists"]
 
 
 class Timing(Strict):
@@ -233,6 +234,22 @@ class NotificationIn(Strict):
     channels: list[Channel] = Field(min_length=1)
     recipients: NotificationRecipients
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class PortalInviteMail(Strict):
+    """The gateway's portal invitation to a contact (SVC-07): the one-time token reaches
+    the contact by e-mail from here, never through the event bus."""
+
+    contact_id: Ref
+    customer_id: Ref
+    customer_name: str | None = Field(None, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+    locale: str = Field("zh-CN", max_length=10)
+    username: str = Field(min_length=1, max_length=150)
+    invite_token: str = Field(min_length=1, max_length=200)
+    expires_at: datetime
+    accept_url: str | None = Field(None, max_length=500)
 
 
 class NotificationResult(BaseModel):

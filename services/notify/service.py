@@ -213,6 +213,15 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
                                               None)
 
     @rpc
+    def send_portal_invite(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The gateway's portal invitation, e-mailed to the contact (SVC-07)."""
+        self.caller.require("portal:invite")
+        with self.uow() as uow:
+            uow.on_commit(self.workers.wake)
+            return messages.send_portal_invite(uow,
+                                               schemas.PortalInviteMail.model_validate(data))
+
+    @rpc
     def list_notification_deliveries(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         self.caller.require("notification:read")
         with self.uow(read_only=True) as uow:

@@ -89,12 +89,16 @@ class TicketReplied(TicketEvent):
 
 
 class TicketSlaBreached(TicketEvent):
-    """A target's due time passed unmet; published once per (ticket, target)."""
+    """A target's due time passed unmet; published once per (ticket, target).
+    ``escalated_to_id``: who holds the ticket's escalation after the breach (the
+    breach escalates it), so one message reaches the assignee and them."""
 
     event_type = "ticket.sla_breached"
     target: str  # first_response / resolution / dispatch
     due_at: datetime
     breached_at: datetime
+    escalation_level: int = 0
+    escalated_to_id: str | None = None
 
 
 class TicketEscalated(TicketEvent):

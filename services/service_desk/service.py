@@ -205,6 +205,12 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
             return work_orders.get_work_order(uow, self.caller, work_order_id)
 
     @rpc
+    def get_work_order_link(self, work_order_id: str) -> dict[str, Any]:
+        """For the documents service: a work order its caller may link a file to."""
+        with self.uow(read_only=True) as uow:
+            return work_orders.get_work_order_link(uow, self.caller, work_order_id)
+
+    @rpc
     def update_work_order(self, work_order_id: str, data: dict[str, Any],
                           expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:

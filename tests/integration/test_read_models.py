@@ -18,6 +18,7 @@ from crm_platform.read_models import (
     copy_of,
     follow_merges,
     locked_values,
+    staff_with_role,
 )
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -180,3 +181,21 @@ def test_two_writers_racing_on_one_row_leave_the_newest(engine: Engine) -> None:
         versions = set(s.scalars(select(Customer.source_version)
                                  .where(Customer.id.like("race-%"))))
     assert versions == {10}
+
+
+def test_staff_with_a_role_are_the_active_holders_of_exactly_that_role(engine: Engine
+                                                                      ) -> None:
+    tag = f"role-{engine.dialect.name}"
+    with session_factory(engine)() as s:
+        s.add_all([
+            Staff(id=f"{tag}-a", display_name="档案甲", roles=["archivist"]),
+            Staff(id=f"{tag}-b", display_name="档案乙", roles=["sales_rep", "archivist"]),
+            Staff(id=f"{tag}-c", display_name="离职", roles=["archivist"], is_active=False),
+            # a role whose name contains the wanted one is another role
+            Staff(id=f"{tag}-d", display_name="相似", roles=["archivist_assistant"]),
+            Staff(id=f"{tag}-e", display_name="销售", roles=["sales_rep"]),
+        ])
+        s.commit()
+        found = [p.id for p in staff_with_role(s, Staff, "archivist")
+                 if p.id.startswith(tag)]
+    assert found == [f"{tag}-a", f"{tag}-b"]

@@ -70,7 +70,8 @@ def grants_of(s: Session, document_id: str) -> list[Grant]:
 def links_of(s: Session, document_ids: Iterable[str]) -> dict[str, dict[str, list[str]]]:
     ids = list(document_ids)
     found: dict[str, dict[str, list[str]]] = {
-        i: {"customer_ids": [], "order_ids": [], "product_ids": [], "campaign_ids": []}
+        i: {"customer_ids": [], "order_ids": [], "product_ids": [], "campaign_ids": [],
+            "work_order_ids": []}
         for i in ids}
     if not ids:
         return found

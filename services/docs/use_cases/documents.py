@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from crm_platform.auth import Caller
@@ -31,7 +32,10 @@ from services.docs.use_cases.common import (
     writes_for,
 )
 
-LINK_KINDS = ("customer", "order", "product", "campaign")
+LINK_KINDS = ("customer", "order", "product", "campaign", "work_order")
+# ``work_order_link(id)``: the work order as the service desk shows it to the caller,
+# None if it does not exist there or the caller may not see it
+WorkOrderLink = Callable[[str], dict[str, Any] | None]
 
 
 # -- categories ---------------------------------------------------------------------------
@@ -69,12 +73,15 @@ def update_document_category(uow: UnitOfWork, code: str, data: schemas.CategoryU
 
 
 # -- documents ----------------------------------------------------------------------------
-def _check_links(s: Session, links: schemas.Links) -> dict[str, list[str]]:
+def _check_links(s: Session, links: schemas.Links, work_order_link: WorkOrderLink | None
+                 ) -> dict[str, list[str]]:
     """Each linked record must be one this service has heard of from its owner (the
     customer and sales services' events); a merged customer's link goes to the
-    survivor."""
+    survivor. A work order is asked of the service desk, as the caller (work photos are
+    few and linked when taken: no copy of every work order is kept here)."""
     wanted = {"customer": links.customer_ids, "order": links.order_ids,
-              "product": links.product_ids, "campaign": links.campaign_ids}
+              "product": links.product_ids, "campaign": links.campaign_ids,
+              "work_order": links.work_order_ids}
     resolved: dict[str, list[str]] = {}
     unknown: list[dict[str, str]] = []
     for kind, ids in wanted.items():
@@ -83,6 +90,9 @@ def _check_links(s: Session, links: schemas.Links) -> dict[str, list[str]]:
             if kind == "customer":
                 customer = follow_merges(s, Customer, target)
                 target_id = customer.id if customer is not None else None
+            elif kind == "work_order":
+                work_order = work_order_link(target) if work_order_link else None
+                target_id = str(work_order["id"]) if work_order else None
             else:
                 record = s.get(SalesRecord, target)
                 target_id = record.id if record is not None and record.kind == kind else None
@@ -104,15 +114,15 @@ def _write_links(s: Session, document_id: str, links: dict[str, list[str]]) -> N
             s.add(DocumentLink(document_id=document_id, kind=kind, target_id=target))
 
 
-def create_document(uow: UnitOfWork, caller: Caller, data: schemas.DocumentIn
-                    ) -> dict[str, Any]:
+def create_document(uow: UnitOfWork, caller: Caller, data: schemas.DocumentIn,
+                    work_order_link: WorkOrderLink | None = None) -> dict[str, Any]:
     s = uow.session
     queries.category(s, data.category)
     owner_id = data.owner_id or caller.user_id
     if not writes_for(s, caller, owner_id):
         raise Forbidden("you may not create documents for that owner",
                         code="owner_out_of_scope")
-    links = _check_links(s, data.links)
+    links = _check_links(s, data.links, work_order_link)
     at = now(s)
     doc = Document(id=str(uuid.uuid4()), title=data.title, category=data.category,
                    owner_id=owner_id, level=data.level, tags=list(dict.fromkeys(data.tags)),
@@ -126,7 +136,8 @@ def create_document(uow: UnitOfWork, caller: Caller, data: schemas.DocumentIn
     uow.publish(events.DocumentCreated(
         id=doc.id, category=doc.category, level=doc.level, owner_id=owner_id,
         customer_ids=links["customer"], order_ids=links["order"],
-        product_ids=links["product"], campaign_ids=links["campaign"], version=1))
+        product_ids=links["product"], campaign_ids=links["campaign"],
+        work_order_ids=links["work_order"], version=1))
     uow.commit()
     return document_out(s, doc)
 
@@ -142,8 +153,8 @@ def get_document(uow: UnitOfWork, caller: Caller, document_id: str) -> dict[str,
 
 
 def update_document(uow: UnitOfWork, caller: Caller, document_id: str,
-                    data: schemas.DocumentUpdate, expected_version: int | None
-                    ) -> dict[str, Any]:
+                    data: schemas.DocumentUpdate, expected_version: int | None,
+                    work_order_link: WorkOrderLink | None = None) -> dict[str, Any]:
     s = uow.session
     doc = editable(s, caller, document_id)
     check_version(doc.version, expected_version, "document")
@@ -161,7 +172,7 @@ def update_document(uow: UnitOfWork, caller: Caller, document_id: str,
                            "its role and team grants first", code="grants_refused_by_level",
                            extra={"grants": [f"{g.kind}:{g.grantee_id}" for g in refused]})
     if "links" in changes:
-        _write_links(s, doc.id, _check_links(s, data.links))
+        _write_links(s, doc.id, _check_links(s, data.links, work_order_link))
     for name in ("title", "category", "level", "owner_id"):
         if name in changes:
             setattr(doc, name, changes[name])

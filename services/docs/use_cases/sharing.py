@@ -141,6 +141,9 @@ def reject_access(uow: UnitOfWork, caller: Caller, request_id: str, data: schema
     request.decided_by, request.decided_at = caller.user_id, now(s)
     request.comment = data.comment
     request.version += 1
+    uow.publish(events.DocumentAccessRejected(
+        id=request.document_id, request_id=request.id, requester_id=request.requester_id,
+        decided_by=caller.user_id, comment=data.comment))
     uow.commit()
     return _request_out(request)
 

@@ -105,6 +105,71 @@ TEMPLATES = [
         "订单 {{ data.number }} 已到保养时间，我们将与您联系安排服务。"),
        ("Maintenance due", "Dear {{ recipient.name }}, order {{ data.number }} delivered on "
         "{{ data.delivered_on }} is due for service; we will contact you to arrange it.")),
+    _t("work_order_dispatched", "work_order.dispatched", "Work order dispatched to you",
+       ("新派工单 {{ data.number }}：{{ data.ticket_subject }}",
+        "工单 {{ data.number }}（服务单 {{ data.ticket_number }}）已派给您："
+        "{{ data.ticket_subject }}。\n客户：{{ data.customer_name or customer.name }}"
+        "{% if data.address %}\n地址：{{ data.address }}{% endif %}"
+        "{% if data.scheduled_at %}\n预约时间：{{ data.scheduled_at }}{% endif %}\n"
+        "请尽快确认接单。\n"),
+       ("Work order {{ data.number }} dispatched to you: {{ data.ticket_subject }}",
+        "Work order {{ data.number }} (ticket {{ data.ticket_number }}) is yours: "
+        "{{ data.ticket_subject }}.\nCustomer: {{ data.customer_name or customer.name }}"
+        "{% if data.address %}\nAddress: {{ data.address }}{% endif %}"
+        "{% if data.scheduled_at %}\nScheduled: {{ data.scheduled_at }}{% endif %}\n"
+        "Please confirm it.\n")),
+    _t("ticket_sla_breached", "ticket.sla_breached", "Ticket SLA breached",
+       ("服务单 {{ data.number }} 已超时（{{ data.target }}）",
+        "服务单 {{ data.number }}「{{ data.ticket_subject }}」（客户 {{ data.customer_name }}）"
+        "的 {{ data.target }} 时限 {{ data.due_at }} 已过，未达成。"
+        "{% if data.escalated_to_id %}已升级（第 {{ data.escalation_level }} 级）。{% endif %}\n"),
+       ("Ticket {{ data.number }} breached its {{ data.target }} target",
+        "Ticket {{ data.number }} \"{{ data.ticket_subject }}\" ({{ data.customer_name }}) "
+        "missed its {{ data.target }} target due {{ data.due_at }}."
+        "{% if data.escalated_to_id %} It is escalated (level "
+        "{{ data.escalation_level }}).{% endif %}\n")),
+    _t("ticket_escalated", "ticket.escalated", "Ticket escalated to you",
+       ("服务单 {{ data.number }} 已升级给您",
+        "服务单 {{ data.number }}「{{ data.ticket_subject }}」（客户 {{ data.customer_name }}）"
+        "已升级给您（第 {{ data.level }} 级），原因：{{ data.reason }}。\n"),
+       ("Ticket {{ data.number }} is escalated to you",
+        "Ticket {{ data.number }} \"{{ data.ticket_subject }}\" ({{ data.customer_name }}) "
+        "is escalated to you (level {{ data.level }}): {{ data.reason }}.\n")),
+    # documents: the events name a document by id only (a title may itself be secret)
+    _t("document_borrow_requested", "document.access_requested",
+       "Document borrowing needs approval",
+       ("文档借阅申请待审批", "有同事申请借阅文档 {{ data.id }}，共 {{ data.days }} 天"
+        "（申请编号 {{ data.request_id }}），请审批。\n"),
+       ("A document borrowing needs your approval",
+        "A colleague asks to borrow document {{ data.id }} for {{ data.days }} days "
+        "(request {{ data.request_id }}); please approve or reject it.\n")),
+    _t("document_borrow_approved", "document.access_granted", "Document borrowing approved",
+       ("您的文档借阅申请已批准", "您借阅文档 {{ data.id }} 的申请已批准，有效期至"
+        " {{ data.expires_at }}。\n"),
+       ("Your document borrowing is approved",
+        "Your request to borrow document {{ data.id }} is approved until "
+        "{{ data.expires_at }}.\n")),
+    _t("document_borrow_rejected", "document.access_rejected", "Document borrowing rejected",
+       ("您的文档借阅申请未获批准", "您借阅文档 {{ data.id }} 的申请未获批准。"
+        "{% if data.comment %}\n说明：{{ data.comment }}{% endif %}\n"),
+       ("Your document borrowing is rejected",
+        "Your request to borrow document {{ data.id }} is rejected."
+        "{% if data.comment %}\nComment: {{ data.comment }}{% endif %}\n")),
+    # sent by request (send_portal_invite), never from an event: the token is a secret
+    _t("portal_invite", None, "Customer portal invitation (SVC-07)",
+       ("客户服务门户邀请",
+        "尊敬的{{ recipient.name }}（{{ data.customer_name }}）：\n\n"
+        "我们邀请您使用客户服务门户，在线提交服务请求、查看处理进度。"
+        "请在 {{ data.expires_at }} 前用以下邀请码设置密码：\n\n"
+        "{{ data.invite_token }}\n\n{% if data.accept_url %}设置地址：{{ data.accept_url }}\n"
+        "{% endif %}登录名：{{ data.username }}\n"),
+       ("Your invitation to the customer service portal",
+        "Dear {{ recipient.name }},\n\nyou are invited, as a contact of "
+        "{{ data.customer_name }}, to our customer service portal to raise requests and "
+        "follow them online. Set your password with this invitation code before "
+        "{{ data.expires_at }}:\n\n{{ data.invite_token }}"
+        "\n\n{% if data.accept_url %}Where: {{ data.accept_url }}\n{% endif %}"
+        "Username: {{ data.username }}\n")),
     _t("birthday", None, "Birthday greeting",
        ("生日快乐，{{ recipient.name }}", "{{ recipient.name }}，祝您生日快乐，万事如意！"),
        ("Happy birthday, {{ recipient.name }}",
@@ -144,6 +209,25 @@ RULES = [
                 "expense.submitted", "expense_approval", ["approver"], ["inbox"]),
     DefaultRule("credit_exceeded", "Order over credit: tell the owner's manager",
                 "credit.limit_exceeded", "credit_exceeded", ["owner", "owner_manager"],
+                ["inbox"]),
+    DefaultRule("work_order_dispatched", "Work order dispatched: tell the technician",
+                "work_order.dispatched", "work_order_dispatched", ["technician"],
+                ["inbox", "email"]),
+    DefaultRule("ticket_sla_breached", "SLA breached: tell the assignee and whoever the "
+                "ticket escalated to", "ticket.sla_breached", "ticket_sla_breached",
+                ["assignee", "escalated_to"], ["inbox", "email"]),
+    # a breach's escalation is told by the breach's own message (above)
+    DefaultRule("ticket_escalated", "Ticket escalated: tell whoever it escalated to",
+                "ticket.escalated", "ticket_escalated", ["escalated_to"],
+                ["inbox", "email"], condition="not data.reason.startswith('sla_breached')"),
+    DefaultRule("document_borrow_requested", "Document borrowing requested: ask the "
+                "document's owner and the archive managers", "document.access_requested",
+                "document_borrow_requested", ["owner", "archivists"], ["inbox"]),
+    DefaultRule("document_borrow_approved", "Document borrowing approved: tell the borrower",
+                "document.access_granted", "document_borrow_approved", ["requester"],
+                ["inbox"]),
+    DefaultRule("document_borrow_rejected", "Document borrowing rejected: tell the borrower",
+                "document.access_rejected", "document_borrow_rejected", ["requester"],
                 ["inbox"]),
     DefaultRule("maintenance_due", "Maintenance due: first service 90 days after delivery, "
                 "then every 180 days", "order.delivered", "maintenance_due",

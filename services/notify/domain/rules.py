@@ -21,11 +21,14 @@ EXTERNAL_CHANNELS = ("email", "sms", "wechat")
 
 # a role the event names by a ``<role>_id`` field: owner → data.owner_id
 STAFF_ROLES = ("owner", "assignee", "technician", "approver", "manager", "submitter",
-               "agent", "holder")
+               "agent", "holder", "escalated_to", "requester")
 OWNER_MANAGER = "owner_manager"  # the manager of the owner's team (its parent's, if the
 #                                  owner manages it)
 CUSTOMER_CONTACTS = "customer_contacts"  # a company's contacts, or a person customer
-RECIPIENTS = (*STAFF_ROLES, OWNER_MANAGER, CUSTOMER_CONTACTS)
+# everyone holding a platform role, whoever the event names (archive managers decide
+# every borrowing, not only the document's owner)
+ROLE_GROUPS = {"archivists": "archivist"}
+RECIPIENTS = (*STAFF_ROLES, OWNER_MANAGER, CUSTOMER_CONTACTS, *ROLE_GROUPS)
 
 # pseudo event types the scheduler raises itself
 BIRTHDAY = "schedule.birthday"

@@ -20,6 +20,7 @@ from typing import Any
 from crm_platform.contracts import publisher_modules
 from crm_platform.db import insert_ignore, read_setting, utcnow
 from crm_platform.events import CloudEvent, EventData, event_models
+from crm_platform.read_models import staff_with_role
 from crm_platform.settings import get_settings
 from crm_platform.uow import UnitOfWork
 from jinja2 import TemplateError
@@ -140,6 +141,9 @@ def resolve(s: Session, roles: list[str], event_type: str, data: Mapping[str, An
         people: list[Recipient] = []
         if role == rules.CUSTOMER_CONTACTS:
             people = customer_contacts(s, rules.customer_id_of(event_type, data))
+        elif role in rules.ROLE_GROUPS:
+            people = [staff_recipient(p) for p in
+                      staff_with_role(s, Staff, rules.ROLE_GROUPS[role])]
         elif role == rules.OWNER_MANAGER:
             manager = queries.manager_of(s, data.get("owner_id"))
             people = [staff_recipient(manager)] if manager else []

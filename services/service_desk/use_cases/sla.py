@@ -64,18 +64,15 @@ def _breach_ticket(uow: UnitOfWork, t: Ticket, at: datetime, top: str | None
     due = [c for c in clocks if sla.is_due(c, at)]
     if not due:
         return 0, 0
-    recorded = 0
+    recorded: list[sla.Clock] = []
     for clock in due:
         assert clock.due_at is not None
         if not insert_ignore(s, BREACH_TABLE, {"ticket_id": t.id, "target": clock.target,
                                               "due_at": clock.due_at, "breached_at": at}):
             continue
-        recorded += 1
+        recorded.append(clock)
         common.log(s, t, at, None, "sla_breached", target=clock.target,
                    due_at=clock.due_at.isoformat())
-        uow.publish(common.ticket_event(s, events.TicketSlaBreached, t,
-                                        target=clock.target, due_at=clock.due_at,
-                                        breached_at=at))
     breached = {c.target for c in due}
     queries.save_clocks(s, t, [sla.breach(c, at) if c.target in breached else c
                                for c in clocks], rows)
@@ -89,7 +86,14 @@ def _breach_ticket(uow: UnitOfWork, t: Ticket, at: datetime, top: str | None
             for row in s.scalars(select(SlaBreach).where(SlaBreach.ticket_id == t.id,
                                                          SlaBreach.target.in_(breached))):
                 row.escalation_level, row.escalated_to_id = t.escalation_level, to
-    return recorded, escalated
+    # published after the escalation, so the breach names who it went to
+    for clock in recorded:
+        uow.publish(common.ticket_event(s, events.TicketSlaBreached, t,
+                                        target=clock.target, due_at=clock.due_at,
+                                        breached_at=at,
+                                        escalation_level=t.escalation_level,
+                                        escalated_to_id=t.escalated_to_id))
+    return len(recorded), escalated
 
 
 def run_sweep(caller: Caller) -> None:

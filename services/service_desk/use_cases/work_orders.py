@@ -10,6 +10,7 @@ from typing import Any
 from crm_platform.auth import Caller
 from crm_platform.errors import NotFound, ValidationFailed, check_version
 from crm_platform.pagination import keyset_page
+from crm_platform.permissions import scope_for
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -197,6 +198,23 @@ def update_work_order(uow: UnitOfWork, caller: Caller, work_order_id: str,
 
 def get_work_order(uow: UnitOfWork, caller: Caller, work_order_id: str) -> dict[str, Any]:
     return work_order_out(uow.session, _visible(uow.session, caller, work_order_id))
+
+
+def get_work_order_link(uow: UnitOfWork, caller: Caller, work_order_id: str
+                        ) -> dict[str, Any]:
+    """What another service needs to link its record to a work order (the documents
+    service's work photos): the work order if the caller may read it. The caller comes
+    with the scope of the other service's operation; work orders are read in the
+    caller's scope for reading work orders (never wider than the one passed: a team
+    scope needs members the caller did not bring)."""
+    if not caller.has("work_order:read"):
+        raise NotFound("work order not found", code="work_order_not_found")
+    scope = scope_for(caller.roles, "work_order:read") or "own"
+    if scope == "team" and caller.scope != "team":
+        scope = "own"
+    w = _visible(uow.session, caller.model_copy(update={"scope": scope}), work_order_id)
+    return {"id": w.id, "number": w.number, "ticket_id": w.ticket_id,
+            "customer_id": w.customer_id, "status": w.status}
 
 
 def list_work_orders(uow: UnitOfWork, caller: Caller, query: schemas.WorkOrderQuery
