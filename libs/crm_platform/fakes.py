@@ -5,6 +5,10 @@ and ``commit``. Here that work is an :class:`InMemoryUnitOfWork` over repositori
 from :class:`Table` (rows by key, held as the service's own model objects, never flushed)
 and :class:`Sequences`. Every service's fakes are built from these pieces, so a use case
 test runs without a database or a broker and checks what was committed and published.
+
+Rows are plain objects, not a transaction: a use case that raises leaves the rows it
+changed as it left them (a database would roll them back), so a test of a refusal checks
+the error and what was published, then goes on with fresh rows.
 """
 
 from __future__ import annotations
@@ -88,14 +92,6 @@ class Table(Generic[T]):
     def get(self, key: Any) -> T | None:
         return self.rows.get(key)
 
-    def visible(self, caller: Caller, key: Any, what: str, *, lock: bool = False) -> T:
-        """The row if its ``owner_id`` is in the caller's scope, else the 404
-        ``<what>_not_found`` the SQL repositories answer (out of scope looks missing)."""
-        row = self.rows.get(key)
-        if row is None or not caller.can_see_owner(getattr(row, "owner_id", None)):
-            raise NotFound(f"{what} not found", code=f"{what.replace(' ', '_')}_not_found")
-        return row
-
     def remove(self, key: Any) -> None:
         self.rows.pop(key, None)
 
@@ -115,6 +111,22 @@ class Table(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+class OwnedTable(Table[T]):
+    """Rows with an ``owner_id`` (leads, orders, customers…): :meth:`visible` answers as
+    the SQL repositories do, a row out of the caller's scope looking missing."""
+
+    def __init__(self, what: str, *rows: T, key: str = "id") -> None:
+        super().__init__(*rows, key=key)
+        self.what = what
+
+    def visible(self, caller: Caller, key: Any, *, lock: bool = False) -> T:
+        row = self.rows.get(key)
+        if row is None or not caller.can_see_owner(getattr(row, "owner_id", None)):
+            what = self.what
+            raise NotFound(f"{what} not found", code=f"{what.replace(' ', '_')}_not_found")
+        return row
 
 
 class Sequences:
