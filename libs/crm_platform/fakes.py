@@ -138,3 +138,13 @@ class Sequences:
     def next(self, name: str) -> int:
         self.last[name] = self.last.get(name, 0) + 1
         return self.last[name]
+
+
+class Settings:
+    """Stored settings documents by name, each read over its defaults as SQL reads them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, Any]] = {}
+
+    def read(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
+        return {**default, **self.values.get(name, {})}

@@ -18,7 +18,7 @@ from crm_platform.errors import (
     StaleVersion,
     ValidationFailed,
 )
-from crm_platform.fakes import InMemoryUnitOfWork, OwnedTable, Sequences, Table
+from crm_platform.fakes import InMemoryUnitOfWork, OwnedTable, Sequences, Settings, Table
 
 from services.customer import schemas
 from services.customer.db.models import Customer, CustomerCategory, Staff
@@ -142,14 +142,6 @@ class Rules:
 
     def active(self) -> list[AssignmentRule]:
         return list(self.rules)
-
-
-class Settings:
-    def __init__(self) -> None:
-        self.values: dict[str, dict[str, Any]] = {}
-
-    def read(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
-        return {**default, **self.values.get(name, {})}
 
 
 class CustomerRepos:

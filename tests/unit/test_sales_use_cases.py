@@ -20,7 +20,7 @@ from crm_platform.errors import (
     StateViolation,
     ValidationFailed,
 )
-from crm_platform.fakes import InMemoryUnitOfWork, OwnedTable, Sequences, Table
+from crm_platform.fakes import InMemoryUnitOfWork, OwnedTable, Sequences, Settings, Table
 from crm_platform.read_models import Fetch
 
 from services.sales import schemas
@@ -112,14 +112,6 @@ class Totals:
 
     def move(self, before: Snapshot | None, after: Snapshot | None) -> None:
         self.moves.append((before, after))
-
-
-class Settings:
-    def __init__(self) -> None:
-        self.values: dict[str, dict[str, Any]] = {}
-
-    def read(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
-        return {**default, **self.values.get(name, {})}
 
 
 class SalesRepos:

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from crm_platform.auth import Caller
+from crm_platform.db import SqlSequences
 from crm_platform.errors import NotFound
 from crm_platform.read_models import Fetch
 from crm_platform.uow import SqlWork, UnitOfWork
@@ -19,6 +20,7 @@ from services.billing.db.models import (
     BillingCustomer,
     Installment,
     Invoice,
+    NumberSequence,
     Payment,
     PaymentPlan,
     Refund,
@@ -151,14 +153,6 @@ class SqlRatings:
         return refresh_rating(self.uow, customer_id, as_of)
 
 
-class SqlSequences:
-    def __init__(self, s: Session) -> None:
-        self.s = s
-
-    def next(self, name: str) -> int:
-        return queries.next_sequence(self.s, name)
-
-
 class SqlBillingRepositories:
     def __init__(self, uow: UnitOfWork) -> None:
         s = uow.session
@@ -169,7 +163,7 @@ class SqlBillingRepositories:
         self.refunds = SqlRefunds(s)
         self.plans = SqlPlans(s)
         self.ratings = SqlRatings(uow)
-        self.sequences = SqlSequences(s)
+        self.sequences = SqlSequences(s, NumberSequence)
 
 
 def billing_work(uow: UnitOfWork) -> BillingWork:

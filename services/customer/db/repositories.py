@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from crm_platform.auth import Caller
-from crm_platform.db import insert_many, insert_new, utcnow
+from crm_platform.db import SqlSequences, SqlSettings, insert_many, insert_new, utcnow
 from crm_platform.uow import SqlWork, UnitOfWork
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
@@ -18,11 +18,13 @@ from services.customer.db import queries
 from services.customer.db.models import (
     AccountTeamMember,
     AssignmentRuleRow,
+    CodeSequence,
     Contact,
     Customer,
     CustomerCategory,
     CustomerHistory,
     CustomerKey,
+    Setting,
     Staff,
 )
 from services.customer.domain.ownership import AssignmentRule
@@ -143,22 +145,6 @@ class SqlAssignmentRules:
         return [AssignmentRule(r.kind, r.config, r.priority) for r in rows]
 
 
-class SqlSettings:
-    def __init__(self, s: Session) -> None:
-        self.s = s
-
-    def read(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
-        return queries.setting(self.s, name, default)
-
-
-class SqlSequences:
-    def __init__(self, s: Session) -> None:
-        self.s = s
-
-    def next(self, name: str) -> int:
-        return queries.next_sequence(self.s, name)
-
-
 class SqlCustomerRepositories:
     def __init__(self, s: Session) -> None:
         self.customers = SqlCustomers(s)
@@ -168,8 +154,8 @@ class SqlCustomerRepositories:
         self.categories = SqlCategories(s)
         self.people = SqlPeople(s)
         self.rules = SqlAssignmentRules(s)
-        self.settings = SqlSettings(s)
-        self.sequences = SqlSequences(s)
+        self.settings = SqlSettings(s, Setting)
+        self.sequences = SqlSequences(s, CodeSequence)
 
 
 def customer_work(uow: UnitOfWork) -> CustomerWork:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from crm_platform.auth import Caller
-from crm_platform.db import next_in_sequence
+from crm_platform.db import SqlSequences, SqlSettings
 from crm_platform.read_models import Fetch, copy_of
 from crm_platform.uow import SqlWork, UnitOfWork
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from services.sales.db.models import (
     PipelineStage,
     Product,
     Quote,
+    Setting,
     Staff,
     StageChange,
 )
@@ -116,22 +117,6 @@ class SqlPipelineTotals:
         rollups.move(self.s, before, after)
 
 
-class SqlSettings:
-    def __init__(self, s: Session) -> None:
-        self.s = s
-
-    def read(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
-        return queries.setting(self.s, name, default)
-
-
-class SqlSequences:
-    def __init__(self, s: Session) -> None:
-        self.s = s
-
-    def next(self, name: str) -> int:
-        return next_in_sequence(self.s, NumberSequence, name)
-
-
 class SqlSalesRepositories:
     def __init__(self, s: Session) -> None:
         self.customers = SqlCustomers(s)
@@ -145,8 +130,8 @@ class SqlSalesRepositories:
         self.stages = SqlStages(s)
         self.people = SqlPeople(s)
         self.totals = SqlPipelineTotals(s)
-        self.settings = SqlSettings(s)
-        self.sequences = SqlSequences(s)
+        self.settings = SqlSettings(s, Setting)
+        self.sequences = SqlSequences(s, NumberSequence)
 
 
 def sales_work(uow: UnitOfWork) -> SalesWork:
