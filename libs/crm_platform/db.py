@@ -435,3 +435,24 @@ def next_in_sequence(s: Session, model: Any, name: str, start: int = 1, *,
         insert_ignore(s, table, {"name": name, "next_value": start})
         value = s.execute(bump).scalar_one()
     return int(value) - count
+
+
+class SqlSettings:
+    """A service's settings table as the ``settings`` repository of its use cases."""
+
+    def __init__(self, s: Session, model: Any) -> None:
+        self.s, self.model = s, model
+
+    def read(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
+        return read_setting(self.s, self.model, name, default)
+
+
+class SqlSequences:
+    """A service's number-sequence table as the ``sequences`` repository of its use
+    cases."""
+
+    def __init__(self, s: Session, model: Any) -> None:
+        self.s, self.model = s, model
+
+    def next(self, name: str) -> int:
+        return next_in_sequence(self.s, self.model, name)

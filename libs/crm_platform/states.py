@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from crm_platform.errors import StateViolation
 
@@ -91,3 +93,10 @@ def refused(kind: str, current: str, action: str,
         f"cannot {what} a {kind} that is {current.replace('_', ' ')}",
         extra={"current_state": current, "action": action,
                "allowed_from": sorted(allowed_from)})
+
+
+def bump(record: Any) -> None:
+    """A versioned record changed: its version (the ETag a client sends back in
+    ``If-Match``) and ``updated_at`` move together."""
+    record.version += 1
+    record.updated_at = datetime.now(UTC)

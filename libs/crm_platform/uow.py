@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,6 +81,49 @@ class IdempotentCall:
     key: str
     method: str
     claimed: bool = False
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Work(Protocol[R_co]):
+    """What a write use case needs of its transaction: the service's repositories
+    (``repos``), events to publish with the commit, and the commit itself. The service
+    passes :class:`SqlWork` (over a :class:`UnitOfWork`); unit tests pass
+    :class:`crm_platform.fakes.InMemoryUnitOfWork`."""
+
+    @property
+    def actor(self) -> str | None: ...
+
+    @property
+    def repos(self) -> R_co: ...
+
+    def publish(self, payload: EventData, *, subject: str | None = None) -> CloudEvent: ...
+
+    def flush(self) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class SqlWork(Generic[R]):
+    """A :class:`UnitOfWork` seen as a :class:`Work`: its events and commit, and the
+    service's SQL repositories over its session."""
+
+    def __init__(self, uow: UnitOfWork, repos: R) -> None:
+        self.uow = uow
+        self.repos = repos
+
+    @property
+    def actor(self) -> str | None:
+        return self.uow.actor
+
+    def publish(self, payload: EventData, *, subject: str | None = None) -> CloudEvent:
+        return self.uow.publish(payload, subject=subject)
+
+    def flush(self) -> None:
+        self.uow.flush()
+
+    def commit(self) -> None:
+        self.uow.commit()
 
 
 class UnitOfWork:

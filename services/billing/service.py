@@ -16,6 +16,7 @@ from crm_platform.uow import UnitOfWork
 from gateway.events import UserDeactivated
 from services.billing import schemas
 from services.billing.db.models import Base, BillingCustomer, Staff, StaffTeam
+from services.billing.db.repositories import billing_work
 from services.billing.use_cases import (
     agenda,
     configuration,
@@ -90,7 +91,7 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def issue_invoice(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return invoices.issue_invoice(uow, self.caller,
+            return invoices.issue_invoice(billing_work(uow), self.caller,
                                           schemas.InvoiceCreate.model_validate(data),
                                           self.fetch_customer)
 
@@ -98,7 +99,7 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
     def void_invoice(self, invoice_id: str, data: dict[str, Any],
                      expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return invoices.void_invoice(uow, self.caller, invoice_id,
+            return invoices.void_invoice(billing_work(uow), self.caller, invoice_id,
                                          schemas.VoidRequest.model_validate(data),
                                          expected_version)
 
@@ -111,7 +112,7 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def create_payment(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return payments.create_payment(uow, self.caller,
+            return payments.create_payment(billing_work(uow), self.caller,
                                            schemas.PaymentCreate.model_validate(data),
                                            self.fetch_customer)
 
@@ -124,12 +125,12 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def get_payment(self, payment_id: str) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return payments.get_payment(uow, self.caller, payment_id)
+            return payments.get_payment(billing_work(uow), self.caller, payment_id)
 
     @rpc
     def refund_payment(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return payments.refund_payment(uow, self.caller, payment_id,
+            return payments.refund_payment(billing_work(uow), self.caller, payment_id,
                                            schemas.RefundRequest.model_validate(data))
 
     @rpc
@@ -137,7 +138,8 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
                          ) -> dict[str, Any]:
         with self.uow() as uow:
             return payments.allocate_payment(
-                uow, self.caller, payment_id, schemas.AllocateRequest.model_validate(data or {}))
+                billing_work(uow), self.caller, payment_id,
+                schemas.AllocateRequest.model_validate(data or {}))
 
     # -- receivables, statements, reports ----------------------------------------------
     @rpc

@@ -15,6 +15,7 @@ from gateway.events import UserDeactivated
 from services.billing.events import PaymentAllocated, PaymentReceived, PaymentRefunded
 from services.customer import schemas
 from services.customer.db.models import Base, Staff, StaffTeam
+from services.customer.db.repositories import customer_work
 from services.customer.use_cases import (
     activities,
     agenda,
@@ -43,7 +44,7 @@ class CustomerService(CrmService, StaffCopies):
     @rpc
     def create_customer(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return use_cases.create_customer(uow, self.caller,
+            return use_cases.create_customer(customer_work(uow), self.caller,
                                              schemas.CustomerCreate.model_validate(data))
 
     @rpc
@@ -68,7 +69,7 @@ class CustomerService(CrmService, StaffCopies):
     def update_customer(self, customer_id: str, data: dict[str, Any],
                         expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return use_cases.update_customer(uow, self.caller, customer_id,
+            return use_cases.update_customer(customer_work(uow), self.caller, customer_id,
                                              schemas.CustomerUpdate.model_validate(data),
                                              expected_version)
 
@@ -76,7 +77,8 @@ class CustomerService(CrmService, StaffCopies):
     def archive_customer(self, customer_id: str,
                          expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return use_cases.archive_customer(uow, self.caller, customer_id, expected_version)
+            return use_cases.archive_customer(customer_work(uow), self.caller, customer_id,
+                                              expected_version)
 
     @rpc
     def get_customer_360(self, customer_id: str) -> dict[str, Any]:
@@ -94,17 +96,17 @@ class CustomerService(CrmService, StaffCopies):
     @rpc
     def claim_customer(self, customer_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return use_cases.claim_customer(uow, self.caller, customer_id)
+            return use_cases.claim_customer(customer_work(uow), self.caller, customer_id)
 
     @rpc
     def release_customer(self, customer_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return use_cases.release_customer(uow, self.caller, customer_id)
+            return use_cases.release_customer(customer_work(uow), self.caller, customer_id)
 
     @rpc
     def transfer_customer(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return use_cases.transfer_customer(uow, self.caller, customer_id,
+            return use_cases.transfer_customer(customer_work(uow), self.caller, customer_id,
                                                schemas.TransferRequest.model_validate(data))
 
     @rpc

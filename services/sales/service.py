@@ -23,6 +23,7 @@ from services.customer.events import CustomerMerged, CustomerSnapshot
 from services.notify.events import InboundLeadReceived
 from services.sales import schemas
 from services.sales.db.models import Base, CustomerCopy, Staff, Team
+from services.sales.db.repositories import sales_work
 from services.sales.use_cases import (
     agenda,
     catalogue,
@@ -62,7 +63,7 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
                          customer_id=customer_id, data=data, contact_id=contact_id))
 
     def _credit_checker(self, uow: UnitOfWork) -> orders.CheckCredit:
-        timeout = float(common.settings(uow)["credit_check_timeout_seconds"])
+        timeout = float(common.settings(sales_work(uow))["credit_check_timeout_seconds"])
 
         def check(customer_id: str, amount: str, currency: str, order_id: str,
                   override: bool) -> dict[str, Any]:
@@ -75,12 +76,13 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def create_lead(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.create_lead(uow, self.caller, schemas.LeadIn.model_validate(data))
+            return pipeline.create_lead(sales_work(uow), self.caller,
+                                        schemas.LeadIn.model_validate(data))
 
     @rpc
     def get_lead(self, lead_id: str) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return pipeline.get_lead(uow, self.caller, lead_id)
+            return pipeline.get_lead(sales_work(uow), self.caller, lead_id)
 
     @rpc
     def list_leads(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -92,36 +94,36 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     def update_lead(self, lead_id: str, data: dict[str, Any],
                     expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.update_lead(uow, self.caller, lead_id,
+            return pipeline.update_lead(sales_work(uow), self.caller, lead_id,
                                         schemas.LeadUpdate.model_validate(data),
                                         expected_version)
 
     @rpc
     def assign_lead(self, lead_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.assign_lead(uow, self.caller, lead_id,
+            return pipeline.assign_lead(sales_work(uow), self.caller, lead_id,
                                         schemas.LeadAssign.model_validate(data))
 
     @rpc
     def contact_lead(self, lead_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.move_lead(uow, self.caller, lead_id, "contact")
+            return pipeline.move_lead(sales_work(uow), self.caller, lead_id, "contact")
 
     @rpc
     def qualify_lead(self, lead_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.move_lead(uow, self.caller, lead_id, "qualify")
+            return pipeline.move_lead(sales_work(uow), self.caller, lead_id, "qualify")
 
     @rpc
     def disqualify_lead(self, lead_id: str, data: dict[str, Any]) -> dict[str, Any]:
         reason = schemas.Reason.model_validate(data).reason
         with self.uow() as uow:
-            return pipeline.move_lead(uow, self.caller, lead_id, "disqualify", reason)
+            return pipeline.move_lead(sales_work(uow), self.caller, lead_id, "disqualify", reason)
 
     @rpc
     def convert_lead(self, lead_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.convert_lead(uow, self.caller, lead_id,
+            return pipeline.convert_lead(sales_work(uow), self.caller, lead_id,
                                          schemas.LeadConvert.model_validate(data or {}),
                                          self._create_customer, self._create_contact,
                                          self.fetch_customer)
@@ -147,14 +149,14 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def create_opportunity(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.create_opportunity(uow, self.caller,
+            return pipeline.create_opportunity(sales_work(uow), self.caller,
                                                schemas.OpportunityIn.model_validate(data),
                                                self.fetch_customer)
 
     @rpc
     def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return pipeline.get_opportunity(uow, self.caller, opportunity_id)
+            return pipeline.get_opportunity(sales_work(uow), self.caller, opportunity_id)
 
     @rpc
     def list_opportunities(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -166,7 +168,7 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     def update_opportunity(self, opportunity_id: str, data: dict[str, Any],
                            expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.update_opportunity(uow, self.caller, opportunity_id,
+            return pipeline.update_opportunity(sales_work(uow), self.caller, opportunity_id,
                                                schemas.OpportunityUpdate.model_validate(data),
                                                expected_version)
 
@@ -175,25 +177,25 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
                                ) -> dict[str, Any]:
         stage_id = schemas.StageMove.model_validate(data).stage_id
         with self.uow() as uow:
-            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "stage",
+            return pipeline.move_opportunity(sales_work(uow), self.caller, opportunity_id, "stage",
                                              stage_id=stage_id)
 
     @rpc
     def win_opportunity(self, opportunity_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "win")
+            return pipeline.move_opportunity(sales_work(uow), self.caller, opportunity_id, "win")
 
     @rpc
     def lose_opportunity(self, opportunity_id: str, data: dict[str, Any]) -> dict[str, Any]:
         reason = schemas.Reason.model_validate(data).reason
         with self.uow() as uow:
-            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "lose",
+            return pipeline.move_opportunity(sales_work(uow), self.caller, opportunity_id, "lose",
                                              reason=reason)
 
     @rpc
     def reopen_opportunity(self, opportunity_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return pipeline.move_opportunity(uow, self.caller, opportunity_id, "reopen")
+            return pipeline.move_opportunity(sales_work(uow), self.caller, opportunity_id, "reopen")
 
     @rpc
     def get_opportunity_history(self, opportunity_id: str,
@@ -305,13 +307,14 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def create_quote(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.create_quote(uow, self.caller, schemas.QuoteIn.model_validate(data),
+            return orders.create_quote(sales_work(uow), self.caller,
+                                       schemas.QuoteIn.model_validate(data),
                                        self.fetch_customer)
 
     @rpc
     def get_quote(self, quote_id: str) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return orders.get_quote(uow, self.caller, quote_id)
+            return orders.get_quote(sales_work(uow), self.caller, quote_id)
 
     @rpc
     def list_quotes(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -331,33 +334,33 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     def update_quote(self, quote_id: str, data: dict[str, Any],
                      expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.update_quote(uow, self.caller, quote_id,
+            return orders.update_quote(sales_work(uow), self.caller, quote_id,
                                        schemas.QuoteUpdate.model_validate(data),
                                        expected_version)
 
     @rpc
     def submit_quote(self, quote_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.submit_quote(uow, self.caller, quote_id)
+            return orders.submit_quote(sales_work(uow), self.caller, quote_id)
 
     @rpc
     def approve_quote(self, quote_id: str, data: dict[str, Any] | None = None
                       ) -> dict[str, Any]:
         comment = schemas.Comment.model_validate(data or {}).comment
         with self.uow() as uow:
-            return orders.decide_quote(uow, self.caller, quote_id, True, comment)
+            return orders.decide_quote(sales_work(uow), self.caller, quote_id, True, comment)
 
     @rpc
     def reject_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         comment = schemas.Comment.model_validate(data or {}).comment
         with self.uow() as uow:
-            return orders.decide_quote(uow, self.caller, quote_id, False, comment)
+            return orders.decide_quote(sales_work(uow), self.caller, quote_id, False, comment)
 
     @rpc
     def convert_quote(self, quote_id: str, data: dict[str, Any] | None = None
                       ) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.convert_quote(uow, self.caller, quote_id,
+            return orders.convert_quote(sales_work(uow), self.caller, quote_id,
                                         schemas.QuoteConvert.model_validate(data or {}),
                                         self.fetch_customer)
 
@@ -365,13 +368,14 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.create_order(uow, self.caller, schemas.OrderIn.model_validate(data),
+            return orders.create_order(sales_work(uow), self.caller,
+                                       schemas.OrderIn.model_validate(data),
                                        self.fetch_customer)
 
     @rpc
     def get_order(self, order_id: str) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return orders.get_order(uow, self.caller, order_id)
+            return orders.get_order(sales_work(uow), self.caller, order_id)
 
     @rpc
     def list_orders(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -383,25 +387,26 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     def update_order(self, order_id: str, data: dict[str, Any],
                      expected_version: int | None = None) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.update_order(uow, self.caller, order_id,
+            return orders.update_order(sales_work(uow), self.caller, order_id,
                                        schemas.OrderUpdate.model_validate(data),
                                        expected_version)
 
     @rpc
     def submit_order(self, order_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.submit_order(uow, self.caller, order_id)
+            return orders.submit_order(sales_work(uow), self.caller, order_id)
 
     @rpc
     def confirm_order(self, order_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.confirm_order(uow, self.caller, order_id, self._credit_checker(uow))
+            return orders.confirm_order(sales_work(uow), self.caller, order_id,
+                                        self._credit_checker(uow))
 
     @rpc
     def approve_order(self, order_id: str, data: dict[str, Any] | None = None
                       ) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.approve_order(uow, self.caller, order_id,
+            return orders.approve_order(sales_work(uow), self.caller, order_id,
                                         schemas.OrderApprove.model_validate(data or {}),
                                         self._credit_checker(uow))
 
@@ -409,17 +414,17 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     def cancel_order(self, order_id: str, data: dict[str, Any]) -> dict[str, Any]:
         reason = schemas.Reason.model_validate(data).reason
         with self.uow() as uow:
-            return orders.cancel_order(uow, self.caller, order_id, reason)
+            return orders.cancel_order(sales_work(uow), self.caller, order_id, reason)
 
     @rpc
     def complete_order(self, order_id: str) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.complete_order(uow, self.caller, order_id)
+            return orders.complete_order(sales_work(uow), self.caller, order_id)
 
     @rpc
     def record_delivery(self, order_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
-            return orders.record_delivery(uow, self.caller, order_id,
+            return orders.record_delivery(sales_work(uow), self.caller, order_id,
                                           schemas.DeliveryIn.model_validate(data))
 
     @rpc
@@ -437,7 +442,7 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     @rpc
     def get_sales_settings(self) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return orders.get_settings(uow)
+            return orders.get_settings(sales_work(uow))
 
     @rpc
     def put_sales_settings(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -498,7 +503,7 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
     def on_inbound_lead_received(self, event: CloudEvent, uow: UnitOfWork) -> None:
         """A signed lead from a capture source (a web form): created as any lead is,
         for the source's owner, exactly once (the inbox)."""
-        pipeline.create_inbound_lead(uow, event.payload(InboundLeadReceived))
+        pipeline.create_inbound_lead(sales_work(uow), event.payload(InboundLeadReceived))
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         common.move_to_survivor(uow, merged)

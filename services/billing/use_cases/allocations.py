@@ -11,17 +11,14 @@ from decimal import Decimal
 
 from crm_platform.db import utcnow
 from crm_platform.money import ZERO, rounded
-from crm_platform.uow import UnitOfWork
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from crm_platform.states import bump
 
 from services.billing import events, schemas
 from services.billing.db.models import Allocation, Invoice, Payment
 from services.billing.domain import allocation as rules
 from services.billing.domain import invoices as invoice_rules
-from services.billing.domain.invoices import OPEN_STATUSES
-from services.billing.use_cases import credit
-from services.billing.use_cases.common import bump, day_start, positive, text
+from services.billing.repositories import BillingWork
+from services.billing.use_cases.common import day_start, positive, text
 
 
 def allocation_refs(allocs: Sequence[tuple[Invoice, Decimal]], currency: str
@@ -31,21 +28,12 @@ def allocation_refs(allocs: Sequence[tuple[Invoice, Decimal]], currency: str
 
 
 # -- allocation --------------------------------------------------------------------------
-def _open_invoices(s: Session, customer_id: str, currency: str) -> list[Invoice]:
-    """The customer's open invoices, locked in a fixed order (no deadlocks between two
-    payments of one customer)."""
-    return list(s.scalars(select(Invoice).where(
-        Invoice.customer_id == customer_id, Invoice.currency == currency,
-        Invoice.status.in_(OPEN_STATUSES)).order_by(Invoice.id).with_for_update()))
-
-
-def allocate(uow: UnitOfWork, payment: Payment, amount: Decimal,
+def allocate(uow: BillingWork, payment: Payment, amount: Decimal,
               requested: list[schemas.AllocationIn] | None,
               ) -> tuple[list[tuple[Invoice, Decimal]], Decimal]:
     """Apply up to ``amount`` of ``payment``; returns what went where and what is left."""
-    s = uow.session
-    invoices = {inv.id: inv for inv in _open_invoices(s, payment.customer_id,
-                                                      payment.currency)}
+    invoices = {inv.id: inv for inv in uow.repos.invoices.open_of(payment.customer_id,
+                                                                   payment.currency)}
     opens = {i.id: rules.OpenInvoice(i.id, i.number, i.issue_date, i.due_date,
                                      rounded(i.amount - i.paid_amount, i.currency))
              for i in invoices.values()}
@@ -58,29 +46,24 @@ def allocate(uow: UnitOfWork, payment: Payment, amount: Decimal,
     for invoice_id, value in plan:
         inv = invoices[invoice_id]
         at = effective_from(payment.received_at, inv)
-        s.add(Allocation(payment_id=payment.id, invoice_id=inv.id, amount=value,
-                         effective_on=at.date(), created_at=utcnow()))
+        uow.repos.allocations.add(Allocation(
+            payment_id=payment.id, invoice_id=inv.id, amount=value, effective_on=at.date(),
+            created_at=utcnow()))
         apply_money(uow, inv, value, at)
         applied.append((inv, value))
     return applied, amount - sum((v for _, v in applied), ZERO)
 
 
-def apply_credit(uow: UnitOfWork, customer_id: str, currency: str) -> int:
+def apply_credit(uow: BillingWork, customer_id: str, currency: str) -> int:
     """Use the customer's credit balance (unallocated payments, oldest first) on their
     open invoices, oldest due first; ``payment.allocated`` per payment used."""
-    s = uow.session
-    payments = list(s.scalars(select(Payment).where(
-        Payment.customer_id == customer_id, Payment.currency == currency,
-        Payment.unallocated_amount > 0).order_by(Payment.received_at, Payment.id)
-        .with_for_update()))
     used = 0
-    for p in payments:
+    for p in uow.repos.payments.with_credit(customer_id, currency):
         applied, left = allocate(uow, p, p.unallocated_amount, None)
         if not applied:
             break  # nothing open any more
         p.unallocated_amount = rounded(left, currency)
-        p.version += 1
-        p.updated_at = utcnow()
+        bump(p)
         used += 1
         uow.publish(events.PaymentAllocated(payment_id=p.id, customer_id=p.customer_id,
                                             currency=currency,
@@ -89,7 +72,7 @@ def apply_credit(uow: UnitOfWork, customer_id: str, currency: str) -> int:
 
 
 # -- money on invoices -------------------------------------------------------------------
-def apply_money(uow: UnitOfWork, inv: Invoice, delta: Decimal, paid_at: datetime) -> None:
+def apply_money(uow: BillingWork, inv: Invoice, delta: Decimal, paid_at: datetime) -> None:
     """Add (payment) or take back (refund) money on an invoice and move its status;
     ``invoice.paid`` when it becomes paid in full, and the customer is re-rated."""
     before = inv.status
@@ -105,8 +88,7 @@ def apply_money(uow: UnitOfWork, inv: Invoice, delta: Decimal, paid_at: datetime
     elif inv.status != "paid":
         inv.paid_at = None
     if (inv.status == "paid") != (before == "paid"):
-        uow.session.flush()
-        credit.refresh_rating(uow, inv.customer_id)
+        uow.repos.ratings.refresh(inv.customer_id)
 
 
 def effective_from(received_at: datetime, inv: Invoice) -> datetime:

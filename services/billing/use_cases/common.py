@@ -68,9 +68,3 @@ def parse_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
-
-
-def bump(record: Any) -> None:
-    """A versioned record changed: its version (ETag) and ``updated_at`` move."""
-    record.version += 1
-    record.updated_at = datetime.now(UTC)

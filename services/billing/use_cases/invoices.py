@@ -11,10 +11,11 @@ from typing import Any
 
 from crm_platform.auth import Caller
 from crm_platform.db import skip_locked, utcnow
-from crm_platform.errors import NotFound, ValidationFailed, check_version
+from crm_platform.errors import ValidationFailed, check_version
 from crm_platform.money import LIMIT, ZERO, rounded
 from crm_platform.pagination import keyset_page
 from crm_platform.read_models import Fetch
+from crm_platform.states import bump
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,15 +25,15 @@ from services.billing.db import queries
 from services.billing.db.models import (
     BillingCustomer,
     DunningEntry,
-    Installment,
     Invoice,
-    PaymentPlan,
 )
+from services.billing.db.repositories import SqlInvoices
 from services.billing.domain import invoices as rules
 from services.billing.domain.plans import INSTALLMENT, InvoiceLine, priced_line
+from services.billing.repositories import BillingWork
 from services.billing.use_cases import credit
 from services.billing.use_cases.allocations import apply_credit
-from services.billing.use_cases.common import bump, text, today
+from services.billing.use_cases.common import text, today
 
 
 # -- shaping -----------------------------------------------------------------------------
@@ -55,14 +56,13 @@ def invoice_out(inv: Invoice, customer_name: str | None) -> dict[str, Any]:
 
 
 # -- issuing -----------------------------------------------------------------------------
-def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str,
+def create_invoice_row(uow: BillingWork, customer: BillingCustomer, currency: str,
                        lines: Sequence[InvoiceLine], invoice_type: str, issue_date: date,
                        due_date: date, *, order_id: str | None = None,
                        plan_id: str | None = None, installment_number: int | None = None,
                        notes: str | None = None) -> Invoice:
     """Number it from the year's series (locked in this transaction) and publish
     ``invoice.issued``."""
-    s = uow.session
     amount = rounded(sum((line.amount for line in lines), ZERO), currency)
     if amount <= 0:
         raise ValidationFailed("an invoice must be for more than zero",
@@ -73,7 +73,7 @@ def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str
     if due_date < issue_date:
         raise ValidationFailed("the due date is before the issue date",
                                code="invalid_due_date")
-    sequence = queries.next_sequence(s, f"invoice-{issue_date.year}")
+    sequence = uow.repos.sequences.next(f"invoice-{issue_date.year}")
     now = utcnow()
     inv = Invoice(
         id=str(uuid.uuid4()), number=rules.invoice_number(issue_date.year, sequence),
@@ -83,8 +83,7 @@ def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str
         paid_amount=ZERO, status="issued", issue_date=issue_date, due_date=due_date,
         lines=[line.to_json(currency) for line in lines], notes=notes, version=1,
         created_by=uow.actor, created_at=now, updated_at=now)
-    s.add(inv)
-    s.flush()
+    uow.repos.invoices.add(inv)
     uow.publish(events.InvoiceIssued(
         id=inv.id, number=inv.number, type=inv.type, customer_id=inv.customer_id,
         owner_id=customer.owner_id, order_id=order_id, plan_id=plan_id,
@@ -94,11 +93,10 @@ def create_invoice_row(uow: UnitOfWork, customer: BillingCustomer, currency: str
     return inv
 
 
-def issue_invoice(uow: UnitOfWork, caller: Caller, data: schemas.InvoiceCreate,
+def issue_invoice(uow: BillingWork, caller: Caller, data: schemas.InvoiceCreate,
                   fetch: Fetch | None = None) -> dict[str, Any]:
     """An invoice written by hand (services, adjustments, orders billed outside a plan)."""
-    s = uow.session
-    customer = queries.visible_customer(s, caller, data.customer_id, fetch)
+    customer = uow.repos.customers.visible(caller, data.customer_id, fetch)
     currency = data.currency
     lines = [priced_line(li.description, _decimal(li.quantity, "quantity"),
                          _decimal(li.unit_price, "unit_price"),
@@ -121,16 +119,8 @@ def _decimal(value: str, field: str) -> Decimal:
 
 
 # -- reading -----------------------------------------------------------------------------
-def visible_invoice(s: Session, caller: Caller, invoice_id: str, *, lock: bool = False
-                    ) -> Invoice:
-    query = queries.scoped(select(Invoice).where(Invoice.id == invoice_id),
-                           Invoice.customer_id, caller)
-    if lock:
-        query = query.with_for_update()
-    inv: Invoice | None = s.scalar(query)
-    if inv is None:
-        raise NotFound("invoice not found", code="invoice_not_found")
-    return inv
+def visible_invoice(s: Session, caller: Caller, invoice_id: str) -> Invoice:
+    return SqlInvoices(s).visible(caller, invoice_id)
 
 
 def get_invoice(uow: UnitOfWork, caller: Caller, invoice_id: str) -> dict[str, Any]:
@@ -158,11 +148,11 @@ def list_invoices(uow: UnitOfWork, caller: Caller, query: schemas.InvoiceQuery
 
 
 # -- void --------------------------------------------------------------------------------
-def void_invoice(uow: UnitOfWork, caller: Caller, invoice_id: str, data: schemas.VoidRequest,
-                 expected_version: int | None) -> dict[str, Any]:
+def void_invoice(uow: BillingWork, caller: Caller, invoice_id: str,
+                 data: schemas.VoidRequest, expected_version: int | None) -> dict[str, Any]:
     """Only an invoice without money on it; its installment can then be invoiced again."""
-    s = uow.session
-    inv = visible_invoice(s, caller, invoice_id, lock=True)
+    repos = uow.repos
+    inv = repos.invoices.visible(caller, invoice_id, lock=True)
     check_version(inv.version, expected_version, "invoice")
     rules.check_void(inv.status, inv.paid_amount)
     now = utcnow()
@@ -171,10 +161,8 @@ def void_invoice(uow: UnitOfWork, caller: Caller, invoice_id: str, data: schemas
     inv.void_reason = data.reason
     bump(inv)
     if inv.plan_id and inv.installment_number:
-        inst = s.scalar(select(Installment).where(
-            Installment.plan_id == inv.plan_id,
-            Installment.number == inv.installment_number).with_for_update())
-        plan = s.get(PaymentPlan, inv.plan_id)
+        inst = repos.plans.installment(inv.plan_id, inv.installment_number)
+        plan = repos.plans.get(inv.plan_id)
         if inst is not None and inst.invoice_id == inv.id:
             inst.invoice_id = None
             inst.status = INSTALLMENT.next(inst.status, "void_invoice")
@@ -185,7 +173,7 @@ def void_invoice(uow: UnitOfWork, caller: Caller, invoice_id: str, data: schemas
         order_id=inv.order_id, amount=text(inv.amount, inv.currency), currency=inv.currency,
         reason=data.reason, voided_at=now))
     uow.commit()
-    return invoice_out(inv, queries.customer_names(s, [inv.customer_id]).get(inv.customer_id))
+    return invoice_out(inv, repos.customers.names([inv.customer_id]).get(inv.customer_id))
 
 
 # -- overdue (timer) ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from services.billing import events, schemas
 from services.billing.db import queries
 from services.billing.db.models import BillingCustomer, Installment, Invoice, PaymentPlan
+from services.billing.db.repositories import billing_work
 from services.billing.domain import plans as rules
 from services.billing.use_cases.allocations import apply_credit
 from services.billing.use_cases.common import (
@@ -77,9 +78,10 @@ def invoice_installment_row(uow: UnitOfWork, plan: PaymentPlan, inst: Installmen
     count = s.scalar(select(func.count()).where(Installment.plan_id == plan.id))
     label = f"installment {inst.number}/{count} of order {plan.order_number or plan.order_id}"
     lines = rules.prorate_lines(plan.lines, inst.amount, plan.currency, label)
-    inv = create_invoice_row(uow, customer, plan.currency, lines, invoice_type, issue_date,
-                             max(inst.due_date, issue_date), order_id=plan.order_id,
-                             plan_id=plan.id, installment_number=inst.number, notes=notes)
+    inv = create_invoice_row(billing_work(uow), customer, plan.currency, lines, invoice_type,
+                             issue_date, max(inst.due_date, issue_date),
+                             order_id=plan.order_id, plan_id=plan.id,
+                             installment_number=inst.number, notes=notes)
     inst.status = rules.INSTALLMENT.next(inst.status, "invoice")
     inst.invoice_id = inv.id
     return inv
@@ -146,7 +148,7 @@ def on_order_confirmed(uow: UnitOfWork, order: OrderConfirmed) -> None:
                 rules.issue_date_for(inst.due_date, confirmed_on, now_day, lead))
             invoiced = True
     if invoiced:
-        apply_credit(uow, customer.id, currency)
+        apply_credit(billing_work(uow), customer.id, currency)
 
 
 def on_order_cancelled(uow: UnitOfWork, order: OrderCancelled) -> None:
@@ -227,7 +229,7 @@ def invoice_installment(uow: UnitOfWork, caller: Caller, plan_id: str, number: i
     settings = billing_settings(s)
     inv = invoice_installment_row(uow, plan, inst, data.type or
                                   settings["default_invoice_type"], today(), data.notes)
-    apply_credit(uow, plan.customer_id, plan.currency)
+    apply_credit(billing_work(uow), plan.customer_id, plan.currency)
     uow.commit()
     return invoice_out(inv, queries.customer_names(s, [plan.customer_id])
                        .get(plan.customer_id))
@@ -261,6 +263,6 @@ def invoice_due_installments(uow: UnitOfWork, as_of: date, customer_id: str | No
                                                      as_of, lead))
         touched.add((plan.customer_id, plan.currency))
     for cid, currency in sorted(touched):
-        apply_credit(uow, cid, currency)
+        apply_credit(billing_work(uow), cid, currency)
     uow.commit()
     return len(rows)

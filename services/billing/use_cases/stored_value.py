@@ -20,6 +20,7 @@ from services.billing import schemas
 from services.billing.db import queries
 from services.billing.db import stored_value as db
 from services.billing.db.models import StoredValueAccount, StoredValueEntry
+from services.billing.db.repositories import billing_work
 from services.billing.domain import stored_value as rules
 from services.billing.use_cases.common import day_end, day_start, positive, text
 from services.billing.use_cases.payments import receive
@@ -102,9 +103,9 @@ def spend(uow: UnitOfWork, caller: Caller, account_id: str, data: schemas.SpendI
     customer = queries.customer(s, account.customer_id)
     if customer is None:  # the account was opened on the copy: it is there
         raise NotFound("the account's customer is unknown", code="customer_not_found")
-    payment = receive(uow, caller, customer, amount, account.currency, "stored_value",
-                      utcnow(), [schemas.AllocationIn(invoice_id=data.invoice_id,
-                                                      amount=data.amount)],
+    payment = receive(billing_work(uow), caller, customer, amount, account.currency,
+                      "stored_value", utcnow(),
+                      [schemas.AllocationIn(invoice_id=data.invoice_id, amount=data.amount)],
                       reference=f"stored value {account.id}")
     entry = post(uow, caller, account, rules.SPEND, amount, invoice_id=data.invoice_id,
                  payment_id=payment.id)

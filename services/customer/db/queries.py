@@ -84,13 +84,6 @@ def put_setting(s: Session, name: str, value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def bump(s: Session, customer: Customer) -> None:
-    customer.version += 1
-    from crm_platform.db import utcnow
-
-    customer.updated_at = utcnow()
-
-
 
 
 # -- the nightly classification (CUS-11) -------------------------------------------------

@@ -10,12 +10,14 @@ from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import NotFound, ValidationFailed
 from crm_platform.pagination import keyset_page
+from crm_platform.states import bump
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select, update
 
 from services.customer import events, schemas
 from services.customer.db import queries
 from services.customer.db.models import Contact, Customer, FollowUp, VisitPlan
+from services.customer.db.repositories import customer_work
 from services.customer.domain import customers as rules
 from services.customer.domain import visits
 from services.customer.use_cases import classification
@@ -39,7 +41,7 @@ def _check_contact(uow: UnitOfWork, customer_id: str, contact_id: str | None) ->
 def log_followup(uow: UnitOfWork, caller: Caller, customer_id: str,
                  data: schemas.FollowupIn) -> dict[str, Any]:
     s = uow.session
-    customer = writable(uow, caller, customer_id)
+    customer = writable(customer_work(uow), caller, customer_id)
     _check_contact(uow, customer_id, data.contact_id)
     now = utcnow()
     occurred = data.occurred_at or now
@@ -65,7 +67,7 @@ def log_followup(uow: UnitOfWork, caller: Caller, customer_id: str,
     if customer.last_followup_at is None or occurred > customer.last_followup_at:
         customer.last_followup_at = occurred
     customer.last_activity_at = max(customer.last_activity_at, occurred)
-    queries.bump(s, customer)
+    bump(customer)
     uow.publish(events.FollowupLogged(id=followup.id, customer_id=customer_id,
                                       owner_id=followup.owner_id, method=followup.method,
                                       occurred_at=occurred,
@@ -120,7 +122,7 @@ def _visit_event(v: VisitPlan, cls: type[events.VisitPlanChanged]) -> events.Vis
 
 def create_visit_plan(uow: UnitOfWork, caller: Caller, data: schemas.VisitPlanIn
                       ) -> dict[str, Any]:
-    customer = writable(uow, caller, data.customer_id)
+    customer = writable(customer_work(uow), caller, data.customer_id)
     _check_contact(uow, customer.id, data.contact_id)
     now = utcnow()
     plan = VisitPlan(id=str(uuid.uuid4()), customer_id=customer.id,

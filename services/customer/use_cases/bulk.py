@@ -16,6 +16,7 @@ from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed
 from crm_platform.memory import collector_paused
 from crm_platform.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor
+from crm_platform.states import bump
 from crm_platform.uow import UnitOfWork
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
@@ -35,6 +36,7 @@ from services.customer.db.models import (
     Staff,
     VisitPlan,
 )
+from services.customer.db.repositories import customer_work
 from services.customer.domain import customers as rules
 from services.customer.domain.identity_keys import identity_keys
 from services.customer.domain.list_fields import SUMMARY
@@ -325,7 +327,7 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
     first, second = sorted([data.survivor_id, data.merged_id])  # lock in a fixed order
     for cid in (first, second):
         _not_merged(s, queries.get_visible(s, caller, cid, lock=True))
-    locked = {cid: writable(uow, caller, cid) for cid in (first, second)}
+    locked = {cid: writable(customer_work(uow), caller, cid) for cid in (first, second)}
     survivor, merged = locked[data.survivor_id], locked[data.merged_id]
     moved = {}
     for model in (Contact, FollowUp, VisitPlan, PaidOrder):
@@ -357,10 +359,10 @@ def merge_customers(uow: UnitOfWork, caller: Caller, data: schemas.MergeRequest
         setattr(survivor, name, max(values) if values else None)
     merged.status = rules.CUSTOMER.next(merged.status, "merge")
     merged.merged_into_id = survivor.id
-    queries.bump(s, merged)
-    queries.bump(s, survivor)
+    bump(merged)
+    bump(survivor)
     s.flush()
-    refresh_search(uow, survivor)
+    refresh_search(customer_work(uow), survivor)
     s.add(CustomerHistory(customer_id=survivor.id, actor_id=caller.user_id, kind="merged",
                           changes={"merged_id": merged.id, "merged_code": merged.code},
                           occurred_at=utcnow()))

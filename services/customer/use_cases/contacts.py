@@ -24,6 +24,7 @@ from services.customer.db.models import (
     CustomerCategory,
     Staff,
 )
+from services.customer.db.repositories import customer_work
 from services.customer.domain import customers as rules
 from services.customer.domain.identity_keys import normalize_email, normalize_phone
 from services.customer.use_cases.customers import refresh_search, writable
@@ -56,7 +57,7 @@ def create_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
     """``contact_id``: the id another service chose (sales, from the converted lead), so
     that a retried call finds the contact it made instead of adding it twice."""
     s = uow.session
-    customer = writable(uow, caller, customer_id)
+    customer = writable(customer_work(uow), caller, customer_id)
     if customer.kind != "company":
         raise ValidationFailed("contacts belong to company customers", code="not_a_company")
     if contact_id is not None:
@@ -68,7 +69,7 @@ def create_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
                       created_at=now, updated_at=now, **_clean_contact(data.model_dump()))
     s.add(contact)
     s.flush()
-    refresh_search(uow, customer)
+    refresh_search(customer_work(uow), customer)
     uow.publish(_contact_event(contact, events.ContactCreated))
     uow.commit()
     return contact_out(contact)
@@ -103,7 +104,7 @@ def get_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
 
 def update_contact(uow: UnitOfWork, caller: Caller, customer_id: str, contact_id: str,
                    data: schemas.ContactUpdate, expected_version: int | None) -> dict[str, Any]:
-    customer = writable(uow, caller, customer_id)
+    customer = writable(customer_work(uow), caller, customer_id)
     contact = _contact(uow, customer_id, contact_id)
     rules.check_version(contact.version, expected_version)
     for name, value in _clean_contact(data.model_dump(exclude_unset=True)).items():
@@ -111,7 +112,7 @@ def update_contact(uow: UnitOfWork, caller: Caller, customer_id: str, contact_id
     contact.version += 1
     contact.updated_at = utcnow()
     uow.session.flush()
-    refresh_search(uow, customer)
+    refresh_search(customer_work(uow), customer)
     uow.publish(_contact_event(contact, events.ContactUpdated))
     uow.commit()
     return contact_out(contact)
@@ -119,14 +120,14 @@ def update_contact(uow: UnitOfWork, caller: Caller, customer_id: str, contact_id
 
 def delete_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
                    contact_id: str) -> dict[str, Any]:
-    customer = writable(uow, caller, customer_id)
+    customer = writable(customer_work(uow), caller, customer_id)
     contact = _contact(uow, customer_id, contact_id)
     out = contact_out(contact)
     gone = _contact_event(contact, events.ContactDeleted)
     gone.version += 1
     uow.session.delete(contact)
     uow.session.flush()
-    refresh_search(uow, customer)
+    refresh_search(customer_work(uow), customer)
     uow.publish(gone)
     uow.commit()
     return out
@@ -214,7 +215,7 @@ def account_team(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str,
 def add_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,
                     data: schemas.AccountTeamMemberIn) -> dict[str, Any]:
     s = uow.session
-    customer = writable(uow, caller, customer_id)
+    customer = writable(customer_work(uow), caller, customer_id)
     staff = s.get(Staff, data.user_id)
     if staff is None or not staff.is_active:
         raise ValidationFailed("unknown or inactive user", code="invalid_user")
@@ -232,7 +233,7 @@ def add_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,
 
 def remove_team_member(uow: UnitOfWork, caller: Caller, customer_id: str,
                        user_id: str) -> dict[str, Any]:
-    writable(uow, caller, customer_id)
+    writable(customer_work(uow), caller, customer_id)
     result = uow.session.execute(delete(AccountTeamMember).where(
         AccountTeamMember.customer_id == customer_id, AccountTeamMember.user_id == user_id))
     if not result.rowcount:  # type: ignore[attr-defined]

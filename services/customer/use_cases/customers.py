@@ -8,27 +8,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 from crm_platform.auth import Caller
-from crm_platform.db import insert_many, insert_new, utcnow
+from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm_platform.pagination import keyset_page
+from crm_platform.states import bump
 from crm_platform.uow import UnitOfWork
-from sqlalchemy import Row, Table, delete, select, update
+from sqlalchemy import Row, select
 
 from services.customer import events, schemas
 from services.customer.db import queries, search
 from services.customer.db.models import (
-    AccountTeamMember,
-    AssignmentRuleRow,
-    Contact,
     Customer,
-    CustomerCategory,
     CustomerHistory,
-    CustomerKey,
-    Staff,
 )
+from services.customer.db.repositories import customer_work
 from services.customer.domain import customers as rules
 from services.customer.domain import ownership
 from services.customer.domain.identity_keys import identity_keys
@@ -41,11 +37,9 @@ from services.customer.domain.list_fields import (
     selection,
 )
 from services.customer.domain.search import search_columns
+from services.customer.repositories import CustomerWork
 from services.customer.use_cases.handover import HANDOVER
 
-# the tables written on the create path: Core statements on a Table skip the ORM's
-# statement handling
-_HISTORY = cast(Table, CustomerHistory.__table__)
 POOL_DEFAULTS = {"days_without_followup": 30, "claim_limit": 200}
 
 
@@ -133,54 +127,41 @@ def snapshot(c: Customer) -> dict[str, Any]:
     return events.CustomerSnapshot.model_validate(c, from_attributes=True).model_dump()
 
 
-def _history(uow: UnitOfWork, customer_id: str, kind: str, changes: dict[str, Any],
+def _history(uow: CustomerWork, customer_id: str, kind: str, changes: dict[str, Any],
              reason: str | None = None) -> None:
-    # a Core insert: the ORM's unit of work for a row nobody reads back cost more
-    uow.session.execute(_HISTORY.insert(), [{
-        "customer_id": customer_id, "actor_id": uow.actor, "kind": kind, "changes": changes,
-        "reason": reason, "occurred_at": utcnow()}])
+    uow.repos.history.add(customer_id, uow.actor, kind, changes, reason)
 
 
-def _contact_names(uow: UnitOfWork, customer_id: str) -> list[str]:
-    return list(uow.session.scalars(select(Contact.name).where(
-        Contact.customer_id == customer_id)))
-
-
-def refresh_search(uow: UnitOfWork, c: Customer, contact_names: list[str] | None = None
+def refresh_search(uow: CustomerWork, c: Customer, contact_names: list[str] | None = None
                    ) -> None:
     """``contact_names``: the customer's contacts' names if known (none, for a customer
     being created); else read."""
-    names = _contact_names(uow, c.id) if contact_names is None else contact_names
+    names = uow.repos.contacts.names_of(c.id) if contact_names is None else contact_names
     columns = search_columns([c.name, *names], [c.code, *c.phones, *c.emails, c.tax_id or ""])
     for name, value in columns.items():
         setattr(c, name, value)
 
 
-def writable(uow: UnitOfWork, caller: Caller, customer_id: str) -> Customer:
+def writable(uow: CustomerWork, caller: Caller, customer_id: str) -> Customer:
     """A live customer the caller may change: owned within their scope (a pool customer
     must be claimed first; account team members may add to it)."""
-    c = queries.get_visible(uow.session, caller, customer_id, lock=True,
-                            include_archived=False)
+    c = uow.repos.customers.visible(caller, customer_id, lock=True, include_archived=False)
     if caller.scope == "all" or (c.owner_id is not None and caller.can_see_owner(c.owner_id)):
         return c
     if c.owner_id is None:
         raise Forbidden("claim this customer from the pool before changing it",
                         code="claim_first")
-    on_team = uow.session.scalar(select(AccountTeamMember.id).where(
-        AccountTeamMember.customer_id == c.id, AccountTeamMember.user_id == caller.user_id))
-    if on_team is None:
+    if not uow.repos.customers.on_account_team(c.id, caller.user_id):
         raise NotFound("customer not found", code="customer_not_found")
     return c
 
 
-def _check_categories(uow: UnitOfWork, wanted: list[str], current: list[str]) -> None:
+def _check_categories(uow: CustomerWork, wanted: list[str], current: list[str]) -> None:
     """Newly assigned categories must exist and not be retired."""
     new = set(wanted) - set(current)
     if not new:
         return
-    active = set(uow.session.scalars(select(CustomerCategory.id).where(
-        CustomerCategory.id.in_(new), CustomerCategory.retired_at.is_(None))))
-    missing = sorted(new - active)
+    missing = sorted(new - uow.repos.categories.active(new))
     if missing:
         raise ValidationFailed(f"unknown or retired categories: {missing}",
                                code="invalid_category", extra={"errors": [
@@ -188,14 +169,14 @@ def _check_categories(uow: UnitOfWork, wanted: list[str], current: list[str]) ->
 
 
 # -- duplicate guard ---------------------------------------------------------------------
-def _duplicate_error(uow: UnitOfWork, found: dict[str, str]) -> Conflict:
+def _duplicate_error(uow: CustomerWork, found: dict[str, str]) -> Conflict:
     customer_id = next(iter(found.values()))
-    existing = uow.session.get(Customer, customer_id)
+    existing = uow.repos.customers.get(customer_id)
     owner_id = existing.owner_id if existing else None
     owner = None
     if owner_id:
         owner = {"id": owner_id,
-                 "display_name": queries.staff_name(uow.session, owner_id) or owner_id}
+                 "display_name": uow.repos.people.name(owner_id) or owner_id}
     who = owner["display_name"] if owner else "nobody (it is in the public pool)"
     return Conflict(
         f"this customer exists already and belongs to {who}", code="duplicate_customer",
@@ -203,18 +184,16 @@ def _duplicate_error(uow: UnitOfWork, found: dict[str, str]) -> Conflict:
                "matched_on": sorted(k.split(":", 1)[0] for k in found)})
 
 
-def _claim_keys(uow: UnitOfWork, customer_id: str, keys: set[str]) -> None:
+def _claim_keys(uow: CustomerWork, customer_id: str, keys: set[str]) -> None:
     """Insert the customer's identity keys; a key another customer holds (or is claiming
     in a transaction that then commits: the insert waits for it) is refused as a
     duplicate, and the caller's transaction is rolled back with everything it wrote."""
     if not keys:
         return
-    rows = [{"key": k, "customer_id": customer_id} for k in sorted(keys)]
-    claimed = set(uow.session.scalars(*insert_many(
-        cast(Table, CustomerKey.__table__), rows, 'ON CONFLICT DO NOTHING RETURNING "key"')))
+    claimed = uow.repos.keys.claim(customer_id, keys)
     if len(claimed) < len(keys):
         taken = keys - claimed
-        found = queries.existing_keys(uow.session, taken, exclude_customer=customer_id)
+        found = uow.repos.keys.holders(taken, exclude_customer=customer_id)
         raise _duplicate_error(uow, found or {sorted(taken)[0]: customer_id})
 
 
@@ -223,53 +202,44 @@ def _keys_of(c: Customer) -> set[str]:
 
 
 # -- staff -------------------------------------------------------------------------------
-def _staff_load(uow: UnitOfWork, user_id: str) -> ownership.StaffLoad | None:
-    staff = uow.session.get(Staff, user_id)
+def _staff_load(uow: CustomerWork, user_id: str) -> ownership.StaffLoad | None:
+    staff = uow.repos.people.get(user_id)
     if staff is None:
         return None
     return ownership.StaffLoad(staff.id, staff.is_active, staff.is_new_staff,
-                               queries.owned_count(uow.session, staff.id),
+                               uow.repos.customers.owned_count(staff.id),
                                staff.last_assigned_at)
 
 
-def _team_of(uow: UnitOfWork, user_id: str | None) -> str | None:
-    if user_id is None:
-        return None
-    return uow.session.scalar(select(Staff.team_id).where(Staff.id == user_id))
-
-
-def _choose_owner(uow: UnitOfWork, caller: Caller, province: str | None) -> str | None:
-    rules = cast(Table, AssignmentRuleRow.__table__).c
-    rows = uow.session.execute(select(rules.kind, rules.config, rules.priority).where(
-        rules.active.is_(True))).all()
-    if not rows:
+def _choose_owner(uow: CustomerWork, caller: Caller, province: str | None) -> str | None:
+    rules_ = uow.repos.rules.active()
+    if not rules_:
         return caller.user_id
-    rules_ = [ownership.AssignmentRule(r.kind, r.config, r.priority) for r in rows]  # type: ignore[arg-type]
     staff = [ownership.StaffLoad(st.id, st.is_active, st.is_new_staff,
-                                 queries.owned_count(uow.session, st.id), st.last_assigned_at,
+                                 uow.repos.customers.owned_count(st.id), st.last_assigned_at,
                                  st.team_id)
-             for st in uow.session.scalars(select(Staff).where(Staff.is_active.is_(True)))
+             for st in uow.repos.people.assignable()
              if "sales_rep" in st.roles or "sales_manager" in st.roles or st.id == caller.user_id]
     return ownership.choose_owner(caller.user_id, province, rules_, staff)
 
 
-def _set_owner(uow: UnitOfWork, c: Customer, owner_id: str | None, reason: str) -> None:
+def _set_owner(uow: CustomerWork, c: Customer, owner_id: str | None, reason: str) -> None:
     previous = c.owner_id
     c.owner_id = owner_id
-    c.owner_team_id = _team_of(uow, owner_id)
+    c.owner_team_id = uow.repos.people.team_of(owner_id)
     c.last_activity_at = utcnow()
-    queries.bump(uow.session, c)
+    bump(c)
     _history(uow, c.id, "owner_changed", {"from": previous, "to": owner_id}, reason)
     uow.publish(events.CustomerOwnerChanged(**snapshot(c), previous_owner_id=previous,
                                             reason=reason))
 
 
 # -- customers ---------------------------------------------------------------------------
-def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreate
+def create_customer(uow: CustomerWork, caller: Caller, data: schemas.CustomerCreate
                     ) -> dict[str, Any]:
     fields = rules.flatten_fields(data.model_dump(exclude_unset=True))
     requested_owner = fields.pop("owner_id", None)
-    s = uow.session
+    repos = uow.repos
     _check_categories(uow, fields.get("category_ids") or [], [])
     if requested_owner and requested_owner != caller.user_id:
         if caller.scope == "own" or not caller.can_see_owner(requested_owner):
@@ -281,15 +251,13 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
         owner_id = requested_owner or _choose_owner(uow, caller, fields.get("province"))
         reason = "created" if owner_id == caller.user_id else "assignment"
     now = utcnow()
-    staff = cast(Table, Staff.__table__).c
-    owner = s.execute(select(staff.team_id, staff.display_name).where(
-        staff.id == owner_id)).first() if owner_id else None
+    owner = repos.people.team_and_name(owner_id) if owner_id else None
     customer = Customer(
         id=str(uuid.uuid4()),
-        code=rules.customer_code(now.year, queries.next_sequence(s, f"customer-{now.year}")),
+        code=rules.customer_code(now.year, repos.sequences.next(f"customer-{now.year}")),
         status="active", created_by=caller.user_id, created_at=now, updated_at=now,
         last_activity_at=now, version=1, owner_id=owner_id,
-        owner_team_id=owner.team_id if owner else None,
+        owner_team_id=owner[0] if owner else None,
         **{k: v for k, v in fields.items() if hasattr(Customer, k)},
     )
     customer.phones = customer.phones or []
@@ -298,16 +266,16 @@ def create_customer(uow: UnitOfWork, caller: Caller, data: schemas.CustomerCreat
     customer.phones = [k.split(":", 1)[1] for k in sorted(keys) if k.startswith("phone:")] \
         if customer.phones else []
     refresh_search(uow, customer, contact_names=[])
-    insert_new(s, customer)
+    repos.customers.insert(customer)
     _claim_keys(uow, customer.id, keys)
     _history(uow, customer.id, "created", {"owner_id": owner_id}, reason)
-    if owner is not None and owner_id != caller.user_id:
-        s.execute(update(Staff).where(Staff.id == owner_id).values(last_assigned_at=now))
+    if owner is not None and owner_id is not None and owner_id != caller.user_id:
+        repos.people.mark_assigned(owner_id, now)
     uow.publish(events.CustomerCreated(**snapshot(customer)))
     if owner_id and reason == "assignment":  # customer.created names the collector already
         uow.publish(events.CustomerOwnerChanged(**snapshot(customer), previous_owner_id=None,
                                                 reason=reason))
-    owner_name = owner.display_name if owner else None
+    owner_name = owner[1] if owner else None
     uow.commit()
     return customer_out(customer, owner_name)
 
@@ -331,9 +299,9 @@ def list_customers(uow: UnitOfWork, caller: Caller, query: schemas.CustomerQuery
     return {"items": customers_out(rows, fields), "next_cursor": cursor}
 
 
-def update_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
+def update_customer(uow: CustomerWork, caller: Caller, customer_id: str,
                     data: schemas.CustomerUpdate, expected_version: int | None) -> dict[str, Any]:
-    s = uow.session
+    people = uow.repos.people
     c = writable(uow, caller, customer_id)
     rules.check_version(c.version, expected_version)
     changes = rules.flatten_fields(data.model_dump(exclude_unset=True))
@@ -342,36 +310,35 @@ def update_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
     current = {name: getattr(c, name) for name in rules.TRACKED_FIELDS}
     changed = rules.diff(current, changes)
     if not changed:
-        return customer_out(c, queries.staff_name(s, c.owner_id))
+        return customer_out(c, people.name(c.owner_id))
     for name in changed:
         setattr(c, name, changes[name])
     keys = _keys_of(c)
     if {"name", "tax_id", "phones", "emails"} & set(changed):
         if "phones" in changed:
             c.phones = [k.split(":", 1)[1] for k in sorted(keys) if k.startswith("phone:")]
-        s.execute(delete(CustomerKey).where(CustomerKey.customer_id == c.id))
+        uow.repos.keys.release(c.id)
         _claim_keys(uow, c.id, keys)
     refresh_search(uow, c)
-    queries.bump(s, c)
+    bump(c)
     _history(uow, c.id, "updated", changed)
     uow.publish(events.CustomerUpdated(**snapshot(c), changed=sorted(changed)))
     uow.commit()
-    return customer_out(c, queries.staff_name(s, c.owner_id))
+    return customer_out(c, people.name(c.owner_id))
 
 
-def archive_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
+def archive_customer(uow: CustomerWork, caller: Caller, customer_id: str,
                      expected_version: int | None) -> dict[str, Any]:
-    s = uow.session
     c = writable(uow, caller, customer_id)
     rules.check_version(c.version, expected_version)
     c.status = rules.CUSTOMER.next(c.status, "archive")
     # an archived record no longer blocks a new customer with the same name or phone
-    s.execute(delete(CustomerKey).where(CustomerKey.customer_id == c.id))
-    queries.bump(s, c)
+    uow.repos.keys.release(c.id)
+    bump(c)
     _history(uow, c.id, "archived", {})
     uow.publish(events.CustomerArchived(**snapshot(c)))
     uow.commit()
-    return customer_out(c, queries.staff_name(s, c.owner_id))
+    return customer_out(c, uow.repos.people.name(c.owner_id))
 
 
 def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str,
@@ -386,34 +353,32 @@ def customer_history(uow: UnitOfWork, caller: Caller, customer_id: str,
 
 
 # -- ownership ---------------------------------------------------------------------------
-def claim_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
-    s = uow.session
+def claim_customer(uow: CustomerWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    repos = uow.repos
     # one claim at a time per rep, so the per-rep limit holds under concurrency
-    s.get(Staff, caller.user_id, with_for_update=True)
+    repos.people.get(caller.user_id, lock=True)
     # not scoped: a pool customer someone just claimed is "already owned" (409) for the
     # loser of the race, not "not found"
-    c = s.get(Customer, customer_id, with_for_update=True)
+    c = repos.customers.get(customer_id, lock=True)
     if c is None or c.status != "active":
         raise NotFound("customer not found", code="customer_not_found")
-    limit = int(queries.setting(s, "pool", POOL_DEFAULTS)["claim_limit"])
-    ownership.check_claim(c.owner_id, queries.owned_count(s, caller.user_id), limit)
+    limit = int(repos.settings.read("pool", POOL_DEFAULTS)["claim_limit"])
+    ownership.check_claim(c.owner_id, repos.customers.owned_count(caller.user_id), limit)
     _set_owner(uow, c, caller.user_id, "claim")
     uow.commit()
-    return customer_out(c, queries.staff_name(s, c.owner_id))
+    return customer_out(c, repos.people.name(c.owner_id))
 
 
-def release_customer(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[str, Any]:
-    s = uow.session
-    c = queries.get_visible(s, caller, customer_id, lock=True, include_archived=False)
+def release_customer(uow: CustomerWork, caller: Caller, customer_id: str) -> dict[str, Any]:
+    c = uow.repos.customers.visible(caller, customer_id, lock=True, include_archived=False)
     ownership.check_release(c.owner_id, caller)
     _set_owner(uow, c, None, "release")
     uow.commit()
     return customer_out(c, None)
 
 
-def transfer_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
+def transfer_customer(uow: CustomerWork, caller: Caller, customer_id: str,
                       data: schemas.TransferRequest) -> dict[str, Any]:
-    s = uow.session
     c = writable(uow, caller, customer_id)
     target = _staff_load(uow, data.to_user_id)
     ownership.check_transfer(c.owner_id, target)
@@ -421,14 +386,16 @@ def transfer_customer(uow: UnitOfWork, caller: Caller, customer_id: str,
         raise Forbidden("the new owner is outside your team", code="owner_out_of_scope")
     _set_owner(uow, c, data.to_user_id, "transfer")
     uow.commit()
-    return customer_out(c, queries.staff_name(s, c.owner_id))
+    return customer_out(c, uow.repos.people.name(c.owner_id))
 
 
 def handover(uow: UnitOfWork, from_user_id: str, to_user_id: str) -> dict[str, int]:
     """Move every open record of one user to another (CUS-07) in one transaction: the
     customer service's part of a handover (``use_cases.handover.HANDOVER``)."""
-    ownership.check_handover(from_user_id, _staff_load(uow, to_user_id))
-    moved = HANDOVER.hand_over(uow, from_user_id, to_user_id, _team_of(uow, to_user_id))
+    work = customer_work(uow)
+    ownership.check_handover(from_user_id, _staff_load(work, to_user_id))
+    moved = HANDOVER.hand_over(uow, from_user_id, to_user_id,
+                               work.repos.people.team_of(to_user_id))
     uow.commit()
     return {"moved": moved["customers"], "followups_moved": moved["followups"],
             "visit_plans_moved": moved["visit_plans"], "segments_moved": moved["segments"]}
@@ -457,9 +424,10 @@ def return_idle_to_pool(uow: UnitOfWork, now: datetime | None = None, batch: int
     if s.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(s.scalars(query))
+    work = customer_work(uow)
     for c in rows:
         if ownership.pool_return_due(c.last_activity_at, now, days):
-            _set_owner(uow, c, None, "pool_return")
+            _set_owner(work, c, None, "pool_return")
     uow.commit()
     return len(rows)
 

@@ -10,12 +10,12 @@ from typing import Any
 from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.errors import NotFound, ValidationFailed
-from crm_platform.read_models import Fetch, copy_of
+from crm_platform.read_models import Fetch
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select, update
 
 from services.customer.events import CustomerMerged, CustomerSnapshot
-from services.sales.db import queries, rollups
+from services.sales.db import rollups
 from services.sales.db.models import (
     CustomerCopy,
     Lead,
@@ -23,6 +23,7 @@ from services.sales.db.models import (
     Order,
     Quote,
 )
+from services.sales.repositories import SalesWork
 
 # ``fetch_customer(customer_id)`` asks the customer service (as the caller) for a record
 # this service has not heard about yet; None when it does not exist or is out of scope.
@@ -37,16 +38,16 @@ def amount(value: Decimal | str | None, currency: str, field: str) -> Decimal:
     return money.parse(value, currency, field=field)
 
 
-def settings(uow: UnitOfWork) -> dict[str, Any]:
-    return queries.setting(uow.session, SETTINGS, DEFAULTS)
+def settings(uow: SalesWork) -> dict[str, Any]:
+    return uow.repos.settings.read(SETTINGS, DEFAULTS)
 
 
-def customer_for(uow: UnitOfWork, caller: Caller, customer_id: str,
+def customer_for(uow: SalesWork, caller: Caller, customer_id: str,
                  fetch: FetchCustomer | None) -> CustomerCopy:
     """The customer as sales knows it, if the caller may work with it: owned by someone in
     the caller's scope and still active (a merged id resolves to its survivor; one not
     copied yet is asked of the customer service with ``fetch``)."""
-    customer = copy_of(uow.session, CustomerCopy, customer_id, fetch)
+    customer = uow.repos.customers.copy_of(customer_id, fetch)
     if customer is None or not caller.can_see_owner(customer.owner_id):
         raise NotFound("customer not found", code="customer_not_found")
     if customer.status != "active":

@@ -14,6 +14,7 @@ from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed, check_version
 from crm_platform.money import ZERO
 from crm_platform.pagination import PageQuery, keyset_page
+from crm_platform.states import bump
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import func, select
 
@@ -26,10 +27,11 @@ from services.sales.db.models import (
     Opportunity,
     Order,
     OrderPayment,
-    Product,
     Quote,
 )
+from services.sales.db.repositories import SqlStages
 from services.sales.domain import pricing, workflow
+from services.sales.repositories import SalesWork
 from services.sales.use_cases.common import (
     FetchCustomer,
     amount,
@@ -44,13 +46,12 @@ from services.sales.use_cases.pipeline import opportunity_out
 CheckCredit = Callable[[str, str, str, str, bool], dict[str, Any]]
 
 
-def _threshold(uow: UnitOfWork) -> Decimal:
+def _threshold(uow: SalesWork) -> Decimal:
     return Decimal(str(settings(uow)["quote_discount_approval_percent"]))
 
 
-def _price(uow: UnitOfWork, lines: list[schemas.LineIn], currency: str) -> pricing.Priced:
-    ids = {line.product_id for line in lines}
-    products = {p.id: p for p in uow.session.scalars(select(Product).where(Product.id.in_(ids)))}
+def _price(uow: SalesWork, lines: list[schemas.LineIn], currency: str) -> pricing.Priced:
+    products = {p.id: p for p in uow.repos.products.many(line.product_id for line in lines)}
     catalogue = {p.id: pricing.CatalogueItem(p.id, p.name, p.unit, p.tax_rate, p.currency,
                                              p.is_active) for p in products.values()}
     priced_in: list[pricing.LineIn] = []
@@ -82,37 +83,30 @@ def _quote_event(q: Quote, cls: type[events.QuoteEvent], **extra: Any) -> events
                max_discount_percent=q.max_discount_percent, **extra)
 
 
-def create_quote(uow: UnitOfWork, caller: Caller, data: schemas.QuoteIn, fetch: FetchCustomer
+def create_quote(uow: SalesWork, caller: Caller, data: schemas.QuoteIn, fetch: FetchCustomer
                  ) -> dict[str, Any]:
     """A new quote supersedes the customer's unfinished quotes for the same opportunity, so
     one customer never holds two live quotes that disagree (SAL-06)."""
-    s = uow.session
     customer = customer_for(uow, caller, data.customer_id, fetch)
     priced = _price(uow, data.lines, data.currency)
     now = utcnow()
-    live = s.scalars(select(Quote).where(
-        Quote.customer_id == customer.id, Quote.opportunity_id.is_(None)
-        if data.opportunity_id is None else Quote.opportunity_id == data.opportunity_id,
-        Quote.status.in_(("draft", "pending_approval", "approved", "rejected")))
-        .with_for_update())
-    for old in live:
+    for old in uow.repos.quotes.live(customer.id, data.opportunity_id):
         old.status = workflow.QUOTE.next(old.status, "supersede")
-        old.version += 1
-        old.updated_at = now
-    q = Quote(id=str(uuid.uuid4()), number=queries.next_number(s, "QT", now.year),
+        bump(old)
+    q = Quote(id=str(uuid.uuid4()), number=_number(uow, "QT", now.year),
               customer_id=customer.id, opportunity_id=data.opportunity_id,
               owner_id=customer.owner_id, owner_team_id=customer.owner_team_id,
               currency=data.currency, lines=priced.lines, amount=priced.amount,
               tax_amount=priced.tax_amount, max_discount_percent=priced.max_discount_percent,
               valid_until=data.valid_until, note=data.note, status="draft",
               created_by=caller.user_id, created_at=now, updated_at=now, version=1)
-    s.add(q)
+    uow.repos.quotes.add(q)
     uow.commit()
     return quote_out(q)
 
 
-def get_quote(uow: UnitOfWork, caller: Caller, quote_id: str) -> dict[str, Any]:
-    return quote_out(queries.get_visible(uow.session, Quote, quote_id, caller, "quote"))
+def get_quote(uow: SalesWork, caller: Caller, quote_id: str) -> dict[str, Any]:
+    return quote_out(uow.repos.quotes.visible(caller, quote_id))
 
 
 def list_quotes(uow: UnitOfWork, caller: Caller, q: schemas.QuoteQuery) -> dict[str, Any]:
@@ -125,9 +119,9 @@ def list_quotes(uow: UnitOfWork, caller: Caller, q: schemas.QuoteQuery) -> dict[
     return {"items": [quote_out(r) for r in rows], "next_cursor": nxt}
 
 
-def update_quote(uow: UnitOfWork, caller: Caller, quote_id: str, data: schemas.QuoteUpdate,
+def update_quote(uow: SalesWork, caller: Caller, quote_id: str, data: schemas.QuoteUpdate,
                  expected_version: int | None) -> dict[str, Any]:
-    q = queries.get_visible(uow.session, Quote, quote_id, caller, "quote", lock=True)
+    q = uow.repos.quotes.visible(caller, quote_id, lock=True)
     check_version(q.version, expected_version, "quote")
     q.status = workflow.QUOTE.next(q.status, "edit")
     if data.lines is not None:
@@ -138,26 +132,23 @@ def update_quote(uow: UnitOfWork, caller: Caller, quote_id: str, data: schemas.Q
         if name in data.model_fields_set:
             setattr(q, name, getattr(data, name))
     q.decided_by = q.decision_comment = None
-    q.version += 1
-    q.updated_at = utcnow()
+    bump(q)
     uow.commit()
     return quote_out(q)
 
 
-def submit_quote(uow: UnitOfWork, caller: Caller, quote_id: str) -> dict[str, Any]:
+def submit_quote(uow: SalesWork, caller: Caller, quote_id: str) -> dict[str, Any]:
     """Within the discount threshold the quote is approved at once; above it, it waits for
     the owner's manager."""
-    s = uow.session
-    q = queries.get_visible(s, Quote, quote_id, caller, "quote", lock=True)
+    q = uow.repos.quotes.visible(caller, quote_id, lock=True)
     if pricing.needs_discount_approval(pricing.line_discounts(q.lines), _threshold(uow)):
         q.status = workflow.QUOTE.next(q.status, "submit_for_approval")
-        q.approver_id = queries.manager_of(s, q.owner_id)
+        q.approver_id = uow.repos.people.manager_of(q.owner_id)
         uow.publish(_quote_event(q, events.QuoteSubmitted, approver_id=q.approver_id))
     else:
         q.status = workflow.QUOTE.next(q.status, "submit")
         uow.publish(_quote_event(q, events.QuoteApproved, decided_by=None))
-    q.version += 1
-    q.updated_at = utcnow()
+    bump(q)
     uow.commit()
     return quote_out(q)
 
@@ -171,9 +162,9 @@ def _check_approver(caller: Caller, owner_id: str | None, permission: str) -> No
         raise Forbidden("only the owner's manager can decide", code="permission_denied")
 
 
-def decide_quote(uow: UnitOfWork, caller: Caller, quote_id: str, approve: bool,
+def decide_quote(uow: SalesWork, caller: Caller, quote_id: str, approve: bool,
                  comment: str | None) -> dict[str, Any]:
-    q = queries.get_visible(uow.session, Quote, quote_id, caller, "quote", lock=True)
+    q = uow.repos.quotes.visible(caller, quote_id, lock=True)
     _check_approver(caller, q.owner_id, "quote:approve")
     if approve:
         q.status = workflow.QUOTE.next(q.status, "approve")
@@ -183,23 +174,20 @@ def decide_quote(uow: UnitOfWork, caller: Caller, quote_id: str, approve: bool,
         uow.publish(_quote_event(q, events.QuoteRejected, decided_by=caller.user_id,
                                  comment=comment))
     q.decided_by, q.decision_comment = caller.user_id, comment
-    q.version += 1
-    q.updated_at = utcnow()
+    bump(q)
     uow.commit()
     return quote_out(q)
 
 
-def convert_quote(uow: UnitOfWork, caller: Caller, quote_id: str, data: schemas.QuoteConvert,
+def convert_quote(uow: SalesWork, caller: Caller, quote_id: str, data: schemas.QuoteConvert,
                   fetch: FetchCustomer) -> dict[str, Any]:
-    s = uow.session
-    q = queries.get_visible(s, Quote, quote_id, caller, "quote", lock=True)
+    q = uow.repos.quotes.visible(caller, quote_id, lock=True)
     q.status = workflow.QUOTE.next(q.status, "convert")
     customer = customer_for(uow, caller, q.customer_id, fetch)
     order = _new_order(uow, caller, customer, q.currency, q.lines, q.amount, q.tax_amount,
                        data.payment_terms, data, quote=q)
     q.order_id = order.id
-    q.version += 1
-    q.updated_at = utcnow()
+    bump(q)
     uow.commit()
     return order_out(order)
 
@@ -223,12 +211,17 @@ def _terms(terms: schemas.PaymentTerms) -> dict[str, Any]:
                              for i in terms.installments]}
 
 
-def _new_order(uow: UnitOfWork, caller: Caller, customer: CustomerCopy, currency: str,
+def _number(uow: SalesWork, series: str, year: int) -> str:
+    """``SO-2026-000042``: gap-free per series and year."""
+    return f"{series}-{year}-{uow.repos.sequences.next(f'{series}-{year}'):06d}"
+
+
+def _new_order(uow: SalesWork, caller: Caller, customer: CustomerCopy, currency: str,
                lines: list[dict[str, Any]], total: Decimal, tax: Decimal,
                terms: schemas.PaymentTerms, fields: schemas.OrderFields,
                quote: Quote | None = None, opportunity_id: str | None = None) -> Order:
     now = utcnow()
-    o = Order(id=str(uuid.uuid4()), number=queries.next_number(uow.session, "SO", now.year),
+    o = Order(id=str(uuid.uuid4()), number=_number(uow, "SO", now.year),
               customer_id=customer.id, quote_id=quote.id if quote else None,
               opportunity_id=quote.opportunity_id if quote else opportunity_id,
               owner_id=customer.owner_id, owner_team_id=customer.owner_team_id,
@@ -236,13 +229,13 @@ def _new_order(uow: UnitOfWork, caller: Caller, customer: CustomerCopy, currency
               payment_terms=_terms(terms), status="draft", paid_amount=ZERO,
               created_by=caller.user_id, created_at=now, updated_at=now, version=1,
               **fields.model_dump(include=set(schemas.OrderFields.model_fields)))
-    uow.session.add(o)
+    uow.repos.orders.add(o)
     uow.publish(events.OrderCreated(id=o.id, number=o.number, customer_id=o.customer_id,
                                     owner_id=o.owner_id, status=o.status, version=o.version))
     return o
 
 
-def create_order(uow: UnitOfWork, caller: Caller, data: schemas.OrderIn, fetch: FetchCustomer
+def create_order(uow: SalesWork, caller: Caller, data: schemas.OrderIn, fetch: FetchCustomer
                  ) -> dict[str, Any]:
     customer = customer_for(uow, caller, data.customer_id, fetch)
     priced = _price(uow, data.lines, data.currency)
@@ -253,8 +246,8 @@ def create_order(uow: UnitOfWork, caller: Caller, data: schemas.OrderIn, fetch: 
     return order_out(o)
 
 
-def get_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
-    return order_out(queries.get_visible(uow.session, Order, order_id, caller, "order"))
+def get_order(uow: SalesWork, caller: Caller, order_id: str) -> dict[str, Any]:
+    return order_out(uow.repos.orders.visible(caller, order_id))
 
 
 def list_orders(uow: UnitOfWork, caller: Caller, q: schemas.OrderQuery) -> dict[str, Any]:
@@ -267,9 +260,9 @@ def list_orders(uow: UnitOfWork, caller: Caller, q: schemas.OrderQuery) -> dict[
     return {"items": [order_out(r) for r in rows], "next_cursor": nxt}
 
 
-def update_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.OrderUpdate,
+def update_order(uow: SalesWork, caller: Caller, order_id: str, data: schemas.OrderUpdate,
                  expected_version: int | None) -> dict[str, Any]:
-    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+    o = uow.repos.orders.visible(caller, order_id, lock=True)
     check_version(o.version, expected_version, "order")
     workflow.ORDER.check(o.status, "edit")
     if o.quote_id is not None and data.lines is not None:
@@ -283,8 +276,7 @@ def update_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.O
     for name in schemas.OrderFields.model_fields:
         if name in data.model_fields_set:
             setattr(o, name, getattr(data, name))
-    o.version += 1
-    o.updated_at = utcnow()
+    bump(o)
     uow.commit()
     return order_out(o)
 
@@ -294,23 +286,21 @@ def _order_event_base(o: Order) -> dict[str, Any]:
             "owner_id": o.owner_id, "owner_team_id": o.owner_team_id}
 
 
-def submit_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
-    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+def submit_order(uow: SalesWork, caller: Caller, order_id: str) -> dict[str, Any]:
+    o = uow.repos.orders.visible(caller, order_id, lock=True)
     o.status = workflow.ORDER.next(o.status, "submit")
-    o.version += 1
-    o.updated_at = utcnow()
+    bump(o)
     uow.commit()
     return order_out(o)
 
 
-def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: CheckCredit,
+def confirm_order(uow: SalesWork, caller: Caller, order_id: str, check_credit: CheckCredit,
                   *, approved: bool = False, override: bool = False) -> dict[str, Any]:
     """Confirm after billing's credit check. A discount over the threshold needs the
     manager's approval (or an approved quote). Over the limit → 409
     ``credit_limit_exceeded`` (the check is recorded on the order) unless a manager
     approved the override; billing not answering → 503 and the order stays as it was."""
-    s = uow.session
-    o = queries.get_visible(s, Order, order_id, caller, "order", lock=True)
+    o = uow.repos.orders.visible(caller, order_id, lock=True)
     confirmed = workflow.ORDER.next(o.status, "confirm")
     if (not approved and o.quote_id is None
             and pricing.needs_discount_approval(pricing.line_discounts(o.lines),
@@ -333,7 +323,7 @@ def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: 
     o.confirmed_at = now
     o.version += 1
     o.updated_at = now
-    customer = s.get(CustomerCopy, o.customer_id)
+    customer = uow.repos.customers.get(o.customer_id)
     uow.publish(events.OrderConfirmed(
         **_order_event_base(o), customer_name=customer.name if customer else o.customer_id,
         currency=o.currency, amount=o.amount, tax_amount=o.tax_amount, lines=o.lines,
@@ -344,36 +334,35 @@ def confirm_order(uow: UnitOfWork, caller: Caller, order_id: str, check_credit: 
     return order_out(o)
 
 
-def approve_order(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.OrderApprove,
+def approve_order(uow: SalesWork, caller: Caller, order_id: str, data: schemas.OrderApprove,
                   check_credit: CheckCredit) -> dict[str, Any]:
-    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+    o = uow.repos.orders.visible(caller, order_id, lock=True)
     _check_approver(caller, o.owner_id, "order:approve")
     workflow.ORDER.check(o.status, "approve")
     return confirm_order(uow, caller, order_id, check_credit, approved=True,
                          override=data.credit_override)
 
 
-def cancel_order(uow: UnitOfWork, caller: Caller, order_id: str, reason: str) -> dict[str, Any]:
-    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+def cancel_order(uow: SalesWork, caller: Caller, order_id: str, reason: str) -> dict[str, Any]:
+    o = uow.repos.orders.visible(caller, order_id, lock=True)
     was_confirmed = o.status == "confirmed"
     o.status = workflow.ORDER.next(o.status, "cancel")
     o.cancelled_reason = workflow.require_reason(reason, "cancellation reason")
-    o.version += 1
-    o.updated_at = utcnow()
+    bump(o)
     uow.publish(events.OrderCancelled(**_order_event_base(o), reason=o.cancelled_reason,
                                       was_confirmed=was_confirmed))
     uow.commit()
     return order_out(o)
 
 
-def complete_order(uow: UnitOfWork, caller: Caller, order_id: str) -> dict[str, Any]:
-    o = queries.get_visible(uow.session, Order, order_id, caller, "order", lock=True)
+def complete_order(uow: SalesWork, caller: Caller, order_id: str) -> dict[str, Any]:
+    o = uow.repos.orders.visible(caller, order_id, lock=True)
     _complete(uow, o)
     uow.commit()
     return order_out(o)
 
 
-def _complete(uow: UnitOfWork, o: Order) -> None:
+def _complete(uow: SalesWork, o: Order) -> None:
     o.status = workflow.ORDER.next(o.status, "complete")
     o.completed_at = utcnow()
     o.version += 1
@@ -382,10 +371,9 @@ def _complete(uow: UnitOfWork, o: Order) -> None:
 
 
 # -- deliveries ---------------------------------------------------------------------------------
-def record_delivery(uow: UnitOfWork, caller: Caller, order_id: str, data: schemas.DeliveryIn
+def record_delivery(uow: SalesWork, caller: Caller, order_id: str, data: schemas.DeliveryIn
                     ) -> dict[str, Any]:
-    s = uow.session
-    o = queries.get_visible(s, Order, order_id, caller, "order", lock=True)
+    o = uow.repos.orders.visible(caller, order_id, lock=True)
     if o.status != "in_delivery":  # the first delivery starts it; later ones add to it
         o.status = workflow.ORDER.next(o.status, "start_delivery")
     ordered = {line["product_id"] for line in o.lines}
@@ -398,9 +386,8 @@ def record_delivery(uow: UnitOfWork, caller: Caller, order_id: str, data: schema
                         for x in data.lines],
                  carrier=data.carrier, tracking_number=data.tracking_number, note=data.note,
                  recorded_by=caller.user_id, recorded_at=utcnow())
-    s.add(d)
-    o.version += 1
-    o.updated_at = utcnow()
+    uow.repos.deliveries.add(d)
+    bump(o)
     uow.publish(events.OrderDelivered(**_order_event_base(o), delivery_id=d.id,
                                       delivered_on=d.delivered_on, lines=d.lines))
     if data.completes_order:
@@ -443,7 +430,7 @@ def on_payment(uow: UnitOfWork, event_id: str, allocations: list[AllocationRef],
         o.version += 1
 
 
-def get_settings(uow: UnitOfWork) -> dict[str, Any]:
+def get_settings(uow: SalesWork) -> dict[str, Any]:
     return schemas.SalesSettings.model_validate(settings(uow)).model_dump(mode="json")
 
 
@@ -466,6 +453,7 @@ def customer_summary(uow: UnitOfWork, caller: Caller, customer_id: str) -> dict[
         Order.customer_id == customer_id).order_by(Order.created_at.desc()).limit(10)))
     recent_quotes = list(s.scalars(queries.visible(select(Quote), Quote, caller).where(
         Quote.customer_id == customer_id).order_by(Quote.created_at.desc()).limit(5)))
-    return {"open_opportunities": [opportunity_out(uow, o) for o in opps],
+    stages = SqlStages(s)
+    return {"open_opportunities": [opportunity_out(stages, o) for o in opps],
             "recent_orders": [order_out(o) for o in recent_orders],
             "recent_quotes": [quote_out(q) for q in recent_quotes]}

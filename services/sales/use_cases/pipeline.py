@@ -19,6 +19,7 @@ from crm_platform.errors import (
 )
 from crm_platform.money import ZERO
 from crm_platform.pagination import PageQuery, keyset_page
+from crm_platform.states import bump
 from crm_platform.uow import UnitOfWork
 from pydantic import ValidationError
 from sqlalchemy import or_, select
@@ -28,7 +29,9 @@ from services.notify.events import InboundLeadReceived
 from services.sales import events, schemas
 from services.sales.db import queries, rollups
 from services.sales.db.models import Lead, Opportunity, PipelineStage, Staff, StageChange
+from services.sales.db.repositories import SqlStages
 from services.sales.domain import analytics, workflow
+from services.sales.repositories import SalesWork, Stages
 from services.sales.use_cases.common import (
     FetchCustomer,
     amount,
@@ -55,7 +58,7 @@ def lead_out(lead: Lead) -> dict[str, Any]:
     return _out(schemas.Lead, lead)
 
 
-def create_lead(uow: UnitOfWork, caller: Caller, data: schemas.LeadIn) -> dict[str, Any]:
+def create_lead(uow: SalesWork, caller: Caller, data: schemas.LeadIn) -> dict[str, Any]:
     owner = data.owner_id or caller.user_id
     if not caller.can_see_owner(owner):
         raise Forbidden("you may only create leads for people in your scope",
@@ -66,16 +69,16 @@ def create_lead(uow: UnitOfWork, caller: Caller, data: schemas.LeadIn) -> dict[s
         fields["estimated_amount"] = amount(data.estimated_amount, data.currency,
                                             "estimated_amount")
     lead = Lead(id=str(uuid.uuid4()), status="new", owner_id=owner,
-                owner_team_id=queries.team_of(uow.session, owner), created_by=caller.user_id,
+                owner_team_id=uow.repos.people.team_of(owner), created_by=caller.user_id,
                 created_at=now, updated_at=now, version=1, **fields)
-    uow.session.add(lead)
+    uow.repos.leads.add(lead)
     uow.publish(events.LeadCreated(id=lead.id, name=lead.name, source=lead.source,
                                    campaign_id=lead.campaign_id, owner_id=owner))
     uow.commit()
     return lead_out(lead)
 
 
-def create_inbound_lead(uow: UnitOfWork, received: InboundLeadReceived) -> None:
+def create_inbound_lead(uow: SalesWork, received: InboundLeadReceived) -> None:
     """A lead captured by the notification service's inbound webhook, entered as the
     platform for the source's owner through :func:`create_lead` (its checks apply). Its
     input was checked against the same limits when it arrived; a lead the rules refuse
@@ -91,8 +94,8 @@ def create_inbound_lead(uow: UnitOfWork, received: InboundLeadReceived) -> None:
                     received.source, exc)
 
 
-def get_lead(uow: UnitOfWork, caller: Caller, lead_id: str) -> dict[str, Any]:
-    return lead_out(queries.get_visible(uow.session, Lead, lead_id, caller, "lead"))
+def get_lead(uow: SalesWork, caller: Caller, lead_id: str) -> dict[str, Any]:
+    return lead_out(uow.repos.leads.visible(caller, lead_id))
 
 
 def list_leads(uow: UnitOfWork, caller: Caller, q: schemas.LeadQuery) -> dict[str, Any]:
@@ -111,13 +114,12 @@ def list_leads(uow: UnitOfWork, caller: Caller, q: schemas.LeadQuery) -> dict[st
 
 def _touch(row: Any, expected_version: int | None, what: str) -> None:
     check_version(row.version, expected_version, what)
-    row.version += 1
-    row.updated_at = utcnow()
+    bump(row)
 
 
-def update_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadUpdate,
+def update_lead(uow: SalesWork, caller: Caller, lead_id: str, data: schemas.LeadUpdate,
                 expected_version: int | None) -> dict[str, Any]:
-    lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
+    lead = uow.repos.leads.visible(caller, lead_id, lock=True)
     workflow.LEAD.check(lead.status, "edit")
     changes = data.model_dump(exclude_unset=True)
     if changes.get("estimated_amount") is not None:
@@ -131,27 +133,27 @@ def update_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Lea
     return lead_out(lead)
 
 
-def assign_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadAssign
+def assign_lead(uow: SalesWork, caller: Caller, lead_id: str, data: schemas.LeadAssign
                 ) -> dict[str, Any]:
-    lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
+    lead = uow.repos.leads.visible(caller, lead_id, lock=True)
     if caller.scope == "own" and data.owner_id != caller.user_id:
         raise Forbidden("only a manager assigns leads to others", code="owner_out_of_scope")
     if not caller.can_see_owner(data.owner_id):
         raise Forbidden("that user is outside your scope", code="owner_out_of_scope")
-    staff = uow.session.get(Staff, data.owner_id)
+    staff = uow.repos.people.get(data.owner_id)
     if staff is not None and not staff.is_active:
         raise ValidationFailed("the new owner is inactive", code="invalid_owner")
     workflow.LEAD.check(lead.status, "assign")
     lead.owner_id = data.owner_id
-    lead.owner_team_id = queries.team_of(uow.session, data.owner_id)
+    lead.owner_team_id = uow.repos.people.team_of(data.owner_id)
     _touch(lead, None, "lead")
     uow.commit()
     return lead_out(lead)
 
 
-def move_lead(uow: UnitOfWork, caller: Caller, lead_id: str, action: str,
+def move_lead(uow: SalesWork, caller: Caller, lead_id: str, action: str,
               reason: str | None = None) -> dict[str, Any]:
-    lead = queries.get_visible(uow.session, Lead, lead_id, caller, "lead", lock=True)
+    lead = uow.repos.leads.visible(caller, lead_id, lock=True)
     lead.status = workflow.LEAD.next(lead.status, action)
     lead.disqualify_reason = workflow.require_reason(reason, "disqualification reason") \
         if action == "disqualify" else None
@@ -160,14 +162,13 @@ def move_lead(uow: UnitOfWork, caller: Caller, lead_id: str, action: str,
     return lead_out(lead)
 
 
-def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.LeadConvert,
+def convert_lead(uow: SalesWork, caller: Caller, lead_id: str, data: schemas.LeadConvert,
                  create_customer: CreateCustomer, create_contact: CreateContact,
                  fetch: FetchCustomer) -> dict[str, Any]:
     """Lead → customer (created by the customer service, so a company that already belongs
     to another rep is refused naming its owner) with the lead's contact person as its
     contact, + an opportunity at the first stage with that contact."""
-    s = uow.session
-    lead = queries.get_visible(s, Lead, lead_id, caller, "lead", lock=True)
+    lead = uow.repos.leads.visible(caller, lead_id, lock=True)
     converted = workflow.LEAD.next(lead.status, "convert")
     stage = _stage(uow, data.stage_id)
     body: dict[str, Any] = {"name": lead.name, "kind": lead.kind, "owner_id": lead.owner_id,
@@ -200,8 +201,8 @@ def convert_lead(uow: UnitOfWork, caller: Caller, lead_id: str, data: schemas.Le
         stage_id=stage.id, expected_close_date=data.expected_close_date, status="open",
         lead_id=lead.id, contact_id=contact_id, campaign_id=lead.campaign_id,
         created_at=now, updated_at=now, version=1)
-    s.add(opportunity)
-    rollups.move(s, None, rollups.snapshot(opportunity))
+    uow.repos.opportunities.add(opportunity)
+    uow.repos.totals.move(None, rollups.snapshot(opportunity))
     _stage_change(uow, caller, opportunity, None, None)
     lead.status = converted
     lead.customer_id, lead.opportunity_id, lead.converted_at = customer.id, opportunity.id, now
@@ -238,14 +239,13 @@ def stage_out(st: PipelineStage) -> dict[str, Any]:
     return _out(schemas.Stage, st)
 
 
-def _stage(uow: UnitOfWork, stage_id: str | None) -> PipelineStage:
+def _stage(uow: SalesWork, stage_id: str | None) -> PipelineStage:
     if stage_id is None:
-        first = uow.session.scalar(select(PipelineStage).where(
-            PipelineStage.is_active.is_(True)).order_by(PipelineStage.position).limit(1))
+        first = uow.repos.stages.first_active()
         if first is None:
             raise ValidationFailed("no pipeline stage is configured", code="no_stages")
         return first
-    st = uow.session.get(PipelineStage, stage_id)
+    st = uow.repos.stages.get(stage_id)
     if st is None or not st.is_active:
         raise ValidationFailed("unknown or inactive stage", code="invalid_stage",
                                extra={"stage_id": stage_id})
@@ -289,8 +289,8 @@ def _flush_unique(uow: UnitOfWork, message: str) -> None:
 
 
 # -- opportunities -------------------------------------------------------------------------------
-def opportunity_out(uow: UnitOfWork, o: Opportunity) -> dict[str, Any]:
-    st = uow.session.get(PipelineStage, o.stage_id)
+def opportunity_out(stages: Stages, o: Opportunity) -> dict[str, Any]:
+    st = stages.get(o.stage_id)
     return _out(schemas.Opportunity, o, stage_name=st.name if st else None,
                 probability=st.probability if st else None)
 
@@ -302,15 +302,15 @@ def _opportunity_event(o: Opportunity, cls: type[events.OpportunityEvent], **ext
                campaign_id=o.campaign_id, **extra)
 
 
-def _stage_change(uow: UnitOfWork, caller: Caller, o: Opportunity, from_stage: str | None,
+def _stage_change(uow: SalesWork, caller: Caller, o: Opportunity, from_stage: str | None,
                   from_status: str | None) -> None:
-    uow.session.add(StageChange(opportunity_id=o.id, from_stage_id=from_stage,
+    uow.repos.stage_changes.add(StageChange(opportunity_id=o.id, from_stage_id=from_stage,
                                 to_stage_id=o.stage_id, from_status=from_status,
                                 to_status=o.status, amount=o.amount,
                                 changed_by=caller.user_id, changed_at=utcnow()))
 
 
-def create_opportunity(uow: UnitOfWork, caller: Caller, data: schemas.OpportunityIn,
+def create_opportunity(uow: SalesWork, caller: Caller, data: schemas.OpportunityIn,
                        fetch: FetchCustomer) -> dict[str, Any]:
     customer = customer_for(uow, caller, data.customer_id, fetch)
     stage = _stage(uow, data.stage_id)
@@ -321,16 +321,16 @@ def create_opportunity(uow: UnitOfWork, caller: Caller, data: schemas.Opportunit
                     currency=data.currency, stage_id=stage.id,
                     expected_close_date=data.expected_close_date, status="open",
                     campaign_id=data.campaign_id, created_at=now, updated_at=now, version=1)
-    uow.session.add(o)
-    rollups.move(uow.session, None, rollups.snapshot(o))
+    uow.repos.opportunities.add(o)
+    uow.repos.totals.move(None, rollups.snapshot(o))
     _stage_change(uow, caller, o, None, None)
     uow.commit()
-    return opportunity_out(uow, o)
+    return opportunity_out(uow.repos.stages, o)
 
 
-def get_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str) -> dict[str, Any]:
-    return opportunity_out(uow, queries.get_visible(uow.session, Opportunity, opportunity_id,
-                                                    caller, "opportunity"))
+def get_opportunity(uow: SalesWork, caller: Caller, opportunity_id: str) -> dict[str, Any]:
+    return opportunity_out(uow.repos.stages,
+                           uow.repos.opportunities.visible(caller, opportunity_id))
 
 
 def list_opportunities(uow: UnitOfWork, caller: Caller, q: schemas.OpportunityQuery
@@ -341,28 +341,27 @@ def list_opportunities(uow: UnitOfWork, caller: Caller, q: schemas.OpportunityQu
             query = query.where(getattr(Opportunity, name) == getattr(q, name))
     rows, nxt = keyset_page(uow.session, query, q.limit, q.cursor,
                             (Opportunity.created_at, Opportunity.id), descending=True)
-    return {"items": [opportunity_out(uow, r) for r in rows], "next_cursor": nxt}
+    stages = SqlStages(uow.session)
+    return {"items": [opportunity_out(stages, r) for r in rows], "next_cursor": nxt}
 
 
-def update_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str,
+def update_opportunity(uow: SalesWork, caller: Caller, opportunity_id: str,
                        data: schemas.OpportunityUpdate, expected_version: int | None
                        ) -> dict[str, Any]:
-    o = queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity",
-                            lock=True)
+    o = uow.repos.opportunities.visible(caller, opportunity_id, lock=True)
     workflow.OPPORTUNITY.check(o.status, "edit")
     before = rollups.snapshot(o)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(o, name, amount(value, o.currency, "amount") if name == "amount" else value)
     _touch(o, expected_version, "opportunity")
-    rollups.move(uow.session, before, rollups.snapshot(o))
+    uow.repos.totals.move(before, rollups.snapshot(o))
     uow.commit()
-    return opportunity_out(uow, o)
+    return opportunity_out(uow.repos.stages, o)
 
 
-def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, action: str,
+def move_opportunity(uow: SalesWork, caller: Caller, opportunity_id: str, action: str,
                      stage_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
-    o = queries.get_visible(uow.session, Opportunity, opportunity_id, caller, "opportunity",
-                            lock=True)
+    o = uow.repos.opportunities.visible(caller, opportunity_id, lock=True)
     from_stage, from_status = o.stage_id, o.status
     before = rollups.snapshot(o)
     o.status = workflow.OPPORTUNITY.next(o.status, action)
@@ -378,7 +377,7 @@ def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, actio
     if action in ("win", "lose"):
         o.closed_at = utcnow()
     _touch(o, None, "opportunity")
-    rollups.move(uow.session, before, rollups.snapshot(o))
+    uow.repos.totals.move(before, rollups.snapshot(o))
     _stage_change(uow, caller, o, from_stage, from_status)
     if action == "stage":
         uow.publish(_opportunity_event(o, events.OpportunityStageChanged,
@@ -388,7 +387,7 @@ def move_opportunity(uow: UnitOfWork, caller: Caller, opportunity_id: str, actio
     elif action == "lose":
         uow.publish(_opportunity_event(o, events.OpportunityLost, lost_reason=o.lost_reason))
     uow.commit()
-    return opportunity_out(uow, o)
+    return opportunity_out(uow.repos.stages, o)
 
 
 def stage_history(uow: UnitOfWork, caller: Caller, opportunity_id: str, page: PageQuery
