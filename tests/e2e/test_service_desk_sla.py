@@ -115,6 +115,33 @@ def test_an_undispatched_complaint_breaches_once_with_two_replicas(
         assert dispatch["met_at"] is not None and dispatch["breached"]
 
 
+def test_a_complaint_handed_over_after_its_dispatch_time_is_a_breach_once(
+        platform: Platform, desk: dict[str, Any], desk_events: EventTap) -> None:
+    """Met late before any sweep reached it — logged an hour after the call, already
+    handed to an agent — the breach is recorded with the ticket, as the sweep would."""
+    lead, agent = desk["lead"], desk["agent"]
+    received = datetime.now(UTC) - timedelta(minutes=61)
+    late = new_ticket(platform, agent["token"], desk["customer"]["id"],
+                      category="complaint", subject="上门迟到一小时",
+                      received_at=received.isoformat(), team_id=desk["team"]["id"],
+                      assignee_id=agent["id"])
+    dispatch = next(t for t in late["sla"]["targets"] if t["target"] == "dispatch")
+    assert dispatch["met_at"] is not None and dispatch["breached"]
+    event = desk_events.wait_for("ticket.sla_breached", lambda d: d["id"] == late["id"])
+    assert event["data"]["target"] == "dispatch"
+    assert event["data"]["escalated_to_id"] == lead["id"]
+    with platform.client(agent["token"]) as c:
+        ticket = ok(c.get(f"/api/v1/tickets/{late['id']}"))
+        assert (ticket["escalation_level"], ticket["escalated_to_id"]) == (1, lead["id"])
+    # a later breach has come through: the first is still recorded once
+    sentinel = new_ticket(platform, agent["token"], desk["customer"]["id"],
+                          category="complaint", received_at=received.isoformat(),
+                          team_id=desk["team"]["id"], assignee_id=agent["id"])
+    desk_events.wait_for("ticket.sla_breached", lambda d: d["id"] == sentinel["id"])
+    assert len(desk_events.matching("ticket.sla_breached",
+                                    lambda d: d["id"] == late["id"])) == 1
+
+
 def test_a_policy_with_business_hours_and_the_sla_report(platform: Platform,
                                                          desk: dict[str, Any]) -> None:
     manager, agent = desk["manager"], desk["agent"]

@@ -10,7 +10,7 @@ from types import EllipsisType
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from crm_platform.db import utcnow
+from crm_platform.db import insert_ignore, utcnow
 from crm_platform.read_models import apply_snapshot
 from crm_platform.uow import UnitOfWork
 from sqlalchemy import select, update
@@ -23,6 +23,7 @@ from services.service_desk.db.models import (
     Callback,
     Contact,
     SatisfactionRating,
+    SlaBreach,
     Ticket,
     TicketLog,
 )
@@ -169,7 +170,7 @@ def change_status(uow: UnitOfWork, t: Ticket, action: str, at: datetime,
     calendar = queries.calendar(s, t.sla_calendar_id)
     clocks = clocks_after(action, before, after, queries.clocks(s, t.id), at, calendar)
     t.status = after
-    queries.save_clocks(s, t, clocks)
+    save_clocks(uow, t, clocks, at)
     touch(t, at)
     log(s, t, at, actor, action, before, after, **detail)
     if after != before:
@@ -178,11 +179,65 @@ def change_status(uow: UnitOfWork, t: Ticket, action: str, at: datetime,
     return before
 
 
-def meet_target(s: Session, t: Ticket, target: sla.Target, at: datetime) -> None:
+def meet_target(uow: UnitOfWork, t: Ticket, target: sla.Target, at: datetime) -> None:
+    s = uow.session
     calendar = queries.calendar(s, t.sla_calendar_id)
     clocks = [sla.meet(c, at, calendar) if c.target == target else c
               for c in queries.clocks(s, t.id)]
-    queries.save_clocks(s, t, clocks)
+    save_clocks(uow, t, clocks, at)
+
+
+def save_clocks(uow: UnitOfWork, t: Ticket, clocks: list[sla.Clock], at: datetime) -> None:
+    """Write the (locked) ticket's clocks. A clock met after its due time before the
+    sweep reached it is recorded as breached now, as the sweep would have recorded it:
+    a target met late is a breach, with its event and its escalation."""
+    late = {c.target for c in late_clocks(clocks)}
+    queries.save_clocks(uow.session, t, [sla.breach(c, at) if c.target in late else c
+                                         for c in clocks])
+    if late:
+        record_breaches(uow, t, [c for c in clocks if c.target in late], at)
+
+
+BREACH_TABLE: Any = SlaBreach.__table__
+
+
+def late_clocks(clocks: list[sla.Clock]) -> list[sla.Clock]:
+    """Clocks met after their due time and not yet recorded as breached."""
+    return [c for c in clocks if sla.breached(c) and c.breached_at is None]
+
+
+def record_breaches(uow: UnitOfWork, t: Ticket, clocks: list[sla.Clock], at: datetime,
+                    top: str | None | EllipsisType = ...) -> tuple[int, int]:
+    """Record the (locked) ticket's ``clocks`` as breached at ``at``: a breach row each
+    (unique per ticket and target, so a breach recorded twice inserts and publishes
+    nothing more), one escalation, and ``ticket.sla_breached`` each. Returns (breaches
+    recorded, escalations)."""
+    s = uow.session
+    recorded: list[sla.Clock] = []
+    for clock in clocks:
+        assert clock.due_at is not None
+        if not insert_ignore(s, BREACH_TABLE, {"ticket_id": t.id, "target": clock.target,
+                                              "due_at": clock.due_at, "breached_at": at}):
+            continue
+        recorded.append(clock)
+        log(s, t, at, None, "sla_breached", target=clock.target,
+            due_at=clock.due_at.isoformat())
+    escalated = 0
+    if recorded:
+        targets = {c.target for c in clocks}
+        to = escalate(uow, t, f"sla_breached:{sorted(targets)[0]}", at, None, top)
+        if to is not None:
+            escalated = 1
+            for row in s.scalars(select(SlaBreach).where(SlaBreach.ticket_id == t.id,
+                                                         SlaBreach.target.in_(targets))):
+                row.escalation_level, row.escalated_to_id = t.escalation_level, to
+    # published after the escalation, so the breach names who it went to
+    for clock in recorded:
+        uow.publish(ticket_event(s, events.TicketSlaBreached, t,
+                                 target=clock.target, due_at=clock.due_at,
+                                 breached_at=at, escalation_level=t.escalation_level,
+                                 escalated_to_id=t.escalated_to_id))
+    return len(recorded), escalated
 
 
 def open_callbacks(s: Session, ticket_id: str) -> list[Callback]:

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from crm_platform.auth import Caller
-from crm_platform.db import insert_ignore, skip_locked
+from crm_platform.db import skip_locked
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed, check_version
 from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork
@@ -24,11 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.service_desk import events, schemas
+from services.service_desk import schemas
 from services.service_desk.db import queries
 from services.service_desk.db.models import (
     BusinessCalendarRow,
-    SlaBreach,
     SlaPolicy,
     Team,
     Ticket,
@@ -36,8 +35,6 @@ from services.service_desk.db.models import (
 from services.service_desk.domain import sla
 from services.service_desk.domain.calendar import calendar_from, zone
 from services.service_desk.use_cases import common
-
-BREACH_TABLE: Any = SlaBreach.__table__
 
 
 def sweep_breaches(uow: UnitOfWork, at: datetime, batch: int) -> tuple[int, int, int]:
@@ -64,36 +61,11 @@ def _breach_ticket(uow: UnitOfWork, t: Ticket, at: datetime, top: str | None
     due = [c for c in clocks if sla.is_due(c, at)]
     if not due:
         return 0, 0
-    recorded: list[sla.Clock] = []
-    for clock in due:
-        assert clock.due_at is not None
-        if not insert_ignore(s, BREACH_TABLE, {"ticket_id": t.id, "target": clock.target,
-                                              "due_at": clock.due_at, "breached_at": at}):
-            continue
-        recorded.append(clock)
-        common.log(s, t, at, None, "sla_breached", target=clock.target,
-                   due_at=clock.due_at.isoformat())
     breached = {c.target for c in due}
     queries.save_clocks(s, t, [sla.breach(c, at) if c.target in breached else c
                                for c in clocks], rows)
     common.touch(t, at)
-    escalated = 0
-    if recorded:
-        first = sorted(breached)[0]
-        to = common.escalate(uow, t, f"sla_breached:{first}", at, None, top)
-        if to is not None:
-            escalated = 1
-            for row in s.scalars(select(SlaBreach).where(SlaBreach.ticket_id == t.id,
-                                                         SlaBreach.target.in_(breached))):
-                row.escalation_level, row.escalated_to_id = t.escalation_level, to
-    # published after the escalation, so the breach names who it went to
-    for clock in recorded:
-        uow.publish(common.ticket_event(s, events.TicketSlaBreached, t,
-                                        target=clock.target, due_at=clock.due_at,
-                                        breached_at=at,
-                                        escalation_level=t.escalation_level,
-                                        escalated_to_id=t.escalated_to_id))
-    return len(recorded), escalated
+    return common.record_breaches(uow, t, due, at, top)
 
 
 def run_sweep(caller: Caller) -> None:

@@ -102,6 +102,8 @@ def create_ticket(uow: UnitOfWork, caller: Caller, data: schemas.TicketCreate,
                                     next_due_at=sla.next_due(clocks)))
     if assignee_id or team_id:
         uow.publish(common.ticket_event(s, events.TicketAssigned, t))
+    if common.late_clocks(clocks):  # logged already past its dispatch time: a breach
+        common.save_clocks(uow, t, clocks, at)
     if also is not None:
         also(t)
     uow.commit()
@@ -206,7 +208,7 @@ def _retarget(uow: UnitOfWork, t: Ticket, at: datetime) -> None:
                 if row.target == target:
                     s.delete(row)
     s.flush()
-    queries.save_clocks(s, t, kept)
+    common.save_clocks(uow, t, kept, at)
 
 
 def assign_ticket(uow: UnitOfWork, caller: Caller, ticket_id: str,
@@ -234,7 +236,7 @@ def assign(uow: UnitOfWork, t: Ticket, assignee_id: str | None, team_id: str | N
     previous, previous_team = t.assignee_id, t.team_id
     t.assignee_id, t.team_id = assignee_id, team_id
     if assignee_id is not None:
-        common.meet_target(s, t, "dispatch", at)
+        common.meet_target(uow, t, "dispatch", at)
     common.touch(t, at)
     common.log(s, t, at, actor, "assign", assignee_id=assignee_id, team_id=team_id,
                previous_assignee_id=previous, reason=reason)
@@ -276,7 +278,7 @@ def reply_to_ticket(uow: UnitOfWork, caller: Caller, ticket_id: str,
                        _author_name(uow, caller), data.body, at)
     if t.first_responded_at is None:
         t.first_responded_at = at
-        common.meet_target(s, t, "first_response", at)
+        common.meet_target(uow, t, "first_response", at)
     common.touch(t, at)
     if t.status == "new":
         common.change_status(uow, t, "open", at, caller.user_id)

@@ -125,7 +125,7 @@ def _dispatch(uow: UnitOfWork, t: Ticket, w: WorkOrder, technician_id: str,
         w.scheduled_at = scheduled_at
     w.version += 1
     w.updated_at = at
-    common.meet_target(s, t, "dispatch", at)
+    common.meet_target(uow, t, "dispatch", at)
     common.touch(t, at)
     common.log(s, t, at, actor, "work_order_dispatched", work_order_id=w.id,
                technician_id=technician_id)
