@@ -375,3 +375,20 @@ def test_no_read_by_id_returns_a_record_outside_the_scope(
             elif r.status_code >= 400:
                 assert_problem(r, f"{who} {path}")
     assert checked and not leaks, "\n".join(leaks)
+
+
+def test_the_audit_log_cannot_be_edited_through_the_api(
+        platform: Platform, openapi: dict[str, Any]) -> None:
+    """S7: the OpenAPI offers only reads of the audit log, and no method changes it, an
+    admin's included (405 problem+json)."""
+    audit_paths = {path: set(ops) for path, ops in openapi["paths"].items()
+                   if "audit" in path}
+    assert audit_paths and all(methods == {"get"} for methods in audit_paths.values()), \
+        audit_paths
+    with platform.admin() as admin:
+        entry = admin.get("/api/v1/audit-log", params={"limit": 1}).json()["items"][0]
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            for path in ("/api/v1/audit-log", f"/api/v1/audit-log/{entry['id']}"):
+                r = admin.request(method, path, json={"outcome": "success"})
+                assert r.status_code in (404, 405), f"{method} {path}: {r.status_code}"
+                assert_problem(r, f"{method} {path}")
