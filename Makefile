@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 .PHONY: run test test-unit test-integration test-e2e lint migrate seed contracts \
-        contracts-check bench k8s-validate infra-check clean
+        contracts-check bench k8s-validate infra-check clean security
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,13 @@ run: $(STAMP)
 
 test: $(STAMP) infra-check contracts-check
 	$(BIN)/pytest -q tests
+
+# S1, S3, S4, S6, S7 of issue 26 in full: every role of the permission table in the
+# matrix, bigger and deeper hostile bodies (`make test` runs the short versions)
+security: $(STAMP) infra-check
+	CRM_SECURITY_FULL=1 $(BIN)/pytest -q -s tests/unit/test_security_units.py \
+		tests/e2e/test_security_tokens.py tests/e2e/test_security_matrix.py \
+		tests/e2e/test_security_input.py
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

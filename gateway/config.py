@@ -18,6 +18,10 @@ class GatewaySettings(BaseSettings):
     admin_password: str = "admin"
     rate_limit_per_second: float = Field(50.0, description="sustained requests/s per principal")
     rate_limit_burst: int = 200
+    # failed sign-ins allowed in the window before login answers 429 (S3)
+    login_failures_per_username: int = 10
+    login_failures_per_address: int = 100
+    login_failure_window_seconds: float = 300.0
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 50 * 1_048_576
     # the documents service's content port, where file bytes are streamed to and from

@@ -184,7 +184,8 @@ class GatewayMiddleware:
         template = getattr(route, "path", "unmatched")
         metrics.HTTP_LATENCY.labels(scope["method"], template, str(status)).observe(
             time.perf_counter() - started)
-        if scope["method"] in WRITES or state.get("confidential"):
+        # every denied attempt too (S7), reads included: a 403 is someone trying a door
+        if scope["method"] in WRITES or state.get("confidential") or status == 403:
             await self._audit(scope, state, status, route)
 
     async def _audit(self, scope: Scope, state: dict[str, Any], status: int, route: Any) -> None:

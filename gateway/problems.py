@@ -64,6 +64,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, DomainError):
+            # FastAPI wraps whatever fails while it reads the body as "400 error parsing
+            # the body": the body limit's 413 (a chunked body has no Content-Length to
+            # refuse it by, so it is counted as it arrives) is ours to answer
+            return domain_error_response(exc.__cause__, request.url.path)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
                 403: "forbidden", 413: "payload_too_large", 415: "unsupported_media_type"}.get(
             exc.status_code, "http_error")

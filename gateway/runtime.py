@@ -48,6 +48,49 @@ class RateLimiter:
             self._buckets[key] = (tokens - 1.0, now)
 
 
+class LoginThrottle:
+    """Failed sign-ins per username and per client address in a sliding window (S3): past
+    the limit every attempt, a right password included, is a 429 until the window has
+    room, so a password cannot be guessed at the speed of the API. A success clears the
+    username's failures. Per replica, like :class:`RateLimiter`."""
+
+    def __init__(self, per_username: int, per_address: int, window_seconds: float) -> None:
+        self.limits = {"user": per_username, "ip": per_address}
+        self.window = window_seconds
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, username: str, address: str | None) -> list[tuple[str, int]]:
+        keys = [(f"user:{username.casefold()}", self.limits["user"])]
+        if address:
+            keys.append((f"ip:{address}", self.limits["ip"]))
+        return keys
+
+    def check(self, username: str, address: str | None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key, limit in self._keys(username, address):
+                recent = [t for t in self._failures.get(key, ()) if now - t < self.window]
+                self._failures[key] = recent
+                if len(recent) >= limit:
+                    retry_after = max(1, int(recent[0] + self.window - now + 0.999))
+                    raise RateLimited("too many failed sign-ins; try again later",
+                                      code="login_rate_limited",
+                                      extra={"retry_after": retry_after})
+
+    def failed(self, username: str, address: str | None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 100_000:  # a flood of names: forget, do not grow
+                self._failures.clear()
+            for key, _limit in self._keys(username, address):
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(f"user:{username.casefold()}", None)
+
+
 class OutboxThread:
     """Publishes the gateway's outbox: right after each commit, and a periodic sweep."""
 
@@ -153,6 +196,9 @@ class Runtime:
         self.identity = IdentityStore(self.uow)
         self.portal = PortalAccounts(self.uow, gw.portal_invite_days)
         self.rate_limiter = RateLimiter(gw.rate_limit_per_second, gw.rate_limit_burst)
+        self.login_throttle = LoginThrottle(gw.login_failures_per_username,
+                                            gw.login_failures_per_address,
+                                            gw.login_failure_window_seconds)
         self.rpc = AsyncRpcClient(settings.amqp_uri, default_timeout=settings.rpc_timeout)
         self.audit = AuditWriter(self.identity.record_audit)
 

@@ -38,11 +38,20 @@ def _tokens(user_id: str, token_version: int, portal: bool = False) -> dict[str,
 
 @router.post("/auth/token", response_model=schemas.TokenResponse, tags=["auth"],
              operation_id="login")
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()],
+async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
                 rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     """OAuth2 password flow: a JWT access token and a refresh token. Customers' contacts
-    sign in to the portal here too."""
-    login = await run_in_threadpool(rt.identity.authenticate, form.username, form.password)
+    sign in to the portal here too. Too many failed attempts for a username or from an
+    address are a 429 `login_rate_limited` with `Retry-After`."""
+    address = request.client.host if request.client else None
+    rt.login_throttle.check(form.username, address)
+    try:
+        login = await run_in_threadpool(rt.identity.authenticate, form.username,
+                                        form.password)
+    except Unauthorized:
+        rt.login_throttle.failed(form.username, address)
+        raise
+    rt.login_throttle.succeeded(form.username)
     return _tokens(login.subject, login.token_version, login.portal)
 
 

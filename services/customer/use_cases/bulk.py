@@ -16,6 +16,7 @@ from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, Forbidden, ValidationFailed
 from crm_platform.memory import collector_paused
 from crm_platform.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor
+from crm_platform.spreadsheet import SafeWriter
 from crm_platform.states import bump
 from crm_platform.uow import UnitOfWork
 from pydantic import ValidationError
@@ -251,7 +252,7 @@ def export_customers(uow: UnitOfWork, caller: Caller, query: schemas.ExportQuery
         raise Forbidden("exporting needs customer:export", code="permission_denied")
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out)
+    writer = SafeWriter(out)  # names, addresses, tags: no cell may run as a formula
     writer.writerow(CSV_COLUMNS)
     q = {**query.model_dump(), "limit": MAX_LIMIT}
     written = 0
