@@ -64,6 +64,7 @@ class Fault:
     at: float  # share of the load done when it is injected, 0..1
     started: float = 0.0
     recovered: float = 0.0
+    hit: int = 0  # what it hit: processes, connections or sessions
 
     def __str__(self) -> str:
         return f"{self.kind} {self.service}"
@@ -124,11 +125,13 @@ def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None]) -> 
     proc = platform.procs[fault.service]
     fault.started = time.monotonic()
     if fault.kind in ("kill", "term"):
+        fault.hit = int(proc.alive())
         proc.kill(signal.SIGKILL if fault.kind == "kill" else signal.SIGTERM)
         load_moved()  # events and requests for it meet its absence
         proc.start()
     elif fault.kind == "freeze":
         assert proc.popen is not None
+        fault.hit = int(proc.alive())
         os.killpg(proc.popen.pid, signal.SIGSTOP)
         try:
             load_moved()
@@ -136,9 +139,9 @@ def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None]) -> 
             os.killpg(proc.popen.pid, signal.SIGCONT)
     elif fault.kind == "amqp":
         assert proc.popen is not None
-        close_amqp_connections(platform, proc.popen.pid)
+        fault.hit = close_amqp_connections(platform, proc.popen.pid)
     elif fault.kind == "pg":
-        terminate_backends(platform.db_urls[fault.service])
+        fault.hit = terminate_backends(platform.db_urls[fault.service])
     else:
         raise ValueError(fault.kind)
     platform.wait_service_ready(fault.service, timeout=120)
@@ -348,7 +351,8 @@ class Figures:
                 f"{sum(self.key_doubles.values())} {self.key_doubles}, 5xx {self.five_xx} "
                 f"({len(self.five_xx_outside_window)} outside the window), backlog "
                 f"{self.backlog}, dead-lettered {self.dead_lettered}, drained in "
-                f"{self.drain_seconds:.0f} s, failed units {len(self.failed_units)}")
+                f"{self.drain_seconds:.0f} s, failed units {len(self.failed_units)}; "
+                f"statuses {self.statuses}; faults {', '.join(self.faults)}")
 
 
 def settle_and_count(platform: Platform, load: Load, faults: list[Fault], seconds: float,
@@ -422,7 +426,7 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
     depths = queue_depths(platform)
     return Figures(
         units=load.units, operations=tally.operations, seconds=seconds,
-        faults=[str(f) for f in faults], failed_units=tally.failed_units,
+        faults=[f"{f} ×{f.hit}" for f in faults], failed_units=tally.failed_units,
         accepted_missing=missing, copies_behind=behind(), plans_missing=plans_missing(),
         applied_twice=twice, unexpected=int(unexpected), key_doubles=key_doubles,
         five_xx=len(tally.errors),

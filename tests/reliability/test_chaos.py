@@ -54,7 +54,8 @@ def test_writes_under_faults_are_neither_lost_nor_applied_twice(platform: Platfo
     print(figures.line())
     assert figures.failed_units == []
     assert figures.operations == 4 * UNITS
-    assert all(f.recovered for f in faults), "a fault was not injected"
+    # each fault hit something: a live process, open connections, database sessions
+    assert [str(f) for f in faults if not (f.hit and f.recovered)] == []
     assert figures.accepted_missing == 0
     assert figures.copies_behind == dict.fromkeys(figures.copies_behind, 0)
     assert figures.plans_missing == 0
