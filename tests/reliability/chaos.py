@@ -70,7 +70,7 @@ class Fault:
         return f"{self.kind} {self.service}"
 
 
-def _ctl(*args: str) -> str:
+def ctl(*args: str) -> str:
     ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
     return subprocess.run([ctl, "-q", *args], check=True, capture_output=True, text=True,
                           timeout=60).stdout
@@ -82,12 +82,12 @@ def close_amqp_connections(platform: Platform, pid: int | None = None) -> int:
     vhost = platform.amqp_uri.rsplit("/", 1)[1]
     ports = _local_ports(pid) if pid is not None else None
     closed = 0
-    for line in _ctl("list_connections", "-p", vhost, "pid", "peer_port").splitlines():
+    for line in ctl("list_connections", "-p", vhost, "pid", "peer_port").splitlines():
         conn_pid, _, port = line.partition("\t")
         if ports is not None and not (port.strip().isdigit() and int(port) in ports):
             continue
         with contextlib.suppress(subprocess.CalledProcessError):  # gone meanwhile
-            _ctl("close_connection", conn_pid, "chaos")
+            ctl("close_connection", conn_pid, "chaos")
             closed += 1
     return closed
 
@@ -313,7 +313,7 @@ def queue_depths(platform: Platform) -> dict[str, int]:
     (ready and unacknowledged)."""
     vhost = platform.amqp_uri.rsplit("/", 1)[1]
     depths = {}
-    for line in _ctl("list_queues", "-p", vhost, "name", "messages").splitlines():
+    for line in ctl("list_queues", "-p", vhost, "name", "messages").splitlines():
         name, _, count = line.partition("\t")
         if name.startswith("evt-") and count.strip().isdigit():
             depths[name] = int(count)

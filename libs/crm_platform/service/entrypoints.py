@@ -29,6 +29,7 @@ import inspect
 import logging
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -136,6 +137,10 @@ class _RpcConsumer(RpcConsumer):  # type: ignore[misc]
         return result, exc_info
 
 
+# Unix ms, set by crm_platform.rpc_client; nameko proxies pass it on to further calls
+DEADLINE_HEADER = "nameko.deadline"
+
+
 class CrmRpc(Rpc):  # type: ignore[misc]
     rpc_consumer = _RpcConsumer()
 
@@ -143,6 +148,21 @@ class CrmRpc(Rpc):  # type: ignore[misc]
         super().setup()
         self._signature = inspect.signature(getattr(self.container.service_cls,
                                                     self.method_name))
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        """Drop a request whose caller has given up (``nameko.deadline`` passed) before
+        it starts: its caller answered 503 already and may retry, so running it now would
+        be an effect nobody waits for (a create applied twice after the client's retry)."""
+        deadline = (message.headers or {}).get(DEADLINE_HEADER)
+        late = time.time() - deadline / 1000 if isinstance(deadline, int) else 0
+        if late > 0:
+            service = self.container.service_name
+            metrics.RPC_EXPIRED.labels(service, self.method_name).inc()
+            log.warning("dropped %s.%s: its caller's deadline passed %.1f s ago", service,
+                        self.method_name, late)
+            self.rpc_consumer.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
 
     def handle_result(self, message: Any, worker_ctx: Any, result: Any, exc_info: Any
                       ) -> tuple[Any, Any]:
