@@ -14,7 +14,8 @@ each lands under load whatever the machine's speed):
 - ``term``: SIGTERM, a rolling restart;
 - ``freeze``: SIGSTOP then SIGCONT, a replica that stops answering (a slow RPC);
 - ``amqp``: the broker closes the service's AMQP connections (``rabbitmqctl
-  close_connection``), as when a broker node restarts; the vhost is ours alone;
+  close_connection``); for service ``*`` every connection of the vhost, the gateway's
+  too, as a broker restart does (the broker itself is shared, the vhost is ours alone);
 - ``pg``: ``pg_terminate_backend`` of every connection to the service's database.
 
 What is counted afterwards (:class:`Figures`):
@@ -122,8 +123,15 @@ def terminate_backends(db_url: str) -> int:
 def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None]) -> None:
     """Inject ``fault`` and wait for the service to be ready again. ``load_moved`` returns
     once the load has made progress (answered requests) while the fault holds."""
-    proc = platform.procs[fault.service]
     fault.started = time.monotonic()
+    if fault.service == "*":  # the broker drops every connection: a broker restart
+        assert fault.kind == "amqp"
+        fault.hit = close_amqp_connections(platform)
+        for service in platform.ops_ports:
+            platform.wait_service_ready(service, timeout=120)
+        fault.recovered = time.monotonic()
+        return
+    proc = platform.procs[fault.service]
     if fault.kind in ("kill", "term"):
         fault.hit = int(proc.alive())
         proc.kill(signal.SIGKILL if fault.kind == "kill" else signal.SIGTERM)
