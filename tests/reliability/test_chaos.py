@@ -6,10 +6,12 @@ lost, nothing applied twice, nothing unexpected, no 5xx outside the faults' wind
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import httpx
 import psycopg2
 import pytest
 
-from tests.reliability.chaos import Fault, Load, ctl, settle_and_count
+from tests.reliability.chaos import Fault, Load, close_amqp_connections, ctl, settle_and_count
 from tests.support.infra import wait_until
 from tests.support.orders import Seller, seller
 from tests.support.platform import SERVICES, Platform, running_platform
@@ -168,3 +170,64 @@ def test_a_create_whose_answer_was_lost_is_not_applied_twice_on_retry(platform: 
         retry = c.post("/api/v1/orders", json=body)
     assert retry.status_code in (201, 409), retry.text
     assert orders() == 1
+
+
+def _consumers(platform: Platform) -> dict[str, int]:
+    """Consumers of each queue a service consumes: its RPC queue and its event handler
+    queues (not their ``.retry`` delay queues or ``.dlq`` dead letters)."""
+    vhost = platform.amqp_uri.rsplit("/", 1)[1]
+    out = {}
+    for line in ctl("list_queues", "-p", vhost, "name", "consumers").splitlines():
+        name, _, count = line.partition("\t")
+        if name.endswith((".retry", ".dlq")) or not count.strip().isdigit():
+            continue
+        if name.startswith("evt-") or name in {f"rpc-{s}" for s in platform.ops_ports}:
+            out[name] = int(count)
+    return out
+
+
+def test_every_service_reconnects_by_itself_after_ten_broker_restarts(platform: Platform,
+                                                                      who: Seller) -> None:
+    """R6: the broker drops every connection of the vhost ten times in a row (what a
+    broker restart does to its clients); every service consumes all its queues again
+    without being restarted, and a write flows through the chain."""
+    queues = _consumers(platform)
+    assert queues and all(queues.values()), queues
+    for _ in range(10):
+        assert close_amqp_connections(platform) >= len(platform.ops_ports)
+    wait_until(lambda: all(_consumers(platform).get(q, 0) >= 1 for q in queues), 120,
+               "every queue consumed again")
+    assert all(p.alive() for p in platform.procs.values())
+    load = Load(platform, who, 2)
+    load.run([])
+    figures = settle_and_count(platform, load, [], 0, RPC_TIMEOUT)
+    assert figures.failed_units == [] and figures.lost == 0, figures.line()
+
+
+def test_a_thousand_concurrent_retries_of_one_create_make_one_customer(platform: Platform,
+                                                                      who: Seller) -> None:
+    """R5: the same create with the same Idempotency-Key sent 1,000 times at once: one
+    customer; every answer is that customer (201, replayed) or 409 ``in progress``."""
+    key = f"same-{uuid.uuid4().hex[:8]}"
+    name = f"幂等客户-{key}"
+
+    async def send_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=platform.base_url, timeout=120, limits=limits,
+                                     headers={"Authorization": f"Bearer {who.token}",
+                                              "Idempotency-Key": key}) as c:
+            return list(await asyncio.gather(*[
+                c.post("/api/v1/customers", json={"name": name, "kind": "person"})
+                for _ in range(1000)]))
+
+    answers = asyncio.run(send_all())
+    statuses = Counter(r.status_code for r in answers)
+    created = {r.json()["id"] for r in answers if r.status_code == 201}
+    in_progress = [r for r in answers if r.status_code == 409]
+    print(f"1,000 retries of one create: {dict(statuses)}")
+    assert set(statuses) <= {201, 409}, statuses
+    assert len(created) == 1
+    assert all(r.json()["code"] == "idempotency_in_progress" for r in in_progress)
+    with psycopg2.connect(platform.db_urls["customer"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM customers WHERE name = %s", (name,))
+        assert cur.fetchone() == (1,)
