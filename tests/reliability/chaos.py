@@ -361,7 +361,8 @@ class Figures:
     def line(self) -> str:
         return (f"{self.operations} ops ({self.units} units) in {self.seconds:.0f} s under "
                 f"{len(self.faults)} faults ({self.under_load} under load): lost "
-                f"{self.lost}, applied twice {self.applied_twice}, unexpected {self.unexpected}, key doubles "
+                f"{self.lost}, applied twice {self.applied_twice}, unexpected "
+                f"{self.unexpected}, key doubles "
                 f"{sum(self.key_doubles.values())} {self.key_doubles}, 5xx {self.five_xx} "
                 f"({len(self.five_xx_outside_window)} outside the window), backlog "
                 f"{self.backlog}, dead-lettered {self.dead_lettered}, drained in "
