@@ -398,9 +398,14 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
                                        "payment_plans WHERE order_id = ANY(%s)", confirmed)}
         return len(set(confirmed) - planned)
 
+    seen: dict[str, int] = {}
+
     def settled() -> bool:
-        depths = queue_depths(platform)
-        backlog = sum(n for q, n in depths.items() if not q.endswith(".dlq"))
+        # the figure is the backlog when everything caught up: events made afterwards
+        # (timers, reactions to the copies) may be in flight when counting ends
+        seen.clear()
+        seen.update(queue_depths(platform))
+        backlog = sum(n for q, n in seen.items() if not q.endswith(".dlq"))
         return backlog == 0 and not any(behind().values()) and plans_missing() == 0
 
     drain_started = time.monotonic()
@@ -438,7 +443,7 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
     def in_window(when: float) -> bool:
         return any(f.started <= when <= f.recovered + rpc_timeout + 2 for f in faults)
 
-    depths = queue_depths(platform)
+    depths = seen
     return Figures(
         units=load.units, operations=tally.operations, seconds=seconds,
         under_load=sum(1 for f in faults if f.started < load.ended),
