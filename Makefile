@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 .PHONY: run test test-unit test-integration test-e2e lint migrate seed contracts \
-        contracts-check bench k8s-validate infra-check clean security
+        contracts-check bench chaos dlq-replay k8s-validate infra-check clean security
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -66,6 +66,21 @@ k8s-validate: $(STAMP)
 	@command -v kubectl >/dev/null || { echo "k8s-validate needs kubectl (kustomize built in)"; exit 1; }
 	$(BIN)/python scripts/k8s_manifests.py check
 	$(BIN)/pytest -q tests/unit/test_k8s_manifests.py
+
+# Chaos under load, the full run (docs/reliability.md): UNITS=2500 is 10,000 API writes.
+UNITS ?= 2500
+chaos: $(STAMP) infra-check
+	$(BIN)/python bench/chaos.py --units $(UNITS)
+
+# Dead letters: `make dlq-replay` lists every dead-letter queue of `make run`'s broker;
+# `make dlq-replay QUEUE=<handler queue>.dlq` moves that one's messages back, once the
+# cause is fixed (crmctl dlq replay; consumers drop what they had applied already).
+dlq-replay: $(STAMP)
+ifdef QUEUE
+	$(BIN)/python -m crm_platform.cli dlq replay --queue $(QUEUE)
+else
+	$(BIN)/python -m crm_platform.cli dlq list --show
+endif
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

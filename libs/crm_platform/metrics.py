@@ -23,6 +23,11 @@ EVENTS_CONSUMED = Counter(
     "Events consumed by outcome (applied, duplicate, retried, dead_lettered)",
     ["service", "type", "outcome"],
 )
+RPC_EXPIRED = Counter(
+    "crm_rpc_expired_total",
+    "RPC requests dropped unstarted because the caller's deadline had passed",
+    ["service", "method"],
+)
 OUTBOX_BACKLOG = Gauge("crm_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_OLDEST_AGE = Gauge(
     "crm_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]

@@ -15,7 +15,10 @@ Guarantees:
   the service's queue (``rpc-<service>``) for consumers, cached for a second, instead
   of waiting out the timeout;
 - a request nobody picked up within its timeout expires in the queue, so it does not run
-  later (``expiration``);
+  later (``expiration``); one a service took from the queue but had not started when the
+  caller gave up (a frozen or overloaded replica) is dropped by the service, which reads
+  the caller's deadline in ``nameko.deadline`` (Unix milliseconds; see
+  :class:`crm_platform.service.entrypoints.CrmRpc`);
 - :class:`crm_platform.errors.DomainError` s raised by the service are raised again here
   with their code and details; any other service error is a :class:`RemoteError`.
 """
@@ -178,6 +181,9 @@ class AsyncRpcClient:
         headers: dict[str, Any] = {f"nameko.{k}": v for k, v in (context or {}).items()
                                    if v is not None}
         headers["nameko.call_id_stack"] = [f"gateway.{method}.{correlation_id}"]
+        # Unix milliseconds, an integer: AMQP tables carry a float as 32 bits (~2 minutes
+        # of precision at today's epoch)
+        headers["nameko.deadline"] = int((time.time() + wait) * 1000)
         properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
             content_encoding="utf-8",

@@ -29,6 +29,7 @@ import inspect
 import logging
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -136,6 +137,10 @@ class _RpcConsumer(RpcConsumer):  # type: ignore[misc]
         return result, exc_info
 
 
+# Unix ms, set by crm_platform.rpc_client; nameko proxies pass it on to further calls
+DEADLINE_HEADER = "nameko.deadline"
+
+
 class CrmRpc(Rpc):  # type: ignore[misc]
     rpc_consumer = _RpcConsumer()
 
@@ -145,9 +150,21 @@ class CrmRpc(Rpc):  # type: ignore[misc]
                                                     self.method_name))
 
     def handle_message(self, body: Any, message: Any) -> None:
-        """A call the gateway makes again under the same Idempotency-Key (it lost the
-        first answer: a time-out, a broken connection) is answered with what the first
-        one answered once that has been applied, and never applied twice."""
+        """Drop a request whose caller has given up (``nameko.deadline`` passed) before
+        it starts: its caller answered 503 already and may retry, so running it now would
+        be an effect nobody waits for. A call the gateway makes again under the same
+        Idempotency-Key (it lost the first answer: a time-out, a broken connection) is
+        answered with what the first one answered once that has been applied, and never
+        applied twice."""
+        deadline = (message.headers or {}).get(DEADLINE_HEADER)
+        late = time.time() - deadline / 1000 if isinstance(deadline, int) else 0
+        if late > 0:
+            service = self.container.service_name
+            metrics.RPC_EXPIRED.labels(service, self.method_name).inc()
+            log.warning("dropped %s.%s: its caller's deadline passed %.1f s ago", service,
+                        self.method_name, late)
+            self.rpc_consumer.queue_consumer.ack_message(message)
+            return
         key = (message.headers or {}).get("nameko.idempotency_key")
         answers = _answers(self.container) if key else None
         if answers is not None:
