@@ -378,6 +378,7 @@ def _document_count(d: Data) -> Report:
         "order_id": Param(change=nobody, bad="x" * 37),
         "product_id": Param(change=nobody, bad="x" * 37),
         "campaign_id": Param(change=nobody, bad="x" * 37),
+        "work_order_id": Param(change=nobody, bad="x" * 37),
     })
 
 
