@@ -834,15 +834,61 @@ class LookupCall(BaseModel):
     agent_id: str | None
 
 
+class LookupFollowup(BaseModel):
+    id: str
+    customer_id: str
+    owner_id: str
+    method: str
+    occurred_at: datetime
+    content: str
+    result: str | None
+    next_followup_on: date | None
+
+
+class LookupOrder(BaseModel):
+    id: str
+    number: str
+    customer_id: str
+    owner_id: str | None
+    status: str
+    amount: str = Field(description="decimal string, in ``currency``")
+    currency: str
+    created_at: datetime
+
+
+SectionStatus = Literal["ok", "unavailable", "forbidden"]
+
+
+class LookupFollowups(BaseModel):
+    """The customer service's part: unavailable when it does not answer in time,
+    forbidden without ``followup:read``; the lookup still answers."""
+
+    status: SectionStatus
+    reason: str | None = None
+    items: list[LookupFollowup] = Field(default_factory=list)
+
+
+class LookupOrders(BaseModel):
+    """The sales service's part (open orders: pending approval, confirmed, in delivery):
+    unavailable when it does not answer in time, forbidden without ``order:read``."""
+
+    status: SectionStatus
+    reason: str | None = None
+    items: list[LookupOrder] = Field(default_factory=list)
+
+
 class CallerLookup(BaseModel):
     """Who is calling: the customers and contacts with this number (those the agent may
-    see), their open tickets and their latest calls."""
+    see), their open tickets and their latest calls; their latest follow-ups and open
+    orders from the customer and sales services, each as the caller may see them."""
 
     phone: str = Field(description="the number in E.164")
     customers: list[CallerCustomer]
     contacts: list[CallerContact]
     open_tickets: list[LookupTicket]
     recent_calls: list[LookupCall]
+    followups: LookupFollowups
+    open_orders: LookupOrders
 
 
 class CallIn(Strict):

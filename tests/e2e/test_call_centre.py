@@ -15,6 +15,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from tests.e2e.sales_support import _product
 from tests.e2e.service_desk_support import EventTap, ok, problem
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
@@ -284,3 +285,61 @@ def test_a_segment_call_list_leaves_out_opted_out_contacts_and_is_worked_by_agen
         # closed, its people may go on another list
         again = ok(c.post("/api/v1/call-lists", json={**body, "name": "再来"}), 201)
         assert again["entries"] == 2
+
+
+def _rep_with_order(platform: Platform, rep: dict[str, Any]
+                    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+    """A rep's customer (the number as a phone shows it) with a follow-up and a
+    confirmed order."""
+    stored, shown = _mobile()
+    product = _product(platform, "800.00")  # sold at its list price: nothing to approve
+    customer = _customer(platform, rep["token"], stored)
+    with platform.client(rep["token"]) as c:
+        followup = ok(c.post(f"/api/v1/customers/{customer['id']}/follow-ups", json={
+            "method": "visit", "content": "上门演示，客户有意采购"}), 201)
+        order = ok(c.post("/api/v1/orders", json={
+            "customer_id": customer["id"], "currency": "CNY",
+            "lines": [{"product_id": product["id"], "quantity": "1",
+                       "unit_price": "800.00"}],
+            "payment_terms": {"installments": [{"percent": "100", "due_days": 30}]}}), 201)
+        ok(c.post(f"/api/v1/orders/{order['id']}/confirm"))
+    return customer, shown, followup, order
+
+
+def test_a_lookup_brings_the_callers_follow_ups_and_open_orders_as_the_agent_may_see(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    rep = org["rep"]
+    customer, shown, followup, order = _rep_with_order(platform, rep)
+    found = _known(platform, rep["token"], shown, customer["id"])
+    assert found["followups"]["status"] == "ok"
+    assert [f["id"] for f in found["followups"]["items"]] == [followup["id"]]
+    assert found["open_orders"]["status"] == "ok"
+    (open_order,) = found["open_orders"]["items"]
+    assert (open_order["id"], open_order["status"], open_order["amount"],
+            open_order["currency"]) == (order["id"], "confirmed", order["amount"], "CNY")
+    # another rep's call:lookup scope does not reach this customer: nothing of it shows
+    other = _lookup(platform, org["other"]["token"], shown)
+    assert other["customers"] == [] and other["open_orders"]["items"] == []
+    assert other["followups"]["items"] == []
+    # a service agent sees every caller and their follow-ups, but has no order:read
+    agent = _lookup(platform, desk["agent"]["token"], shown)
+    assert [f["id"] for f in agent["followups"]["items"]] == [followup["id"]]
+    assert agent["open_orders"] == {"status": "forbidden", "reason": "needs order:read",
+                                    "items": []}
+
+
+def test_a_lookup_answers_when_the_sales_service_does_not(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    customer, shown, followup, _ = _rep_with_order(platform, org["rep"])
+    _known(platform, org["rep"]["token"], shown, customer["id"])
+    platform.procs["sales"].stop()
+    try:
+        found = _lookup(platform, org["rep"]["token"], shown)
+    finally:
+        platform.procs["sales"].start()
+        platform.wait_service_ready("sales")
+    assert [c["id"] for c in found["customers"]] == [customer["id"]]
+    assert [f["id"] for f in found["followups"]["items"]] == [followup["id"]]
+    assert found["open_orders"]["status"] == "unavailable"
+    assert found["open_orders"]["reason"].startswith("service_unavailable")
+    assert found["open_orders"]["items"] == []

@@ -17,6 +17,7 @@ from crm_platform import webhook_signing
 from crm_platform.auth import Caller
 from crm_platform.errors import (
     Conflict,
+    DomainError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -55,6 +56,16 @@ from services.service_desk.use_cases.reports import _period
 SegmentMembers = Callable[[str], list[str]]
 LOOKUP_TICKETS = 10
 LOOKUP_CALLS = 5
+# ``related(asks)``: other services asked at once, as the caller, within one deadline;
+# asks: name -> (service, method, keyword arguments); answers: name -> the result, or
+# the DomainError it ended with (ServiceUnavailable for silence)
+Related = Callable[[dict[str, tuple[str, str, dict[str, Any]]]], dict[str, Any]]
+# the matched customers whose follow-ups and open orders a lookup brings (the first
+# ones by name: a number shared by more is a switchboard, not one caller)
+LOOKUP_RELATED_CUSTOMERS = 3
+LOOKUP_FOLLOWUPS = 3
+LOOKUP_ORDERS = 5
+OPEN_ORDER_STATUSES = ("pending_approval", "confirmed", "in_delivery")
 
 
 def _people(caller: Caller) -> list[str] | None:
@@ -96,12 +107,56 @@ def find_callers(s: Session, caller: Caller, phone: str
             [c for c in contacts if c.customer_id in visible])
 
 
-def lookup(uow: UnitOfWork, caller: Caller, query: schemas.LookupQuery) -> dict[str, Any]:
+def lookup(uow: UnitOfWork, caller: Caller, query: schemas.LookupQuery,
+           related: Related | None = None) -> dict[str, Any]:
     queries.staff_only(caller)
-    return _lookup(uow.session, caller, rules.required_number(query.phone))
+    return _lookup(uow.session, caller, rules.required_number(query.phone), related)
 
 
-def _lookup(s: Session, caller: Caller, phone: str) -> dict[str, Any]:
+def _related(caller: Caller, customers: list[Customer], related: Related | None
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The matched customers' latest follow-ups (customer service) and open orders
+    (sales), asked at once. The caller travels with the calls in its ``call:lookup``
+    scope; what comes back is narrowed here to the scope of ``followup:read`` and
+    ``order:read``. A service that does not answer marks its part unavailable."""
+    first = customers[:LOOKUP_RELATED_CUSTOMERS]
+    asks: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    readers: dict[str, Caller | None] = {}
+    for part, permission in (("followups", "followup:read"), ("orders", "order:read")):
+        readers[part] = _narrowed(caller, permission) if caller.has(permission) else None
+    if readers["followups"] is not None:
+        for c in first:
+            if readers["followups"].can_see_owner(c.owner_id):
+                asks[f"followups:{c.id}"] = ("customer", "list_followups", {
+                    "customer_id": c.id, "query": {"limit": LOOKUP_FOLLOWUPS}})
+    if readers["orders"] is not None:
+        for c in first:
+            for status in OPEN_ORDER_STATUSES:
+                asks[f"orders:{c.id}:{status}"] = ("sales", "list_orders", {"query": {
+                    "customer_id": c.id, "status": status, "limit": LOOKUP_ORDERS}})
+    answers = related(asks) if asks and related is not None else {}
+
+    def section(name: str, permission: str) -> dict[str, Any]:
+        reader = readers[name]
+        if reader is None:
+            return {"status": "forbidden", "reason": f"needs {permission}"}
+        if asks and related is None:
+            return {"status": "unavailable", "reason": "not asked"}
+        mine = {k: v for k, v in answers.items() if k.startswith(f"{name}:")}
+        failed = [v for v in mine.values() if isinstance(v, DomainError)]
+        if failed:
+            return {"status": "unavailable", "reason": f"{failed[0].code}: {failed[0].detail}"}
+        items = [item for page in mine.values() for item in page["items"]
+                 if name == "followups" or reader.can_see_owner(item.get("owner_id"))]
+        items.sort(key=lambda i: i["occurred_at" if name == "followups" else "created_at"],
+                   reverse=True)
+        return {"status": "ok", "items": items}
+
+    return section("followups", "followup:read"), section("orders", "order:read")
+
+
+def _lookup(s: Session, caller: Caller, phone: str, related: Related | None = None
+            ) -> dict[str, Any]:
     customers, contacts = find_callers(s, caller, phone)
     ids = [c.id for c in customers]
     owners = queries.staff_names(s, (c.owner_id for c in customers))
@@ -112,6 +167,7 @@ def _lookup(s: Session, caller: Caller, phone: str) -> dict[str, Any]:
             select(Ticket).where(Ticket.customer_id.in_(ids),
                                  Ticket.status.in_(ticket_rules.OPEN_STATUSES))
             .order_by(Ticket.due_key, Ticket.id).limit(LOOKUP_TICKETS)))
+    followups, open_orders = _related(caller, customers, related)
     recent = list(s.scalars(
         select(Call).where(or_(Call.customer_id.in_(ids), Call.party_number == phone)
                            if ids else Call.party_number == phone)
@@ -128,6 +184,7 @@ def _lookup(s: Session, caller: Caller, phone: str) -> dict[str, Any]:
                       for t in open_tickets],
         recent_calls=[schemas.LookupCall.model_validate(c, from_attributes=True)
                       for c in recent],
+        followups=followups, open_orders=open_orders,
     ).model_dump(mode="json")
 
 
