@@ -930,6 +930,15 @@ class CallTicketIn(Strict):
     kind: Kind = "free"
 
 
+class CallFollowupIn(Strict):
+    """An answered call saved as a follow-up (method phone) on its customer in one step:
+    when the call was answered, with the call's contact."""
+
+    content: str = Field(min_length=1, max_length=5000)
+    result: str | None = Field(None, max_length=2000)
+    next_followup_on: date | None = Field(None, description="becomes a reminder")
+
+
 class Call(BaseModel):
     id: str
     direction: Direction
@@ -952,6 +961,7 @@ class Call(BaseModel):
     contact_id: str | None
     contact_name: str | None
     ticket_id: str | None
+    followup_id: str | None = Field(None, description="the follow-up it was saved as")
     lead_id: str | None
     call_list_entry_id: str | None
     notes: str | None

@@ -450,6 +450,17 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
                                         schemas.CallTicketIn.model_validate(data),
                                         self.fetch_customer, self._fetch_contact)
 
+    def _save_followup(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return dict(call(self.customer_rpc, "log_followup", timeout=CUSTOMER_TIMEOUT,
+                         customer_id=customer_id, data=data))
+
+    @rpc
+    def save_call_as_followup(self, call_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.call_to_followup(uow, self.caller, call_id,
+                                          schemas.CallFollowupIn.model_validate(data),
+                                          self._save_followup)
+
     @rpc
     def create_telephony_connector(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:

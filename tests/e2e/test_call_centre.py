@@ -343,3 +343,47 @@ def test_a_lookup_answers_when_the_sales_service_does_not(
     assert found["open_orders"]["status"] == "unavailable"
     assert found["open_orders"]["reason"].startswith("service_unavailable")
     assert found["open_orders"]["items"] == []
+
+
+def test_an_answered_call_is_saved_as_a_follow_up_on_its_customer_in_one_step(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    rep = org["rep"]
+    stored, shown = _mobile()
+    customer = _customer(platform, rep["token"], stored)
+    _known(platform, rep["token"], shown, customer["id"])
+    start = datetime.now(UTC) - timedelta(minutes=3)
+    answered = start + timedelta(seconds=8)
+    with platform.client(rep["token"]) as c:
+        call = ok(c.post("/api/v1/calls", json={
+            "direction": "inbound", "from_number": shown, "to_number": "4008001234",
+            "started_at": start.isoformat(), "answered_at": answered.isoformat(),
+            "ended_at": (start + timedelta(seconds=200)).isoformat()}), 201)
+        assert call["customer_id"] == customer["id"] and call["followup_id"] is None
+        missed = ok(c.post("/api/v1/calls", json={
+            "direction": "inbound", "from_number": shown, "to_number": "4008001234",
+            "started_at": start.isoformat()}), 201)
+        problem(c.post(f"/api/v1/calls/{call['id']}/follow-up", json={"content": ""}),
+                422)
+        saved = ok(c.post(f"/api/v1/calls/{call['id']}/follow-up", json={
+            "content": "客户来电询问续约价格", "result": "已报价",
+            "next_followup_on": (datetime.now(UTC).date() + timedelta(days=7)).isoformat()}),
+            201)
+        assert saved["followup_id"] and saved["version"] == call["version"] + 1
+        assert ok(c.get(f"/api/v1/calls/{call['id']}"))["followup_id"] == saved["followup_id"]
+        (followup,) = ok(c.get(f"/api/v1/customers/{customer['id']}/follow-ups"))["items"]
+        assert (followup["id"], followup["method"], followup["content"]) == (
+            saved["followup_id"], "phone", "客户来电询问续约价格")
+        assert datetime.fromisoformat(followup["occurred_at"]) == answered
+        # once only; a call nobody answered is no conversation to save
+        problem(c.post(f"/api/v1/calls/{call['id']}/follow-up", json={"content": "again"}),
+                409, "call_has_followup")
+        problem(c.post(f"/api/v1/calls/{missed['id']}/follow-up", json={"content": "x"}),
+                409, "invalid_transition")
+        assert len(ok(c.get(f"/api/v1/customers/{customer['id']}/follow-ups"))
+                   ["items"]) == 1
+    # a service agent may log calls but not write follow-ups (the permission table)
+    with platform.client(desk["agent"]["token"]) as c:
+        mine = ok(c.post("/api/v1/calls", json={
+            "direction": "inbound", "from_number": shown, "to_number": "4008001234",
+            "started_at": start.isoformat(), "answered_at": answered.isoformat()}), 201)
+        problem(c.post(f"/api/v1/calls/{mine['id']}/follow-up", json={"content": "x"}), 403)

@@ -410,6 +410,8 @@ class Call(Base):
     customer_id: Mapped[str | None] = mapped_column(String(36))
     contact_id: Mapped[str | None] = mapped_column(String(36))
     ticket_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # the customer service's follow-up this call was saved as
+    followup_id: Mapped[str | None] = mapped_column(String(36))
     lead_id: Mapped[str | None] = mapped_column(String(36))
     call_list_entry_id: Mapped[str | None] = mapped_column(String(36))
     state: Mapped[str] = mapped_column(String(10), nullable=False)

@@ -216,7 +216,8 @@ def calls_out(s: Session, rows: list[Call]) -> list[dict[str, Any]]:
         duration_seconds=c.duration_seconds, recording_url=c.recording_url,
         customer_id=c.customer_id, customer_name=customers.get(c.customer_id or ""),
         contact_id=c.contact_id, contact_name=contacts.get(c.contact_id or ""),
-        ticket_id=c.ticket_id, lead_id=c.lead_id, call_list_entry_id=c.call_list_entry_id,
+        ticket_id=c.ticket_id, followup_id=c.followup_id, lead_id=c.lead_id,
+        call_list_entry_id=c.call_list_entry_id,
         notes=c.notes, version=c.version, created_at=c.created_at,
     ).model_dump(mode="json") for c in rows]
 
@@ -365,6 +366,42 @@ def call_to_ticket(uow: UnitOfWork, caller: Caller, call_id: str, data: schemas.
             subject=data.subject, description=data.description,
             received_at=call.started_at),
         fetch_customer, fetch_contact, also=link)
+
+
+# ``save(customer_id, follow-up)``: the customer service's follow-up creation, as the caller
+SaveFollowup = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def call_to_followup(uow: UnitOfWork, caller: Caller, call_id: str,
+                     data: schemas.CallFollowupIn, save: SaveFollowup) -> dict[str, Any]:
+    """An answered call saved as a follow-up (method phone) on its customer: the
+    customer service logs it (its rules and the caller's ``followup:write`` scope), the
+    call links to it. The call stays locked meanwhile, so it is saved once."""
+    s = uow.session
+    writer = _narrowed(caller, "followup:write")
+    call = _visible(s, caller, call_id, lock=True)
+    if call.answered_at is None or call.state not in ("answered", "ended"):
+        raise refused("call", call.state, "save a follow-up from", ("answered", "ended"))
+    if call.followup_id is not None:
+        raise Conflict("this call is saved as a follow-up already", code="call_has_followup",
+                       extra={"followup_id": call.followup_id})
+    if call.customer_id is None:
+        raise _bad("customer_id", "link the call to its customer first",
+                   "call_without_customer")
+    customer = s.get(Customer, call.customer_id)
+    if customer is None or not writer.can_see_owner(customer.owner_id):
+        raise NotFound("customer not found", code="customer_not_found")
+    followup = save(call.customer_id, {
+        "method": "phone", "occurred_at": call.answered_at.isoformat(),
+        "contact_id": call.contact_id, "content": data.content, "result": data.result,
+        "next_followup_on": data.next_followup_on.isoformat()
+        if data.next_followup_on else None})
+    call.followup_id = followup["id"]
+    call.outcome = call.outcome or "follow_up"
+    call.version += 1
+    call.updated_at = common.now()
+    uow.commit()
+    return call_out(s, call)
 
 
 def customer_calls(s: Session, customer_id: str, limit: int = 5) -> list[dict[str, Any]]:
