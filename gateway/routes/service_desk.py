@@ -175,8 +175,8 @@ ROUTES = [
           response=s.CallListPage, tags=CALLS),
     Route("POST", "/call-lists", SD, "create_call_list", "call:assign", body=s.CallListIn,
           response=s.CallList, status=201, tags=CALLS, timeout=60,
-          summary="An outbound list from callbacks due, a customer segment or named "
-          "customers, dealt to agents; opted-out contacts never go on a telemarketing "
+          summary="An outbound list from callbacks due, care reminders, a customer segment "
+          "or named customers, dealt to agents; opted-out contacts never go on a telemarketing "
           "list, nobody on two active lists"),
     Route("GET", "/call-lists/{call_list_id}", SD, "get_call_list", "call:read",
           response=s.CallList, tags=CALLS),

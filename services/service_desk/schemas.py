@@ -788,7 +788,7 @@ EntryOutcome = Literal["reached", "interested", "not_interested", "no_answer", "
                        "voicemail", "wrong_number", "callback", "do_not_call"]
 EntryStatus = Literal["pending", "callback", "done", "unreached", "skipped"]
 ListPurpose = Literal["service", "care", "telemarketing"]
-ListSource = Literal["callbacks", "segment", "manual"]
+ListSource = Literal["callbacks", "care", "segment", "manual"]
 PhoneText = Annotated[str, Field(min_length=1, max_length=40)]
 Url = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^https?://")]
 
@@ -1039,6 +1039,9 @@ class CallListIn(Strict):
     source: ListSource
     segment_id: Ref | None = Field(None, description="source segment: the customer "
                                    "segment (CUS-12) whose contacts to call")
+    care_rule_id: Ref | None = Field(None, description="source care: the care rule "
+                                     "(notifications) whose reminded contacts to call; "
+                                     "needs notification:read")
     customer_ids: list[Ref] = Field(default_factory=list, max_length=1000,
                                     description="source manual: these customers' contacts")
     agent_ids: list[Ref] = Field(default_factory=list, max_length=100,
@@ -1052,6 +1055,7 @@ class CallList(BaseModel):
     purpose: ListPurpose
     source: ListSource
     segment_id: str | None
+    care_rule_id: str | None = None
     status: Literal["active", "closed"]
     max_attempts: int
     entries: int

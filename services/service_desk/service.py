@@ -65,6 +65,7 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
     uow = UnitOfWorkProvider(Base.metadata)
     staff_copy, team_copy, customer_copy, contact_copy = Staff, Team, Customer, Contact
     sales_rpc = RpcProxy("sales")
+    notify_rpc = RpcProxy("notify")
 
     # -- calls to the customer service ---------------------------------------------------
     def _fetch_contact(self, customer_id: str, contact_id: str) -> dict[str, Any] | None:
@@ -412,6 +413,26 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
                           for name, (service, method, kwargs) in asks.items()},
                          timeout=LOOKUP_RELATED_TIMEOUT)
 
+    def _care_contacts(self, rule_id: str) -> list[str]:
+        """The contacts a care rule reminded (its deliveries not suppressed), newest
+        first, page by page from the notification service (as the caller), at most
+        ``CALL_LIST_MAX`` of them."""
+        found: dict[str, None] = {}
+        cursor: str | None = None
+        for _ in range(CALL_LIST_MAX // 200 * 2):  # one contact has a delivery per channel
+            query: dict[str, Any] = {"rule_id": rule_id, "limit": 200}
+            if cursor:
+                query["cursor"] = cursor
+            page = call(self.notify_rpc, "list_notification_deliveries",
+                        timeout=CUSTOMER_TIMEOUT, query=query)
+            for d in page["items"]:
+                if d["recipient_kind"] == "contact" and d["status"] != "suppressed":
+                    found[d["recipient_id"]] = None
+            cursor = page.get("next_cursor")
+            if not cursor or len(found) >= CALL_LIST_MAX:
+                break
+        return list(found)[:CALL_LIST_MAX]
+
     @rpc
     def lookup_caller(self, query: dict[str, Any]) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
@@ -486,7 +507,7 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
         with self.uow() as uow:
             return calls.create_call_list(uow, self.caller,
                                           schemas.CallListIn.model_validate(data),
-                                          self._segment_members)
+                                          self._segment_members, self._care_contacts)
 
     @rpc
     def list_call_lists(self, query: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -387,3 +389,47 @@ def test_an_answered_call_is_saved_as_a_follow_up_on_its_customer_in_one_step(
             "direction": "inbound", "from_number": shown, "to_number": "4008001234",
             "started_at": start.isoformat(), "answered_at": answered.isoformat()}), 201)
         problem(c.post(f"/api/v1/calls/{mine['id']}/follow-up", json={"content": "x"}), 403)
+
+
+def test_a_care_call_list_calls_the_contacts_the_care_calendar_reminded(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    day = date(2024, 1, 1) + timedelta(days=uuid.uuid4().int % 360)  # a day of its own
+    (greeted_phone, greeted_shown), (plain_phone, plain_shown) = _mobile(), _mobile()
+    customer = _customer(platform, org["rep"]["token"], _mobile()[0])
+    base = f"/api/v1/customers/{customer['id']}/contacts"
+    with platform.client(org["rep"]["token"]) as c:
+        greeted = ok(c.post(base, json={
+            "name": "孙关怀", "phones": [greeted_phone], "birthday": f"1990-{day:%m-%d}",
+            "email": f"c{uuid.uuid4().hex[:8]}@client.test"}), 201)
+        plain = ok(c.post(base, json={"name": "钱平常", "phones": [plain_phone]}), 201)
+    manager = desk["manager"]["token"]
+    def copied(shown: str, contact_id: str) -> bool:
+        return contact_id in [x["id"] for x in _lookup(platform, manager, shown)["contacts"]]
+    for shown, contact in ((greeted_shown, greeted), (plain_shown, plain)):
+        wait_until(partial(copied, shown, contact["id"]), 30,
+                   "the service desk's copy has the contact")
+    with platform.admin() as admin:
+        (rule,) = [r for r in ok(admin.get("/api/v1/notification-rules",
+                                           params={"limit": "500"}))["items"]
+                   if r["event_type"] == "schedule.birthday"]
+
+        def greeting_planned() -> bool:  # once notify has its copy of the contact
+            at = datetime.combine(day, datetime.min.time(), ZoneInfo("Asia/Shanghai"))
+            ok(admin.post("/api/v1/notification-jobs/run",
+                          json={"at": (at + timedelta(hours=12)).isoformat()}))
+            return bool(ok(admin.get("/api/v1/deliveries", params={
+                "recipient_id": greeted["id"], "rule_id": rule["id"]}))["items"])
+        wait_until(greeting_planned, 60, "the birthday greeting")
+
+    body = {"name": "生日关怀回访", "purpose": "care", "source": "care",
+            "agent_ids": [desk["agent"]["id"]]}
+    with platform.client(manager) as c:
+        problem(c.post("/api/v1/call-lists", json=body), 422, "invalid_call_list")
+        made = ok(c.post("/api/v1/call-lists", json={**body, "care_rule_id": rule["id"]}),
+                  201)
+        assert (made["source"], made["care_rule_id"]) == ("care", rule["id"])
+        entries = ok(c.get(f"/api/v1/call-lists/{made['id']}/entries",
+                           params={"limit": "500"}))["items"]
+    mine = [e for e in entries if e["customer_id"] == customer["id"]]
+    # the contact the greeting reached is called, not the other contact of the customer
+    assert [e["contact_id"] for e in mine] == [greeted["id"]] and mine[0]["phone"]

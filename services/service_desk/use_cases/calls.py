@@ -54,6 +54,8 @@ from services.service_desk.use_cases.reports import _period
 
 # ``members(segment_id)``: the ids of a segment's customers, asked of the customer service
 SegmentMembers = Callable[[str], list[str]]
+# ``reminded(rule_id)``: the contact ids a care rule of the notification service reminded
+CareContacts = Callable[[str], list[str]]
 LOOKUP_TICKETS = 10
 LOOKUP_CALLS = 5
 # ``related(asks)``: other services asked at once, as the caller, within one deadline;
@@ -610,11 +612,31 @@ def _callback_candidates(s: Session) -> list[rules.Candidate]:
     return found
 
 
+def _contact_candidates(s: Session, contact_ids: Iterable[str]) -> list[rules.Candidate]:
+    """These contacts (their first phone), in the order given; ones the copy does not
+    know, or of a merged customer, are left out."""
+    wanted = list(dict.fromkeys(contact_ids))
+    contacts = {c.id: c for c in s.scalars(select(Contact).where(Contact.id.in_(wanted)))}
+    merged = set(s.scalars(select(Customer.id).where(
+        Customer.id.in_({c.customer_id for c in contacts.values()}),
+        Customer.status == "merged"))) if contacts else set()
+    return [rules.Candidate(c.customer_id, c.id, c.phones[0] if c.phones else None,
+                            c.marketing_opt_out, c.is_deleted)
+            for c in (contacts.get(i) for i in wanted)
+            if c is not None and c.customer_id not in merged]
+
+
 def create_call_list(uow: UnitOfWork, caller: Caller, data: schemas.CallListIn,
-                     members: SegmentMembers | None = None) -> dict[str, Any]:
+                     members: SegmentMembers | None = None,
+                     reminded: CareContacts | None = None) -> dict[str, Any]:
     queries.staff_only(caller)
     s = uow.session
-    if data.source == "segment":
+    if data.source == "care":
+        if data.care_rule_id is None or reminded is None:
+            raise _bad("care_rule_id", "a care list names its care rule", "invalid_call_list")
+        _narrowed(caller, "notification:read")
+        candidates = _contact_candidates(s, reminded(data.care_rule_id))
+    elif data.source == "segment":
         if data.segment_id is None or members is None:
             raise _bad("segment_id", "a segment list names its segment", "invalid_call_list")
         candidates = _candidates(s, members(data.segment_id))
@@ -634,7 +656,8 @@ def create_call_list(uow: UnitOfWork, caller: Caller, data: schemas.CallListIn,
     kept, left_out = rules.eligible(candidates, data.purpose, taken)
     at = common.now()
     row = CallList(id=str(uuid.uuid4()), name=data.name, purpose=data.purpose,
-                   source=data.source, segment_id=data.segment_id, status="active",
+                   source=data.source, segment_id=data.segment_id,
+                   care_rule_id=data.care_rule_id, status="active",
                    max_attempts=data.max_attempts, left_out=dict(left_out),
                    created_by=caller.user_id, version=1, created_at=at, updated_at=at)
     s.add(row)
@@ -663,7 +686,8 @@ def _list_out(s: Session, row: CallList) -> dict[str, Any]:
         .where(CallListEntry.call_list_id == row.id)).one()
     return schemas.CallList(
         id=row.id, name=row.name, purpose=row.purpose, source=row.source,
-        segment_id=row.segment_id, status=row.status, max_attempts=row.max_attempts,
+        segment_id=row.segment_id, care_rule_id=row.care_rule_id, status=row.status,
+        max_attempts=row.max_attempts,
         entries=int(total), open_entries=int(still_open), left_out=dict(row.left_out),
         created_by=row.created_by, version=row.version, created_at=row.created_at,
     ).model_dump(mode="json")

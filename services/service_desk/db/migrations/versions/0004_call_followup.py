@@ -1,4 +1,5 @@
-"""a call saved as a follow-up on its customer links to it
+"""a call saved as a follow-up on its customer links to it; a call list from care
+reminders names its care rule
 
 Revision ID: 0004
 Revises: 0003
@@ -17,7 +18,9 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     op.add_column('calls', sa.Column('followup_id', sa.String(36), nullable=True))
+    op.add_column('call_lists', sa.Column('care_rule_id', sa.String(36), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('call_lists', 'care_rule_id')
     op.drop_column('calls', 'followup_id')
