@@ -436,8 +436,8 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
     @rpc
     def lookup_caller(self, query: dict[str, Any]) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return calls.lookup(uow, self.caller, schemas.LookupQuery.model_validate(query),
-                                self._ask_each)
+            found = calls.lookup(uow, self.caller, schemas.LookupQuery.model_validate(query))
+        return calls.with_related(self.caller, found, self._ask_each)
 
     @rpc
     def log_call(self, data: dict[str, Any]) -> dict[str, Any]:

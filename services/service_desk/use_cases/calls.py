@@ -109,41 +109,40 @@ def find_callers(s: Session, caller: Caller, phone: str
             [c for c in contacts if c.customer_id in visible])
 
 
-def lookup(uow: UnitOfWork, caller: Caller, query: schemas.LookupQuery,
-           related: Related | None = None) -> dict[str, Any]:
+def lookup(uow: UnitOfWork, caller: Caller, query: schemas.LookupQuery) -> dict[str, Any]:
+    """The service desk's own part of a lookup (``with_related`` adds the others'
+    after the transaction, so no connection waits on another service)."""
     queries.staff_only(caller)
-    return _lookup(uow.session, caller, rules.required_number(query.phone), related)
+    return _lookup(uow.session, caller, rules.required_number(query.phone))
 
 
-def _related(caller: Caller, customers: list[Customer], related: Related | None
-             ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The matched customers' latest follow-ups (customer service) and open orders
-    (sales), asked at once. The caller travels with the calls in its ``call:lookup``
-    scope; what comes back is narrowed here to the scope of ``followup:read`` and
-    ``order:read``. A service that does not answer marks its part unavailable."""
-    first = customers[:LOOKUP_RELATED_CUSTOMERS]
+def with_related(caller: Caller, found: dict[str, Any], related: Related) -> dict[str, Any]:
+    """The lookup with the matched customers' latest follow-ups (customer service) and
+    open orders (sales), asked at once. The caller travels with the calls in its
+    ``call:lookup`` scope; what comes back is narrowed here to the scope of
+    ``followup:read`` and ``order:read``. A service that does not answer marks its part
+    unavailable."""
+    first = found["customers"][:LOOKUP_RELATED_CUSTOMERS]
     asks: dict[str, tuple[str, str, dict[str, Any]]] = {}
     readers: dict[str, Caller | None] = {}
     for part, permission in (("followups", "followup:read"), ("orders", "order:read")):
         readers[part] = _narrowed(caller, permission) if caller.has(permission) else None
     if readers["followups"] is not None:
         for c in first:
-            if readers["followups"].can_see_owner(c.owner_id):
-                asks[f"followups:{c.id}"] = ("customer", "list_followups", {
-                    "customer_id": c.id, "query": {"limit": LOOKUP_FOLLOWUPS}})
+            if readers["followups"].can_see_owner(c["owner_id"]):
+                asks[f"followups:{c['id']}"] = ("customer", "list_followups", {
+                    "customer_id": c["id"], "query": {"limit": LOOKUP_FOLLOWUPS}})
     if readers["orders"] is not None:
         for c in first:
             for status in OPEN_ORDER_STATUSES:
-                asks[f"orders:{c.id}:{status}"] = ("sales", "list_orders", {"query": {
-                    "customer_id": c.id, "status": status, "limit": LOOKUP_ORDERS}})
-    answers = related(asks) if asks and related is not None else {}
+                asks[f"orders:{c['id']}:{status}"] = ("sales", "list_orders", {"query": {
+                    "customer_id": c["id"], "status": status, "limit": LOOKUP_ORDERS}})
+    answers = related(asks) if asks else {}
 
     def section(name: str, permission: str) -> dict[str, Any]:
         reader = readers[name]
         if reader is None:
             return {"status": "forbidden", "reason": f"needs {permission}"}
-        if asks and related is None:
-            return {"status": "unavailable", "reason": "not asked"}
         mine = {k: v for k, v in answers.items() if k.startswith(f"{name}:")}
         failed = [v for v in mine.values() if isinstance(v, DomainError)]
         if failed:
@@ -154,11 +153,13 @@ def _related(caller: Caller, customers: list[Customer], related: Related | None
                    reverse=True)
         return {"status": "ok", "items": items}
 
-    return section("followups", "followup:read"), section("orders", "order:read")
+    return {**found, "followups": schemas.LookupFollowups.model_validate(
+                section("followups", "followup:read")).model_dump(mode="json"),
+            "open_orders": schemas.LookupOrders.model_validate(
+                section("orders", "order:read")).model_dump(mode="json")}
 
 
-def _lookup(s: Session, caller: Caller, phone: str, related: Related | None = None
-            ) -> dict[str, Any]:
+def _lookup(s: Session, caller: Caller, phone: str) -> dict[str, Any]:
     customers, contacts = find_callers(s, caller, phone)
     ids = [c.id for c in customers]
     owners = queries.staff_names(s, (c.owner_id for c in customers))
@@ -169,7 +170,6 @@ def _lookup(s: Session, caller: Caller, phone: str, related: Related | None = No
             select(Ticket).where(Ticket.customer_id.in_(ids),
                                  Ticket.status.in_(ticket_rules.OPEN_STATUSES))
             .order_by(Ticket.due_key, Ticket.id).limit(LOOKUP_TICKETS)))
-    followups, open_orders = _related(caller, customers, related)
     recent = list(s.scalars(
         select(Call).where(or_(Call.customer_id.in_(ids), Call.party_number == phone)
                            if ids else Call.party_number == phone)
@@ -186,7 +186,9 @@ def _lookup(s: Session, caller: Caller, phone: str, related: Related | None = No
                       for t in open_tickets],
         recent_calls=[schemas.LookupCall.model_validate(c, from_attributes=True)
                       for c in recent],
-        followups=followups, open_orders=open_orders,
+        # the other services' parts, until ``with_related`` asks them
+        followups=schemas.LookupFollowups(status="unavailable", reason="not asked"),
+        open_orders=schemas.LookupOrders(status="unavailable", reason="not asked"),
     ).model_dump(mode="json")
 
 
