@@ -167,12 +167,16 @@ ROUTES = [
           body=s.CallTicketIn, response=s.Ticket, status=201, tags=CALLS,
           summary="An answered call becomes a ticket (channel phone), linked to it; needs "
           "ticket:write too"),
+    Route("POST", "/calls/{call_id}/follow-up", SD, "save_call_as_followup", "call:write",
+          body=s.CallFollowupIn, response=s.Call, status=201, tags=CALLS,
+          summary="An answered call saved as a follow-up (method phone) on its customer, "
+          "linked to it; needs followup:write on the customer"),
     Route("GET", "/call-lists", SD, "list_call_lists", "call:read", query=s.CallListQuery,
           response=s.CallListPage, tags=CALLS),
     Route("POST", "/call-lists", SD, "create_call_list", "call:assign", body=s.CallListIn,
           response=s.CallList, status=201, tags=CALLS, timeout=60,
-          summary="An outbound list from callbacks due, a customer segment or named "
-          "customers, dealt to agents; opted-out contacts never go on a telemarketing "
+          summary="An outbound list from callbacks due, care reminders, a customer segment "
+          "or named customers, dealt to agents; opted-out contacts never go on a telemarketing "
           "list, nobody on two active lists"),
     Route("GET", "/call-lists/{call_list_id}", SD, "get_call_list", "call:read",
           response=s.CallList, tags=CALLS),

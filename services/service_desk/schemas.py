@@ -788,7 +788,7 @@ EntryOutcome = Literal["reached", "interested", "not_interested", "no_answer", "
                        "voicemail", "wrong_number", "callback", "do_not_call"]
 EntryStatus = Literal["pending", "callback", "done", "unreached", "skipped"]
 ListPurpose = Literal["service", "care", "telemarketing"]
-ListSource = Literal["callbacks", "segment", "manual"]
+ListSource = Literal["callbacks", "care", "segment", "manual"]
 PhoneText = Annotated[str, Field(min_length=1, max_length=40)]
 Url = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^https?://")]
 
@@ -834,15 +834,61 @@ class LookupCall(BaseModel):
     agent_id: str | None
 
 
+class LookupFollowup(BaseModel):
+    id: str
+    customer_id: str
+    owner_id: str
+    method: str
+    occurred_at: datetime
+    content: str
+    result: str | None
+    next_followup_on: date | None
+
+
+class LookupOrder(BaseModel):
+    id: str
+    number: str
+    customer_id: str
+    owner_id: str | None
+    status: str
+    amount: str = Field(description="decimal string, in ``currency``")
+    currency: str
+    created_at: datetime
+
+
+SectionStatus = Literal["ok", "unavailable", "forbidden"]
+
+
+class LookupFollowups(BaseModel):
+    """The customer service's part: unavailable when it does not answer in time,
+    forbidden without ``followup:read``; the lookup still answers."""
+
+    status: SectionStatus
+    reason: str | None = None
+    items: list[LookupFollowup] = Field(default_factory=list)
+
+
+class LookupOrders(BaseModel):
+    """The sales service's part (open orders: pending approval, confirmed, in delivery):
+    unavailable when it does not answer in time, forbidden without ``order:read``."""
+
+    status: SectionStatus
+    reason: str | None = None
+    items: list[LookupOrder] = Field(default_factory=list)
+
+
 class CallerLookup(BaseModel):
     """Who is calling: the customers and contacts with this number (those the agent may
-    see), their open tickets and their latest calls."""
+    see), their open tickets and their latest calls; their latest follow-ups and open
+    orders from the customer and sales services, each as the caller may see them."""
 
     phone: str = Field(description="the number in E.164")
     customers: list[CallerCustomer]
     contacts: list[CallerContact]
     open_tickets: list[LookupTicket]
     recent_calls: list[LookupCall]
+    followups: LookupFollowups
+    open_orders: LookupOrders
 
 
 class CallIn(Strict):
@@ -884,6 +930,15 @@ class CallTicketIn(Strict):
     kind: Kind = "free"
 
 
+class CallFollowupIn(Strict):
+    """An answered call saved as a follow-up (method phone) on its customer in one step:
+    when the call was answered, with the call's contact."""
+
+    content: str = Field(min_length=1, max_length=5000)
+    result: str | None = Field(None, max_length=2000)
+    next_followup_on: date | None = Field(None, description="becomes a reminder")
+
+
 class Call(BaseModel):
     id: str
     direction: Direction
@@ -906,6 +961,7 @@ class Call(BaseModel):
     contact_id: str | None
     contact_name: str | None
     ticket_id: str | None
+    followup_id: str | None = Field(None, description="the follow-up it was saved as")
     lead_id: str | None
     call_list_entry_id: str | None
     notes: str | None
@@ -983,6 +1039,9 @@ class CallListIn(Strict):
     source: ListSource
     segment_id: Ref | None = Field(None, description="source segment: the customer "
                                    "segment (CUS-12) whose contacts to call")
+    care_rule_id: Ref | None = Field(None, description="source care: the care rule "
+                                     "(notifications) whose reminded contacts to call; "
+                                     "needs notification:read")
     customer_ids: list[Ref] = Field(default_factory=list, max_length=1000,
                                     description="source manual: these customers' contacts")
     agent_ids: list[Ref] = Field(default_factory=list, max_length=100,
@@ -996,6 +1055,7 @@ class CallList(BaseModel):
     purpose: ListPurpose
     source: ListSource
     segment_id: str | None
+    care_rule_id: str | None = None
     status: Literal["active", "closed"]
     max_attempts: int
     entries: int

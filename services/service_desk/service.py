@@ -15,9 +15,10 @@ from typing import Any
 import eventlet
 from crm_platform.errors import NotFound, ValidationFailed
 from crm_platform.service import CrmService, UnitOfWorkProvider, rpc, timer
-from crm_platform.service.calls import call
+from crm_platform.service.calls import call, call_each
 from crm_platform.service.copies import ContactCopies, CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork
+from nameko.rpc import RpcProxy
 
 from gateway.events import UserDeactivated
 from services.customer.events import CustomerMerged
@@ -46,6 +47,9 @@ SWEEP_PAUSE_SECONDS = 0.01
 CUSTOMER_TIMEOUT = 5.0
 # the most people one call list is built from
 CALL_LIST_MAX = 5000
+# how long a caller lookup waits for the customer and sales services' parts (an agent's
+# screen pops while the phone rings: a slow part is marked unavailable instead)
+LOOKUP_RELATED_TIMEOUT = float(os.environ.get("CRM_CALL_LOOKUP_RELATED_TIMEOUT", "1.0"))
 
 
 def _number(value: str | int) -> int:
@@ -60,6 +64,8 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
     name = "service_desk"
     uow = UnitOfWorkProvider(Base.metadata)
     staff_copy, team_copy, customer_copy, contact_copy = Staff, Team, Customer, Contact
+    sales_rpc = RpcProxy("sales")
+    notify_rpc = RpcProxy("notify")
 
     # -- calls to the customer service ---------------------------------------------------
     def _fetch_contact(self, customer_id: str, contact_id: str) -> dict[str, Any] | None:
@@ -400,10 +406,38 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
                 break
         return found[:CALL_LIST_MAX]
 
+    def _ask_each(self, asks: dict[str, tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+        """Other services asked at once (as the caller) within one deadline."""
+        proxies = {"customer": self.customer_rpc, "sales": self.sales_rpc}
+        return call_each({name: (proxies[service], method, kwargs)
+                          for name, (service, method, kwargs) in asks.items()},
+                         timeout=LOOKUP_RELATED_TIMEOUT)
+
+    def _care_contacts(self, rule_id: str) -> list[str]:
+        """The contacts a care rule reminded (its deliveries not suppressed), newest
+        first, page by page from the notification service (as the caller), at most
+        ``CALL_LIST_MAX`` of them."""
+        found: dict[str, None] = {}
+        cursor: str | None = None
+        for _ in range(CALL_LIST_MAX // 200 * 2):  # one contact has a delivery per channel
+            query: dict[str, Any] = {"rule_id": rule_id, "limit": 200}
+            if cursor:
+                query["cursor"] = cursor
+            page = call(self.notify_rpc, "list_notification_deliveries",
+                        timeout=CUSTOMER_TIMEOUT, query=query)
+            for d in page["items"]:
+                if d["recipient_kind"] == "contact" and d["status"] != "suppressed":
+                    found[d["recipient_id"]] = None
+            cursor = page.get("next_cursor")
+            if not cursor or len(found) >= CALL_LIST_MAX:
+                break
+        return list(found)[:CALL_LIST_MAX]
+
     @rpc
     def lookup_caller(self, query: dict[str, Any]) -> dict[str, Any]:
         with self.uow(read_only=True) as uow:
-            return calls.lookup(uow, self.caller, schemas.LookupQuery.model_validate(query))
+            found = calls.lookup(uow, self.caller, schemas.LookupQuery.model_validate(query))
+        return calls.with_related(self.caller, found, self._ask_each)
 
     @rpc
     def log_call(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -437,6 +471,17 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
                                         schemas.CallTicketIn.model_validate(data),
                                         self.fetch_customer, self._fetch_contact)
 
+    def _save_followup(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return dict(call(self.customer_rpc, "log_followup", timeout=CUSTOMER_TIMEOUT,
+                         customer_id=customer_id, data=data))
+
+    @rpc
+    def save_call_as_followup(self, call_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return calls.call_to_followup(uow, self.caller, call_id,
+                                          schemas.CallFollowupIn.model_validate(data),
+                                          self._save_followup)
+
     @rpc
     def create_telephony_connector(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
@@ -462,7 +507,7 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
         with self.uow() as uow:
             return calls.create_call_list(uow, self.caller,
                                           schemas.CallListIn.model_validate(data),
-                                          self._segment_members)
+                                          self._segment_members, self._care_contacts)
 
     @rpc
     def list_call_lists(self, query: dict[str, Any] | None = None) -> dict[str, Any]:

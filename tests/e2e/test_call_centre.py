@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from tests.e2e.sales_support import _product
 from tests.e2e.service_desk_support import EventTap, ok, problem
 from tests.support.infra import wait_until
 from tests.support.platform import Platform
@@ -284,3 +287,149 @@ def test_a_segment_call_list_leaves_out_opted_out_contacts_and_is_worked_by_agen
         # closed, its people may go on another list
         again = ok(c.post("/api/v1/call-lists", json={**body, "name": "再来"}), 201)
         assert again["entries"] == 2
+
+
+def _rep_with_order(platform: Platform, rep: dict[str, Any]
+                    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+    """A rep's customer (the number as a phone shows it) with a follow-up and a
+    confirmed order."""
+    stored, shown = _mobile()
+    product = _product(platform, "800.00")  # sold at its list price: nothing to approve
+    customer = _customer(platform, rep["token"], stored)
+    with platform.client(rep["token"]) as c:
+        followup = ok(c.post(f"/api/v1/customers/{customer['id']}/follow-ups", json={
+            "method": "visit", "content": "上门演示，客户有意采购"}), 201)
+        order = ok(c.post("/api/v1/orders", json={
+            "customer_id": customer["id"], "currency": "CNY",
+            "lines": [{"product_id": product["id"], "quantity": "1",
+                       "unit_price": "800.00"}],
+            "payment_terms": {"installments": [{"percent": "100", "due_days": 30}]}}), 201)
+        ok(c.post(f"/api/v1/orders/{order['id']}/confirm"))
+    return customer, shown, followup, order
+
+
+def test_a_lookup_brings_the_callers_follow_ups_and_open_orders_as_the_agent_may_see(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    rep = org["rep"]
+    customer, shown, followup, order = _rep_with_order(platform, rep)
+    found = _known(platform, rep["token"], shown, customer["id"])
+    assert found["followups"]["status"] == "ok"
+    assert [f["id"] for f in found["followups"]["items"]] == [followup["id"]]
+    assert found["open_orders"]["status"] == "ok"
+    (open_order,) = found["open_orders"]["items"]
+    assert (open_order["id"], open_order["status"], open_order["amount"],
+            open_order["currency"]) == (order["id"], "confirmed", order["amount"], "CNY")
+    # another rep's call:lookup scope does not reach this customer: nothing of it shows
+    other = _lookup(platform, org["other"]["token"], shown)
+    assert other["customers"] == [] and other["open_orders"]["items"] == []
+    assert other["followups"]["items"] == []
+    # a service agent sees every caller and their follow-ups, but has no order:read
+    agent = _lookup(platform, desk["agent"]["token"], shown)
+    assert [f["id"] for f in agent["followups"]["items"]] == [followup["id"]]
+    assert agent["open_orders"] == {"status": "forbidden", "reason": "needs order:read",
+                                    "items": []}
+
+
+def test_a_lookup_answers_when_the_sales_service_does_not(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    customer, shown, followup, _ = _rep_with_order(platform, org["rep"])
+    _known(platform, org["rep"]["token"], shown, customer["id"])
+    platform.procs["sales"].stop()
+    try:
+        found = _lookup(platform, org["rep"]["token"], shown)
+    finally:
+        platform.procs["sales"].start()
+        platform.wait_service_ready("sales")
+    assert [c["id"] for c in found["customers"]] == [customer["id"]]
+    assert [f["id"] for f in found["followups"]["items"]] == [followup["id"]]
+    assert found["open_orders"]["status"] == "unavailable"
+    assert found["open_orders"]["reason"].startswith("service_unavailable")
+    assert found["open_orders"]["items"] == []
+
+
+def test_an_answered_call_is_saved_as_a_follow_up_on_its_customer_in_one_step(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    rep = org["rep"]
+    stored, shown = _mobile()
+    customer = _customer(platform, rep["token"], stored)
+    _known(platform, rep["token"], shown, customer["id"])
+    start = datetime.now(UTC) - timedelta(minutes=3)
+    answered = start + timedelta(seconds=8)
+    with platform.client(rep["token"]) as c:
+        call = ok(c.post("/api/v1/calls", json={
+            "direction": "inbound", "from_number": shown, "to_number": "4008001234",
+            "started_at": start.isoformat(), "answered_at": answered.isoformat(),
+            "ended_at": (start + timedelta(seconds=200)).isoformat()}), 201)
+        assert call["customer_id"] == customer["id"] and call["followup_id"] is None
+        missed = ok(c.post("/api/v1/calls", json={
+            "direction": "inbound", "from_number": shown, "to_number": "4008001234",
+            "started_at": start.isoformat()}), 201)
+        problem(c.post(f"/api/v1/calls/{call['id']}/follow-up", json={"content": ""}),
+                422)
+        saved = ok(c.post(f"/api/v1/calls/{call['id']}/follow-up", json={
+            "content": "客户来电询问续约价格", "result": "已报价",
+            "next_followup_on": (datetime.now(UTC).date() + timedelta(days=7)).isoformat()}),
+            201)
+        assert saved["followup_id"] and saved["version"] == call["version"] + 1
+        assert ok(c.get(f"/api/v1/calls/{call['id']}"))["followup_id"] == saved["followup_id"]
+        (followup,) = ok(c.get(f"/api/v1/customers/{customer['id']}/follow-ups"))["items"]
+        assert (followup["id"], followup["method"], followup["content"]) == (
+            saved["followup_id"], "phone", "客户来电询问续约价格")
+        assert datetime.fromisoformat(followup["occurred_at"]) == answered
+        # once only; a call nobody answered is no conversation to save
+        problem(c.post(f"/api/v1/calls/{call['id']}/follow-up", json={"content": "again"}),
+                409, "call_has_followup")
+        problem(c.post(f"/api/v1/calls/{missed['id']}/follow-up", json={"content": "x"}),
+                409, "invalid_transition")
+        assert len(ok(c.get(f"/api/v1/customers/{customer['id']}/follow-ups"))
+                   ["items"]) == 1
+    # a service agent may log calls but not write follow-ups (the permission table)
+    with platform.client(desk["agent"]["token"]) as c:
+        mine = ok(c.post("/api/v1/calls", json={
+            "direction": "inbound", "from_number": shown, "to_number": "4008001234",
+            "started_at": start.isoformat(), "answered_at": answered.isoformat()}), 201)
+        problem(c.post(f"/api/v1/calls/{mine['id']}/follow-up", json={"content": "x"}), 403)
+
+
+def test_a_care_call_list_calls_the_contacts_the_care_calendar_reminded(
+        platform: Platform, desk: dict[str, Any], org: dict[str, Any]) -> None:
+    day = date(2024, 1, 1) + timedelta(days=uuid.uuid4().int % 360)  # a day of its own
+    (greeted_phone, greeted_shown), (plain_phone, plain_shown) = _mobile(), _mobile()
+    customer = _customer(platform, org["rep"]["token"], _mobile()[0])
+    base = f"/api/v1/customers/{customer['id']}/contacts"
+    with platform.client(org["rep"]["token"]) as c:
+        greeted = ok(c.post(base, json={
+            "name": "孙关怀", "phones": [greeted_phone], "birthday": f"1990-{day:%m-%d}",
+            "email": f"c{uuid.uuid4().hex[:8]}@client.test"}), 201)
+        plain = ok(c.post(base, json={"name": "钱平常", "phones": [plain_phone]}), 201)
+    manager = desk["manager"]["token"]
+    def copied(shown: str, contact_id: str) -> bool:
+        return contact_id in [x["id"] for x in _lookup(platform, manager, shown)["contacts"]]
+    for shown, contact in ((greeted_shown, greeted), (plain_shown, plain)):
+        wait_until(partial(copied, shown, contact["id"]), 30,
+                   "the service desk's copy has the contact")
+    with platform.admin() as admin:
+        (rule,) = [r for r in ok(admin.get("/api/v1/notification-rules",
+                                           params={"limit": "500"}))["items"]
+                   if r["event_type"] == "schedule.birthday"]
+
+        def greeting_planned() -> bool:  # once notify has its copy of the contact
+            at = datetime.combine(day, datetime.min.time(), ZoneInfo("Asia/Shanghai"))
+            ok(admin.post("/api/v1/notification-jobs/run",
+                          json={"at": (at + timedelta(hours=12)).isoformat()}))
+            return bool(ok(admin.get("/api/v1/deliveries", params={
+                "recipient_id": greeted["id"], "rule_id": rule["id"]}))["items"])
+        wait_until(greeting_planned, 60, "the birthday greeting")
+
+    body = {"name": "生日关怀回访", "purpose": "care", "source": "care",
+            "agent_ids": [desk["agent"]["id"]]}
+    with platform.client(manager) as c:
+        problem(c.post("/api/v1/call-lists", json=body), 422, "invalid_call_list")
+        made = ok(c.post("/api/v1/call-lists", json={**body, "care_rule_id": rule["id"]}),
+                  201)
+        assert (made["source"], made["care_rule_id"]) == ("care", rule["id"])
+        entries = ok(c.get(f"/api/v1/call-lists/{made['id']}/entries",
+                           params={"limit": "500"}))["items"]
+    mine = [e for e in entries if e["customer_id"] == customer["id"]]
+    # the contact the greeting reached is called, not the other contact of the customer
+    assert [e["contact_id"] for e in mine] == [greeted["id"]] and mine[0]["phone"]

@@ -410,6 +410,8 @@ class Call(Base):
     customer_id: Mapped[str | None] = mapped_column(String(36))
     contact_id: Mapped[str | None] = mapped_column(String(36))
     ticket_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # the customer service's follow-up this call was saved as
+    followup_id: Mapped[str | None] = mapped_column(String(36))
     lead_id: Mapped[str | None] = mapped_column(String(36))
     call_list_entry_id: Mapped[str | None] = mapped_column(String(36))
     state: Mapped[str] = mapped_column(String(10), nullable=False)
@@ -457,6 +459,8 @@ class CallList(Base):
     purpose: Mapped[str] = mapped_column(String(15), nullable=False)
     source: Mapped[str] = mapped_column(String(10), nullable=False)
     segment_id: Mapped[str | None] = mapped_column(String(36))
+    # source care: the notification service's care rule whose reminders it was built from
+    care_rule_id: Mapped[str | None] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(10), nullable=False)
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False)
     left_out: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, nullable=False)

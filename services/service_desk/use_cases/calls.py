@@ -17,6 +17,7 @@ from crm_platform import webhook_signing
 from crm_platform.auth import Caller
 from crm_platform.errors import (
     Conflict,
+    DomainError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -53,8 +54,20 @@ from services.service_desk.use_cases.reports import _period
 
 # ``members(segment_id)``: the ids of a segment's customers, asked of the customer service
 SegmentMembers = Callable[[str], list[str]]
+# ``reminded(rule_id)``: the contact ids a care rule of the notification service reminded
+CareContacts = Callable[[str], list[str]]
 LOOKUP_TICKETS = 10
 LOOKUP_CALLS = 5
+# ``related(asks)``: other services asked at once, as the caller, within one deadline;
+# asks: name -> (service, method, keyword arguments); answers: name -> the result, or
+# the DomainError it ended with (ServiceUnavailable for silence)
+Related = Callable[[dict[str, tuple[str, str, dict[str, Any]]]], dict[str, Any]]
+# the matched customers whose follow-ups and open orders a lookup brings (the first
+# ones by name: a number shared by more is a switchboard, not one caller)
+LOOKUP_RELATED_CUSTOMERS = 3
+LOOKUP_FOLLOWUPS = 3
+LOOKUP_ORDERS = 5
+OPEN_ORDER_STATUSES = ("pending_approval", "confirmed", "in_delivery")
 
 
 def _people(caller: Caller) -> list[str] | None:
@@ -97,8 +110,53 @@ def find_callers(s: Session, caller: Caller, phone: str
 
 
 def lookup(uow: UnitOfWork, caller: Caller, query: schemas.LookupQuery) -> dict[str, Any]:
+    """The service desk's own part of a lookup (``with_related`` adds the others'
+    after the transaction, so no connection waits on another service)."""
     queries.staff_only(caller)
     return _lookup(uow.session, caller, rules.required_number(query.phone))
+
+
+def with_related(caller: Caller, found: dict[str, Any], related: Related) -> dict[str, Any]:
+    """The lookup with the matched customers' latest follow-ups (customer service) and
+    open orders (sales), asked at once. The caller travels with the calls in its
+    ``call:lookup`` scope; what comes back is narrowed here to the scope of
+    ``followup:read`` and ``order:read``. A service that does not answer marks its part
+    unavailable."""
+    first = found["customers"][:LOOKUP_RELATED_CUSTOMERS]
+    asks: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    readers: dict[str, Caller | None] = {}
+    for part, permission in (("followups", "followup:read"), ("orders", "order:read")):
+        readers[part] = _narrowed(caller, permission) if caller.has(permission) else None
+    if readers["followups"] is not None:
+        for c in first:
+            if readers["followups"].can_see_owner(c["owner_id"]):
+                asks[f"followups:{c['id']}"] = ("customer", "list_followups", {
+                    "customer_id": c["id"], "query": {"limit": LOOKUP_FOLLOWUPS}})
+    if readers["orders"] is not None:
+        for c in first:
+            for status in OPEN_ORDER_STATUSES:
+                asks[f"orders:{c['id']}:{status}"] = ("sales", "list_orders", {"query": {
+                    "customer_id": c["id"], "status": status, "limit": LOOKUP_ORDERS}})
+    answers = related(asks) if asks else {}
+
+    def section(name: str, permission: str) -> dict[str, Any]:
+        reader = readers[name]
+        if reader is None:
+            return {"status": "forbidden", "reason": f"needs {permission}"}
+        mine = {k: v for k, v in answers.items() if k.startswith(f"{name}:")}
+        failed = [v for v in mine.values() if isinstance(v, DomainError)]
+        if failed:
+            return {"status": "unavailable", "reason": f"{failed[0].code}: {failed[0].detail}"}
+        items = [item for page in mine.values() for item in page["items"]
+                 if name == "followups" or reader.can_see_owner(item.get("owner_id"))]
+        items.sort(key=lambda i: i["occurred_at" if name == "followups" else "created_at"],
+                   reverse=True)
+        return {"status": "ok", "items": items}
+
+    return {**found, "followups": schemas.LookupFollowups.model_validate(
+                section("followups", "followup:read")).model_dump(mode="json"),
+            "open_orders": schemas.LookupOrders.model_validate(
+                section("orders", "order:read")).model_dump(mode="json")}
 
 
 def _lookup(s: Session, caller: Caller, phone: str) -> dict[str, Any]:
@@ -128,6 +186,9 @@ def _lookup(s: Session, caller: Caller, phone: str) -> dict[str, Any]:
                       for t in open_tickets],
         recent_calls=[schemas.LookupCall.model_validate(c, from_attributes=True)
                       for c in recent],
+        # the other services' parts, until ``with_related`` asks them
+        followups=schemas.LookupFollowups(status="unavailable", reason="not asked"),
+        open_orders=schemas.LookupOrders(status="unavailable", reason="not asked"),
     ).model_dump(mode="json")
 
 
@@ -159,7 +220,8 @@ def calls_out(s: Session, rows: list[Call]) -> list[dict[str, Any]]:
         duration_seconds=c.duration_seconds, recording_url=c.recording_url,
         customer_id=c.customer_id, customer_name=customers.get(c.customer_id or ""),
         contact_id=c.contact_id, contact_name=contacts.get(c.contact_id or ""),
-        ticket_id=c.ticket_id, lead_id=c.lead_id, call_list_entry_id=c.call_list_entry_id,
+        ticket_id=c.ticket_id, followup_id=c.followup_id, lead_id=c.lead_id,
+        call_list_entry_id=c.call_list_entry_id,
         notes=c.notes, version=c.version, created_at=c.created_at,
     ).model_dump(mode="json") for c in rows]
 
@@ -308,6 +370,42 @@ def call_to_ticket(uow: UnitOfWork, caller: Caller, call_id: str, data: schemas.
             subject=data.subject, description=data.description,
             received_at=call.started_at),
         fetch_customer, fetch_contact, also=link)
+
+
+# ``save(customer_id, follow-up)``: the customer service's follow-up creation, as the caller
+SaveFollowup = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def call_to_followup(uow: UnitOfWork, caller: Caller, call_id: str,
+                     data: schemas.CallFollowupIn, save: SaveFollowup) -> dict[str, Any]:
+    """An answered call saved as a follow-up (method phone) on its customer: the
+    customer service logs it (its rules and the caller's ``followup:write`` scope), the
+    call links to it. The call stays locked meanwhile, so it is saved once."""
+    s = uow.session
+    writer = _narrowed(caller, "followup:write")
+    call = _visible(s, caller, call_id, lock=True)
+    if call.answered_at is None or call.state not in ("answered", "ended"):
+        raise refused("call", call.state, "save a follow-up from", ("answered", "ended"))
+    if call.followup_id is not None:
+        raise Conflict("this call is saved as a follow-up already", code="call_has_followup",
+                       extra={"followup_id": call.followup_id})
+    if call.customer_id is None:
+        raise _bad("customer_id", "link the call to its customer first",
+                   "call_without_customer")
+    customer = s.get(Customer, call.customer_id)
+    if customer is None or not writer.can_see_owner(customer.owner_id):
+        raise NotFound("customer not found", code="customer_not_found")
+    followup = save(call.customer_id, {
+        "method": "phone", "occurred_at": call.answered_at.isoformat(),
+        "contact_id": call.contact_id, "content": data.content, "result": data.result,
+        "next_followup_on": data.next_followup_on.isoformat()
+        if data.next_followup_on else None})
+    call.followup_id = followup["id"]
+    call.outcome = call.outcome or "follow_up"
+    call.version += 1
+    call.updated_at = common.now()
+    uow.commit()
+    return call_out(s, call)
 
 
 def customer_calls(s: Session, customer_id: str, limit: int = 5) -> list[dict[str, Any]]:
@@ -516,11 +614,31 @@ def _callback_candidates(s: Session) -> list[rules.Candidate]:
     return found
 
 
+def _contact_candidates(s: Session, contact_ids: Iterable[str]) -> list[rules.Candidate]:
+    """These contacts (their first phone), in the order given; ones the copy does not
+    know, or of a merged customer, are left out."""
+    wanted = list(dict.fromkeys(contact_ids))
+    contacts = {c.id: c for c in s.scalars(select(Contact).where(Contact.id.in_(wanted)))}
+    merged = set(s.scalars(select(Customer.id).where(
+        Customer.id.in_({c.customer_id for c in contacts.values()}),
+        Customer.status == "merged"))) if contacts else set()
+    return [rules.Candidate(c.customer_id, c.id, c.phones[0] if c.phones else None,
+                            c.marketing_opt_out, c.is_deleted)
+            for c in (contacts.get(i) for i in wanted)
+            if c is not None and c.customer_id not in merged]
+
+
 def create_call_list(uow: UnitOfWork, caller: Caller, data: schemas.CallListIn,
-                     members: SegmentMembers | None = None) -> dict[str, Any]:
+                     members: SegmentMembers | None = None,
+                     reminded: CareContacts | None = None) -> dict[str, Any]:
     queries.staff_only(caller)
     s = uow.session
-    if data.source == "segment":
+    if data.source == "care":
+        if data.care_rule_id is None or reminded is None:
+            raise _bad("care_rule_id", "a care list names its care rule", "invalid_call_list")
+        _narrowed(caller, "notification:read")
+        candidates = _contact_candidates(s, reminded(data.care_rule_id))
+    elif data.source == "segment":
         if data.segment_id is None or members is None:
             raise _bad("segment_id", "a segment list names its segment", "invalid_call_list")
         candidates = _candidates(s, members(data.segment_id))
@@ -540,7 +658,8 @@ def create_call_list(uow: UnitOfWork, caller: Caller, data: schemas.CallListIn,
     kept, left_out = rules.eligible(candidates, data.purpose, taken)
     at = common.now()
     row = CallList(id=str(uuid.uuid4()), name=data.name, purpose=data.purpose,
-                   source=data.source, segment_id=data.segment_id, status="active",
+                   source=data.source, segment_id=data.segment_id,
+                   care_rule_id=data.care_rule_id, status="active",
                    max_attempts=data.max_attempts, left_out=dict(left_out),
                    created_by=caller.user_id, version=1, created_at=at, updated_at=at)
     s.add(row)
@@ -569,7 +688,8 @@ def _list_out(s: Session, row: CallList) -> dict[str, Any]:
         .where(CallListEntry.call_list_id == row.id)).one()
     return schemas.CallList(
         id=row.id, name=row.name, purpose=row.purpose, source=row.source,
-        segment_id=row.segment_id, status=row.status, max_attempts=row.max_attempts,
+        segment_id=row.segment_id, care_rule_id=row.care_rule_id, status=row.status,
+        max_attempts=row.max_attempts,
         entries=int(total), open_entries=int(still_open), left_out=dict(row.left_out),
         created_by=row.created_by, version=row.version, created_at=row.created_at,
     ).model_dump(mode="json")
