@@ -21,7 +21,7 @@ PERMISSIONS = (
     "user:read", "user:manage", "team:read", "team:manage", "apikey:manage", "audit:read",
     "customer:read", "customer:write", "customer:claim", "customer:transfer",
     "customer:handover", "customer:merge", "customer:import", "customer:export",
-    "customer:configure", "followup:read", "followup:write", "visit:read", "visit:write",
+    "customer:configure", "customer:erase", "followup:read", "followup:write", "visit:read", "visit:write",
     "visit:review", "segment:read", "segment:write",
     "lead:read", "lead:write", "opportunity:read", "opportunity:write", "pipeline:configure",
     "campaign:read", "campaign:write", "product:read", "product:write", "quote:read",
