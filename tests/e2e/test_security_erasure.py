@@ -67,13 +67,20 @@ def test_an_erased_contact_leaves_no_personal_data_anywhere(platform: Platform) 
             "birthday": "1990-01-02", "notes": f"{name} 的备注", "wechat_openid": openid})
         assert r.status_code == 201, r.text
         contact = r.json()
+        # a change of the person's data puts its old and new values in the audit log
+        r = c.patch(f"/api/v1/customers/{customer['id']}/contacts/{contact['id']}",
+                    json={"name": f"{name}改", "phones": [f"138{digits}"]},
+                    headers={"If-Match": f'"{contact["version"]}"'})
+        assert r.status_code == 200, r.text
+        contact = r.json()
         assert c.get("/api/v1/customers", params={"q": name}).json()["items"]
         # a rep may not erase (it is an admin's act on the person's request)
         r = c.post(f"/api/v1/customers/{customer['id']}/contacts/{contact['id']}/erase")
         assert r.status_code == 403 and assert_problem(r, "rep erases")["code"] == \
             "permission_denied", r.text
     for service in COPIES:  # the copies hold the person before the erasure
-        wait_until(lambda s=service: (_copy(platform, s, contact["id"]) or ("",))[0] == name,
+        wait_until(lambda s=service: (_copy(platform, s, contact["id"]) or ("",))[0]
+                   == f"{name}改",
                    60, f"{service} copied the contact")
 
     with platform.admin() as c:
