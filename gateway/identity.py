@@ -19,7 +19,7 @@ from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, 
 from crm_platform.inputs import unstorable
 from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork, with_audit_changes
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway import events, schemas
@@ -35,7 +35,12 @@ from gateway.security import (
 )
 
 UowFactory = Callable[[Principal | None], UnitOfWork]
-AUDIT_TABLE = cast(Table, AuditEntry.__table__)  # Core insert: no ORM bulk bookkeeping
+AUDIT_TABLE = cast(Table, AuditEntry.__table__)
+# operations that erase a person's data on request (#26 S8), each with the suffix its
+# path adds to the erased record's path: the earlier entries of that record keep who
+# did what and when, but their details (the old and new values of a write) are dropped
+ERASURES = {"erase_contact": "/erase"}
+ERASED_DETAIL = {"erased": True}  # Core insert: no ORM bulk bookkeeping
 
 
 def descendants(parent_of: dict[str, str | None], roots: Iterable[str]) -> set[str]:
@@ -401,6 +406,10 @@ class IdentityStore:
         # one multi-row INSERT without RETURNING: the audit writer's batch is hot
         with self._uow(None) as uow:
             uow.session.execute(insert(AUDIT_TABLE), entries)
+            for entry in entries:
+                suffix = ERASURES.get(entry["action"])
+                if suffix and entry["status"] < 300 and entry["path"].endswith(suffix):
+                    _redact_audit(uow.session, entry["path"].removesuffix(suffix))
             uow.commit()
 
     def list_audit(self, page: schemas.AuditQuery) -> dict[str, Any]:
@@ -417,3 +426,14 @@ class IdentityStore:
             items = [schemas.AuditEntry.model_validate(r, from_attributes=True)
                      .model_dump(mode="json") for r in rows]
             return {"items": items, "next_cursor": cursor}
+
+
+def _redact_audit(s: Session, record_path: str) -> None:
+    """Drop the details of every audit entry about the record at ``record_path`` (its
+    reads' queries, its writes' changes): they may hold the erased person's data. The
+    entries in the batch being written are already in, so none escapes."""
+    like = record_path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    s.execute(update(AUDIT_TABLE)
+              .where(or_(AUDIT_TABLE.c.path == record_path,
+                         AUDIT_TABLE.c.path.like(like + "/%", escape="\\")))
+              .values(detail=ERASED_DETAIL))

@@ -74,6 +74,10 @@ ROUTES = [
           if_match=True, tags=("contacts",)),
     Route("DELETE", "/customers/{customer_id}/contacts/{contact_id}", "customer",
           "delete_contact", "customer:write", response=s.Contact, tags=("contacts",)),
+    Route("POST", "/customers/{customer_id}/contacts/{contact_id}/erase", "customer",
+          "erase_contact", "customer:erase", response=s.Contact, tags=("contacts",),
+          summary="erase the contact's personal data on their request (PIPL/GDPR; "
+          "anonymised here and in every service's copy, the erasure itself audited)"),
     Route("GET", "/customers/{customer_id}/team", "customer", "get_account_team",
           "customer:read", response=s.AccountTeam, tags=("account team",),
           summary="The owner and the staff attached to a key customer"),

@@ -113,6 +113,16 @@ class ContactDeleted(ContactSnapshot):
     event_type = "contact.deleted"
 
 
+class ContactErased(ContactSnapshot):
+    """The contact's personal data was erased on request (#26 S8): the snapshot is the
+    anonymised contact, one version on, which every copy takes in place of what it held.
+    ``erased_by`` and ``erased_at`` record the erasure itself."""
+
+    event_type = "contact.erased"
+    erased_by: str
+    erased_at: datetime
+
+
 class FollowupLogged(EventData):
     event_type = "followup.logged"
     id: str

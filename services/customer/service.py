@@ -168,6 +168,11 @@ class CustomerService(CrmService, StaffCopies):
             return contacts.delete_contact(uow, self.caller, customer_id, contact_id)
 
     @rpc
+    def erase_contact(self, customer_id: str, contact_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return contacts.erase_contact(uow, self.caller, customer_id, contact_id)
+
+    @rpc
     def create_category(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.uow() as uow:
             return contacts.create_category(uow, self.caller,

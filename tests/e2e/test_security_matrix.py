@@ -50,6 +50,10 @@ CHECKED_INSIDE = {
     "get_customer_360": "customer:read",
     "upload_version": "document:write",
     "download_version": "document:read",
+    # the workspace (#27): each agenda section checks its own permissions; the directory
+    # needs user:read (contacts, customer:read besides)
+    "get_my_agenda": ANY,
+    "search_directory": "user:read",
 }
 # the portal's operations are for customers' contacts: a staff user holding portal:* (an
 # admin) still gets 403 there, with this code

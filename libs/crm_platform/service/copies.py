@@ -179,6 +179,13 @@ class ContactCopies:
                         [e.payload(ContactSnapshot) for e in events],
                         lambda _deleted: {"is_deleted": True})
 
+    @batch_event_handler("customer", "contact.erased")
+    def on_contact_erased(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        """The person's data erased on request (#26 S8): the anonymised snapshot is one
+        version on, so it replaces what the copy held and no older event brings it back."""
+        apply_snapshots(uow.session, self.contact_copy,
+                        [e.payload(ContactSnapshot) for e in events])
+
 
 def move_contacts(uow: UnitOfWork, contact_copy: Any, merged: CustomerMerged) -> None:
     """A merged customer's contacts now belong to the survivor (the customer service

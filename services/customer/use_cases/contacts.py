@@ -26,6 +26,7 @@ from services.customer.db.models import (
 )
 from services.customer.db.repositories import customer_work
 from services.customer.domain import customers as rules
+from services.customer.domain import erasure
 from services.customer.domain.identity_keys import normalize_email, normalize_phone
 from services.customer.use_cases.customers import refresh_search, writable
 
@@ -131,6 +132,34 @@ def delete_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
     uow.publish(gone)
     uow.commit()
     return out
+
+
+def erase_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
+                  contact_id: str) -> dict[str, Any]:
+    """Erase the contact's personal data on the person's request (#26 S8): anonymised
+    here, in the customer's search columns, and (``contact.erased``) in every copy. An
+    erased contact erased again changes nothing and publishes nothing."""
+    if not caller.has("customer:erase"):
+        raise Forbidden("erasing personal data needs customer:erase",
+                        code="permission_denied")
+    customer = customer_work(uow).repos.customers.visible(caller, customer_id, lock=True)
+    contact = _contact(uow, customer_id, contact_id)
+    if erasure.is_erased(contact.name) and not contact.phones and not contact.emails:
+        return contact_out(contact)
+    for name, value in erasure.erased_contact_fields().items():
+        setattr(contact, name, value)
+    contact.version += 1
+    contact.updated_at = now = utcnow()
+    uow.session.flush()
+    refresh_search(customer_work(uow), customer)
+    snapshot = _contact_event(contact, events.ContactSnapshot)
+    uow.publish(events.ContactErased(**snapshot.model_dump(), erased_by=caller.user_id,
+                                     erased_at=now))
+    uow.commit()
+    # the audit entry of an erasure records who erased which contact and when, never
+    # the old values it would otherwise note as the write's changes
+    uow.changes.pop(contact.id, None)
+    return contact_out(contact)
 
 
 # -- categories (CUS-02) ---------------------------------------------------------------
