@@ -12,7 +12,7 @@ Plain Python, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -184,3 +184,20 @@ def window_end(query: Mapping[str, Any] | None) -> datetime:
     if not raw:
         raise _bad("'before' is required", field="before")
     return _moment(str(raw), "before", end=False)
+
+
+# the items of some people due before a time: ``(user ids, before, team)``
+Items = Callable[[list[str], datetime, bool], list[dict[str, Any]]]
+
+
+def own_and_team(caller_id: str, query: Mapping[str, Any] | None, items: Items
+                 ) -> dict[str, Any]:
+    """A service's ``my_agenda`` answer: the caller's own items due before the window's
+    end (only their own, whatever their roles), and the late ones of the members of the
+    teams they manage."""
+    before = window_end(query)
+    found = items([caller_id], before, False)
+    members = team_members(query)
+    if members:
+        found += items(members, late_before(before), True)
+    return {"items": sorted_by_due(found)}

@@ -183,6 +183,24 @@ def test_a_service_query_needs_its_window_end() -> None:
         agenda.window_end({})
 
 
+def test_a_services_answer_is_the_callers_items_and_the_teams_late_ones() -> None:
+    asked: list[tuple[list[str], datetime, bool]] = []
+
+    def items(people: list[str], before: datetime, team: bool) -> list[dict[str, object]]:
+        asked.append((people, before, team))
+        return [agenda.item("followup", f"{p}-{team}", "跟进", _at(9), "/x") for p in people]
+
+    alone = agenda.own_and_team("me", {"before": "2026-12-06T00:00:00Z"}, items)
+    assert [e["id"] for e in alone["items"]] == ["me-False"]
+    assert asked == [(["me"], DAY.end, False)]
+    asked.clear()
+    managing = agenda.own_and_team("me", {"before": "2026-12-06T00:00:00Z",
+                                          "team_member_ids": ["rep"]}, items)
+    assert sorted(e["id"] for e in managing["items"]) == ["me-False", "rep-True"]
+    (_, team_before, team) = asked[1]
+    assert team and team_before <= DAY.end  # only what is late by now
+
+
 # -- the directory's name matching ---------------------------------------------------------
 @pytest.mark.parametrize(("term", "found"), [
     ("诸葛", True), ("zgqy", True), ("zhugeqingyun", True), ("ZhuGe", True), ("qing", True),

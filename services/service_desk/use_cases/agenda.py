@@ -40,9 +40,6 @@ def my_agenda(uow: UnitOfWork, caller: Caller, query: dict[str, Any] | None
     """The work orders dispatched to the caller and the callbacks they are to make, due
     before the window's end (only their own, whatever their roles), and the late ones of
     the members of the teams they manage."""
-    before = agenda.window_end(query)
-    items = _items(uow.session, [caller.user_id], before, team=False)
-    members = agenda.team_members(query)
-    if members:
-        items += _items(uow.session, members, agenda.late_before(before), team=True)
-    return {"items": agenda.sorted_by_due(items)}
+    return agenda.own_and_team(
+        caller.user_id, query,
+        lambda people, before, team: _items(uow.session, people, before, team=team))
