@@ -21,7 +21,7 @@ from crm_platform.settings import REPO_ROOT
 SOURCES = ("libs", "gateway", "services")
 CATALOGUE = REPO_ROOT / "docs" / "error-codes.md"
 # helpers that build a DomainError from a code passed at this position
-CODE_ARGUMENT = {"bad_reference": 2}
+CODE_ARGUMENT = {"bad_reference": 2, "_bad": 2}
 # the gateway's mapping of Starlette's own HTTP errors (``gateway.problems``)
 HTTP_CODES = {"method_not_allowed": 405, "unsupported_media_type": 415, "http_error": 400}
 

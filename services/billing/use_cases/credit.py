@@ -60,9 +60,12 @@ def exposure_parts(s: Session, customer_id: str, currency: str,
         open_q = open_q.where(or_none(Invoice.order_id, exclude_order_id))
         pending_q = pending_q.where(PaymentPlan.order_id != exclude_order_id)
         confirming_q = confirming_q.where(CreditReservation.order_id != exclude_order_id)
-    return (queries.money(s.scalar(open_q), currency),
-            queries.money(s.scalar(pending_q), currency),
-            queries.money(s.scalar(confirming_q), currency))
+    # one statement, so one snapshot even on a read-only session (a statement each): a
+    # payment plan committed between two statements would leave the order in neither part
+    row = s.execute(select(open_q.scalar_subquery(), pending_q.scalar_subquery(),
+                           confirming_q.scalar_subquery())).one()
+    return (queries.money(row[0], currency), queries.money(row[1], currency),
+            queries.money(row[2], currency))
 
 
 def or_none(column: Any, value: str) -> Any:
