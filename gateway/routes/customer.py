@@ -193,4 +193,9 @@ ROUTES = [
     Route("PUT", "/membership-settings", "customer", "put_membership_settings",
           "member:configure", body=s.MembershipSettings, response=s.MembershipSettings,
           tags=MEMBERSHIP, summary="The earning rule: points per unit of one currency"),
+    Route("POST", "/membership/expire-points", "customer", "expire_points",
+          "member:configure", body=s.PointsExpiryRun, response=s.PointsExpiryResult,
+          tags=MEMBERSHIP, timeout=120,
+          summary="Expire the points past their last usable day now (the hourly timer "
+          "does it too); a second run on the same day expires nothing more"),
 ]

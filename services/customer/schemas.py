@@ -710,7 +710,7 @@ class AssignmentRulePage(Page[AssignmentRule]):
 
 # -- membership (CUS-17) -----------------------------------------------------------------
 CardStatus = Literal["active", "frozen", "cancelled"]
-PointsKind = Literal["earn", "clawback", "adjust", "redeem", "reversal"]
+PointsKind = Literal["earn", "clawback", "adjust", "redeem", "reversal", "expire"]
 Points = Annotated[int, Field(ge=1, le=1_000_000_000)]
 Multiplier = Annotated[str, Field(pattern=r"^\d{1,4}(\.\d{1,2})?$", examples=["1.5"])]
 
@@ -834,8 +834,29 @@ class PointsPosting(BaseModel):
     card: MemberCard
 
 
+class PointsExpiry(Strict):
+    years: int = Field(ge=0, le=50, description="points posted in year Y can be used until "
+                       "31 December of year Y+years and expire the day after (spending "
+                       "takes the oldest points first)")
+
+
 class MembershipSettings(Strict):
     currency: str = Field("CNY", pattern=r"^[A-Z]{3}$",
                           description="money paid in this currency earns points")
     points_per_unit: Multiplier = Field("1", description="points per unit of the currency "
                                         "(before the tier's multiplier; rounded down)")
+    points_expiry: PointsExpiry | None = Field(
+        None, description="when points expire; absent or null: never")
+
+
+class PointsExpiryRun(Strict):
+    as_of: date | None = Field(None, description="the day to expire points on (default: "
+                               "today, UTC); points whose last usable day is before it "
+                               "expire")
+
+
+class PointsExpiryResult(BaseModel):
+    as_of: date
+    cards: int = Field(description="cards on which points expired in this run")
+    points: int = Field(description="points expired in this run (a second run on the same "
+                        "day expires nothing more)")

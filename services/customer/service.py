@@ -478,6 +478,19 @@ class CustomerService(CrmService, StaffCopies):
             return membership.put_settings(uow, self.caller,
                                            schemas.MembershipSettings.model_validate(data))
 
+    @rpc
+    def expire_points(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        run = schemas.PointsExpiryRun.model_validate(data or {})
+        with self.uow() as uow:
+            return membership.expire_points(uow, run.as_of)
+
+    @timer(interval=3600)
+    def expire_points_daily(self) -> None:
+        # hourly, so a new day's expiry comes soon after midnight; a run that finds nothing
+        # due writes nothing (and nothing at all unless the rule is configured)
+        with self.uow() as uow:
+            membership.expire_points(uow)
+
     # -- local copies -------------------------------------------------------------------
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         use_cases.handover(uow, deactivated.id, deactivated.successor_id)

@@ -209,3 +209,45 @@ def test_a_merged_customers_card_goes_to_the_survivor(
         assert (moved["customer_id"], moved["number"]) == (survivor["id"], card["number"])
         assert [x["id"] for x in _ok(c.get("/api/v1/member-cards", params={
             "customer_id": survivor["id"]}))["items"]] == [card["id"]]
+
+
+def test_points_expire_once_as_one_ledger_entry(platform: Platform,
+                                                people: dict[str, Any]) -> None:
+    rep, finance = people["rep"], people["finance"]
+    customer, card = _member(platform, rep)
+    with platform.client(finance["token"]) as f:
+        _paid_invoice(f, customer["id"], "500.00")
+    with platform.client(rep["token"]) as c:
+        wait_until(lambda: _card(c, card["id"])["balance"] == 500, 30, "points earned")
+        _ok(c.post(f"/api/v1/member-cards/{card['id']}/points/redeem",
+                   json={"points": 100, "reason": "兑换礼品"}), 201)
+    # every point in this database was posted today (UTC): with years=1 it can be used
+    # until 31 December next year
+    today = datetime.now(UTC).date()
+    last_day, expired_on = date(today.year + 1, 12, 31), date(today.year + 2, 1, 1)
+    run = "/api/v1/membership/expire-points"
+    with platform.admin() as admin:
+        # off unless configured
+        assert _ok(admin.post(run, json={"as_of": expired_on.isoformat()}))["points"] == 0
+        _ok(admin.put("/api/v1/membership-settings", json={
+            "currency": "CNY", "points_per_unit": "1", "points_expiry": {"years": 1}}))
+        try:
+            assert _ok(admin.get("/api/v1/membership-settings"))["points_expiry"] == \
+                {"years": 1}
+            assert _ok(admin.post(run, json={"as_of": last_day.isoformat()})) == \
+                {"as_of": last_day.isoformat(), "cards": 0, "points": 0}
+            first = _ok(admin.post(run, json={"as_of": expired_on.isoformat()}))
+            assert first["cards"] >= 1 and first["points"] >= 400
+            again = _ok(admin.post(run, json={"as_of": expired_on.isoformat()}))
+            assert (again["cards"], again["points"]) == (0, 0)
+        finally:
+            _ok(admin.put("/api/v1/membership-settings",
+                          json={"currency": "CNY", "points_per_unit": "1"}))
+    with platform.client(rep["token"]) as c:
+        after = _card(c, card["id"])
+        # the tier follows what was earned: an expiry, like a redemption, leaves it
+        assert (after["balance"], after["qualifying_points"]) == (0, 500)
+        (expired,) = [e for e in _ledger(c, card["id"]) if e["kind"] == "expire"]
+        assert (expired["points"], expired["qualifying"], expired["balance_after"]) == \
+            (-400, False, 0)
+        _balanced(c, after)

@@ -3,6 +3,7 @@ ledger's balance."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -100,3 +101,45 @@ def test_card_lifecycle() -> None:
     assert m.CARD.next("frozen", "cancel") == "cancelled"
     with pytest.raises(StateViolation):
         m.CARD.next("cancelled", "unfreeze")
+
+
+# -- expiry ------------------------------------------------------------------------------
+def _d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def test_points_are_usable_until_the_end_of_the_nth_year_after() -> None:
+    assert m.last_usable_day(_d("2024-03-05"), 2) == _d("2026-12-31")
+    assert m.last_usable_day(_d("2024-12-31"), 0) == _d("2024-12-31")
+    ledger = [m.Dated(100, _d("2024-03-05"))]
+    assert m.points_to_expire(ledger, 2, _d("2026-12-31")) == 0
+    assert m.points_to_expire(ledger, 2, _d("2027-01-01")) == 100
+
+
+def test_spending_takes_the_oldest_points_first() -> None:
+    ledger = [m.Dated(100, _d("2023-02-01")), m.Dated(-30, _d("2023-06-01")),
+              m.Dated(200, _d("2024-02-01")), m.Dated(-100, _d("2024-06-01"))]
+    # 2023's 100 are all spent (30 + 70); 2024 has 130 left
+    assert m.points_to_expire(ledger, 1, _d("2025-01-01")) == 0
+    assert m.points_to_expire(ledger, 1, _d("2026-01-01")) == 170
+
+
+def test_expiry_runs_once_the_ledger_decides() -> None:
+    ledger = [m.Dated(100, _d("2023-02-01")), m.Dated(-40, _d("2023-06-01")),
+              m.Dated(50, _d("2025-02-01"))]
+    as_of = _d("2025-01-01")
+    due = m.points_to_expire(ledger, 1, as_of)
+    assert due == 60
+    ledger.append(m.Dated(m.expiry(due).points, as_of))
+    assert m.points_to_expire(ledger, 1, as_of) == 0
+    assert m.points_to_expire(ledger, 1, _d("2025-12-31")) == 0
+    # the next year's points expire in their turn, once
+    ledger.append(m.Dated(-m.points_to_expire(ledger, 1, _d("2027-01-01")), _d("2027-01-01")))
+    assert ledger[-1].points == -50
+    assert m.points_to_expire(ledger, 1, _d("2027-01-01")) == 0
+
+
+def test_an_expiry_does_not_lower_the_tier_and_expires_something() -> None:
+    assert m.expiry(5) == m.Entry(-5, qualifying=False)
+    with pytest.raises(ValueError):
+        m.expiry(0)

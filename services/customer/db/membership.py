@@ -98,3 +98,22 @@ def ledger_totals(s: Session, card_id: str) -> rules.Totals:
     return rules.totals(rules.Entry(points, qualifying) for points, qualifying in s.execute(
         select(PointsEntry.points, PointsEntry.qualifying)
         .where(PointsEntry.card_id == card_id)))
+
+
+def cards_with_points(s: Session, after_id: str, limit: int) -> list[str]:
+    """Ids of cards with a positive balance after ``after_id`` (a page of the expiry run)."""
+    return list(s.scalars(select(MemberCard.id).where(MemberCard.balance > 0,
+                                                      MemberCard.id > after_id)
+                          .order_by(MemberCard.id).limit(limit)))
+
+
+def locked_card(s: Session, card_id: str) -> MemberCard | None:
+    found: MemberCard | None = s.get(MemberCard, card_id, with_for_update=True)
+    return found
+
+
+def dated_entries(s: Session, card_id: str) -> list[rules.Dated]:
+    """The card's ledger as the expiry rule sees it (the UTC day each entry was posted)."""
+    return [rules.Dated(points, at.date()) for points, at in s.execute(
+        select(PointsEntry.points, PointsEntry.created_at)
+        .where(PointsEntry.card_id == card_id))]

@@ -9,13 +9,20 @@
   adjustments; redemptions do not lower a tier): the highest tier whose threshold the
   card reaches;
 - points are earned on money paid on invoices: whole points, rounded down, per unit of
-  the rule's currency times the tier's multiplier.
+  the rule's currency times the tier's multiplier;
+- points may expire (off unless configured): with ``years`` N, points posted in calendar
+  year Y can be used until 31 December of year Y+N and expire the day after (N = 0: at
+  the end of the year they were posted). Spending takes the oldest points first, so what
+  expires is what is left of the oldest points; the expiry is itself a ledger entry
+  (kind ``expire``, not qualifying: like a redemption it does not lower the tier), and
+  since it consumes the points it expires, working it out again expires nothing more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 from crm_platform.errors import ValidationFailed
@@ -29,6 +36,7 @@ CARD = StateMachine("member card", {
 
 # entry kinds; ``qualifying``: whether the entry counts towards the tier
 EARN, CLAWBACK, ADJUST, REDEEM, REVERSAL = "earn", "clawback", "adjust", "redeem", "reversal"
+EXPIRE = "expire"
 QUALIFYING_KINDS = frozenset({EARN, CLAWBACK, ADJUST})
 
 
@@ -139,3 +147,47 @@ def reversal(kind: str, points: int, qualifying: bool, already_reversed: bool) -
     if already_reversed:
         raise ValidationFailed("this entry was reversed already", code="entry_reversed")
     return Entry(-points, qualifying)
+
+
+@dataclass(frozen=True)
+class Dated:
+    """A ledger entry as the expiry rule sees it: its signed points and the (UTC) day it
+    was posted."""
+
+    points: int
+    on: date
+
+
+def last_usable_day(posted_on: date, years: int) -> date:
+    """The last day points posted on ``posted_on`` can be used: 31 December of the
+    ``years``-th calendar year after."""
+    return date(posted_on.year + years, 12, 31)
+
+
+def points_to_expire(entries: Iterable[Dated], years: int, as_of: date) -> int:
+    """Points of the ledger due to expire on ``as_of``.
+
+    Every positive entry (an earning, a positive adjustment, the reversal of a spending)
+    is a lot of points dated the day it was posted; every negative entry (a redemption,
+    a deduction, a claw-back, an expiry) consumes the oldest lots first. Lots are in date
+    order and the balance never went below zero, so the negatives' total consumes a prefix
+    of the lots; the lots past their last usable day are a prefix too: what is due is what
+    the negatives left of them. Expiries posted before are negatives, hence a second run on
+    the same day finds nothing due."""
+    if years < 0:
+        raise ValueError("years must not be negative")
+    outdated = consumed = 0
+    for e in entries:
+        if e.points > 0:
+            if last_usable_day(e.on, years) < as_of:
+                outdated += e.points
+        else:
+            consumed -= e.points
+    return max(0, outdated - consumed)
+
+
+def expiry(points: int) -> Entry:
+    """The ledger entry expiring ``points`` (not qualifying: the tier stays)."""
+    if points <= 0:
+        raise ValueError("nothing to expire")
+    return Entry(-points, qualifying=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -294,6 +295,43 @@ def put_settings(uow: UnitOfWork, caller: Caller, data: schemas.MembershipSettin
     queries.put_setting(uow.session, SETTINGS, value)
     uow.commit()
     return value
+
+
+# -- expiry ------------------------------------------------------------------------------
+EXPIRY_PAGE = 200
+
+
+def expiry_years(uow: UnitOfWork) -> int | None:
+    """The expiry rule's years, or None when points do not expire."""
+    rule = get_settings(uow).get("points_expiry")
+    return None if rule is None else int(rule["years"])
+
+
+def expire_points(uow: UnitOfWork, as_of: date | None = None) -> dict[str, Any]:
+    """Post one ``expire`` entry on each card with points past their last usable day on
+    ``as_of`` (default today, UTC), a transaction per card with the card locked: what is
+    due is worked out from the ledger under the lock, so a second run (or two replicas'
+    timers at once) on the same day expires nothing more. Off unless configured."""
+    day = as_of or datetime.now(UTC).date()
+    years = expiry_years(uow)
+    cards = points = 0
+    if years is not None:
+        s = uow.session
+        after = ""
+        while page := db.cards_with_points(s, after, EXPIRY_PAGE):
+            uow.commit()  # the page's read ends; each card is its own transaction
+            for card_id in page:
+                card = db.locked_card(s, card_id)
+                due = 0 if card is None else rules.points_to_expire(
+                    db.dated_entries(s, card_id), years, day)
+                if card is not None and due:
+                    _post(uow, card, rules.EXPIRE, rules.expiry(due),
+                          reason=f"points expired as of {day.isoformat()}", created_by=None)
+                    cards, points = cards + 1, points + due
+                uow.commit()
+            after = page[-1]
+    return schemas.PointsExpiryResult(as_of=day, cards=cards, points=points
+                                      ).model_dump(mode="json")
 
 
 # -- billing events ----------------------------------------------------------------------
