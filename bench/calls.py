@@ -1,6 +1,7 @@
 """Call centre benchmark (issue 24, SVC-08): caller lookup at a million customers.
 
-Starts the platform on PostgreSQL (gateway, customer and service desk services; fresh
+Starts the platform on PostgreSQL (gateway, customer, sales and service desk services;
+the lookup asks customer and sales for the caller's follow-ups and open orders; fresh
 databases and vhost), COPYs ``--customers`` (default 1,000,000) customers with a mobile
 number each, and half as many contacts with numbers of their own, into the service
 desk's copies (the tables the lookup reads; the customer service's own records are not
@@ -95,7 +96,7 @@ def main() -> None:
     results: list[tuple[str, Result]] = []
     rng = random.Random(24)
     with tempfile.TemporaryDirectory() as tmp, running_platform(
-        Path(tmp), ["customer", "service_desk"], CRM_RATE_LIMIT_PER_SECOND="1000000",
+        Path(tmp), ["customer", "sales", "service_desk"], CRM_RATE_LIMIT_PER_SECOND="1000000",
         CRM_RATE_LIMIT_BURST="1000000", CRM_LOG_LEVEL="WARNING",
         CRM_SERVICE_DESK_SWEEP_SECONDS="3600", default_pools=True,
     ) as platform:
