@@ -46,10 +46,12 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
 
     # -- events ----------------------------------------------------------------------------
     @event_stream(PUBLISHERS)
-    def on_platform_event(self, event: CloudEvent, uow: UnitOfWork) -> None:
-        """Rules turn the event into messages; webhook subscriptions take a copy."""
-        uow.on_commit(self.workers.wake)
-        planning.on_event(uow, event)
+    def on_platform_event(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        """Rules turn the events into messages; webhook subscriptions take a copy. The
+        senders are woken only for work to send (most events concern no rule)."""
+        plans = planning.on_events(uow, events)
+        if any(plan.created or plan.webhooks for plan in plans):
+            uow.on_commit(self.workers.wake)
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         move_contacts(uow, Contact, merged)

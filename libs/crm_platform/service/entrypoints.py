@@ -382,26 +382,32 @@ def batch_event_handler(
     handled alone (a failed batch), or with others of the same record."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        consumer = fn.__name__
-
-        @functools.wraps(fn)
-        def handle(self: Any, bodies: list[Any]) -> None:
-            events = [_cloud_event(body) for body in bodies]
-            with self.uow() as uow:
-                fresh = uow.mark_consumed_many(events, consumer)
-                if fresh:
-                    uow.correlation_id = uow.correlation_id or fresh[0].correlationid
-                    fn(self, fresh, uow)
-                uow.commit()
-            counted = metrics.EVENTS_CONSUMED.labels(self.name, event_type, "applied")
-            counted.inc(len(fresh))
-            if len(events) > len(fresh):
-                metrics.EVENTS_CONSUMED.labels(self.name, event_type, "duplicate").inc(
-                    len(events) - len(fresh))
-
-        return BatchEventHandler.decorator(source_service, event_type)(handle)  # type: ignore[no-any-return]
+        return BatchEventHandler.decorator(source_service, event_type)(  # type: ignore[no-any-return]
+            _exactly_once_each(fn))
 
     return decorate
+
+
+def _exactly_once_each(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``fn(self, events, uow)`` so its effect commits with the inbox marks of the
+    batch's events, and only the events not applied before reach it."""
+    consumer = fn.__name__
+
+    @functools.wraps(fn)
+    def handle(self: Any, bodies: list[Any]) -> None:
+        events = [_cloud_event(body) for body in bodies]
+        with self.uow() as uow:
+            fresh = uow.mark_consumed_many(events, consumer)
+            if fresh:
+                uow.correlation_id = uow.correlation_id or fresh[0].correlationid
+                fn(self, fresh, uow)
+            uow.commit()
+        applied = {e.id for e in fresh}
+        for event in events:
+            metrics.EVENTS_CONSUMED.labels(
+                self.name, event.type, "applied" if event.id in applied else "duplicate").inc()
+
+    return handle
 
 
 def _exactly_once(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -466,13 +472,19 @@ class EventStreamHandler(ReliableEventHandler):
         return [(source, self.pattern) for source in self.sources]
 
 
+class BatchEventStreamHandler(BatchEventHandler, EventStreamHandler):
+    """An :class:`EventStreamHandler` whose worker takes the events delivered together as
+    one batch (one transaction for their effects and inbox marks)."""
+
+
 def event_stream(sources: tuple[str, ...], pattern: str = "#"
                  ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Like :func:`event_handler`, for every event of ``sources`` whose type matches the
-    AMQP ``pattern`` (``#``: all); the handler reads ``event.type`` to tell them apart."""
+    """Like :func:`batch_event_handler`, for every event of ``sources`` whose type matches
+    the AMQP ``pattern`` (``#``: all); the handler reads each ``event.type`` to tell them
+    apart. Batched: a consumer of every event must not pay a transaction per event."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        return EventStreamHandler.decorator(sources, pattern)(  # type: ignore[no-any-return]
-            _exactly_once(fn))
+        return BatchEventStreamHandler.decorator(sources, pattern)(  # type: ignore[no-any-return]
+            _exactly_once_each(fn))
 
     return decorate

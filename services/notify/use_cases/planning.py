@@ -40,6 +40,7 @@ from services.notify.db.models import (
     Staff,
     Template,
     WebhookDelivery,
+    WebhookEndpoint,
 )
 from services.notify.domain import consent, rules, templates
 from services.notify.domain.rules import Timing
@@ -314,11 +315,30 @@ def condition_holds(uow: UnitOfWork, rule: Rule, event: Mapping[str, Any],
 
 def on_event(uow: UnitOfWork, event: CloudEvent, now: datetime | None = None) -> Plan:
     """Every rule and webhook subscription the event concerns."""
+    return on_events(uow, [event], now)[0]
+
+
+def on_events(uow: UnitOfWork, events: list[CloudEvent], now: datetime | None = None
+              ) -> list[Plan]:
+    """:func:`on_event` for each of a batch of events, in order; the rules of each event
+    type and the active webhook endpoints are read once for the batch."""
     now = now or utcnow()
+    rules_by_type: dict[str, list[Rule]] = {}
+    endpoints = queries.active_endpoints(uow.session)
+    plans = []
+    for event in events:
+        if event.type not in rules_by_type:
+            rules_by_type[event.type] = queries.rules_for(uow.session, event.type)
+        plans.append(_plan(uow, event, rules_by_type[event.type], endpoints, now))
+    return plans
+
+
+def _plan(uow: UnitOfWork, event: CloudEvent, event_rules: list[Rule],
+          endpoints: list[WebhookEndpoint], now: datetime) -> Plan:
     result = Plan()
     data = payload_of(event)
     info = event_info(event)
-    for rule in queries.rules_for(uow.session, event.type):
+    for rule in event_rules:
         if not condition_holds(uow, rule, info, data):
             continue
         timing = Timing.from_json(rule.timing)
@@ -328,7 +348,7 @@ def on_event(uow: UnitOfWork, event: CloudEvent, now: datetime | None = None) ->
             continue
         plan_rule(uow, rule, Occurrence(f"rule:{rule.id}", event.id, info, data, rule.id),
                   now, result)
-    result.webhooks = fan_out_webhooks(uow, event, now)
+    result.webhooks = fan_out_webhooks(uow, event, endpoints, now)
     return result
 
 
@@ -353,10 +373,11 @@ def schedule(uow: UnitOfWork, rule: Rule, info: Mapping[str, Any], data: Mapping
 
 
 # -- webhooks ------------------------------------------------------------------------------------
-def fan_out_webhooks(uow: UnitOfWork, event: CloudEvent, now: datetime) -> int:
+def fan_out_webhooks(uow: UnitOfWork, event: CloudEvent, endpoints: list[WebhookEndpoint],
+                     now: datetime) -> int:
     body = event.model_dump_json()
     made = 0
-    for endpoint in queries.active_endpoints(uow.session):
+    for endpoint in endpoints:
         if not matches_any(endpoint.event_types, event.type):
             continue
         made += insert_ignore(uow.session, WebhookDelivery.__table__, {
