@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import psycopg2
 import pytest
 from standardwebhooks import Webhook
 
@@ -345,6 +346,30 @@ def test_a_lookup_answers_when_the_sales_service_does_not(
     assert found["open_orders"]["status"] == "unavailable"
     assert found["open_orders"]["reason"].startswith("service_unavailable")
     assert found["open_orders"]["items"] == []
+
+
+def test_a_lookup_answers_when_the_customer_service_refuses_a_section(
+        platform: Platform, desk: dict[str, Any]) -> None:
+    """A customer the service desk's copy holds but the customer service refuses (a copy
+    ahead of or behind its source) marks the follow-ups unavailable; the caller still pops
+    up. The refusal used to fail the whole lookup with the customer service's 404."""
+    digits, shown = _mobile()
+    customer_id = str(uuid.uuid4())
+    conn = psycopg2.connect(platform.db_urls["service_desk"])
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO customers (id, source_version, copied_at, code, name, kind, "
+                "owner_id, status, phones) VALUES (%s, 1, now(), %s, %s, 'company', %s, "
+                "'active', %s)", (customer_id, f"C{customer_id[:8]}", "只在副本中的客户",
+                                  desk["agent"]["id"], json.dumps([f"+86{digits}"])))
+    finally:
+        conn.close()
+    found = _lookup(platform, desk["agent"]["token"], shown)
+    assert [c["id"] for c in found["customers"]] == [customer_id]
+    assert found["followups"]["status"] == "unavailable"
+    assert found["followups"]["reason"].startswith("customer_not_found")
+    assert found["followups"]["items"] == []
 
 
 def test_an_answered_call_is_saved_as_a_follow_up_on_its_customer_in_one_step(

@@ -77,6 +77,8 @@ def call_each(calls: dict[str, tuple[Any, str, dict[str, Any]]], *, timeout: flo
         with eventlet.Timeout(max(deadline - time.monotonic(), 0.001), False):
             try:
                 answers[name] = reply.result()
+            except DomainError as exc:  # the callee's refusal, deserialized as itself
+                answers[name] = exc
             except RemoteError as exc:
                 domain = error_from_remote(exc.exc_type, [exc.value])
                 answers[name] = domain if domain is not None else ServiceUnavailable(
