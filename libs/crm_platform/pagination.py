@@ -35,6 +35,19 @@ class PageQuery(Strict):
                                description="the previous page's next_cursor")
 
 
+def one_or_more(value: str | None, allowed: Sequence[str], what: str = "statuses"
+                ) -> str | None:
+    """A filter that takes one or more values, comma-separated (``status=new,open``), as
+    every list's status filter does: the values, checked, comma-joined; a
+    ``field_validator`` raises a 422 naming the allowed ones."""
+    if value is None:
+        return None
+    wanted = [v.strip() for v in value.split(",") if v.strip()]
+    if not wanted or set(wanted) - set(allowed):
+        raise ValueError(f"{what} are {', '.join(allowed)}")
+    return ",".join(wanted)
+
+
 class Page(BaseModel, Generic[T]):
     """A page of a list; a list's response is ``class XPage(Page[X])``."""
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 from crm_platform import inputs, money
 from crm_platform.inputs import AmountIn, Phone, Ref, Strict, kept
-from crm_platform.pagination import Page, PageQuery
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from crm_platform.pagination import Page, PageQuery, one_or_more
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 
 def _sales_keeps_its_decimals(code: str) -> str:
@@ -642,8 +649,14 @@ class OrderPage(Page[Order]):
 
 class OrderQuery(PageQuery):
     customer_id: str | None = None
-    status: OrderStatus | None = None
+    status: str | None = Field(None, description="one or more statuses, comma-separated",
+                               examples=["confirmed,in_delivery"])
     owner_id: str | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, value: str | None) -> str | None:
+        return one_or_more(value, get_args(OrderStatus))
 
 
 class DeliveryLine(Strict):

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from crm_platform.inputs import Ref, Strict, kept
-from crm_platform.pagination import Page, PageQuery
+from crm_platform.pagination import Page, PageQuery, one_or_more
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Kind = Literal["paid", "contract", "free", "internal"]
@@ -202,13 +202,7 @@ class TicketQuery(PageQuery):
     @field_validator("status")
     @classmethod
     def _statuses(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        wanted = [s.strip() for s in value.split(",") if s.strip()]
-        unknown = sorted(set(wanted) - set(TICKET_STATUSES))
-        if unknown or not wanted:
-            raise ValueError(f"statuses are {', '.join(TICKET_STATUSES)}")
-        return ",".join(wanted)
+        return one_or_more(value, TICKET_STATUSES)
 
 
 class Comment(BaseModel):

@@ -215,6 +215,29 @@ def test_bad_order_input_is_422(platform: Platform, org: dict[str, Any]) -> None
         assert float_cents.status_code == 422
 
 
+def test_orders_filter_by_one_or_more_statuses(platform: Platform, org: dict[str, Any]
+                                               ) -> None:
+    product = _product(platform, "500.00")
+    with platform.client(org["rep"]["token"]) as c:
+        customer = _ok(c.post("/api/v1/customers", json={
+            "name": f"多状态{uuid.uuid4().hex[:6]}", "kind": "person"}), 201)
+        draft = _draft_order(c, customer["id"], product["id"])
+        confirmed = _draft_order(c, customer["id"], product["id"])
+        _ok(c.post(f"/api/v1/orders/{confirmed['id']}/confirm"))
+        cancelled = _draft_order(c, customer["id"], product["id"])
+        _ok(c.post(f"/api/v1/orders/{cancelled['id']}/cancel", json={"reason": "不要了"}))
+
+        def ids(status: str) -> set[str]:
+            return {o["id"] for o in _ok(c.get("/api/v1/orders", params={
+                "customer_id": customer["id"], "status": status}))["items"]}
+        assert ids("draft") == {draft["id"]}
+        assert ids("draft, confirmed") == {draft["id"], confirmed["id"]}
+        assert ids("confirmed,cancelled") == {confirmed["id"], cancelled["id"]}
+        bad = c.get("/api/v1/orders", params={"status": "confirmed,shipped"})
+        assert bad.status_code == 422, bad.text
+        assert "pending_approval" in bad.text
+
+
 def test_funnel_and_win_loss_match_hand_computed_figures(platform: Platform) -> None:
     with platform.admin() as admin:
         team = _ok(admin.post("/api/v1/teams", json={"name": f"Calc-{uuid.uuid4().hex[:4]}"}),

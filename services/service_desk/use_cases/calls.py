@@ -134,9 +134,9 @@ def with_related(caller: Caller, found: dict[str, Any], related: Related) -> dic
                     "customer_id": c["id"], "query": {"limit": LOOKUP_FOLLOWUPS}})
     if readers["orders"] is not None:
         for c in first:
-            for status in OPEN_ORDER_STATUSES:
-                asks[f"orders:{c['id']}:{status}"] = ("sales", "list_orders", {"query": {
-                    "customer_id": c["id"], "status": status, "limit": LOOKUP_ORDERS}})
+            asks[f"orders:{c['id']}"] = ("sales", "list_orders", {"query": {
+                "customer_id": c["id"], "status": ",".join(OPEN_ORDER_STATUSES),
+                "limit": LOOKUP_ORDERS}})
     answers = related(asks) if asks else {}
 
     def section(name: str, permission: str) -> dict[str, Any]:
