@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from crm_platform.erasure import erasable, like, scrub_rows
+from crm_platform.erasure import erasable, like, mentioning
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
 from crm_platform.inputs import unstorable
 from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork, with_audit_changes
-from sqlalchemy import Table, Text, insert, or_, select, update
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway import events, schemas
@@ -460,7 +459,7 @@ def _scrub_erased(s: Session, values: list[str], record_id: str) -> None:
     values = erasable(values)
     if not values:
         return
-    mentioned = or_(*(sql_cast(AUDIT_TABLE.c.detail, Text).ilike(f"%{like(v)}%", escape="\\")
-                      for v in values))
-    s.execute(update(AUDIT_TABLE).where(mentioned).values(detail=ERASED_DETAIL))
-    scrub_rows(s, IDEMPOTENCY_TABLE, ["response_body"], values)
+    s.execute(update(AUDIT_TABLE).where(mentioning(AUDIT_TABLE.c.detail, values))
+              .values(detail=ERASED_DETAIL))
+    s.execute(delete(IDEMPOTENCY_TABLE).where(
+        mentioning(IDEMPOTENCY_TABLE.c.response_body, values)))

@@ -83,6 +83,25 @@ def scrub_value(value: Any, values: Sequence[str]) -> Any:
     return value
 
 
+def mentioning(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """A condition: the column's text (a JSON document's too) holds one of ``values``
+    (case ignored)."""
+    return or_(*(cast(column, Text).ilike(f"%{like(v)}%", escape="\\") for v in values))
+
+
+def replace_mentioning(s: Session, model: Any, column: str, values: Sequence[str],
+                       replacement: Any) -> int:
+    """Set ``column`` to ``replacement`` in the rows whose ``column`` mentions one of
+    ``values``: for text that keeps more of the person than their values (a stored
+    answer, with free text beside the name)."""
+    if not values:
+        return 0
+    table: Table = getattr(model, "__table__", model)
+    result = s.execute(update(table).where(mentioning(table.c[column], values))
+                       .values({column: replacement}))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def scrub_rows(s: Session, model: Any, columns: Sequence[str], values: Sequence[str],
                *where: ColumnElement[bool]) -> int:
     """Scrub ``values`` out of these text or JSON ``columns`` of the table's rows (those
@@ -93,8 +112,7 @@ def scrub_rows(s: Session, model: Any, columns: Sequence[str], values: Sequence[
     table: Table = getattr(model, "__table__", model)
     key = list(table.primary_key.columns)
     cols = [table.c[name] for name in columns]
-    mentioned = or_(*(cast(col, Text).ilike(f"%{like(v)}%", escape="\\")
-                      for col in cols for v in values))
+    mentioned = or_(*(mentioning(col, values) for col in cols))
     rows = s.execute(select(*key, *cols).where(and_(mentioned, *where))).all()
     for row in rows:
         held = row._mapping
@@ -112,12 +130,14 @@ def like(value: str) -> str:
 
 def scrub_answers(uow: UnitOfWork, values: Sequence[str]) -> int:
     """The service's kept RPC answers (``rpc_answers``: a create's record, answered again
-    to a call repeated under its Idempotency-Key) scrubbed of ``values``: a repeated call
-    is answered with the record as it is now, anonymised."""
+    to a call repeated under its Idempotency-Key) that mention one of ``values`` are
+    forgotten — a whole record, free text and all, not only the values. The call stays
+    claimed: repeated, it is answered ``idempotency_answer_lost`` (look the record up),
+    never applied twice."""
     table = uow.tables.answers
-    if table is None:
+    if table is None or not values:
         return 0
-    return scrub_rows(uow.session, table, ["answer"], values)
+    return replace_mentioning(uow.session, table, "answer", values, None)
 
 
 def strings(*groups: Any) -> list[str]:

@@ -58,7 +58,7 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
     def customer_erased(self, uow: UnitOfWork, customer: CustomerErased,
                         values: list[str]) -> list[str]:
         erasure.erase_deliveries_to(uow.session, "customer", customer.id)
-        erasure.scrub_mentions(uow.session, values)
+        erasure.scrub_mentions(uow.session, customer.id, values)
         return []
 
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
