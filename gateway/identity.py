@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from crm_platform.erasure import erasable, like, mentioning
+from crm_platform.erasure import erasable, escape_like, mentioning
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
 from crm_platform.inputs import unstorable
 from crm_platform.pagination import keyset_page
@@ -443,7 +443,7 @@ def _redact_audit(s: Session, record_path: str) -> None:
     entries in the batch being written are already in, so none escapes."""
     s.execute(update(AUDIT_TABLE)
               .where(or_(AUDIT_TABLE.c.path == record_path,
-                         AUDIT_TABLE.c.path.like(like(record_path) + "/%", escape="\\")))
+                         AUDIT_TABLE.c.path.like(escape_like(record_path) + "/%", escape="\\")))
               .values(detail=ERASED_DETAIL))
 
 

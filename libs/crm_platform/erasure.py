@@ -86,7 +86,7 @@ def scrub_value(value: Any, values: Sequence[str]) -> Any:
 def mentioning(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     """A condition: the column's text (a JSON document's too) holds one of ``values``
     (case ignored)."""
-    return or_(*(cast(column, Text).ilike(f"%{like(v)}%", escape="\\") for v in values))
+    return or_(*(cast(column, Text).ilike(f"%{escape_like(v)}%", escape="\\") for v in values))
 
 
 def replace_mentioning(s: Session, model: Any, column: str, values: Sequence[str],
@@ -124,7 +124,8 @@ def scrub_rows(s: Session, model: Any, columns: Sequence[str], values: Sequence[
     return len(rows)
 
 
-def like(value: str) -> str:
+def escape_like(value: str) -> str:
+    """``value`` matched literally by LIKE (with ``escape="\\"``)."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

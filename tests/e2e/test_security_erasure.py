@@ -185,7 +185,8 @@ def test_an_erased_person_customer_leaves_no_personal_data_anywhere(
             "direction": "inbound", "from_number": phone, "to_number": "4008001234",
             "started_at": "2026-01-05T02:00:00+00:00", "ended_at": "2026-01-05T02:03:00+00:00",
             "answered_at": "2026-01-05T02:00:10+00:00", "ticket_id": ticket["id"],
-            "outcome": "resolved", "notes": f"{name} 说已恢复"}), 201)
+            "outcome": "resolved", "notes": f"{name} 说已恢复",
+            "recording_url": f"https://rec.example.cn/{tag}.mp3"}), 201)
         assert call["customer_id"] == customer["id"], call
     with platform.admin() as admin:
         _settings(admin)
@@ -251,3 +252,6 @@ def test_an_erased_person_customer_leaves_no_personal_data_anywhere(
             if customer["id"] in (e.get("path") or "") and e.get("status") == 200]
         assert entries and entries[0]["actor_id"], entries
         assert all(e["detail"] in (None, {"erased": True}) for e in entries), entries
+        # the erased phone and e-mail no longer claim a customer: the person may come back
+        _ok(admin.post("/api/v1/customers", json={
+            "name": "回头客", "kind": "person", "phone": phone, "email": email}), 201)
