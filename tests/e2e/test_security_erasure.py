@@ -167,7 +167,7 @@ def test_an_erased_person_customer_leaves_no_personal_data_anywhere(
         _ok(c.post(f"/api/v1/orders/{order['id']}/confirm"))
         document = _ok(c.post("/api/v1/documents", json={
             "title": f"{name} 身份证复印件", "category": "contract", "tags": ["身份证"],
-            "metadata": {"证件号": f"31010{tag}"}, "links": {"customer_ids": [customer["id"]]}},
+            "metadata": {"客户": name}, "links": {"customer_ids": [customer["id"]]}},
             headers={"Idempotency-Key": next(keys)}), 201)
         _ok(c.post(f"/api/v1/documents/{document['id']}/versions",
                    params={"filename": f"{name}.txt"}, content=f"{name} {phone}".encode(),
