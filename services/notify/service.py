@@ -19,7 +19,7 @@ from crm_platform.service.entrypoints import event_stream
 from crm_platform.uow import UnitOfWork
 
 from gateway.events import UserDeactivated
-from services.customer.events import CustomerErased, CustomerMerged
+from services.customer.events import ContactSnapshot, CustomerErased, CustomerMerged
 from services.notify import schemas
 from services.notify.db import erasure
 from services.notify.db.models import Base, Contact, Customer, Staff, Team
@@ -60,6 +60,11 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
         erasure.erase_deliveries_to(uow.session, "customer", customer.id)
         erasure.scrub_mentions(uow.session, customer.id, values)
         return []
+
+    def contact_erased(self, uow: UnitOfWork, contact: ContactSnapshot,
+                       values: list[str]) -> None:
+        erasure.erase_deliveries_to(uow.session, "contact", contact.id)
+        erasure.scrub_mentions(uow.session, contact.id, values)
 
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         handover.hand_over(uow, deactivated)

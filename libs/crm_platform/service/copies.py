@@ -211,9 +211,21 @@ class ContactCopies:
     @batch_event_handler("customer", "contact.erased")
     def on_contact_erased(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
         """The person's data erased on request (#26 S8): the anonymised snapshot is one
-        version on, so it replaces what the copy held and no older event brings it back."""
-        apply_snapshots(uow.session, self.contact_copy,
-                        [e.payload(ContactSnapshot) for e in events])
+        version on, so it replaces what the copy held and no older event brings it back.
+        The values the copy held go to :meth:`contact_erased` and scrub the answers kept
+        for repeated calls, as for an erased customer."""
+        erased = [e.payload(ContactSnapshot) for e in events]
+        before = locked_values(uow.session, self.contact_copy, [c.id for c in erased],
+                               ("name", "phones", "email", "wechat_openid"))
+        apply_snapshots(uow.session, self.contact_copy, erased)
+        for contact_id, contact in sorted(_newest(erased).items()):
+            values = erasable(strings(*before.get(contact_id, {}).values()))
+            self.contact_erased(uow, contact, values)
+            scrub_answers(uow, values)
+
+    def contact_erased(self, uow: UnitOfWork, contact: ContactSnapshot,
+                       values: list[str]) -> None:
+        """Anonymise what this service holds of the erased contact besides the copy."""
 
 
 def move_contacts(uow: UnitOfWork, contact_copy: Any, merged: CustomerMerged) -> None:
