@@ -243,9 +243,9 @@ def test_an_erased_person_customer_leaves_no_personal_data_anywhere(
 
     with platform.admin() as admin:
         # the delivery log keeps that the e-mail was sent, not to where or what
-        (delivery,) = _ok(admin.get("/api/v1/deliveries", params={
-            "recipient_id": customer["id"]}))["items"]
-        assert delivery["status"] in ("sent", "delivered") and delivery["channel"] == "email"
+        deliveries = _ok(admin.get("/api/v1/deliveries", params={
+            "recipient_id": customer["id"], "channel": "email"}))["items"]
+        assert any(d["status"] in ("sent", "delivered") for d in deliveries), deliveries
         # the erasure itself is on record, without the data it removed
         entries = [e for e in _ok(admin.get("/api/v1/audit-log", params={
             "action": "erase_customer", "limit": 100}))["items"]
