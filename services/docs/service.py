@@ -35,7 +35,7 @@ from services.docs.use_cases import (
 
 # Subscriptions (one place): gateway user.created / updated / deactivated, team.created /
 # updated (StaffCopies); customer customer.created / updated / owner_changed / archived /
-# merged (CustomerCopies); sales product.* / campaign.* / order.* (sales_copies).
+# merged / erased (CustomerCopies); sales product.* / campaign.* / order.* (sales_copies).
 
 log = logging.getLogger(__name__)
 JOB_SECONDS = 30.0

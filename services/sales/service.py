@@ -36,7 +36,7 @@ from services.sales.use_cases import (
 )
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
-# archived / merged (CustomerCopies); gateway user.created / updated / deactivated,
+# archived / merged / erased (CustomerCopies); gateway user.created / updated / deactivated,
 # team.created / updated (StaffCopies); billing payment.received / payment.allocated /
 # payment.refunded (order paid status), expense.approved (campaign cost); notify
 # inbound_lead.received (lead capture). Synchronous calls: customer.create_customer /
