@@ -39,8 +39,8 @@ from services.sales.events import OrderCancelled, OrderConfirmed
 # Subscriptions (one place): customer customer.created / customer.updated /
 # customer.owner_changed / customer.archived / customer.merged / customer.erased
 # (CustomerCopies); gateway user.created / user.updated / user.deactivated, team.created /
-# team.updated (StaffCopies); sales order.confirmed / order.cancelled. Synchronous calls: the customer
-# service's get_customer_snapshot for a customer not copied here yet
+# team.updated (StaffCopies); sales order.confirmed / order.cancelled. Synchronous calls:
+# the customer service's get_customer_snapshot for a customer not copied here yet
 # (CustomerCopies.fetch_customer).
 
 
