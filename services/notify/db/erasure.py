@@ -25,6 +25,11 @@ ERASURE_EVENTS = ("customer.erased", "contact.erased")
 
 
 def erase_deliveries_to(s: Session, recipient_kind: str, recipient_id: str) -> None:
+    """Messages not sent yet are not sent: suppressed, reason ``erased``."""
+    s.execute(update(Delivery).where(Delivery.recipient_kind == recipient_kind,
+                                     Delivery.recipient_id == recipient_id,
+                                     Delivery.status == "queued")
+              .values(status="suppressed", reason="erased"))
     s.execute(update(Delivery).where(Delivery.recipient_kind == recipient_kind,
                                      Delivery.recipient_id == recipient_id)
               .values(recipient_name=None, address=None, subject=ERASED, body_text=ERASED,
