@@ -59,7 +59,8 @@ def _copy(platform: Platform, service: str, contact_id: str) -> tuple[Any, ...] 
         return cur.fetchone()
 
 
-def test_an_erased_contact_leaves_no_personal_data_anywhere(platform: Platform) -> None:
+def test_an_erased_contact_leaves_no_personal_data_anywhere(platform: Platform,
+                                                            outside: Outside) -> None:
     tag = uuid.uuid4().hex[:8]
     name, digits = f"遗忘{tag}", f"{uuid.uuid4().int % 10**8:08d}"
     email, openid = f"forget.{tag}@example.cn", f"openid{tag}"
@@ -91,6 +92,16 @@ def test_an_erased_contact_leaves_no_personal_data_anywhere(platform: Platform) 
                    60, f"{service} copied the contact")
 
     with platform.admin() as c:
+        # an e-mail sent to the person: the delivery log keeps to whom, where and what
+        _settings(c)
+        r = c.post("/api/v1/notifications", json={
+            "template_id": _marketing_template(c), "category": "transactional",
+            "channels": ["email"], "recipients": {"contact_ids": [contact["id"]]}})
+        assert r.status_code == 201 and r.json()["queued"] == 1, r.text
+        wait_until(lambda: outside.smtp.to(email), 30, "the e-mail to the contact")
+        wait_until(lambda: [d for d in c.get("/api/v1/deliveries", params={
+            "recipient_id": contact["id"]}).json()["items"] if d["status"] in
+            ("sent", "delivered")], 30, "the delivery logged as sent")
         r = c.post(f"/api/v1/customers/{customer['id']}/contacts/{contact['id']}/erase")
         assert r.status_code == 200, r.text
         erased = r.json()
@@ -117,6 +128,9 @@ def test_an_erased_contact_leaves_no_personal_data_anywhere(platform: Platform) 
 
     # the erasure itself is on record, without the data it removed
     with platform.admin() as c:
+        # the e-mail is still logged as sent, to no address
+        sent = c.get("/api/v1/deliveries", params={"recipient_id": contact["id"]}).json()
+        assert any(d["status"] in ("sent", "delivered") for d in sent["items"]), sent
         r = c.get("/api/v1/audit-log", params={"action": "erase_contact", "limit": 100})
         assert r.status_code == 200, r.text
         entries = [e for e in r.json()["items"]
