@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from crm_platform.erasure import erasable, escape_like, mentioning
 from crm_platform.errors import Conflict, NotFound, StaleVersion, Unauthorized, ValidationFailed
 from crm_platform.inputs import unstorable
 from crm_platform.pagination import keyset_page
 from crm_platform.uow import UnitOfWork, with_audit_changes
-from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway import events, schemas
-from gateway.db.models import ApiKey, AuditEntry, PortalAccount, Team, User
+from gateway.db.models import ApiKey, AuditEntry, IdempotencyRecord, PortalAccount, Team, User
 from gateway.portal_accounts import username_taken
 from gateway.principal import Principal
 from gateway.security import (
@@ -39,8 +40,12 @@ AUDIT_TABLE = cast(Table, AuditEntry.__table__)
 # operations that erase a person's data on request (#26 S8), each with the suffix its
 # path adds to the erased record's path: the earlier entries of that record keep who
 # did what and when, but their details (the old and new values of a write) are dropped
-ERASURES = {"erase_contact": "/erase"}
+ERASURES = {"erase_contact": "/erase", "erase_customer": "/erase"}
 ERASED_DETAIL = {"erased": True}  # Core insert: no ORM bulk bookkeeping
+# an erasure's audit entry carries the values it erased under this key (taken off before
+# the insert): every audit entry and stored answer that mentions one is scrubbed
+ERASED_VALUES = "erased_values"
+IDEMPOTENCY_TABLE = cast(Table, IdempotencyRecord.__table__)
 
 
 def descendants(parent_of: dict[str, str | None], roots: Iterable[str]) -> set[str]:
@@ -404,12 +409,16 @@ class IdentityStore:
     # -- audit ------------------------------------------------------------------------
     def record_audit(self, entries: list[dict[str, Any]]) -> None:
         # one multi-row INSERT without RETURNING: the audit writer's batch is hot
+        rows = [{k: v for k, v in entry.items() if k != ERASED_VALUES} for entry in entries]
         with self._uow(None) as uow:
-            uow.session.execute(insert(AUDIT_TABLE), entries)
+            uow.session.execute(insert(AUDIT_TABLE), rows)
             for entry in entries:
                 suffix = ERASURES.get(entry["action"])
                 if suffix and entry["status"] < 300 and entry["path"].endswith(suffix):
-                    _redact_audit(uow.session, entry["path"].removesuffix(suffix))
+                    record_path = entry["path"].removesuffix(suffix)
+                    _redact_audit(uow.session, record_path)
+                    _scrub_erased(uow.session, entry.get(ERASED_VALUES) or [],
+                                  record_path.rsplit("/", 1)[-1])
             uow.commit()
 
     def list_audit(self, page: schemas.AuditQuery) -> dict[str, Any]:
@@ -432,8 +441,25 @@ def _redact_audit(s: Session, record_path: str) -> None:
     """Drop the details of every audit entry about the record at ``record_path`` (its
     reads' queries, its writes' changes): they may hold the erased person's data. The
     entries in the batch being written are already in, so none escapes."""
-    like = record_path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     s.execute(update(AUDIT_TABLE)
               .where(or_(AUDIT_TABLE.c.path == record_path,
-                         AUDIT_TABLE.c.path.like(like + "/%", escape="\\")))
+                         AUDIT_TABLE.c.path.like(escape_like(record_path) + "/%", escape="\\")))
               .values(detail=ERASED_DETAIL))
+
+
+def _scrub_erased(s: Session, values: list[str], record_id: str) -> None:
+    """What the gateway kept of an erased person elsewhere than under the record's path:
+    the details of the entries of its creation (``resource_id``) and of any entry that
+    mentions one of its values (a lead's, an order's, a search's), dropped; the answers
+    stored for Idempotency-Key replays that mention one, scrubbed of them (a replay
+    answers the record anonymised)."""
+    s.execute(update(AUDIT_TABLE).where(AUDIT_TABLE.c.resource_id == record_id,
+                                        AUDIT_TABLE.c.detail.is_not(None))
+              .values(detail=ERASED_DETAIL))
+    values = erasable(values)
+    if not values:
+        return
+    s.execute(update(AUDIT_TABLE).where(mentioning(AUDIT_TABLE.c.detail, values))
+              .values(detail=ERASED_DETAIL))
+    s.execute(delete(IDEMPOTENCY_TABLE).where(
+        mentioning(IDEMPOTENCY_TABLE.c.response_body, values)))

@@ -16,10 +16,11 @@ from urllib.parse import unquote_to_bytes
 
 from crm_platform import logs, metrics, wire
 from crm_platform.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge
-from crm_platform.uow import AUDIT_CHANGES_KEY
+from crm_platform.uow import AUDIT_CHANGES_KEY, ERASED_VALUES_KEY
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.identity import ERASED_VALUES
 from gateway.problems import domain_error_response
 from gateway.security import decode_token, is_portal_token
 
@@ -111,6 +112,11 @@ def take_audit_changes(request: Request, result: Any) -> Any:
         result = dict(result)
         # in JSON's forms (the identity store's are Python values) for the audit's column
         request.state.audit_changes = wire.loads(wire.dumps(result.pop(AUDIT_CHANGES_KEY)))
+    if isinstance(result, dict) and ERASED_VALUES_KEY in result:
+        # an erasure's values (#26 S8): the audit writer scrubs the gateway's records of
+        # them when it writes the erasure's entry; they are never stored or answered
+        result = dict(result)
+        request.state.erased_values = list(result.pop(ERASED_VALUES_KEY))
     return result
 
 
@@ -213,4 +219,6 @@ class GatewayMiddleware:
             "client_ip": (scope.get("client") or (None,))[0],
             "detail": _detail(scope, state),
         }
+        if state.get("erased_values") and status < 300:
+            entry[ERASED_VALUES] = state["erased_values"]
         runtime.audit.add(entry)

@@ -19,7 +19,7 @@ from crm_platform.uow import UnitOfWork
 
 from gateway.config import gateway_settings
 from gateway.db.models import MESSAGING
-from gateway.identity import IdentityStore
+from gateway.identity import ERASED_VALUES, IdentityStore
 from gateway.portal_accounts import PortalAccounts
 from gateway.principal import Principal, PrincipalCache
 
@@ -176,8 +176,9 @@ class AuditWriter:
             except Exception:
                 log.exception("audit write failed (attempt %s)", attempt + 1)
                 time.sleep(0.5 * (attempt + 1))
-        for entry in entries:  # keep them in the log at least
-            log.error("audit entry not stored: %s", entry)
+        for entry in entries:  # keep them in the log at least (an erasure's values never)
+            log.error("audit entry not stored: %s",
+                      {k: v for k, v in entry.items() if k != ERASED_VALUES})
 
 
 class Runtime:

@@ -74,6 +74,11 @@ ROUTES = [
           if_match=True, tags=("contacts",)),
     Route("DELETE", "/customers/{customer_id}/contacts/{contact_id}", "customer",
           "delete_contact", "customer:write", response=s.Contact, tags=("contacts",)),
+    Route("POST", "/customers/{customer_id}/erase", "customer", "erase_customer",
+          "customer:erase", response=s.Customer, tags=TAGS,
+          summary="erase a person customer's personal data on their request (PIPL/GDPR; "
+          "anonymised here, in every service's copy and records, the erasure itself "
+          "audited; a company is refused with 422 not_a_person)"),
     Route("POST", "/customers/{customer_id}/contacts/{contact_id}/erase", "customer",
           "erase_contact", "customer:erase", response=s.Contact, tags=("contacts",),
           summary="erase the contact's personal data on their request (PIPL/GDPR; "

@@ -157,6 +157,9 @@ class UnitOfWork:
         self._changing: Changes = {}
         self._created: set[str] = set()
         self.changes: Changes = {}  # what the commits of this unit of work changed
+        # a person's values this unit of work erased (#26 S8): handed to the gateway,
+        # which scrubs its own stores of them (``ERASED_VALUES_KEY``), never kept
+        self.erased_values: list[str] = []
 
     @property
     def session(self) -> Session:
@@ -300,6 +303,9 @@ WORKER_CALL = "crm_call"
 # the key under which a write's RPC result carries its record's changes to the gateway,
 # which takes it out for the audit trail before answering the client
 AUDIT_CHANGES_KEY = "_audit_changes"
+# the key under which an erasure's RPC result carries the values it erased to the gateway
+# (its audit details and stored answers are scrubbed of them); taken out before answering
+ERASED_VALUES_KEY = "_erased_values"
 # bookkeeping every write bumps: no news in an audit entry
 _UNREMARKABLE = frozenset({"version", "updated_at"})
 
@@ -310,9 +316,14 @@ def with_audit_changes(result: Any, units: Iterable[UnitOfWork]) -> Any:
     by the result's ``id``, or for a result without one (a customer's credit profile) by
     the reference it is about (``customer_id``). Only columns the record shows (as a
     field, or inside one, e.g. ``region.province``) are kept: internal columns such as
-    search keys or password hashes are no one's business."""
+    search keys or password hashes are no one's business. An erasure's result carries
+    the values it erased under :data:`ERASED_VALUES_KEY` too."""
     if not isinstance(result, dict):
         return result
+    units = list(units)
+    erased = sorted({v for unit in units for v in unit.erased_values})
+    if erased:
+        result = {**result, ERASED_VALUES_KEY: erased}
     key = result.get("id", result.get("customer_id"))
     if not isinstance(key, str):
         return result

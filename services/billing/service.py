@@ -15,6 +15,7 @@ from crm_platform.uow import UnitOfWork
 
 from gateway.events import UserDeactivated
 from services.billing import schemas
+from services.billing.db import erasure
 from services.billing.db.models import Base, BillingCustomer, Staff, StaffTeam
 from services.billing.db.repositories import billing_work
 from services.billing.use_cases import (
@@ -32,14 +33,14 @@ from services.billing.use_cases import (
     stored_value,
 )
 from services.billing.use_cases.common import today
-from services.customer.events import CustomerMerged
+from services.customer.events import CustomerErased, CustomerMerged
 from services.sales.events import OrderCancelled, OrderConfirmed
 
 # Subscriptions (one place): customer customer.created / customer.updated /
-# customer.owner_changed / customer.archived / customer.merged (CustomerCopies); gateway
-# user.created / user.updated / user.deactivated, team.created / team.updated
-# (StaffCopies); sales order.confirmed / order.cancelled. Synchronous calls: the customer
-# service's get_customer_snapshot for a customer not copied here yet
+# customer.owner_changed / customer.archived / customer.merged / customer.erased
+# (CustomerCopies); gateway user.created / user.updated / user.deactivated, team.created /
+# team.updated (StaffCopies); sales order.confirmed / order.cancelled. Synchronous calls:
+# the customer service's get_customer_snapshot for a customer not copied here yet
 # (CustomerCopies.fetch_customer).
 
 
@@ -404,6 +405,11 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
     # -- local copies -------------------------------------------------------------------
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         customers.move_to_survivor(uow, merged)
+
+    def customer_erased(self, uow: UnitOfWork, customer: CustomerErased,
+                        values: list[str]) -> list[str]:
+        erasure.scrub_records(uow.session, customer.id, values)
+        return []
 
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         handover.on_user_deactivated(uow, deactivated)

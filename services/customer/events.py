@@ -57,6 +57,18 @@ class CustomerArchived(CustomerSnapshot):
     event_type = "customer.archived"
 
 
+class CustomerErased(CustomerSnapshot):
+    """A person customer's personal data was erased on their request (#26 S8): the
+    snapshot is the anonymised record, one version on, which every copy takes in place
+    of what it held; each service anonymises what it keeps of the person besides (text
+    copied from the record, messages sent to them). ``erased_by`` and ``erased_at``
+    record the erasure itself; the erased values are in no event."""
+
+    event_type = "customer.erased"
+    erased_by: str
+    erased_at: datetime
+
+
 class CustomerMerged(CustomerSnapshot):
     """``merged_id`` is gone; every reference to it should now point at ``survivor_id``.
     The snapshot is the merged record's last (``status: merged``)."""

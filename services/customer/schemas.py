@@ -222,7 +222,8 @@ class HistoryEntry(BaseModel):
     customer_id: str
     occurred_at: datetime
     actor_id: str | None
-    kind: Literal["created", "updated", "owner_changed", "archived", "merged", "restored"]
+    kind: Literal["created", "updated", "owner_changed", "archived", "merged", "restored",
+                  "erased"]
     changes: dict[str, Any]
     reason: str | None
 

@@ -23,6 +23,7 @@ from services.customer.use_cases import (
     classification,
     contacts,
     directory,
+    erasure,
     membership,
     segments,
 )
@@ -79,6 +80,11 @@ class CustomerService(CrmService, StaffCopies):
         with self.uow() as uow:
             return use_cases.archive_customer(customer_work(uow), self.caller, customer_id,
                                               expected_version)
+
+    @rpc
+    def erase_customer(self, customer_id: str) -> dict[str, Any]:
+        with self.uow() as uow:
+            return erasure.erase_customer(uow, self.caller, customer_id)
 
     @rpc
     def get_customer_360(self, customer_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
 from gateway.events import UserDeactivated
-from services.customer.events import CustomerMerged
+from services.customer.events import CustomerErased, CustomerMerged
 from services.docs import content, schemas
 from services.docs.db.models import Base, Customer, Staff, Team
 from services.docs.settings import docs_settings
@@ -35,7 +35,7 @@ from services.docs.use_cases import (
 
 # Subscriptions (one place): gateway user.created / updated / deactivated, team.created /
 # updated (StaffCopies); customer customer.created / updated / owner_changed / archived /
-# merged (CustomerCopies); sales product.* / campaign.* / order.* (sales_copies).
+# merged / erased (CustomerCopies); sales product.* / campaign.* / order.* (sales_copies).
 
 log = logging.getLogger(__name__)
 JOB_SECONDS = 30.0
@@ -323,6 +323,11 @@ class DocsService(CrmService, StaffCopies, CustomerCopies, sales_copies.SalesCop
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         documents.move_customer_links(uow, merged.merged_id, merged.survivor_id)
+
+    def customer_erased(self, uow: UnitOfWork, customer: CustomerErased,
+                        values: list[str]) -> list[str]:
+        documents.scrub_customer_documents(uow, customer.id, values)
+        return []
 
 
 def _number(value: int | str) -> int:

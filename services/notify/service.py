@@ -19,8 +19,9 @@ from crm_platform.service.entrypoints import event_stream
 from crm_platform.uow import UnitOfWork
 
 from gateway.events import UserDeactivated
-from services.customer.events import CustomerMerged
+from services.customer.events import ContactSnapshot, CustomerErased, CustomerMerged
 from services.notify import schemas
+from services.notify.db import erasure
 from services.notify.db.models import Base, Contact, Customer, Staff, Team
 from services.notify.settings import notify_settings
 from services.notify.use_cases import (
@@ -55,6 +56,17 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         move_contacts(uow, Contact, merged)
+
+    def customer_erased(self, uow: UnitOfWork, customer: CustomerErased,
+                        values: list[str]) -> list[str]:
+        erasure.erase_deliveries_to(uow.session, "customer", customer.id)
+        erasure.scrub_mentions(uow.session, customer.id, values)
+        return []
+
+    def contact_erased(self, uow: UnitOfWork, contact: ContactSnapshot,
+                       values: list[str]) -> None:
+        erasure.erase_deliveries_to(uow.session, "contact", contact.id)
+        erasure.scrub_mentions(uow.session, contact.id, values)
 
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         handover.hand_over(uow, deactivated)

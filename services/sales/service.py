@@ -19,9 +19,10 @@ from services.billing.events import (
     PaymentReceived,
     PaymentRefunded,
 )
-from services.customer.events import CustomerMerged, CustomerSnapshot
+from services.customer.events import CustomerErased, CustomerMerged, CustomerSnapshot
 from services.notify.events import InboundLeadReceived
 from services.sales import schemas
+from services.sales.db import erasure
 from services.sales.db.models import Base, CustomerCopy, Staff, Team
 from services.sales.db.repositories import sales_work
 from services.sales.use_cases import (
@@ -35,7 +36,7 @@ from services.sales.use_cases import (
 )
 
 # Subscriptions (one place): customer customer.created / updated / owner_changed /
-# archived / merged (CustomerCopies); gateway user.created / updated / deactivated,
+# archived / merged / erased (CustomerCopies); gateway user.created / updated / deactivated,
 # team.created / updated (StaffCopies); billing payment.received / payment.allocated /
 # payment.refunded (order paid status), expense.approved (campaign cost); notify
 # inbound_lead.received (lead capture). Synchronous calls: customer.create_customer /
@@ -507,6 +508,12 @@ class SalesService(CrmService, StaffCopies, CustomerCopies):
 
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         common.move_to_survivor(uow, merged)
+
+    def customer_erased(self, uow: UnitOfWork, customer: CustomerErased,
+                        values: list[str]) -> list[str]:
+        found = erasure.erase_leads(uow.session, customer.id)
+        erasure.scrub_deals(uow.session, customer.id, [*values, *found])
+        return found
 
     @event_handler("billing", "payment.received")
     def on_payment_received(self, event: CloudEvent, uow: UnitOfWork) -> None:

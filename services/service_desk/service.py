@@ -21,8 +21,9 @@ from crm_platform.uow import UnitOfWork
 from nameko.rpc import RpcProxy
 
 from gateway.events import UserDeactivated
-from services.customer.events import CustomerMerged
+from services.customer.events import CustomerErased, CustomerMerged
 from services.service_desk import schemas
+from services.service_desk.db import erasure
 from services.service_desk.db.models import Base, Contact, Customer, Staff, Team
 from services.service_desk.use_cases import (
     agenda,
@@ -78,6 +79,12 @@ class ServiceDeskService(CrmService, StaffCopies, CustomerCopies, ContactCopies)
     # -- copies' hooks --------------------------------------------------------------------
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:
         copies.customer_merged(uow, merged)
+
+    def customer_erased(self, uow: UnitOfWork, customer: CustomerErased,
+                        values: list[str]) -> list[str]:
+        erasure.erase_records(uow.session, customer.id,
+                              [v for v in values if v.startswith("+")], values)
+        return []
 
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         copies.hand_over(uow, deactivated)

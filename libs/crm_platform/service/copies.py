@@ -29,6 +29,7 @@ from typing import Any
 from nameko.rpc import RpcProxy
 from sqlalchemy import update
 
+from crm_platform.erasure import erasable, scrub_answers, strings
 from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
 from crm_platform.read_models import apply_snapshots, locked_values
@@ -38,6 +39,7 @@ from crm_platform.uow import UnitOfWork
 from gateway.events import TeamSnapshot, UserDeactivated, UserSnapshot
 from services.customer.events import (
     ContactSnapshot,
+    CustomerErased,
     CustomerMerged,
     CustomerOwnerChanged,
     CustomerSnapshot,
@@ -126,6 +128,33 @@ class CustomerCopies:
             if merged.id in applied:
                 self.customer_merged(uow, merged)
 
+    @batch_event_handler("customer", "customer.erased")
+    def on_customer_erased(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        """A person customer erased on request (#26 S8): the copy takes the anonymised
+        snapshot (one version on: no older event brings the person back); before it does,
+        the values the copy held (name, and phones and e-mails where kept) are read, for
+        :meth:`customer_erased` to find and scrub in the service's own records, and for
+        the answers the service kept for repeated calls. Handled again, it finds nothing
+        left to scrub."""
+        erased = [e.payload(CustomerErased) for e in events]
+        table = self.customer_copy.__table__
+        personal = tuple(name for name in ("name", "phones", "emails") if name in table.c)
+        before = locked_values(uow.session, self.customer_copy, [c.id for c in erased],
+                               personal)
+        apply_snapshots(uow.session, self.customer_copy, erased)
+        for customer_id, customer in sorted(_newest(erased).items()):
+            values = erasable(strings(*before.get(customer_id, {}).values()))
+            values = erasable([*values, *self.customer_erased(uow, customer, values)])
+            scrub_answers(uow, values)
+
+    def customer_erased(self, uow: UnitOfWork, customer: CustomerErased,
+                        values: list[str]) -> list[str]:
+        """Anonymise what this service holds of the erased person besides the copy: the
+        records that point at ``customer.id`` and text holding any of ``values`` (what
+        the copy held). Returns further values of the person found in those records (a
+        converted lead's contact name), scrubbed from the kept answers too."""
+        return []
+
     def customer_owner_changed(self, uow: UnitOfWork, customer: CustomerSnapshot) -> None:
         """Records that follow the customer's owner move to ``customer.owner_id`` here
         (open opportunities…)."""
@@ -182,9 +211,21 @@ class ContactCopies:
     @batch_event_handler("customer", "contact.erased")
     def on_contact_erased(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
         """The person's data erased on request (#26 S8): the anonymised snapshot is one
-        version on, so it replaces what the copy held and no older event brings it back."""
-        apply_snapshots(uow.session, self.contact_copy,
-                        [e.payload(ContactSnapshot) for e in events])
+        version on, so it replaces what the copy held and no older event brings it back.
+        The values the copy held go to :meth:`contact_erased` and scrub the answers kept
+        for repeated calls, as for an erased customer."""
+        erased = [e.payload(ContactSnapshot) for e in events]
+        before = locked_values(uow.session, self.contact_copy, [c.id for c in erased],
+                               ("name", "phones", "email", "wechat_openid"))
+        apply_snapshots(uow.session, self.contact_copy, erased)
+        for contact_id, contact in sorted(_newest(erased).items()):
+            values = erasable(strings(*before.get(contact_id, {}).values()))
+            self.contact_erased(uow, contact, values)
+            scrub_answers(uow, values)
+
+    def contact_erased(self, uow: UnitOfWork, contact: ContactSnapshot,
+                       values: list[str]) -> None:
+        """Anonymise what this service holds of the erased contact besides the copy."""
 
 
 def move_contacts(uow: UnitOfWork, contact_copy: Any, merged: CustomerMerged) -> None:

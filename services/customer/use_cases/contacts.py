@@ -9,6 +9,7 @@ from typing import Any
 from crm_platform import wire
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
+from crm_platform.erasure import scrub_answers
 from crm_platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm_platform.pagination import PageQuery, keyset_page
 from crm_platform.uow import UnitOfWork
@@ -144,22 +145,36 @@ def erase_contact(uow: UnitOfWork, caller: Caller, customer_id: str,
                         code="permission_denied")
     customer = customer_work(uow).repos.customers.visible(caller, customer_id, lock=True)
     contact = _contact(uow, customer_id, contact_id)
-    if erasure.is_erased(contact.name) and not contact.phones and not contact.emails:
+    if not anonymise_contact(uow, caller, contact):
         return contact_out(contact)
-    for name, value in erasure.erased_contact_fields().items():
-        setattr(contact, name, value)
-    contact.version += 1
-    contact.updated_at = now = utcnow()
+    scrub_answers(uow, uow.erased_values)
     uow.session.flush()
     refresh_search(customer_work(uow), customer)
-    snapshot = _contact_event(contact, events.ContactSnapshot)
-    uow.publish(events.ContactErased(**snapshot.model_dump(), erased_by=caller.user_id,
-                                     erased_at=now))
     uow.commit()
     # the audit entry of an erasure records who erased which contact and when, never
     # the old values it would otherwise note as the write's changes
     uow.changes.pop(contact.id, None)
     return contact_out(contact)
+
+
+def anonymise_contact(uow: UnitOfWork, caller: Caller, contact: Contact) -> bool:
+    """The contact's personal fields erased and ``contact.erased`` published, in the
+    caller's transaction (the customer's search columns are the caller's to refresh);
+    False, and nothing done, for a contact erased already. Its values go to the gateway
+    (``erased_values``), which scrubs its own records of them."""
+    if erasure.is_erased(contact.name) and not contact.phones and not contact.emails:
+        return False
+    uow.erased_values += erasure.identifying_values(
+        {"name": contact.name, "phones": contact.phones, "emails": contact.emails,
+         "wechat_openid": contact.wechat_openid})
+    for name, value in erasure.erased_contact_fields().items():
+        setattr(contact, name, value)
+    contact.version += 1
+    contact.updated_at = now = utcnow()
+    snapshot = _contact_event(contact, events.ContactSnapshot)
+    uow.publish(events.ContactErased(**snapshot.model_dump(), erased_by=caller.user_id,
+                                     erased_at=now))
+    return True
 
 
 # -- categories (CUS-02) ---------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.docs import events, schemas
-from services.docs.db import queries
+from services.docs.db import erasure, queries
 from services.docs.db.models import Category, Customer, Document, DocumentLink, SalesRecord
 from services.docs.domain import access
 from services.docs.domain.content import search_terms
@@ -244,3 +244,14 @@ def move_customer_links(uow: UnitOfWork, merged_id: str, survivor_id: str) -> No
                                          DocumentLink.target_id == merged_id)
               .values(target_id=survivor_id).execution_options(synchronize_session=False))
 
+
+def scrub_customer_documents(uow: UnitOfWork, customer_id: str, values: list[str]) -> None:
+    """A person customer erased (#26 S8): its documents' titles, tags, metadata, file
+    names and extracted text scrubbed of the person's values, their search text rebuilt
+    from what is left."""
+    s = uow.session
+    docs = erasure.customer_documents(s, customer_id)
+    erasure.scrub_documents(s, [d.id for d in docs], values)
+    for doc in docs:
+        s.refresh(doc)
+        refresh_search_text(s, doc)
