@@ -8,9 +8,9 @@ from datetime import date
 from typing import Any
 
 import eventlet
+from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
-from crm_platform.errors import NotFound
 from crm_platform.service.calls import call
 from crm_platform.service.copies import CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork

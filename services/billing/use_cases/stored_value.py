@@ -189,9 +189,8 @@ def statement(uow: UnitOfWork, caller: Caller, query: schemas.StoredValueStateme
         "from": query.from_, "to": query.to, "opening_balance": text(totals.opening, c),
         "total_credit": text(totals.credits, c), "total_debit": text(totals.debits, c),
         "closing_balance": text(totals.closing, c), "principal": part(principal),
-        "bonus": part(bonus), "entries": [entry_out(e, c) for e in entries]}).model_dump(mode="json", by_alias=True)
-
-
+        "bonus": part(bonus), "entries": [entry_out(e, c) for e in entries]}
+    ).model_dump(mode="json", by_alias=True)
 
 
 # -- settings: the top-up bonus ----------------------------------------------------------------

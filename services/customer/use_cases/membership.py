@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from collections.abc import Callable
 from typing import Any
 
 from crm_platform.auth import Caller
@@ -56,7 +56,8 @@ def card_out(c: MemberCard, customer_name: str | None) -> dict[str, Any]:
         "id": c.id, "number": c.number, "customer_id": c.customer_id,
         "customer_name": customer_name, "status": c.status, "tier": c.tier_code,
         "balance": c.balance, "qualifying_points": c.qualifying_points,
-        "tier_value": c.tier_value, "allowed_actions": rules.CARD.allowed_actions(c.status), "version": c.version,
+        "tier_value": c.tier_value, "allowed_actions": rules.CARD.allowed_actions(c.status),
+        "version": c.version,
         "created_at": c.created_at, "updated_at": c.updated_at}).model_dump(mode="json")
 
 
