@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, NotFound, ValidationFailed
@@ -213,8 +214,9 @@ def put_settings(uow: UnitOfWork, caller: Caller, data: schemas.StoredValueSetti
     """The tiers apply to top-ups from then on; bonuses given stay."""
     by_currency: dict[str, list[rules.BonusTier]] = {}
     for t in data.top_up_bonus:
-        positive(t.min_amount, t.currency, "min_amount")
-        positive(t.bonus, t.currency, "bonus")
+        # the currency's decimals; zero and below are refused by the tiers' rule
+        money.parse(t.min_amount, t.currency, field="min_amount", allow_negative=True)
+        money.parse(t.bonus, t.currency, field="bonus", allow_negative=True)
         by_currency.setdefault(t.currency, []).append(rules.BonusTier(t.min_amount, t.bonus))
     for tiers in by_currency.values():
         rules.check_bonus_tiers(tiers)
