@@ -206,7 +206,9 @@ def bonus_tiers(uow: UnitOfWork, currency: str) -> list[rules.BonusTier]:
 
 def get_settings(uow: UnitOfWork) -> dict[str, Any]:
     value = queries.setting(uow.session, SETTINGS, {"top_up_bonus": []})
-    return schemas.StoredValueSettings.model_validate(value).model_dump(mode="json")
+    out: dict[str, Any] = schemas.StoredValueSettings.model_validate(value).model_dump(
+        mode="json")
+    return out
 
 
 def put_settings(uow: UnitOfWork, caller: Caller, data: schemas.StoredValueSettings
