@@ -109,7 +109,7 @@ def test_campaign_bonus_rules_add_points_shown_apart_and_clawed_back_in_share(
         segment = _ok(admin.post("/api/v1/segments", json={"name": f"活动{tag}", "conditions": [
             {"field": "tags", "op": "contains", "value": tag}]}), 201)
         expect_problem(admin.post(rules, json={"name": "x", "campaign_id": str(uuid.uuid4()),
-                                               "multiplier": "2"}), 422, "campaign_not_found")
+                                               "multiplier": "2"}), 422, "unknown_campaign")
         expect_problem(admin.post(rules, json={"name": "x", "starts_on": today.isoformat(),
                                                "ends_on": today.isoformat()}),
                        422, "invalid_bonus_rule")

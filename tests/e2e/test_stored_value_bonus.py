@@ -151,7 +151,7 @@ def test_a_top_up_bonus_is_held_apart_spent_in_proportion_and_forfeited_on_refun
             422, "card_not_of_customer")
         expect_problem(f.post("/api/v1/stored-value-accounts", json={
             "customer_id": other["id"], "currency": "CNY", "card_id": str(uuid.uuid4())}),
-            422, "member_card_not_found")
+            422, "unknown_member_card")
     with platform.client(people["rep"]["token"]) as c:  # the owner reads the balances
         (cny,) = _ok(c.get("/api/v1/stored-value-balances",
                            params={"customer_id": customer["id"]}))["balances"]

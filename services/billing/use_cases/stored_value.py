@@ -56,7 +56,7 @@ def open_account(uow: UnitOfWork, caller: Caller, data: schemas.StoredValueAccou
     if data.card_id:
         card = cards(data.card_id) if cards else None
         if card is None:
-            raise ValidationFailed("no such member card", code="member_card_not_found",
+            raise ValidationFailed("no such member card", code="unknown_member_card",
                                    extra={"card_id": data.card_id})
         if card["customer_id"] != customer.id or card["status"] == "cancelled":
             raise ValidationFailed("the card is not an active card of the customer",

@@ -364,21 +364,21 @@ def _check_bonus_rule(uow: UnitOfWork, r: PointsBonusRule) -> None:
     rules.check_bonus_rule(r.starts_on, r.ends_on, r.multiplier, r.fixed_points)
     unknown = sorted(set(r.tiers) - {t.code for t in db.tiers(uow.session)})
     if unknown:
-        raise ValidationFailed(f"no tier {', '.join(unknown)}", code="member_tier_not_found",
+        raise ValidationFailed(f"no tier {', '.join(unknown)}", code="unknown_member_tier",
                                extra={"tiers": unknown})
     if r.segment_id and uow.session.get(SegmentRow, r.segment_id) is None:
-        raise ValidationFailed("no such segment", code="segment_not_found")
+        raise ValidationFailed("no such segment", code="unknown_segment")
 
 
 def _campaign(lookup: CampaignLookup | None, campaign_id: str) -> dict[str, Any]:
     """The sales campaign a rule belongs to, asked of the sales service as the caller
     (rules are few and made by hand: no copy of every campaign is kept here)."""
     if lookup is None:  # pragma: no cover - the service always passes one
-        raise ValidationFailed("campaigns cannot be looked up", code="campaign_not_found")
+        raise ValidationFailed("campaigns cannot be looked up", code="unknown_campaign")
     try:
         return lookup(campaign_id)
     except NotFound:
-        raise ValidationFailed("no such campaign", code="campaign_not_found",
+        raise ValidationFailed("no such campaign", code="unknown_campaign",
                                extra={"campaign_id": campaign_id}) from None
 
 
