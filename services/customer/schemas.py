@@ -905,7 +905,6 @@ class TierRecomputeResult(BaseModel):
 
 # -- campaign bonus rules (CUS-17, issue #27) ------------------------------------------------
 BonusMultiplier = Annotated[str, Field(pattern=r"^\d{1,2}(\.\d{1,2})?$", examples=["2"])]
-PointsAmount = Annotated[str, Field(pattern=r"^\d{1,16}(\.\d{1,2})?$", examples=["500.00"])]
 TierCodes = Annotated[list[Annotated[str, Field(min_length=1, max_length=30)]],
                       Field(max_length=20)]
 
@@ -921,8 +920,8 @@ class PointsBonusRuleIn(Strict):
         "bonus is the extra")
     fixed_points: int = Field(0, ge=0, le=1_000_000, description="points added once per "
                               "payment")
-    min_amount: PointsAmount | None = Field(None, description="only payments of at least "
-                                            "this much (the settings' currency)")
+    min_amount: AmountIn | None = Field(None, description="only payments of at least "
+                                        "this much (the settings' currency)")
     tiers: TierCodes = Field(default_factory=list, description="only cards in these tiers "
                              "(empty: every tier)")
     segment_id: Ref | None = Field(None, description="only customers in this segment "
@@ -936,7 +935,7 @@ class PointsBonusRuleUpdate(Strict):
     ends_on: date = kept()
     multiplier: BonusMultiplier | None = None
     fixed_points: int = kept(ge=0, le=1_000_000)
-    min_amount: PointsAmount | None = None
+    min_amount: AmountIn | None = None
     tiers: TierCodes = kept()
     segment_id: Ref | None = None
     active: bool = kept()

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from crm_platform import money
 from crm_platform.auth import Caller
 from crm_platform.db import utcnow
 from crm_platform.errors import Conflict, NotFound, ValidationFailed, check_version
@@ -397,7 +398,7 @@ def create_bonus_rule(uow: UnitOfWork, caller: Caller, data: schemas.PointsBonus
         campaign_name=campaign.get("name"), starts_on=starts_on, ends_on=ends_on,
         multiplier=None if data.multiplier is None else Decimal(data.multiplier),
         fixed_points=data.fixed_points,
-        min_amount=None if data.min_amount is None else Decimal(data.min_amount),
+        min_amount=_min_amount(uow, data.min_amount),
         tiers=list(dict.fromkeys(data.tiers)), segment_id=data.segment_id,
         active=data.active, version=1, created_by=caller.user_id, created_at=now,
         updated_at=now)
@@ -405,6 +406,12 @@ def create_bonus_rule(uow: UnitOfWork, caller: Caller, data: schemas.PointsBonus
     uow.session.add(rule)
     uow.commit()
     return bonus_rule_out(rule)
+
+
+def _min_amount(uow: UnitOfWork, value: Any) -> Decimal | None:
+    """A minimum in the earning rule's currency (its decimals, not negative)."""
+    return None if value is None else money.parse(
+        value, str(get_settings(uow)["currency"]), field="min_amount")
 
 
 def _day(value: Any) -> date | None:
@@ -438,9 +445,10 @@ def update_bonus_rule(uow: UnitOfWork, caller: Caller, rule_id: str,
     rule = db.bonus_rule(uow.session, rule_id, lock=True)
     check_version(rule.version, expected_version, "points bonus rule")
     changes = data.model_dump(exclude_unset=True)
-    for name in ("multiplier", "min_amount"):
-        if name in changes and changes[name] is not None:
-            changes[name] = Decimal(changes[name])
+    if changes.get("multiplier") is not None:
+        changes["multiplier"] = Decimal(changes["multiplier"])
+    if "min_amount" in changes:
+        changes["min_amount"] = _min_amount(uow, changes["min_amount"])
     if "tiers" in changes:
         changes["tiers"] = list(dict.fromkeys(changes["tiers"]))
     for name, value in changes.items():
