@@ -163,7 +163,8 @@ ROUTES = [
           "multiplied by its multiplier"),
     Route("PATCH", "/member-tiers/{tier_id}", "customer", "update_member_tier",
           "member:configure", body=s.MemberTierUpdate, response=s.MemberTier, if_match=True,
-          tags=MEMBERSHIP, summary="Change a tier (cards move at their next ledger entry)"),
+          tags=MEMBERSHIP, summary="Change a tier (cards move at their next ledger entry, "
+          "or all at once with POST /membership/recompute-tiers)"),
     Route("POST", "/member-cards", "customer", "issue_member_card", "member:write",
           body=s.MemberCardIn, response=s.MemberCard, status=201, tags=MEMBERSHIP,
           summary="Issue a customer's member card (one per customer; numbered M…)"),

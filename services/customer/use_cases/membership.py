@@ -105,7 +105,8 @@ def list_tiers(uow: UnitOfWork, caller: Caller, query: schemas.MemberTierQuery
 def update_tier(uow: UnitOfWork, caller: Caller, tier_id: str,
                 data: schemas.MemberTierUpdate, expected_version: int | None
                 ) -> dict[str, Any]:
-    """A tier's new threshold applies to each card at its next ledger entry."""
+    """A tier's new threshold applies to each card at its next ledger entry, or to all
+    cards at once with the tier recompute (``recompute_tiers``)."""
     tier = db.tier(uow.session, tier_id, lock=True)
     check_version(tier.version, expected_version, "member tier")
     changes = data.model_dump(exclude_unset=True)
