@@ -168,7 +168,8 @@ ROUTES = [
           "multiplied by its multiplier"),
     Route("PATCH", "/member-tiers/{tier_id}", "customer", "update_member_tier",
           "member:configure", body=s.MemberTierUpdate, response=s.MemberTier, if_match=True,
-          tags=MEMBERSHIP, summary="Change a tier (cards move at their next ledger entry)"),
+          tags=MEMBERSHIP, summary="Change a tier (cards move at their next ledger entry, "
+          "or all at once with POST /membership/recompute-tiers)"),
     Route("POST", "/member-cards", "customer", "issue_member_card", "member:write",
           body=s.MemberCardIn, response=s.MemberCard, status=201, tags=MEMBERSHIP,
           summary="Issue a customer's member card (one per customer; numbered M…)"),
@@ -203,4 +204,25 @@ ROUTES = [
           tags=MEMBERSHIP, timeout=120,
           summary="Expire the points past their last usable day now (the hourly timer "
           "does it too); a second run on the same day expires nothing more"),
+    Route("POST", "/membership/recompute-tiers", "customer", "recompute_member_tiers",
+          "member:configure", body=s.TierRecomputeRun, response=s.TierRecomputeResult,
+          tags=MEMBERSHIP, timeout=120,
+          summary="Set every card's tier from what counts now (a rolling tier period's "
+          "window moves daily; a timer does it too); member.tier_changed once per change"),
+    Route("POST", "/points-bonus-rules", "customer", "create_points_bonus_rule",
+          "member:configure", body=s.PointsBonusRuleIn, response=s.PointsBonusRule,
+          status=201, tags=MEMBERSHIP,
+          summary="A campaign bonus rule: extra points (a multiplier, fixed points per "
+          "payment) on payments received in its dates"),
+    Route("GET", "/points-bonus-rules", "customer", "list_points_bonus_rules",
+          "member:read", query=s.PointsBonusRuleQuery, response=s.PointsBonusRulePage,
+          tags=MEMBERSHIP),
+    Route("GET", "/points-bonus-rules/{rule_id}", "customer", "get_points_bonus_rule",
+          "member:read", response=s.PointsBonusRule, tags=MEMBERSHIP),
+    Route("PATCH", "/points-bonus-rules/{rule_id}", "customer", "update_points_bonus_rule",
+          "member:configure", body=s.PointsBonusRuleUpdate, response=s.PointsBonusRule,
+          if_match=True, tags=MEMBERSHIP,
+          summary="Change a rule (payments from then on; points earned stay)"),
+    Route("DELETE", "/points-bonus-rules/{rule_id}", "customer", "delete_points_bonus_rule",
+          "member:configure", response=s.PointsBonusRule, if_match=True, tags=MEMBERSHIP),
 ]

@@ -44,6 +44,7 @@ PERMISSIONS = (
     # membership and stored value (CUS-17, BIL-09)
     "member:read", "member:write", "member:adjust", "member:configure",
     "stored_value:read", "stored_value:write", "stored_value:refund",
+    "stored_value:configure",
 )
 
 _SALES_REP: dict[str, Scope] = {

@@ -263,3 +263,8 @@ class StoredValueChanged(EventData):
     balance: str
     invoice_id: str | None = None
     payment_id: str | None = None
+    # of ``amount`` / ``balance``, the top-up bonus part; the member card whose account
+    # it is (None: the customer's own account)
+    bonus_amount: str = "0"
+    bonus_balance: str = "0"
+    card_id: str | None = None

@@ -580,14 +580,22 @@ StoredValueKind = Literal["top_up", "spend", "refund", "payment_refund"]
 class StoredValueAccountIn(Strict):
     customer_id: Ref
     currency: Currency
+    card_id: Ref | None = Field(None, description="a member card of the customer: the "
+                                "card's own account (one per card and currency); absent: "
+                                "the customer's own account")
 
 
 class StoredValueAccount(BaseModel):
     id: str
     customer_id: str
     customer_name: str | None
+    card_id: str | None = None
+    card_number: str | None = None
     currency: str
-    balance: Money = Field(description="the sum of the account's entries; never negative")
+    balance: Money = Field(description="the sum of the account's entries; never negative: "
+                           "principal + bonus")
+    principal_balance: Money = Field(description="of the balance, money paid in")
+    bonus_balance: Money = Field(description="of the balance, top-up bonus (not refundable)")
     version: int
     created_at: datetime
     updated_at: datetime
@@ -599,6 +607,7 @@ class StoredValueAccountPage(Page[StoredValueAccount]):
 
 class StoredValueAccountQuery(PageQuery):
     customer_id: str | None = None
+    card_id: str | None = Field(None, max_length=36)
     currency: Currency | None = None
     sort: Literal["-created_at", "created_at", "-balance"] = "-created_at"
 
@@ -628,8 +637,13 @@ class StoredValueEntry(BaseModel):
     account_id: str
     kind: StoredValueKind
     amount: Money = Field(description="signed: what the entry did to the balance")
+    principal_amount: Money = Field(description="of amount, the principal")
+    bonus_amount: Money = Field(description="of amount, the bonus (a top-up's bonus, a "
+                                "spend's bonus part, a refund's forfeited bonus)")
     currency: str
     balance_after: Money
+    principal_after: Money
+    bonus_after: Money
     method: str | None
     reference: str | None
     reason: str | None
@@ -663,6 +677,13 @@ class StoredValueStatementQuery(Strict):
     to: AsOf
 
 
+class StoredValueStatementPart(BaseModel):
+    opening: Money
+    credit: Money
+    debit: Money
+    closing: Money
+
+
 class StoredValueStatement(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -675,4 +696,38 @@ class StoredValueStatement(BaseModel):
     total_credit: Money
     total_debit: Money
     closing_balance: Money = Field(description="opening + credits - debits, exactly")
+    principal: StoredValueStatementPart = Field(description="the same for the principal")
+    bonus: StoredValueStatementPart = Field(description="the same for the bonus")
     entries: list[StoredValueEntry]
+
+
+class StoredValueBonusTier(Strict):
+    currency: Currency
+    min_amount: AmountIn = Field(description="a top-up of at least this much …")
+    bonus: AmountIn = Field(description="… gets this bonus on top (the highest tier "
+                            "reached, once per top-up)")
+
+
+class StoredValueSettings(Strict):
+    top_up_bonus: list[StoredValueBonusTier] = Field(
+        default_factory=list, max_length=50, description="top-up bonus tiers (充值赠送); "
+        "empty: no bonus")
+
+
+class StoredValueBalanceQuery(Strict):
+    customer_id: Ref
+
+
+class StoredValueCurrencyBalance(BaseModel):
+    currency: str
+    balance: Money
+    principal_balance: Money
+    bonus_balance: Money
+    accounts: list[StoredValueAccount] = Field(description="the customer's own account "
+                                               "and its cards' accounts; balance is "
+                                               "their sum")
+
+
+class StoredValueBalances(BaseModel):
+    customer_id: str
+    balances: list[StoredValueCurrencyBalance]

@@ -8,8 +8,10 @@ from datetime import date
 from typing import Any
 
 import eventlet
+from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
+from crm_platform.service.calls import call
 from crm_platform.service.copies import CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork
 
@@ -41,7 +43,8 @@ from services.sales.events import OrderCancelled, OrderConfirmed
 # (CustomerCopies); gateway user.created / user.updated / user.deactivated, team.created /
 # team.updated (StaffCopies); sales order.confirmed / order.cancelled. Synchronous calls:
 # the customer service's get_customer_snapshot for a customer not copied here yet
-# (CustomerCopies.fetch_customer).
+# (CustomerCopies.fetch_customer), its get_member_card when a stored-value account is
+# opened for a member card.
 
 
 # how often installment invoicing, overdue marking and dunning run (every replica)
@@ -338,7 +341,33 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
         with self.uow() as uow:
             return stored_value.open_account(
                 uow, self.caller, schemas.StoredValueAccountIn.model_validate(data),
-                self.fetch_customer)
+                self.fetch_customer, self._member_card)
+
+    def _member_card(self, card_id: str) -> dict[str, Any] | None:
+        """A member card as the customer service has it, asked as the caller (None: no
+        such card, or out of the caller's scope)."""
+        try:
+            return dict(call(self.customer_rpc, "get_member_card",
+                             timeout=self.customer_rpc_timeout, card_id=card_id))
+        except NotFound:
+            return None
+
+    @rpc
+    def get_stored_value_balances(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return stored_value.balances(
+                uow, self.caller, schemas.StoredValueBalanceQuery.model_validate(query))
+
+    @rpc
+    def get_stored_value_settings(self) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return stored_value.get_settings(uow)
+
+    @rpc
+    def put_stored_value_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return stored_value.put_settings(
+                uow, self.caller, schemas.StoredValueSettings.model_validate(data))
 
     @rpc
     def list_stored_value_accounts(self, query: dict[str, Any] | None = None

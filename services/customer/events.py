@@ -229,11 +229,13 @@ class MemberPointsChanged(EventData):
     qualifying_points: int
     reason: str | None = None
     payment_id: str | None = None
+    bonus_points: int = 0
 
 
 class MemberTierChanged(EventData):
     """A card moved to another tier (``from_tier`` / ``to_tier``: tier codes, None below
-    every tier)."""
+    every tier): at a ledger entry, or when the tier run finds the rolling window moved
+    (published once per change)."""
 
     event_type = "member.tier_changed"
     subject_field = "card_id"
@@ -242,3 +244,7 @@ class MemberTierChanged(EventData):
     from_tier: str | None = None
     to_tier: str | None = None
     qualifying_points: int
+    # what the tier was set from (the qualifying points, or a rolling window's points or
+    # money); ``recomputed``: the window moved (the tier run), not a ledger entry
+    tier_value: int | None = None
+    recomputed: bool = False

@@ -764,6 +764,9 @@ class MemberCard(BaseModel):
     balance: int = Field(description="points to redeem: the sum of the ledger")
     qualifying_points: int = Field(description="points that count for the tier: earned, "
                                    "clawed back and adjusted (not redeemed)")
+    tier_value: int = Field(description="what the tier was last set from: the qualifying "
+                            "points, or under a tier_period the window's qualifying points "
+                            "or whole currency units paid")
     allowed_actions: list[str]
     version: int
     created_at: datetime
@@ -801,6 +804,17 @@ class PointsReverse(Strict):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class PointsBonusGiven(BaseModel):
+    """What one campaign bonus rule gave an earn entry."""
+
+    rule_id: str
+    name: str
+    campaign_id: str | None = None
+    points: int
+    fixed_points: int = Field(0, description="of ``points``, the rule's once-per-payment "
+                              "points")
+
+
 class PointsEntry(BaseModel):
     id: str
     card_id: str
@@ -815,6 +829,9 @@ class PointsEntry(BaseModel):
                                "string) or clawed back for")
     currency: str | None
     reverses_id: str | None
+    bonus_points: int = Field(0, description="the part of ``points`` that campaign bonus "
+                              "rules gave (negative on a claw-back: the bonus's share)")
+    bonus_rules: list[PointsBonusGiven] = Field(default_factory=list)
     created_by: str | None
     created_at: datetime
 
@@ -841,6 +858,15 @@ class PointsExpiry(Strict):
                        "takes the oldest points first)")
 
 
+class TierPeriod(Strict):
+    measure: Literal["points", "spend"] = Field(
+        "points", description="points: the qualifying points; spend: the money paid, in "
+        "whole units of the settings' currency (less refunds; campaign bonuses do not "
+        "count). Tier thresholds are in that measure")
+    months: int | None = Field(12, ge=1, le=120, description="the rolling window: what "
+                               "was posted in the last N months; null: all time")
+
+
 class MembershipSettings(Strict):
     currency: str = Field("CNY", pattern=r"^[A-Z]{3}$",
                           description="money paid in this currency earns points")
@@ -848,6 +874,9 @@ class MembershipSettings(Strict):
                                         "(before the tier's multiplier; rounded down)")
     points_expiry: PointsExpiry | None = Field(
         None, description="when points expire; absent or null: never")
+    tier_period: TierPeriod | None = Field(
+        None, description="what the tier follows; absent or null: the qualifying points "
+        "of all time")
 
 
 class PointsExpiryRun(Strict):
@@ -861,3 +890,83 @@ class PointsExpiryResult(BaseModel):
     cards: int = Field(description="cards on which points expired in this run")
     points: int = Field(description="points expired in this run (a second run on the same "
                         "day expires nothing more)")
+
+
+class TierRecomputeRun(Strict):
+    as_of: date | None = Field(None, description="the day the window ends on (default: "
+                               "today, UTC)")
+
+
+class TierRecomputeResult(BaseModel):
+    as_of: date
+    cards: int = Field(description="cards (not cancelled) looked at")
+    changed: int = Field(description="cards whose tier changed (each published one "
+                         "member.tier_changed); a second run on the same day changes none")
+
+
+# -- campaign bonus rules (CUS-17, issue #27) ------------------------------------------------
+BonusMultiplier = Annotated[str, Field(pattern=r"^\d{1,2}(\.\d{1,2})?$", examples=["2"])]
+TierCodes = Annotated[list[Annotated[str, Field(min_length=1, max_length=30)]],
+                      Field(max_length=20)]
+
+
+class PointsBonusRuleIn(Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["双十一双倍积分"])
+    campaign_id: Ref | None = Field(None, description="the sales campaign the rule belongs "
+                                    "to; its dates are the rule's unless given")
+    starts_on: date | None = Field(None, description="first day (UTC) of payments covered")
+    ends_on: date | None = Field(None, description="last day (UTC) of payments covered")
+    multiplier: BonusMultiplier | None = Field(
+        None, description="the payment's points times this (above 1, at most 10): the "
+        "bonus is the extra")
+    fixed_points: int = Field(0, ge=0, le=1_000_000, description="points added once per "
+                              "payment")
+    min_amount: AmountIn | None = Field(None, description="only payments of at least "
+                                        "this much (the settings' currency)")
+    tiers: TierCodes = Field(default_factory=list, description="only cards in these tiers "
+                             "(empty: every tier)")
+    segment_id: Ref | None = Field(None, description="only customers in this segment "
+                                   "when the payment arrives")
+    active: bool = True
+
+
+class PointsBonusRuleUpdate(Strict):
+    name: str = kept(min_length=1, max_length=200)
+    starts_on: date = kept()
+    ends_on: date = kept()
+    multiplier: BonusMultiplier | None = None
+    fixed_points: int = kept(ge=0, le=1_000_000)
+    min_amount: AmountIn | None = None
+    tiers: TierCodes = kept()
+    segment_id: Ref | None = None
+    active: bool = kept()
+
+
+class PointsBonusRule(BaseModel):
+    id: str
+    name: str
+    campaign_id: str | None
+    campaign_name: str | None
+    starts_on: date
+    ends_on: date
+    multiplier: str | None
+    fixed_points: int
+    min_amount: str | None
+    tiers: list[str]
+    segment_id: str | None
+    active: bool
+    version: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PointsBonusRulePage(Page[PointsBonusRule]):
+    pass
+
+
+class PointsBonusRuleQuery(PageQuery):
+    campaign_id: str | None = Field(None, max_length=36)
+    active: bool | None = None
+    running_on: date | None = Field(None, description="rules whose dates cover this day")
+    sort: Literal["-starts_on", "starts_on"] = "-starts_on"

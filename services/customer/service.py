@@ -8,8 +8,10 @@ import eventlet
 from crm_platform.events import CloudEvent
 from crm_platform.pagination import PageQuery
 from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
+from crm_platform.service.calls import call
 from crm_platform.service.copies import StaffCopies
 from crm_platform.uow import UnitOfWork
+from nameko.rpc import RpcProxy
 
 from gateway.events import UserDeactivated
 from services.billing.events import PaymentAllocated, PaymentReceived, PaymentRefunded
@@ -33,13 +35,20 @@ from services.sales.events import OrderConfirmed
 # Subscriptions (one place): gateway user.created / user.updated / user.deactivated,
 # team.created / team.updated (StaffCopies); sales order.confirmed; billing
 # payment.received / payment.allocated / payment.refunded (classification, membership
-# points).
+# points). Synchronous calls: the sales service's get_campaign when a points bonus rule
+# names a campaign (as the caller, with a timeout).
 
 
 class CustomerService(CrmService, StaffCopies):
     name = "customer"
     uow = UnitOfWorkProvider(Base.metadata)
     staff_copy, team_copy = Staff, StaffTeam
+    sales_rpc = RpcProxy("sales")
+    sales_rpc_timeout = 5.0
+
+    def _campaign(self, campaign_id: str) -> dict[str, Any]:
+        return dict(call(self.sales_rpc, "get_campaign", timeout=self.sales_rpc_timeout,
+                         campaign_id=campaign_id))
 
     # -- customers ----------------------------------------------------------------------
     @rpc
@@ -489,6 +498,52 @@ class CustomerService(CrmService, StaffCopies):
         run = schemas.PointsExpiryRun.model_validate(data or {})
         with self.uow() as uow:
             return membership.expire_points(uow, run.as_of)
+
+    @rpc
+    def recompute_member_tiers(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        run = schemas.TierRecomputeRun.model_validate(data or {})
+        with self.uow() as uow:
+            return membership.recompute_tiers(uow, run.as_of)
+
+    @timer(interval=3600)
+    def recompute_member_tiers_daily(self) -> None:
+        # hourly, so a new day's window applies soon after midnight; once a day, and only
+        # under a rolling tier period
+        with self.uow() as uow:
+            membership.recompute_tiers_daily(uow)
+
+    @rpc
+    def create_points_bonus_rule(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.create_bonus_rule(
+                uow, self.caller, schemas.PointsBonusRuleIn.model_validate(data),
+                self._campaign)
+
+    @rpc
+    def list_points_bonus_rules(self, query: dict[str, Any] | None = None
+                                ) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return membership.list_bonus_rules(
+                uow, self.caller, schemas.PointsBonusRuleQuery.model_validate(query or {}))
+
+    @rpc
+    def get_points_bonus_rule(self, rule_id: str) -> dict[str, Any]:
+        with self.uow(read_only=True) as uow:
+            return membership.get_bonus_rule(uow, self.caller, rule_id)
+
+    @rpc
+    def update_points_bonus_rule(self, rule_id: str, data: dict[str, Any],
+                                 expected_version: int | None = None) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.update_bonus_rule(
+                uow, self.caller, rule_id, schemas.PointsBonusRuleUpdate.model_validate(data),
+                expected_version)
+
+    @rpc
+    def delete_points_bonus_rule(self, rule_id: str, expected_version: int | None = None
+                                 ) -> dict[str, Any]:
+        with self.uow() as uow:
+            return membership.delete_bonus_rule(uow, self.caller, rule_id, expected_version)
 
     @timer(interval=3600)
     def expire_points_daily(self) -> None:

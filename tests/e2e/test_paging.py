@@ -755,6 +755,17 @@ def _points_entries(w: World) -> Listing:
     return Listing(w.rep["token"], f"/member-cards/{card_id}/points", created=made)
 
 
+def _points_bonus_rules(w: World) -> Listing:
+    # inactive: they give no points to the other tests' payments; one day, so the id
+    # orders them
+    with w.admin() as admin:
+        made = {_ok(admin.post("/api/v1/points-bonus-rules", json={
+            "name": f"翻页{n}", "fixed_points": n + 1, "active": False,
+            "starts_on": "2026-01-01", "ends_on": "2026-01-01"}), 201)["id"]
+            for n in range(3)}
+    return Listing(w.admin_token, "/points-bonus-rules", created=made)
+
+
 def _stored_value_account(w: World) -> str:
     with w.platform.client(w.finance["token"]) as f:
         found = f.get("/api/v1/stored-value-accounts", params={
@@ -909,6 +920,7 @@ FACTORIES: dict[str, Callable[[World], Listing]] = {
     "list_member_tiers": _member_tiers,
     "list_member_cards": _member_cards,
     "list_points_entries": _points_entries,
+    "list_points_bonus_rules": _points_bonus_rules,
     "list_stored_value_accounts": _stored_value_accounts,
     "list_stored_value_entries": _stored_value_entries,
 }

@@ -144,6 +144,19 @@ class Data:
         return made
 
     @cached_property
+    def stored_value_accounts(self) -> list[str]:
+        """Stored-value accounts of two customers with different balances."""
+        accounts = []
+        with self.client("finance") as f:
+            for key, amount in (("zhe", "100.00"), ("person", "250.00")):
+                account = _ok(f.post("/api/v1/stored-value-accounts", json={
+                    "customer_id": self.customers[key], "currency": "CNY"}), 201)
+                _ok(f.post(f"/api/v1/stored-value-accounts/{account['id']}/top-ups", json={
+                    "amount": amount, "currency": "CNY", "method": "cash"}), 201)
+                accounts.append(account["id"])
+        return accounts
+
+    @cached_property
     def segment(self) -> str:
         with self.client("manager") as c:
             return str(_ok(c.post("/api/v1/segments", json={
@@ -284,20 +297,20 @@ def _statement(d: Data) -> Report:
 
 
 def _stored_value_statement(d: Data) -> Report:
-    accounts = []
-    with d.client("finance") as f:
-        for key, amount in (("zhe", "100.00"), ("person", "250.00")):
-            account = _ok(f.post("/api/v1/stored-value-accounts", json={
-                "customer_id": d.customers[key], "currency": "CNY"}), 201)
-            _ok(f.post(f"/api/v1/stored-value-accounts/{account['id']}/top-ups", json={
-                "amount": amount, "currency": "CNY", "method": "cash"}), 201)
-            accounts.append(account["id"])
+    accounts = d.stored_value_accounts
     return Report("finance", {"account_id": accounts[0],
                               "from": (TODAY - timedelta(days=30)).isoformat(),
                               "to": (TODAY + timedelta(days=1)).isoformat()}, {
         "account_id": Param(change=accounts[1]),
         "from": Param(change=(TODAY + timedelta(days=1)).isoformat(), bad="bogus"),
         "to": Param(change=(TODAY - timedelta(days=1)).isoformat(), bad="bogus"),
+    })
+
+
+def _stored_value_balances(d: Data) -> Report:
+    d.stored_value_accounts  # noqa: B018 - made first
+    return Report("finance", {"customer_id": d.customers["zhe"]}, {
+        "customer_id": Param(change=d.customers["person"], bad=""),
     })
 
 
@@ -440,6 +453,7 @@ REPORTS = {
     "get_ageing": _ageing,
     "get_statement": _statement,
     "get_stored_value_statement": _stored_value_statement,
+    "get_stored_value_balances": _stored_value_balances,
     "get_period_report": _period_report,
     "get_campaign_costs": _campaign_costs,
     "export_customers": _export,

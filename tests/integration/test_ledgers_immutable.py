@@ -63,3 +63,8 @@ def test_stored_value_entries_cannot_change_and_a_balance_cannot_go_below_zero()
         assert "immutable" in _refused(engine, "DELETE FROM stored_value_entries")
         assert "ck_stored_value_balance" in _refused(
             engine, "UPDATE stored_value_accounts SET balance = -0.01")
+        # the top-up bonus held is part of the balance, never below zero (#27)
+        assert "ck_stored_value_bonus" in _refused(
+            engine, "UPDATE stored_value_accounts SET bonus_balance = 5.01")
+        assert "ck_stored_value_bonus" in _refused(
+            engine, "UPDATE stored_value_accounts SET bonus_balance = -0.01")

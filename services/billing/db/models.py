@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -271,19 +272,32 @@ class Expense(Base):
 
 # -- stored value (BIL-09) ---------------------------------------------------------------
 class StoredValueAccount(Base):
-    """A customer's prepaid balance in one currency. ``balance`` is the sum of its
+    """A customer's prepaid balance in one currency: the customer's own account, or one
+    per member card (``card_id``; migration 0007). ``balance`` is the sum of its
     entries, changed only with a new entry under the account's row lock; the database
-    refuses a negative balance too."""
+    refuses a negative balance too. ``bonus_balance`` is the part of it given as top-up
+    bonus (the rest is principal, money paid in)."""
 
     __tablename__ = "stored_value_accounts"
-    __table_args__ = (UniqueConstraint("customer_id", "currency"),
-                      Index("ix_stored_value_accounts_created", "created_at", "id"),
-                      CheckConstraint("balance >= 0", name="ck_stored_value_balance"))
+    __table_args__ = (
+        Index("uq_stored_value_accounts_customer", "customer_id", "currency", unique=True,
+              postgresql_where=text("card_id IS NULL"), sqlite_where=text("card_id IS NULL")),
+        Index("uq_stored_value_accounts_card", "card_id", "currency", unique=True,
+              postgresql_where=text("card_id IS NOT NULL"),
+              sqlite_where=text("card_id IS NOT NULL")),
+        Index("ix_stored_value_accounts_created", "created_at", "id"),
+        CheckConstraint("balance >= 0", name="ck_stored_value_balance"),
+        CheckConstraint("bonus_balance >= 0 AND bonus_balance <= balance",
+                        name="ck_stored_value_bonus"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(36), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    card_id: Mapped[str | None] = mapped_column(String(36))
+    card_number: Mapped[str | None] = mapped_column(String(30))
     balance: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    bonus_balance: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"),
+                                                   nullable=False)
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
@@ -305,6 +319,10 @@ class StoredValueEntry(Base):
     kind: Mapped[str] = mapped_column(String(15), nullable=False)
     amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     balance_after: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    # of ``amount`` and ``balance_after``, the bonus part (migration 0007)
+    bonus_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"),
+                                                  nullable=False)
+    bonus_after: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"), nullable=False)
     method: Mapped[str | None] = mapped_column(String(20))
     reference: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(String(500))

@@ -167,8 +167,7 @@ class SqlStoredValue:
                   payment_id: str, reason: str | None) -> None:
         from services.billing.use_cases import stored_value_entries
 
-        stored_value_entries.post(self.uow, caller, account, "payment_refund", amount,
-                                  payment_id=payment_id, reason=reason)
+        stored_value_entries.give_back(self.uow, caller, account, amount, payment_id, reason)
 
 
 class SqlBillingRepositories:

@@ -28,18 +28,32 @@ def account(s: Session, caller: Caller, account_id: str, *, lock: bool = False
     return found
 
 
-def of_customer(s: Session, customer_id: str, currency: str) -> StoredValueAccount | None:
-    found: StoredValueAccount | None = s.scalar(select(StoredValueAccount).where(
-        StoredValueAccount.customer_id == customer_id,
-        StoredValueAccount.currency == currency))
+def of_customer(s: Session, customer_id: str, currency: str, card_id: str | None = None
+                ) -> StoredValueAccount | None:
+    """The customer's own account in ``currency``; with ``card_id``, that card's."""
+    query = select(StoredValueAccount).where(StoredValueAccount.currency == currency)
+    query = query.where(StoredValueAccount.card_id == card_id) if card_id else query.where(
+        StoredValueAccount.customer_id == customer_id, StoredValueAccount.card_id.is_(None))
+    found: StoredValueAccount | None = s.scalar(query)
     return found
 
 
-def balance_before(s: Session, account_id: str, before: datetime, currency: str) -> Decimal:
-    """The sum of the account's entries made before ``before``."""
-    return queries.money(s.scalar(select(func.sum(StoredValueEntry.amount)).where(
-        StoredValueEntry.account_id == account_id, StoredValueEntry.created_at < before)),
-        currency)
+def of_customer_all(s: Session, customer_id: str) -> list[StoredValueAccount]:
+    """The customer's accounts: its own first, then its cards' by number."""
+    return list(s.scalars(select(StoredValueAccount).where(
+        StoredValueAccount.customer_id == customer_id).order_by(
+        StoredValueAccount.currency, StoredValueAccount.card_id.is_not(None),
+        StoredValueAccount.card_number)))
+
+
+def balance_before(s: Session, account_id: str, before: datetime, currency: str
+                   ) -> tuple[Decimal, Decimal]:
+    """The sum of the account's entries made before ``before``, and of their bonus
+    parts."""
+    total, bonus = s.execute(select(func.sum(StoredValueEntry.amount),
+                                    func.sum(StoredValueEntry.bonus_amount)).where(
+        StoredValueEntry.account_id == account_id, StoredValueEntry.created_at < before)).one()
+    return queries.money(total, currency), queries.money(bonus, currency)
 
 
 def entries_between(s: Session, account_id: str, start: datetime, end: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +12,15 @@ from crm_platform.errors import NotFound
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from services.customer.db.models import Customer, MemberCard, MemberTier, PointsEntry
-from services.customer.db.search import visible
+from services.customer.db.models import (
+    Customer,
+    MemberCard,
+    MemberTier,
+    PointsBonusRule,
+    PointsEntry,
+    SegmentRow,
+)
+from services.customer.db.search import segment_clause, visible
 from services.customer.domain import membership as rules
 
 
@@ -117,3 +125,78 @@ def dated_entries(s: Session, card_id: str) -> list[rules.Dated]:
     return [rules.Dated(points, at.date()) for points, at in s.execute(
         select(PointsEntry.points, PointsEntry.created_at)
         .where(PointsEntry.card_id == card_id))]
+
+
+def cards_after(s: Session, after_id: str, limit: int) -> list[str]:
+    """Ids of cards not cancelled after ``after_id`` (a page of the tier recompute)."""
+    return list(s.scalars(select(MemberCard.id).where(MemberCard.status != "cancelled",
+                                                      MemberCard.id > after_id)
+                          .order_by(MemberCard.id).limit(limit)))
+
+
+def counted_entries(s: Session, card_id: str, since: date | None) -> list[rules.Counted]:
+    """The card's entries as the tier rule sees them, those posted from ``since`` (UTC
+    day) on; all of them when None."""
+    query = select(PointsEntry.points, PointsEntry.qualifying, PointsEntry.amount,
+                   PointsEntry.kind, PointsEntry.created_at
+                   ).where(PointsEntry.card_id == card_id)
+    if since is not None:
+        query = query.where(PointsEntry.created_at >= datetime.combine(since, time(),
+                                                                       tzinfo=UTC))
+    return [rules.Counted(points, qualifying,
+                          None if amount is None or kind not in (rules.EARN, rules.CLAWBACK)
+                          else Decimal(str(amount)), at.date())
+            for points, qualifying, amount, kind, at in s.execute(query)]
+
+
+# -- campaign bonus rules ------------------------------------------------------------------
+def bonus_rule(s: Session, rule_id: str, *, lock: bool = False) -> PointsBonusRule:
+    found = s.get(PointsBonusRule, rule_id, with_for_update=lock)
+    if found is None:
+        raise NotFound("points bonus rule not found", code="points_bonus_rule_not_found")
+    return found
+
+
+def as_rule(r: PointsBonusRule) -> rules.BonusRule:
+    return rules.BonusRule(
+        id=r.id, name=r.name, starts_on=r.starts_on, ends_on=r.ends_on,
+        multiplier=None if r.multiplier is None else Decimal(str(r.multiplier)),
+        fixed_points=r.fixed_points,
+        min_amount=None if r.min_amount is None else Decimal(str(r.min_amount)),
+        tiers=frozenset(r.tiers or ()), segment_id=r.segment_id, campaign_id=r.campaign_id,
+        active=r.active)
+
+
+def running_bonus_rules(s: Session, on: date) -> list[PointsBonusRule]:
+    """Active rules whose dates cover ``on``."""
+    return list(s.scalars(select(PointsBonusRule).where(
+        PointsBonusRule.active.is_(True), PointsBonusRule.starts_on <= on,
+        PointsBonusRule.ends_on >= on).order_by(PointsBonusRule.id)))
+
+
+def segments_of(s: Session, customer_id: str, segment_ids: Iterable[str]) -> frozenset[str]:
+    """Which of the segments the customer is in now (a deleted segment holds nobody)."""
+    found: set[str] = set()
+    for segment in s.scalars(select(SegmentRow).where(SegmentRow.id.in_(
+            sorted(set(segment_ids))))):
+        member = s.scalar(select(Customer.id).where(
+            Customer.id == customer_id, Customer.status == "active",
+            segment_clause(s, segment.conditions)))
+        if member is not None:
+            found.add(segment.id)
+    return frozenset(found)
+
+
+def fixed_bonus_given(s: Session, payment_id: str) -> frozenset[str]:
+    """Rules whose fixed points an earlier part of the payment got already."""
+    given: set[str] = set()
+    for listed in s.scalars(select(PointsEntry.bonus_rules).where(
+            PointsEntry.payment_id == payment_id, PointsEntry.kind == rules.EARN)):
+        given.update(b["rule_id"] for b in listed or () if b.get("fixed_points"))
+    return frozenset(given)
+
+
+def bonus_on_payment(s: Session, payment_id: str) -> int:
+    """The campaign bonus the payment's earnings included."""
+    return int(s.scalar(select(func.sum(PointsEntry.bonus_points)).where(
+        PointsEntry.payment_id == payment_id, PointsEntry.kind == rules.EARN)) or 0)

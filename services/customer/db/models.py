@@ -318,6 +318,9 @@ class MemberCard(Base):
     tier_code: Mapped[str | None] = mapped_column(String(30), index=True)
     balance: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     qualifying_points: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # what the tier was last set from: the qualifying points, or with a rolling tier
+    # period the window's points or whole units paid (migration 0016)
+    tier_value: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     issued_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
@@ -346,5 +349,33 @@ class PointsEntry(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     source_event_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     reverses_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    # the part of ``points`` campaign bonus rules gave, and which rules (migration 0016)
+    bonus_points: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    bonus_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class PointsBonusRule(Base):
+    """A campaign bonus rule (积分活动): extra points on payments received between
+    ``starts_on`` and ``ends_on``, optionally only for some tiers, a segment's customers,
+    payments from ``min_amount``; ``campaign_id`` names the sales campaign it belongs to."""
+
+    __tablename__ = "points_bonus_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    campaign_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    campaign_name: Mapped[str | None] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date, nullable=False)
+    ends_on: Mapped[date] = mapped_column(Date, nullable=False)
+    multiplier: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    fixed_points: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    min_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    tiers: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    segment_id: Mapped[str | None] = mapped_column(String(36))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
