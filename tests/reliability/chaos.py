@@ -1,11 +1,17 @@
 """Chaos under load (issue 26, R1): business writes through the gateway over the services
 while faults are injected, then everything counted from each service's own tables.
 
-A *unit* of load is one customer's story, four API writes: create the customer
+A *unit* of load is one customer's story, five API writes: create the customer
 (``Idempotency-Key``), rename it (``If-Match``), create an order for it
-(``Idempotency-Key``), confirm the order. A client retries what failed with a 5xx or a
-lost connection, as a real client would, with the same key; a retried rename or
-confirmation that finds its first attempt applied (412 / 409) reads the record back.
+(``Idempotency-Key``), confirm the order, record the customer's payment (finance,
+``Idempotency-Key``). A client retries what failed with a 5xx or a lost connection, as a
+real client would, with the same key; a retried rename or confirmation that finds its
+first attempt applied (412 / 409) reads the record back.
+
+The payment is there for the inbox: the customer service adds each ``payment.received``
+to the customer's paid revenue, an effect that is not idempotent by itself (the copies,
+the payment plan and the order copies are: versions, unique keys), so only the inbox
+keeps a redelivered payment from counting twice.
 
 Faults (each a :class:`Fault`, injected when the load has done a share of its work, so
 each lands under load whatever the machine's speed):
@@ -16,15 +22,29 @@ each lands under load whatever the machine's speed):
 - ``amqp``: the broker closes the service's AMQP connections (``rabbitmqctl
   close_connection``); for service ``*`` every connection of the vhost, the gateway's
   too, as a broker restart does (the broker itself is shared, the vhost is ours alone);
-- ``pg``: ``pg_terminate_backend`` of every connection to the service's database.
+- ``pg``: ``pg_terminate_backend`` of every connection to the service's database;
+- ``unacked``: the broker drops the consumer's connections while it applies an event, so
+  the effect commits and its ack is lost: the broker delivers the event again. Made
+  certain, not left to timing: the table the handler writes is locked
+  (``LOCK TABLE … IN SHARE MODE``: reads go on, writes wait) until a handler is seen
+  waiting on it in ``pg_stat_activity``; then the connections are closed and the lock let
+  go (:data:`APPLYING` says which handler, per service).
+
+An ``amqp`` fault on a publisher is certain to fail its next publish (the broker has
+closed the connection; the publisher learns it reading the confirm): with the outbox that
+event stays in the table for the sweep, without it (``CRM_TEST_UNSAFE_NO_OUTBOX``) it is
+gone. ``tests/reliability/test_chaos_unsafe.py`` (R2) runs the short chaos test with the
+outbox or the inbox switched off and requires these counts to show it.
 
 What is counted afterwards (:class:`Figures`):
 
 - *lost*: an accepted write missing from the owner's table, a customer's copy in another
-  service behind the customer's version, a confirmed order without its payment plan;
+  service behind the customer's version, an order missing from the documents service's
+  copy of orders, a confirmed order without its payment plan, a customer whose paid
+  revenue (customer service) is short of the payments billing holds for it;
 - *applied twice*: more than one payment plan or first invoice for an order, an invoice
-  number used twice, more than one customer / order under one ``Idempotency-Key``
-  (``key_doubles``, kept apart: see ``test_chaos.py`` for the known defect);
+  number used twice, a customer's paid revenue above its payments; more than one
+  customer / order / payment under one ``Idempotency-Key`` (``key_doubles``, kept apart);
 - *unexpected*: payment plans of orders this run never confirmed;
 - 5xx outside every fault's window (from the fault until the service is ready again,
   plus one RPC timeout): the documented window in ``docs/reliability.md``;
@@ -35,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -45,6 +66,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -60,7 +83,7 @@ RETRYABLE = {500, 502, 503, 504}
 # -- faults -------------------------------------------------------------------------------
 @dataclass
 class Fault:
-    kind: str  # kill | term | freeze | amqp | pg
+    kind: str  # kill | term | freeze | amqp | pg | unacked
     service: str
     at: float  # share of the load done when it is injected, 0..1
     started: float = 0.0
@@ -124,6 +147,39 @@ def terminate_backends(db_url: str) -> int:
         conn.close()
 
 
+# service -> (the table one of its event handlers writes, a column only that handler's
+# UPDATE sets): the customer service's payment.received handler adds to paid_revenue
+APPLYING = {"customer": ("customers", "paid_revenue")}
+
+
+def _applying(db_url: str, column: str) -> int:
+    """Sessions of ``db_url``'s database waiting on a lock in an UPDATE that sets
+    ``column``: handlers caught applying an event."""
+    database = db_url.rsplit("/", 1)[1]
+    return int(_rows(db_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                     "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE%%' "
+                     "AND query ~* %s", database, rf"\m{re.escape(column)}\s*=")[0][0])
+
+
+def ack_lost(platform: Platform, service: str, pid: int) -> int:
+    """The ``unacked`` fault: hold the handler's table until a handler waits on it, close
+    the service's AMQP connections (the broker requeues what it had not acked), let the
+    handler commit. Returns how many handlers were caught applying."""
+    table, column = APPLYING[service]
+    db_url = platform.db_urls[service]
+    lock = psycopg2.connect(db_url)
+    try:
+        with lock.cursor() as cur:
+            cur.execute(f"LOCK TABLE {table} IN SHARE MODE")  # noqa: S608 - our constant
+        caught = wait_until(lambda: _applying(db_url, column), 60,
+                            f"a {service} handler applying an event")
+        close_amqp_connections(platform, pid)
+    finally:
+        lock.rollback()
+        lock.close()
+    return int(caught)
+
+
 def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None]) -> None:
     """Inject ``fault`` and wait for the service to be ready again. ``load_moved`` returns
     once the load has made progress (answered requests) while the fault holds."""
@@ -154,6 +210,9 @@ def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None]) -> 
         fault.hit = close_amqp_connections(platform, proc.popen.pid)
     elif fault.kind == "pg":
         fault.hit = terminate_backends(platform.db_urls[fault.service])
+    elif fault.kind == "unacked":
+        assert proc.popen is not None
+        fault.hit = ack_lost(platform, fault.service, proc.popen.pid)
     else:
         raise ValueError(fault.kind)
     platform.wait_service_ready(fault.service, timeout=120)
@@ -171,6 +230,7 @@ class Tally:
     renamed: dict[str, str] = field(default_factory=dict)  # id -> name
     orders: dict[str, str] = field(default_factory=dict)  # key -> id
     confirmed: set[str] = field(default_factory=set)
+    paid: dict[str, Decimal] = field(default_factory=dict)  # customer id -> amount
     failed_units: list[str] = field(default_factory=list)
     answered: int = 0
     operations: int = 0
@@ -186,11 +246,13 @@ class Tally:
 
 
 class Load:
-    """``units`` customer stories by ``concurrency`` clients of one sales rep."""
+    """``units`` customer stories by ``concurrency`` clients of one sales rep (and one
+    finance clerk, who records the payments)."""
 
     def __init__(self, platform: Platform, who: Seller, units: int, concurrency: int = 8,
                  give_up_after: float = 300) -> None:
         self.platform, self.who, self.units = platform, who, units
+        self.cashier = platform.new_user(["finance"])["token"]  # users live in the gateway
         self.concurrency, self.give_up_after = concurrency, give_up_after
         self.run_id = uuid.uuid4().hex[:8]
         self.tally = Tally()
@@ -253,7 +315,16 @@ class Load:
                 assert status == "confirmed", r.text
             with self.tally.lock:
                 self.tally.confirmed.add(order_id)
-                self.tally.operations += 4
+            amount = Decimal(10 + i % 7) + Decimal("0.50")
+            r = self._send(c, "POST", "/api/v1/payments", {201}, json={
+                "customer_id": customer["id"], "amount": str(amount), "currency": "CNY",
+                "method": "bank_transfer", "received_at": datetime.now(UTC).isoformat()},
+                headers={"Idempotency-Key": f"{key}-p",
+                         "Authorization": f"Bearer {self.cashier}"})
+            assert r.status_code == 201, r.text
+            with self.tally.lock:
+                self.tally.paid[customer["id"]] = amount
+                self.tally.operations += 5
                 self.done += 1
 
     def run(self, faults: list[Fault]) -> float:
@@ -337,6 +408,18 @@ def queue_depths(platform: Platform) -> dict[str, int]:
     return depths
 
 
+def outbox_rows(platform: Platform) -> int:
+    """Events committed and not yet confirmed by the broker, in every service's outbox."""
+    total = 0
+    for url in platform.db_urls.values():
+        with _cursor(url) as cur:
+            cur.execute("SELECT to_regclass('outbox') IS NOT NULL")
+            if cur.fetchone()[0]:
+                cur.execute("SELECT count(*) FROM outbox")
+                total += int(cur.fetchone()[0])
+    return total
+
+
 @dataclass
 class Figures:
     units: int
@@ -348,7 +431,11 @@ class Figures:
     accepted_missing: int  # accepted writes not in the owner's table
     copies_behind: dict[str, int]  # service -> customers whose copy lags the source
     plans_missing: int  # confirmed orders without a payment plan
-    applied_twice: int  # plans or first invoices beyond one per order, reused numbers
+    order_copies_missing: int  # orders missing from the documents service's copy
+    revenue_short: int  # customers whose paid revenue lacks a payment billing holds
+    applied_twice: int  # plans or first invoices beyond one per order, reused numbers,
+    # customers whose paid revenue counts a payment twice (revenue_doubled)
+    revenue_doubled: int
     unexpected: int  # payment plans of orders this run did not confirm
     key_doubles: dict[str, int]  # records beyond one under one Idempotency-Key
     five_xx: int
@@ -360,12 +447,16 @@ class Figures:
 
     @property
     def lost(self) -> int:
-        return self.accepted_missing + sum(self.copies_behind.values()) + self.plans_missing
+        return (self.accepted_missing + sum(self.copies_behind.values()) + self.plans_missing
+                + self.order_copies_missing + self.revenue_short)
 
     def line(self) -> str:
         return (f"{self.operations} ops ({self.units} units) in {self.seconds:.0f} s under "
                 f"{len(self.faults)} faults ({self.under_load} under load): lost "
-                f"{self.lost}, applied twice {self.applied_twice}, unexpected "
+                f"{self.lost} (accepted {self.accepted_missing}, customer copies "
+                f"{self.copies_behind}, order copies {self.order_copies_missing}, plans "
+                f"{self.plans_missing}, paid revenue {self.revenue_short}), applied twice "
+                f"{self.applied_twice} (paid revenue {self.revenue_doubled}), unexpected "
                 f"{self.unexpected}, key doubles "
                 f"{sum(self.key_doubles.values())} {self.key_doubles}, 5xx {self.five_xx} "
                 f"({len(self.five_xx_outside_window)} outside the window), backlog "
@@ -377,7 +468,8 @@ class Figures:
 def settle_and_count(platform: Platform, load: Load, faults: list[Fault], seconds: float,
                      rpc_timeout: float, drain_deadline: float = 120) -> Figures:
     """Wait (up to ``drain_deadline``) until every copy caught up and every queue is
-    empty, then count."""
+    empty, or until nothing is left that could still arrive (every handler queue, retry
+    queue and outbox empty, three checks in a row), then count."""
     tally, run = load.tally, load.run_id
     customer_db, sales_db = platform.db_urls["customer"], platform.db_urls["sales"]
     billing_db = platform.db_urls["billing"]
@@ -402,7 +494,29 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
                                        "payment_plans WHERE order_id = ANY(%s)", confirmed)}
         return len(set(confirmed) - planned)
 
+    docs_db = platform.db_urls.get("docs")
+    order_ids = list(tally.orders.values())
+
+    def order_copies_missing() -> int:
+        if docs_db is None:
+            return 0
+        copied = {r[0] for r in _rows(docs_db, "SELECT id FROM sales_records WHERE "
+                                      "kind = 'order' AND id = ANY(%s)", order_ids)}
+        return len(set(order_ids) - copied)
+
+    def revenue() -> tuple[int, int]:
+        """(customers short of their payments, customers counting one twice): the
+        customer service's paid revenue against the payments billing holds."""
+        held = dict(_rows(billing_db, "SELECT customer_id, sum(amount) FROM payments "
+                          "WHERE customer_id = ANY(%s) GROUP BY customer_id", ids))
+        counted = dict(_rows(customer_db, "SELECT id, paid_revenue FROM customers "
+                             "WHERE id = ANY(%s)", ids))
+        short = sum(1 for c, paid in held.items() if counted.get(c, Decimal(0)) < paid)
+        doubled = sum(1 for c, paid in held.items() if counted.get(c, Decimal(0)) > paid)
+        return short, doubled
+
     seen: dict[str, int] = {}
+    quiet: list[bool] = []
 
     def settled() -> bool:
         # the figure is the backlog when everything caught up: events made afterwards
@@ -410,7 +524,13 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
         seen.clear()
         seen.update(queue_depths(platform))
         backlog = sum(n for q, n in seen.items() if not q.endswith(".dlq"))
-        return backlog == 0 and not any(behind().values()) and plans_missing() == 0
+        if backlog == 0 and not any(behind().values()) and plans_missing() == 0 \
+                and order_copies_missing() == 0 and revenue()[0] == 0:
+            return True
+        # an event in flight is in an outbox or in a queue (ready or unacknowledged):
+        # with neither, what is missing is lost, not late
+        quiet.append(backlog == 0 and outbox_rows(platform) == 0)
+        return len(quiet) >= 3 and all(quiet[-3:])
 
     drain_started = time.monotonic()
     with contextlib.suppress(TimeoutError):  # counted below: what did not settle is lost
@@ -426,12 +546,17 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
     missing += sum(1 for i, name in tally.renamed.items() if names.get(i) != name)
     missing += len(set(tally.orders.values()) - set(orders))
     missing += sum(1 for o in confirmed if orders.get(o) != "confirmed")
+    payments = dict(_rows(billing_db, "SELECT customer_id, count(*) FROM payments "
+                          "WHERE customer_id = ANY(%s) GROUP BY customer_id", ids))
+    missing += sum(1 for c in tally.paid if not payments.get(c))
+    revenue_short, revenue_doubled = revenue()
 
     twice = sum(n - 1 for (n,) in _rows(
         billing_db, "SELECT count(*) FROM payment_plans WHERE order_id = ANY(%s) "
         "GROUP BY order_id HAVING count(*) > 1", confirmed))
     twice += sum(n - 1 for (n,) in _rows(
         billing_db, "SELECT count(*) FROM invoices GROUP BY number HAVING count(*) > 1"))
+    twice += revenue_doubled
     unexpected = _rows(billing_db, "SELECT count(*) FROM payment_plans "
                        "WHERE NOT (order_id = ANY(%s))", confirmed)[0][0]
     key_doubles = {
@@ -442,6 +567,7 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
         "order": sum(n - 1 for (n,) in _rows(
             sales_db, "SELECT count(*) FROM orders WHERE key_terms LIKE %s "
             "GROUP BY key_terms HAVING count(*) > 1", f"{run}-%")),
+        "payment": sum(n - 1 for n in payments.values() if n > 1),  # one per customer
     }
 
     def in_window(when: float) -> bool:
@@ -453,7 +579,8 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
         under_load=sum(1 for f in faults if f.started < load.ended),
         faults=[f"{f} ×{f.hit}" for f in faults], failed_units=tally.failed_units,
         accepted_missing=missing, copies_behind=behind(), plans_missing=plans_missing(),
-        applied_twice=twice, unexpected=int(unexpected), key_doubles=key_doubles,
+        order_copies_missing=order_copies_missing(), revenue_short=revenue_short,
+        revenue_doubled=revenue_doubled, applied_twice=twice, unexpected=int(unexpected), key_doubles=key_doubles,
         five_xx=len(tally.errors),
         five_xx_outside_window=[e for e in tally.errors if not in_window(e[0])],
         backlog=sum(n for q, n in depths.items() if not q.endswith(".dlq")),
