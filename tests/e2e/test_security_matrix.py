@@ -199,10 +199,14 @@ Entry = tuple[str, str, str, int]
 
 
 def audit_entries(platform: Platform, actor_ids: list[str]) -> Counter[Entry]:
-    with psycopg2.connect(platform.db_urls["gateway"]) as conn, conn.cursor() as cur:
-        cur.execute("SELECT actor_id, method, path, status FROM audit_log "
-                    "WHERE actor_id = ANY(%s)", (actor_ids,))
-        return Counter(cur.fetchall())
+    conn = psycopg2.connect(platform.db_urls["gateway"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT actor_id, method, path, status FROM audit_log "
+                        "WHERE actor_id = ANY(%s)", (actor_ids,))
+            return Counter(cur.fetchall())
+    finally:
+        conn.close()
 
 
 def wait_audited(platform: Platform, expected: Counter[Entry]) -> None:
