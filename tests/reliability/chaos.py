@@ -147,32 +147,50 @@ def terminate_backends(db_url: str) -> int:
         conn.close()
 
 
-# service -> (the table one of its event handlers writes, a column only that handler's
-# UPDATE sets): the customer service's payment.received handler adds to paid_revenue
-APPLYING = {"customer": ("customers", "paid_revenue")}
+# service -> (the table one of its event handlers writes, columns only that handler's
+# UPDATEs set): the customer service's payment.received handler counts the orders paid
+# (when the payment reached one) and adds to the paid revenue; whichever its first
+# flush writes is the statement that waits
+APPLYING = {"customer": ("customers", ("paid_orders", "paid_revenue"))}
 
 
-def _applying(db_url: str, column: str) -> int:
-    """Sessions of ``db_url``'s database waiting on a lock in an UPDATE that sets
-    ``column``: handlers caught applying an event."""
+def _waiting(db_url: str) -> list[str]:
+    """The statements of ``db_url``'s database's sessions waiting on a lock."""
     database = db_url.rsplit("/", 1)[1]
-    return int(_rows(db_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                     "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE%%' "
-                     "AND query ~* %s", database, rf"\m{re.escape(column)}\s*=")[0][0])
+    return [r[0] for r in _rows(db_url, "SELECT query FROM pg_stat_activity WHERE "
+                                "datname = %s AND wait_event_type = 'Lock'", database)]
 
 
-def ack_lost(platform: Platform, service: str, pid: int) -> int:
-    """The ``unacked`` fault: hold the handler's table until a handler waits on it, close
-    the service's AMQP connections (the broker requeues what it had not acked), let the
-    handler commit. Returns how many handlers were caught applying."""
-    table, column = APPLYING[service]
+def _applying(db_url: str, columns: tuple[str, ...]) -> int:
+    """Sessions waiting on a lock in an UPDATE that sets one of ``columns``: handlers
+    caught applying an event."""
+    sets = re.compile(rf"^\s*UPDATE\b.*\b({'|'.join(map(re.escape, columns))})\s*=",
+                      re.IGNORECASE | re.DOTALL)
+    return sum(1 for query in _waiting(db_url) if sets.search(query))
+
+
+# service -> the service whose event its APPLYING handler applies
+APPLIES_FROM = {"customer": "billing"}
+
+
+def ack_lost(platform: Platform, service: str, pid: int, poke: Poke) -> int:
+    """The ``unacked`` fault: hold the handler's table, make sure an event for it is on
+    its way (``poke``), wait until a handler waits on the table, close the service's AMQP
+    connections (the broker requeues what it had not acked), let the handler commit.
+    Returns how many handlers were caught applying."""
+    table, columns = APPLYING[service]
     db_url = platform.db_urls[service]
     lock = psycopg2.connect(db_url)
     try:
         with lock.cursor() as cur:
             cur.execute(f"LOCK TABLE {table} IN SHARE MODE")  # noqa: S608 - our constant
-        caught = wait_until(lambda: _applying(db_url, column), 60,
-                            f"a {service} handler applying an event")
+        poke(APPLIES_FROM[service])
+        try:
+            caught = wait_until(lambda: _applying(db_url, columns), 60,
+                                f"a {service} handler applying an event")
+        except TimeoutError as exc:
+            waiting = [q[:120] for q in _waiting(db_url)]
+            raise TimeoutError(f"{exc}; waiting on the lock: {waiting}") from None
         close_amqp_connections(platform, pid)
     finally:
         lock.rollback()
@@ -180,9 +198,17 @@ def ack_lost(platform: Platform, service: str, pid: int) -> int:
     return int(caught)
 
 
-def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None]) -> None:
+# makes one write whose event the named service publishes (Load.poke)
+Poke = Callable[[str], None]
+
+
+def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None],
+           poke: Poke | None = None) -> None:
     """Inject ``fault`` and wait for the service to be ready again. ``load_moved`` returns
-    once the load has made progress (answered requests) while the fault holds."""
+    once the load has made progress (answered requests) while the fault holds. ``poke``
+    makes the write a fault needs to tell, whether or not the load still runs: a
+    publisher's next event after its connections were dropped (``amqp``), an event being
+    applied when the ack is lost (``unacked``)."""
     fault.started = time.monotonic()
     if fault.service == "*":  # the broker drops every connection: a broker restart
         assert fault.kind == "amqp"
@@ -208,11 +234,14 @@ def inject(platform: Platform, fault: Fault, load_moved: Callable[[], None]) -> 
     elif fault.kind == "amqp":
         assert proc.popen is not None
         fault.hit = close_amqp_connections(platform, proc.popen.pid)
+        if poke is not None and fault.service in POKES:
+            poke(fault.service)
     elif fault.kind == "pg":
         fault.hit = terminate_backends(platform.db_urls[fault.service])
     elif fault.kind == "unacked":
         assert proc.popen is not None
-        fault.hit = ack_lost(platform, fault.service, proc.popen.pid)
+        assert poke is not None
+        fault.hit = ack_lost(platform, fault.service, proc.popen.pid, poke)
     else:
         raise ValueError(fault.kind)
     platform.wait_service_ready(fault.service, timeout=120)
@@ -239,6 +268,11 @@ def short_faults() -> list[Fault]:
 
 
 # -- load ---------------------------------------------------------------------------------
+# the services Load.poke can make publish an event: an order (order.created), a payment
+# (payment.received)
+POKES = ("sales", "billing")
+
+
 def ready_seller(platform: Platform) -> Seller:
     """A rep with customers and a product; retried while the services, just started on a
     busy machine, still answer 503."""
@@ -264,6 +298,8 @@ class Tally:
     orders: dict[str, str] = field(default_factory=dict)  # key -> id
     confirmed: set[str] = field(default_factory=set)
     paid: dict[str, Decimal] = field(default_factory=dict)  # customer id -> amount
+    payments: set[str] = field(default_factory=set)  # references of accepted payments
+    pokes: int = 0  # writes made for the faults (Load.poke), not part of a unit
     failed_units: list[str] = field(default_factory=list)
     answered: int = 0
     operations: int = 0
@@ -349,16 +385,46 @@ class Load:
             with self.tally.lock:
                 self.tally.confirmed.add(order_id)
             amount = Decimal(10 + i % 7) + Decimal("0.50")
-            r = self._send(c, "POST", "/api/v1/payments", {201}, json={
-                "customer_id": customer["id"], "amount": str(amount), "currency": "CNY",
-                "method": "bank_transfer", "received_at": datetime.now(UTC).isoformat()},
-                headers={"Idempotency-Key": f"{key}-p",
-                         "Authorization": f"Bearer {self.cashier}"})
-            assert r.status_code == 201, r.text
+            self._pay(c, customer["id"], amount, f"{key}-p")
             with self.tally.lock:
                 self.tally.paid[customer["id"]] = amount
                 self.tally.operations += 5
                 self.done += 1
+
+    def _pay(self, c: httpx.Client, customer_id: str, amount: Decimal, key: str) -> None:
+        """Record a payment as the finance clerk, ``key`` its Idempotency-Key and
+        reference."""
+        r = self._send(c, "POST", "/api/v1/payments", {201}, json={
+            "customer_id": customer_id, "amount": str(amount), "currency": "CNY",
+            "method": "bank_transfer", "received_at": datetime.now(UTC).isoformat(),
+            "reference": key},
+            headers={"Idempotency-Key": key, "Authorization": f"Bearer {self.cashier}"})
+        assert r.status_code == 201, r.text
+        with self.tally.lock:
+            self.tally.payments.add(key)
+
+    def poke(self, service: str) -> None:
+        """One write, outside the units, whose event ``service`` publishes: an order for
+        (sales) or a payment from (billing) a customer of this run. A fault that needs an
+        event to tell makes one, so it tells even when it comes after the load's end."""
+        with self.tally.lock:
+            self.tally.pokes += 1
+            n = self.tally.pokes
+            customer_id = next(iter(self.tally.customers.values()))
+        key = f"{self.run_id}-poke{n}"
+        headers = {"Authorization": f"Bearer {self.who.token}"}
+        with httpx.Client(base_url=self.platform.base_url, headers=headers, timeout=60) as c:
+            if service == "billing":
+                self._pay(c, customer_id, Decimal("1.25"), key)
+                return
+            assert service == "sales", service
+            r = self._send(c, "POST", "/api/v1/orders", {201}, json={
+                "customer_id": customer_id, "currency": "CNY", "key_terms": key,
+                "lines": [{"product_id": self.who.product_id, "quantity": "1"}]},
+                headers={"Idempotency-Key": key})
+            assert r.status_code == 201, r.text
+            with self.tally.lock:
+                self.tally.orders[key] = r.json()["id"]
 
     def run(self, faults: list[Fault]) -> float:
         """Run the load with ``faults`` injected along it; the wall time in seconds."""
@@ -373,7 +439,7 @@ class Load:
                     answered = self.tally.answered
                     inject(self.platform, fault, lambda a=answered: wait_until(  # type: ignore[misc]
                         lambda: self.tally.answered >= a + 2 * self.concurrency or
-                        self.done >= self.units, 60, "load moves on"))
+                        self.done >= self.units, 60, "load moves on"), self.poke)
             except BaseException as exc:  # noqa: BLE001 - reported by run()
                 errors.append(exc)
 
@@ -579,9 +645,10 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
     missing += sum(1 for i, name in tally.renamed.items() if names.get(i) != name)
     missing += len(set(tally.orders.values()) - set(orders))
     missing += sum(1 for o in confirmed if orders.get(o) != "confirmed")
-    payments = dict(_rows(billing_db, "SELECT customer_id, count(*) FROM payments "
-                          "WHERE customer_id = ANY(%s) GROUP BY customer_id", ids))
-    missing += sum(1 for c in tally.paid if not payments.get(c))
+    payments = dict(_rows(billing_db, "SELECT reference, count(*) FROM payments "
+                          "WHERE reference = ANY(%s) GROUP BY reference",
+                          sorted(tally.payments)))
+    missing += len(tally.payments - set(payments))
     revenue_short, revenue_doubled = revenue()
 
     twice = sum(n - 1 for (n,) in _rows(
@@ -600,7 +667,7 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
         "order": sum(n - 1 for (n,) in _rows(
             sales_db, "SELECT count(*) FROM orders WHERE key_terms LIKE %s "
             "GROUP BY key_terms HAVING count(*) > 1", f"{run}-%")),
-        "payment": sum(n - 1 for n in payments.values() if n > 1),  # one per customer
+        "payment": sum(n - 1 for n in payments.values() if n > 1),  # by reference
     }
 
     def in_window(when: float) -> bool:
