@@ -393,13 +393,21 @@ class Load:
 
     def _pay(self, c: httpx.Client, customer_id: str, amount: Decimal, key: str) -> None:
         """Record a payment as the finance clerk, ``key`` its Idempotency-Key and
-        reference."""
+        reference. Billing takes writes, so a billing killed between a payment's commit
+        and keeping its answer answers the retry 409 ``idempotency_answer_lost`` (applied,
+        never applied again): the clerk looks the payment up, as the answer says to."""
+        cashier = {"Authorization": f"Bearer {self.cashier}"}
         r = self._send(c, "POST", "/api/v1/payments", {201}, json={
             "customer_id": customer_id, "amount": str(amount), "currency": "CNY",
             "method": "bank_transfer", "received_at": datetime.now(UTC).isoformat(),
-            "reference": key},
-            headers={"Idempotency-Key": key, "Authorization": f"Bearer {self.cashier}"})
-        assert r.status_code == 201, r.text
+            "reference": key}, headers={"Idempotency-Key": key, **cashier})
+        if _answer_lost(r):
+            listed = c.get("/api/v1/payments", params={"customer_id": customer_id,
+                                                       "limit": 100}, headers=cashier)
+            assert listed.status_code == 200, listed.text
+            assert [p for p in listed.json()["items"] if p["reference"] == key], r.text
+        else:
+            assert r.status_code == 201, r.text
         with self.tally.lock:
             self.tally.payments.add(key)
 
@@ -687,6 +695,15 @@ def settle_and_count(platform: Platform, load: Load, faults: list[Fault], second
         backlog=sum(n for q, n in depths.items() if not q.endswith(".dlq")),
         dead_lettered=sum(n for q, n in depths.items() if q.endswith(".dlq")),
         drain_seconds=drain_seconds, statuses=dict(tally.statuses))
+
+
+def _answer_lost(r: httpx.Response) -> bool:
+    """409 ``idempotency_answer_lost``: applied under this key, its answer lost."""
+    if r.status_code != 409:
+        return False
+    with contextlib.suppress(ValueError):
+        return bool(r.json().get("code") == "idempotency_answer_lost")
+    return False
 
 
 def _in_progress(r: httpx.Response) -> bool:

@@ -46,6 +46,8 @@ def chaos_with(tmp: Path, switch: str) -> tuple[Figures, list[Fault]]:
         seconds = load.run(faults)
         figures = settle_and_count(platform, load, faults, seconds, RPC_TIMEOUT)
     print(f"{switch}: {figures.line()}")
+    for failure in figures.failed_units[:5]:
+        print(f"  failed unit {failure}")
     return figures, faults
 
 
