@@ -347,12 +347,12 @@ def test_every_successful_write_and_export_is_audited(platform: Platform,
             "code": f"AUD-{tag}", "name": "审计产品", "unit": "件", "currency": "CNY",
             "list_price": "99.90", "tax_rate": "0.13"}))
     with _recording(platform, rep, confidential, succeeded) as c:
-        customer = _made(c.post("/api/v1/customers", json={"name": f"审计客户{tag}",
-                                                           "kind": "person"}))
+        customer = _made(c.post("/api/v1/customers", json={"name": f"审计客户{tag}有限公司",
+                                                           "kind": "company"}))
         confidential |= {f"/api/v1/customers/{customer['id']}",
                          f"/api/v1/customers/{customer['id']}/contacts"}
         customer = _made(c.patch(f"/api/v1/customers/{customer['id']}",
-                                 json={"name": f"审计客户{tag}-改"},
+                                 json={"name": f"审计客户{tag}股份有限公司"},
                                  headers={"If-Match": f'"{customer["version"]}"'}), 200)
         contact = _made(c.post(f"/api/v1/customers/{customer['id']}/contacts", json={
             "name": "王总", "phones": ["139 0000 0000"]}))
