@@ -6,7 +6,8 @@ A *unit* of load is one customer's story, five API writes: create the customer
 (``Idempotency-Key``), confirm the order, record the customer's payment (finance,
 ``Idempotency-Key``). A client retries what failed with a 5xx or a lost connection, as a
 real client would, with the same key; a retried rename or confirmation that finds its
-first attempt applied (412 / 409) reads the record back.
+first attempt applied (412 / 409) reads the record back, and so does a create answered
+409 ``idempotency_answer_lost`` (applied by a process killed before it kept the answer).
 
 The payment is there for the inbox: the customer service adds each ``payment.received``
 to the customer's paid revenue, an effect that is not idempotent by itself (the copies,
@@ -356,7 +357,14 @@ class Load:
             r = self._send(c, "POST", "/api/v1/customers", {201},
                            json={"name": self.name(key), "kind": "person"},
                            headers={"Idempotency-Key": f"{key}-c"})
-            assert r.status_code == 201, r.text
+            if _answer_lost(r):  # applied by a process killed before answering: look it up
+                found = [x for x in c.get("/api/v1/customers", params={
+                    "q": self.name(key), "limit": 10}).json()["items"]
+                    if x["name"] == self.name(key)]
+                assert len(found) == 1, r.text
+                r = c.get(f"/api/v1/customers/{found[0]['id']}")
+            else:
+                assert r.status_code == 201, r.text
             customer = r.json()
             self.tally.customers[key] = customer["id"]
             new_name = f"{self.name(key)}-改"
@@ -375,8 +383,15 @@ class Load:
                 "payment_terms": {"installments": [{"percent": "30", "due_days": 0},
                                                    {"percent": "70", "due_days": 60}]}},
                 headers={"Idempotency-Key": f"{key}-o"})
-            assert r.status_code == 201, r.text
-            order_id = r.json()["id"]
+            if _answer_lost(r):
+                found = [o["id"] for o in c.get("/api/v1/orders", params={
+                    "customer_id": customer["id"], "limit": 10}).json()["items"]
+                    if o["key_terms"] == key]
+                assert len(found) == 1, r.text
+                order_id = found[0]
+            else:
+                assert r.status_code == 201, r.text
+                order_id = r.json()["id"]
             self.tally.orders[key] = order_id
             r = self._send(c, "POST", f"/api/v1/orders/{order_id}/confirm", {200, 409})
             if r.status_code == 409:
