@@ -68,8 +68,8 @@ k8s-validate: $(STAMP)
 	$(BIN)/python scripts/k8s_manifests.py check
 	$(BIN)/pytest -q tests/unit/test_k8s_manifests.py
 
-# Chaos under load, the full run (docs/reliability.md): UNITS=2500 is 10,000 API writes.
-UNITS ?= 2500
+# Chaos under load, the full run (docs/reliability.md): UNITS=2000 is 10,000 API writes.
+UNITS ?= 2000
 chaos: $(STAMP) infra-check
 	$(BIN)/python bench/chaos.py --units $(UNITS)
 

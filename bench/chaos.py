@@ -1,5 +1,5 @@
 """Chaos under load, the full run (issue 26 R1; ``make chaos``): ``--units`` customer
-stories (four API writes each: 2,500 units are 10,000 operations) through the gateway
+stories (five API writes each: 2,000 units are 10,000 operations) through the gateway
 over every service while the faults below are injected, then counted from each service's
 own tables (see :mod:`tests.reliability.chaos`). Prints the figures for
 ``docs/reliability.md``; exits 1 if anything was lost, applied twice or unexpected.
@@ -7,9 +7,10 @@ own tables (see :mod:`tests.reliability.chaos`). Prints the figures for
 Faults, spread over the run: the broker drops every connection 5 times (a broker
 restart, on our vhost), 5 SIGKILLs and 5 SIGTERMs (rolling restarts) of service replicas
 — the creating services too, unlike the short test — one freeze (SIGSTOP past the RPC
-timeout) and PostgreSQL sessions cut (``pg_terminate_backend``).
+timeout), PostgreSQL sessions cut (``pg_terminate_backend``) and the customer service's
+connections dropped while it applies a payment (``unacked``: redelivered after commit).
 
-    .venv/bin/python bench/chaos.py [--units 2500] [--concurrency 8]
+    .venv/bin/python bench/chaos.py [--units 2000] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def faults() -> list[Fault]:
     plan += [("amqp", "*")] * 5
     plan += [("kill", s) for s in (consumers + creators)[:5]]
     plan += [("term", s) for s in (creators + consumers)[:5]]
-    plan += [("freeze", consumers[-1]), ("pg", "billing"), ("pg", "sales")]
+    plan += [("freeze", consumers[-1]), ("pg", "billing"), ("pg", "sales"),
+             ("unacked", "customer")]
     # interleaved so that no two of a kind come together
     order = sorted(range(len(plan)), key=lambda i: (i % 5, i))
     return [Fault(kind, service, (n + 1) / (len(plan) + 2))
@@ -46,7 +48,7 @@ def faults() -> list[Fault]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--units", type=int, default=2500)
+    parser.add_argument("--units", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, running_platform(

@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +48,26 @@ class PlatformSettings(BaseSettings):
     # the same transaction: a copy is that much later, a busy stream far cheaper
     event_batch_linger_ms: float = Field(20.0, alias="CRM_EVENT_BATCH_LINGER_MS")
     jwt_secret: str = Field(DEV_SECRET, alias="CRM_JWT_SECRET")
+    # Test-only switches that break a delivery guarantee on purpose, so the chaos harness
+    # can show it would catch the breakage (issue 26 R2). Honoured only with CRM_TESTING=1
+    # outside production; set any other way, the process refuses to start.
+    # NO_OUTBOX: events are not written to the outbox with the state change, only
+    # published after the commit (lost if that publish fails or the process dies first).
+    # NO_INBOX: consumers record no inbox mark, so a redelivered event is applied again.
+    testing: bool = Field(False, alias="CRM_TESTING")
+    test_unsafe_no_outbox: bool = Field(False, alias="CRM_TEST_UNSAFE_NO_OUTBOX")
+    test_unsafe_no_inbox: bool = Field(False, alias="CRM_TEST_UNSAFE_NO_INBOX")
+
+    @model_validator(mode="after")
+    def _unsafe_only_in_tests(self) -> PlatformSettings:
+        switches = {"CRM_TEST_UNSAFE_NO_OUTBOX": self.test_unsafe_no_outbox,
+                    "CRM_TEST_UNSAFE_NO_INBOX": self.test_unsafe_no_inbox}
+        unsafe = [name for name, on in switches.items() if on]
+        if unsafe and (not self.testing or self.is_production):
+            raise ValueError(f"{', '.join(unsafe)} break delivery guarantees and are for the "
+                             "chaos tests only: refused unless CRM_TESTING=1 and CRM_ENV is "
+                             "not production")
+        return self
 
     @property
     def is_production(self) -> bool:

@@ -1,5 +1,6 @@
-"""S1 (authorization matrix), S7 (denied attempts audited) and the class rule of #28
-(every error is RFC 9457 problem+json with a ``code`` and the response's status).
+"""S1 (authorization matrix), S7 (denied attempts, successful writes and exports
+audited; the audit log not editable) and the class rule of #28 (every error is RFC 9457
+problem+json with a ``code`` and the response's status).
 
 Generated: every operation in the gateway's OpenAPI × every role of the permission
 table (``crm_platform.permissions``). An operation's permission comes from the route
@@ -7,7 +8,10 @@ table, or from the ``require(...)`` dependency of a hand-written operation; an
 operation whose permission cannot be found fails the test, so an endpoint added later
 is covered or noticed. A role that lacks the permission gets 403 problem+json
 (``permission_denied``) before its body is even validated; a role that holds it never
-gets 403 nor a 5xx for the same call. Every denied call leaves an audit entry.
+gets 403 nor a 5xx for the same call. Every denied call leaves an audit entry, and so
+does every write that succeeded and every confidential read (exports, archives) that
+answered: counted per user against the audit log, in the matrix and in a story of
+successful writes across every service.
 
 Scope: records of a rep in a sub-team are never returned to a rep or manager of a
 sibling team, in any list, report, export or search (every parameterless GET), nor by
@@ -22,7 +26,7 @@ import os
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +101,7 @@ class Operation:
     json_body: bool
     multipart: bool
     streamed: bool
+    confidential: bool = False  # OpenAPI ``x-confidential``: every call audited
 
     @property
     def acts_without_a_target(self) -> bool:
@@ -129,7 +134,8 @@ def secured_operations(spec: dict[str, Any]) -> list[tuple[Operation, str]]:
             ops.append((Operation(op["operationId"], method.upper(), template,
                                   "application/json" in content,
                                   "multipart/form-data" in content,
-                                  "application/octet-stream" in content), template))
+                                  "application/octet-stream" in content,
+                                  bool(op.get("x-confidential"))), template))
     return ops
 
 
@@ -186,6 +192,38 @@ def test_the_sample_of_roles_is_denied_and_granted_something(openapi: dict[str, 
     assert len(both) > len(secured_operations(openapi)) // 2
 
 
+# the methods the gateway audits whatever the operation (gateway.middleware.WRITES)
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# (actor id, method, path, status) of a call the audit log must hold
+Entry = tuple[str, str, str, int]
+
+
+def audit_entries(platform: Platform, actor_ids: list[str]) -> Counter[Entry]:
+    conn = psycopg2.connect(platform.db_urls["gateway"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT actor_id, method, path, status FROM audit_log "
+                        "WHERE actor_id = ANY(%s)", (actor_ids,))
+            return Counter(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def wait_audited(platform: Platform, expected: Counter[Entry]) -> None:
+    """Until every entry of ``expected`` is in the audit log as often (the writer flushes
+    in batches); fails naming the missing ones."""
+    actors = sorted({actor for actor, *_ in expected})
+    missing: list[Counter[Entry]] = []
+
+    def audited() -> bool:
+        missing[:] = [expected - audit_entries(platform, actors)]
+        return not missing[0]
+    try:
+        wait_until(audited, 30, "an audit entry for every successful write and export")
+    except TimeoutError:
+        raise AssertionError(f"not audited: {sorted(missing[0].elements())[:20]}") from None
+
+
 @dataclass
 class Tally:
     calls: int = 0
@@ -199,6 +237,7 @@ def test_authorization_matrix(platform: Platform, openapi: dict[str, Any],
     permissions = operation_permissions()
     tally = Tally()
     denied_per_user: Counter[str] = Counter()
+    succeeded: Counter[Entry] = Counter()  # writes and confidential reads that answered
     failures: list[str] = []
     operations = secured_operations(openapi)
     for role, user in users.items():
@@ -210,8 +249,11 @@ def test_authorization_matrix(platform: Platform, openapi: dict[str, Any],
                     tally.skipped += 1
                     continue
                 where = f"{role} {op.method} {template} ({op.id}, {permission})"
-                r = call(c, op, _fill(template))
+                path = _fill(template)
+                r = call(c, op, path)
                 tally.calls += 1
+                if r.status_code < 400 and (op.method in WRITES or op.confidential):
+                    succeeded[(user["id"], op.method, "/api/v1" + path, r.status_code)] += 1
                 try:
                     assert r.status_code < 500, f"{where}: {r.status_code} {r.text[:300]}"
                     if r.status_code >= 400:
@@ -245,7 +287,109 @@ def test_authorization_matrix(platform: Platform, openapi: dict[str, Any],
                 conn.commit()
                 return dict(cur.fetchall()) == dict(denied_per_user)
         wait_until(audited, 30, "an audit entry for every 403")
-    print(f"\nmatrix: {len(operations)} operations × {len(users)} roles: {tally}")
+    # S7: and every write that succeeded, every confidential read (an export) answered
+    wait_audited(platform, succeeded)
+    writes = sum(n for (_, method, _, _), n in succeeded.items() if method in WRITES)
+    print(f"\nmatrix: {len(operations)} operations × {len(users)} roles: {tally}; audited: "
+          f"{sum(denied_per_user.values())} denials, {writes} successful writes, "
+          f"{sum(succeeded.values()) - writes} confidential reads")
+
+
+def _recording(platform: Platform, user: dict[str, Any], confidential: set[str],
+               succeeded: Counter[Entry]) -> httpx.Client:
+    """A client of ``user`` noting each write that succeeded and each successful call of
+    an operation in ``confidential`` (by path) in ``succeeded``."""
+    def note(r: httpx.Response) -> None:
+        method, path = r.request.method, r.request.url.path
+        if r.status_code < 400 and (method in WRITES or path in confidential):
+            succeeded[(user["id"], method, path, r.status_code)] += 1
+    return httpx.Client(base_url=platform.base_url, timeout=60,
+                        headers={"Authorization": f"Bearer {user['token']}"},
+                        event_hooks={"response": [note]})
+
+
+def _made(r: httpx.Response, status: int = 201) -> dict[str, Any]:
+    assert r.status_code == status, f"{r.request.method} {r.request.url.path}: {r.text[:300]}"
+    return dict(r.json())
+
+
+def _made_once_ready(send: Callable[[], httpx.Response], status: int = 201
+                     ) -> dict[str, Any]:
+    """``send()`` until it answers ``status``: a service may not have its copy of a
+    customer made a moment ago yet (404), or be busy (503). Only the answered call
+    counts as a successful write."""
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        answers.append(send())
+        return answers[-1].status_code == status or answers[-1].status_code not in (404, 503)
+    wait_until(answered, 60, "the write answered")
+    return _made(answers[-1], status)
+
+
+def test_every_successful_write_and_export_is_audited(platform: Platform,
+                                                      openapi: dict[str, Any]) -> None:
+    """S7: a story of writes that succeed across every service, by a rep, a finance
+    clerk and an admin, plus an export and confidential reads; each answered call is in
+    the audit log (the matrix's successes are counted in ``test_authorization_matrix``,
+    but with bodies no schema accepts few of its writes succeed)."""
+    marked = {op["operationId"] for entries in openapi["paths"].values()
+              for op in entries.values() if isinstance(op, dict) and op.get("x-confidential")}
+    assert {"export_customers", "get_customer", "list_contacts"} <= marked
+    rep, finance = platform.new_user(["sales_rep"]), platform.new_user(["finance"])
+    platform.admin().close()
+    admin = {"id": _me(platform, platform.tokens["admin"]), "token": platform.tokens["admin"]}
+    succeeded: Counter[Entry] = Counter()
+    confidential: set[str] = {"/api/v1/customers/export"}
+    tag = uuid.uuid4().hex[:8]
+    with _recording(platform, admin, confidential, succeeded) as c:
+        product = _made(c.post("/api/v1/products", json={
+            "code": f"AUD-{tag}", "name": "审计产品", "unit": "件", "currency": "CNY",
+            "list_price": "99.90", "tax_rate": "0.13"}))
+    with _recording(platform, rep, confidential, succeeded) as c:
+        customer = _made(c.post("/api/v1/customers", json={"name": f"审计客户{tag}有限公司",
+                                                           "kind": "company"}))
+        confidential |= {f"/api/v1/customers/{customer['id']}",
+                         f"/api/v1/customers/{customer['id']}/contacts"}
+        customer = _made(c.patch(f"/api/v1/customers/{customer['id']}",
+                                 json={"name": f"审计客户{tag}股份有限公司"},
+                                 headers={"If-Match": f'"{customer["version"]}"'}), 200)
+        contact = _made(c.post(f"/api/v1/customers/{customer['id']}/contacts", json={
+            "name": "王总", "phones": ["139 0000 0000"]}))
+        contact_path = f"/api/v1/customers/{customer['id']}/contacts/{contact['id']}"
+        _made(c.patch(contact_path, json={"name": "王总监"}), 200)
+        _made(c.delete(contact_path), 200)
+        _made(c.post("/api/v1/leads", json={"name": f"审计线索{tag}",
+                                            "estimated_amount": "6000", "note": "展会"}))
+        order = _made_once_ready(lambda: c.post("/api/v1/orders", json={
+            "customer_id": customer["id"], "currency": "CNY",
+            "lines": [{"product_id": product["id"], "quantity": "2"}]}))
+        _made_once_ready(lambda: c.post(f"/api/v1/orders/{order['id']}/confirm"), 200)
+        _made_once_ready(lambda: c.post("/api/v1/tickets", json={
+            "customer_id": customer["id"], "category": "fault", "channel": "phone",
+            "subject": "空调不制冷", "description": "客户来电：空调开机后不制冷"}))
+        _made(c.post("/api/v1/documents", json={"title": f"审计合同{tag}",
+                                                "category": "contract",
+                                                "level": "confidential"}))
+        _made(c.get(f"/api/v1/customers/{customer['id']}"), 200)
+        _made(c.get(f"/api/v1/customers/{customer['id']}/contacts"), 200)
+    with _recording(platform, finance, confidential, succeeded) as c:
+        _made_once_ready(lambda: c.post("/api/v1/payments", json={
+            "customer_id": customer["id"], "amount": "50.00", "currency": "CNY",
+            "method": "bank_transfer", "received_at": "2026-12-01T10:00:00+08:00"}))
+    with _recording(platform, admin, confidential, succeeded) as c:
+        export = c.get("/api/v1/customers/export")
+        assert export.status_code == 200, export.text[:300]
+    writes = sum(n for (_, method, _, _), n in succeeded.items() if method in WRITES)
+    assert writes == 12 and sum(succeeded.values()) == 15, succeeded
+    wait_audited(platform, succeeded)
+    print(f"\naudited: {writes} successful writes (customer, sales, billing, service desk, "
+          f"documents), 1 export, 2 confidential reads: 100 %")
+
+
+def _me(platform: Platform, token: str) -> str:
+    with platform.client(token) as c:
+        return str(_made(c.get("/api/v1/me"), 200)["id"])
 
 
 def test_every_operation_without_credentials_is_a_401_problem(

@@ -110,6 +110,11 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
             grace_seconds=settings.outbox_grace_seconds,
         )
         self.sweep_interval = settings.outbox_sweep_seconds
+        for switch, on in (("CRM_TEST_UNSAFE_NO_OUTBOX", settings.test_unsafe_no_outbox),
+                           ("CRM_TEST_UNSAFE_NO_INBOX", settings.test_unsafe_no_inbox)):
+            if on:  # a chaos test's (R2); settings refuse it outside CRM_TESTING=1
+                log.warning("%s is on: %s loses its delivery guarantee (test only)",
+                            switch, service)
         ops.register_check("database", self._check_database)
         ops.register_check("broker", self._check_broker)
 
