@@ -169,7 +169,11 @@ def upload_filename(query_name: str | None, disposition: str | None) -> str | No
         return None
     found = _FILENAME_STAR.search(disposition)
     if found:
-        return unquote(found.group(1).strip(), encoding="utf-8", errors="strict")
+        try:
+            return unquote(found.group(1).strip(), encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:  # was a 500
+            raise ValidationFailed("the file name in Content-Disposition is not UTF-8 "
+                                   "once percent-decoded", code="invalid_filename") from None
     found = _FILENAME.search(disposition)
     return found.group(1) if found else None
 
