@@ -1,0 +1,109 @@
+"""S5: schemathesis over every operation of the gateway's OpenAPI, once as an admin and
+once as a sales rep: no answer is a 5xx, and every answer is one the document
+describes (a documented status, its content type, a body matching its schema — the
+errors' problem+json included).
+
+Two parts: every operation on its own with generated parameters and bodies, and
+sequences the state machine builds by following what one answer gives the next
+request (a created record's ``id`` into its read, update and actions).
+
+The platform is one of its own: an admin's generated writes change settings (the
+documents' clock, pool and billing settings, jobs that sweep) that the session's other
+tests read. The caller's own account is never the target of a generated request (a
+generated role change or deactivation of oneself would end the run's token, not find
+a defect).
+
+Deterministic: Hypothesis derandomised, no example database. ``make test`` runs
+``EXAMPLES`` per operation; ``make security`` (``CRM_SECURITY_FULL=1``) many more."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Outside
+from tests.support.infra import REPO
+from tests.support.platform import Platform, running_platform
+
+pytestmark = pytest.mark.e2e
+
+FULL = os.environ.get("CRM_SECURITY_FULL") == "1"
+EXAMPLES = 40 if FULL else 3
+STATEFUL_RUNS = 60 if FULL else 8
+STATEFUL_STEPS = 12 if FULL else 6
+ROLES = ("admin", "sales_rep")
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+          "response_headers_conformance", "response_schema_conformance")
+PHASES = "examples,coverage,fuzzing,stateful" if FULL else "examples,fuzzing,stateful"
+SEED = 26
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory, outside: Outside) -> Iterator[Platform]:
+    with running_platform(tmp_path_factory.mktemp("schemathesis"), **outside.env()) as p:
+        yield p
+
+
+@dataclass
+class Run:
+    operations: int = 0
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    output: str = ""
+
+
+def schemathesis_run(platform: Platform, token: str, protected: list[str], work: Path
+                     ) -> Run:
+    """The schemathesis CLI against the platform's gateway, as the token's holder; what its
+    JUnit report says failed, per operation."""
+    junit = work / "junit.xml"
+    config = work / "schemathesis.toml"
+    config.write_text(f"[phases.stateful]\nmax-steps = {STATEFUL_STEPS}\n")
+    argv = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
+            f"{platform.base_url}/openapi.json",
+            "--header", f"Authorization: Bearer {token}",
+            "--checks", ",".join(CHECKS), "--phases", PHASES, "--mode", "all",
+            "--max-examples", str(EXAMPLES), "--seed", str(SEED),
+            "--generation-database", "none", "--suppress-health-check", "all",
+            "--workers", "2", "--request-timeout", "60", "--no-color",
+            "--report", "junit", "--report-junit-path", str(junit)]
+    env = {**os.environ, "PYTHONPATH": str(REPO),
+           "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
+           "CRM_S5_PROTECTED_USER_IDS": ",".join(protected)}
+    done = subprocess.run(argv, env=env, cwd=work, capture_output=True, text=True,
+                          timeout=3600 if FULL else 1200)
+    run = Run(output=done.stdout + done.stderr)
+    assert junit.exists(), run.output[-5000:]
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        run.operations += 1
+        found = [f"{child.tag}: {child.get('message') or ''}\n{child.text or ''}"
+                 for child in case if child.tag in ("failure", "error")]
+        if found:
+            run.failures[case.get("name") or "?"] = found
+    assert done.returncode == 0 or run.failures, run.output[-5000:]
+    return run
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_operation_answers_as_documented(fuzzed: Platform, role: str,
+                                               tmp_path: Path) -> None:
+    user = fuzzed.new_user([role])
+    admin_id = fuzzed.admin().get("/api/v1/me").json()["id"]
+    spec = httpx.get(f"{fuzzed.base_url}/openapi.json", timeout=30).json()
+    operations = sum(1 for ops in spec["paths"].values() for _ in ops)
+    run = schemathesis_run(fuzzed, user["token"], [user["id"], admin_id], tmp_path)
+    (work_log := tmp_path / "output.txt").write_text(run.output)
+    print(f"schemathesis output: {work_log}")
+    print(run.output[-3000:])
+    report = "\n\n".join(f"== {name}\n" + "\n".join(found)[:3000]
+                         for name, found in sorted(run.failures.items()))
+    assert not run.failures, f"{len(run.failures)} operations failed:\n{report}"
+    # every operation of the document was exercised (and the stateful run, if any)
+    assert run.operations >= operations, (run.operations, operations)
