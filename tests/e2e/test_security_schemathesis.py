@@ -65,7 +65,8 @@ def schemathesis_run(platform: Platform, token: str, protected: list[str], work:
     JUnit report says failed, per operation."""
     junit = work / "junit.xml"
     config = work / "schemathesis.toml"
-    config.write_text(f"[phases.stateful]\nmax-steps = {STATEFUL_STEPS}\n")
+    config.write_text(f"[phases.stateful]\nmax-steps = {STATEFUL_STEPS}\n"
+                      f"[phases.stateful.generation]\nmax-examples = {STATEFUL_RUNS}\n")
     argv = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
             f"{platform.base_url}/openapi.json",
             "--header", f"Authorization: Bearer {token}",
