@@ -92,6 +92,16 @@ def schemathesis_run(platform: Platform, token: str, protected: list[str], work:
     return run
 
 
+def logged_errors(platform: Platform) -> list[str]:
+    """The ERROR lines of the platform's processes (a 5xx's cause), shortened."""
+    lines = []
+    for name, proc in platform.procs.items():
+        for line in proc.log_path.read_text(errors="replace").splitlines():
+            if '"level": "ERROR"' in line:
+                lines.append(f"{name}: {line[-1500:]}")
+    return lines
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_answers_as_documented(fuzzed: Platform, role: str,
                                                tmp_path: Path) -> None:
@@ -105,6 +115,7 @@ def test_every_operation_answers_as_documented(fuzzed: Platform, role: str,
     print(run.output[-3000:])
     report = "\n\n".join(f"== {name}\n" + "\n".join(found)[:3000]
                          for name, found in sorted(run.failures.items()))
-    assert not run.failures, f"{len(run.failures)} operations failed:\n{report}"
+    assert not run.failures, f"{len(run.failures)} operations failed:\n{report}\n\n" \
+        + "the platform's errors:\n" + "\n".join(logged_errors(fuzzed)[-20:])
     # every operation of the document was exercised (and the stateful run, if any)
     assert run.operations >= operations, (run.operations, operations)
