@@ -3,9 +3,12 @@ once as a sales rep: no answer is a 5xx, and every answer is one the document
 describes (a documented status, its content type, a body matching its schema — the
 errors' problem+json included).
 
-Two parts: every operation on its own with generated parameters and bodies, and
-sequences the state machine builds by following what one answer gives the next
-request (a created record's ``id`` into its read, update and actions).
+The schemathesis CLI runs its phases: the schema's examples, fuzzing every operation
+on its own with generated parameters and bodies (valid and invalid), and the stateful
+phase, sequences over the links it infers from the schema (a created record's ``id``
+into its read, update and actions; few chains start yet, as generated creates are
+mostly refused by business rules: docs/reliability.md). ``make security`` adds the
+coverage phase (boundary and invalid values of every parameter).
 
 The platform is one of its own: an admin's generated writes change settings (the
 documents' clock, pool and billing settings, jobs that sweep) that the session's other
@@ -13,7 +16,7 @@ tests read. The caller's own account is never the target of a generated request 
 generated role change or deactivation of oneself would end the run's token, not find
 a defect).
 
-Deterministic: Hypothesis derandomised, no example database. ``make test`` runs
+Repeatable: a fixed seed, no example database. ``make test`` runs
 ``EXAMPLES`` per operation; ``make security`` (``CRM_SECURITY_FULL=1``) many more."""
 
 from __future__ import annotations
