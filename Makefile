@@ -37,13 +37,15 @@ run: $(STAMP)
 test: $(STAMP) infra-check contracts-check
 	$(BIN)/pytest -q tests
 
-# S1, S2, S3, S4, S6, S7, S8 of issue 26 in full: every role of the permission table in the
-# matrix, bigger and deeper hostile bodies (`make test` runs the short versions)
+# S1 … S8 of issue 26 in full: every role of the permission table in the matrix, bigger
+# and deeper hostile bodies, schemathesis with its coverage phase and many more examples
+# per operation (`make test` runs the short versions)
 security: $(STAMP) infra-check
 	CRM_SECURITY_FULL=1 $(BIN)/pytest -q -s tests/unit/test_security_units.py \
 		tests/e2e/test_security_tokens.py tests/e2e/test_security_matrix.py \
 		tests/e2e/test_security_input.py tests/e2e/test_security_mass_assignment.py \
-		tests/e2e/test_security_erasure.py
+		tests/e2e/test_security_erasure.py tests/e2e/test_security_load.py \
+		tests/e2e/test_security_file_names.py tests/e2e/test_security_schemathesis.py
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -118,6 +118,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    problems.install_openapi(app)
     for router in (identity.router, portal.router, composite.router, workspace.router,
                    *service_routers(),
                    build_router(service_routes())):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -88,3 +89,67 @@ def install(app: FastAPI) -> None:
         return problem_response(500, "internal_error", "Internal error",
                                 "an unexpected error occurred; it has been logged",
                                 request.url.path)
+
+
+# What every error of every operation is (#28): the OpenAPI says so, so that a client,
+# and the S5 schemathesis run, can hold an answer to it. FastAPI's own 422 entry
+# (``HTTPValidationError``, ``{"detail": [...]}``) described a body the gateway never
+# sends.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "An RFC 9457 problem: `status` is the response's, `code` a stable word "
+                   "(docs/error-codes.md); operations add members of their own "
+                   "(`errors`, `current_version`, `max_bytes`, …).",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["field", "message"],
+            "properties": {"field": {"type": "string"}, "location": {"type": "string"},
+                           "message": {"type": "string"}}}},
+    },
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_FASTAPI_422 = ("HTTPValidationError", "ValidationError")
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with every operation's errors as they are answered: 422 and any other
+    4xx/5xx (``default``) are problem+json."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "The request does not match the operation's schema "
+                                   "(`validation_failed`, the fields in `errors`) or "
+                                   "breaks one of its rules (the rule's `code`)",
+                    "content": _PROBLEM_CONTENT}
+            responses["default"] = {
+                "description": "Any other error (401, 403, 404, 409, 412, 429, …): "
+                               "problem+json with a stable `code`",
+                "content": _PROBLEM_CONTENT}
+    for name in _FASTAPI_422:  # in that order: the first refers to the second
+        if f'"#/components/schemas/{name}"' not in json.dumps(spec):
+            schemas.pop(name, None)
+    return spec
+
+
+def install_openapi(app: FastAPI) -> None:
+    """The app's OpenAPI document, with :func:`document_problems` applied once."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

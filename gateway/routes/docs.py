@@ -20,7 +20,9 @@ from urllib.parse import unquote
 import httpx
 from crm_platform.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from gateway.config import gateway_settings
@@ -169,7 +171,11 @@ def upload_filename(query_name: str | None, disposition: str | None) -> str | No
         return None
     found = _FILENAME_STAR.search(disposition)
     if found:
-        return unquote(found.group(1).strip(), encoding="utf-8", errors="strict")
+        try:
+            return unquote(found.group(1).strip(), encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:  # was a 500
+            raise ValidationFailed("the file name in Content-Disposition is not UTF-8 "
+                                   "once percent-decoded", code="invalid_filename") from None
     found = _FILENAME.search(disposition)
     return found.group(1) if found else None
 
@@ -209,12 +215,21 @@ async def upload_version(
                                code="filename_required")
     declared = request.headers.get("content-length")
     length = int(declared) if declared and declared.isdigit() else None
+    data = {"filename": name, "content_type": request.headers.get("content-type"),
+            "content_length": length}
+    try:  # here, as the route table validates bodies: the service's refusal was a 502
+        s.UploadRequest.model_validate(data)
+    except ValidationError as exc:
+        where = {"filename": ("query", "filename") if filename
+                 else ("header", "content-disposition"),
+                 "content_type": ("header", "content-type")}
+        raise RequestValidationError(
+            [{**e, "loc": where.get(str(e["loc"][0]), ("header", *map(str, e["loc"])))}
+             for e in exc.errors()]) from None
     rt = request.app.state.runtime
     granted = await rt.call("docs", "authorize_upload", {
         "document_id": document_id, "expected_version": parse_if_match(if_match),
-        "data": {"filename": name, "content_type": request.headers.get("content-type"),
-                 "content_length": length}},
-        _context(request, principal.caller_header("document:write")))
+        "data": data}, _context(request, principal.caller_header("document:write")))
     headers = {"X-Content-Ticket": granted["ticket"],
                "X-Request-Id": request.state.request_id,
                "Content-Type": "application/octet-stream"}

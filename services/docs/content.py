@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import eventlet
+from crm_platform import wire
 from crm_platform.errors import DomainError, problem_body
 from crm_platform.settings import get_settings
 from crm_platform.uow import UnitOfWork
@@ -104,7 +105,9 @@ class ContentApp:
                 versions.extract_text(uow, self.store, version.id)
         except Exception:  # the timer extracts what is left pending
             log.exception("text extraction failed; left for the timer")
-        body = json.dumps(out, default=str, ensure_ascii=False).encode()
+        # the platform's form of a time (RFC 3339, UTC, ``Z``), as every other answer; json
+        # with ``default=str`` wrote ``2026-12-06 01:51:26+00:00`` (S5 found it)
+        body = wire.dumps(out)
         start_response(_status(201), [("Content-Type", "application/json"),
                                       ("Content-Length", str(len(body))),
                                       ("ETag", f'"{out["document_version"]}"')])

@@ -54,3 +54,22 @@ def test_the_import_documents_its_columns(platform: Platform) -> None:
     assert "GBK" in doc
     result = spec["components"]["schemas"]["ImportResult"]["properties"]
     assert "valid_rows_created" in result["outcome"]["enum"]
+
+
+def test_line_endings_and_broken_csv(platform: Platform, org: dict[str, Any]) -> None:
+    """Lines ending in CR alone (old Mac files) are lines; a file the csv module cannot
+    read is a 422 `invalid_csv` (a stray CR in a field was a 502, found by S5)."""
+    tag = uuid.uuid4().hex[:6]
+    with platform.client(org["manager"]["token"]) as c:
+        mac = "name,kind\r" + f"苹果换行{tag}甲公司,company\r苹果换行{tag}乙公司,company\r"
+        result = _ok(c.post("/api/v1/customers/import",
+                            files={"file": ("mac.csv", mac.encode(), "text/csv")}))
+        assert (result["created"], result["outcome"]) == (2, "all_created"), result
+        stray = "\r\U00052c13W\x1d\n"  # what schemathesis sent
+        r = c.post("/api/v1/customers/import",
+                   files={"file": ("x.csv", stray.encode(), "text/csv")})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_csv", r.text
+        huge_field = 'name\n"' + "长" * 200_000 + '"\n'  # past the csv module's field limit
+        r = c.post("/api/v1/customers/import",
+                   files={"file": ("big.csv", huge_field.encode(), "text/csv")})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_csv", r.text

@@ -60,6 +60,28 @@ class Platform:
             self.tokens["admin"] = self.login("admin", ADMIN_PASSWORD)
         return self.client(self.tokens["admin"])
 
+    @contextmanager
+    def another_gateway(self, **env: str) -> Iterator[str]:
+        """A second gateway replica on the same databases and broker with settings of
+        its own (a low rate limit); yields its base URL."""
+        port = free_port()
+        log_dir = self.procs["gateway"].log_path.parent
+        proc = Proc(f"gateway-{port}", [sys.executable, "-m", "uvicorn", "gateway.app:app",
+                                        "--host", "127.0.0.1", "--port", str(port),
+                                        "--no-access-log"],
+                    {**self.env, **env}, log_dir / f"gateway-{port}.log")
+        proc.start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            try:
+                wait_until(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
+                           60, "the second gateway ready")
+            except TimeoutError:
+                raise AssertionError(proc.log_tail()) from None
+            yield url
+        finally:
+            proc.stop()
+
     def wait_service_ready(self, name: str, timeout: float = 60) -> None:
         port = self.ops_ports[name]
 

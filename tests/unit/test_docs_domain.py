@@ -149,6 +149,14 @@ def test_content_disposition_carries_chinese_names_safely() -> None:
     assert content.safe_filename("../../etc/合同.pdf") == "合同.pdf"
     assert content.safe_filename("C:\\docs\\报价.xlsx") == "报价.xlsx"
     assert content.safe_filename("") == "file"
+    # S6: names that are only a way up, or hide one behind control characters
+    for climbing in ("..", ".", "...", "../..", "..\\..\\", "/", "a/..", ".\x00."):
+        assert content.safe_filename(climbing) == "file", climbing
+    assert content.safe_filename("/etc/passwd") == "passwd"
+    assert content.safe_filename("..\\..\\windows\\win.ini") == "win.ini"
+    assert content.safe_filename("合同.pdf\x00.exe") == "合同.pdf.exe"
+    assert content.safe_filename("x\r\n/..\r\n") == "file"
+    assert content.safe_filename("." * 300 + "x") == "file"  # cut to 255: only dots
 
 
 def test_sniffing_trusts_the_bytes_not_the_name() -> None:

@@ -94,19 +94,26 @@ def _import_customers(uow: UnitOfWork, caller: Caller, data: schemas.CsvFile
                       ) -> dict[str, Any]:
     if not caller.has("customer:import"):
         raise Forbidden("importing needs customer:import", code="permission_denied")
-    reader = csv.DictReader(io.StringIO(data.content))
-    if not reader.fieldnames or "name" not in reader.fieldnames:
+    # newline="": a line may end in CR alone (old Mac files); the csv module reads every
+    # ending itself, and a lone CR otherwise raised csv.Error (a 502, found by S5)
+    reader = csv.DictReader(io.StringIO(data.content, newline=""))
+    try:
+        fieldnames = reader.fieldnames
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ValidationFailed(f"the file is not CSV: {exc}", code="invalid_csv",
+                               extra={"columns": list(schemas.IMPORT_COLUMNS)}) from None
+    if not fieldnames or "name" not in fieldnames:
         raise ValidationFailed("the CSV needs a header row with at least a `name` column",
                                code="invalid_csv", extra={"columns": list(
                                    schemas.IMPORT_COLUMNS)})
-    ignored = [name for name in reader.fieldnames
+    ignored = [name for name in fieldnames
                if name not in schemas.IMPORT_COLUMNS and name not in schemas.IMPORT_ALIASES]
     s = uow.session
     results: list[dict[str, Any]] = []
     staged: list[tuple[int, Any, set[str]]] = []  # (row, SimpleNamespace row, keys)
     claimed: dict[str, int] = {}  # key -> row that claimed it in this file
     now = utcnow()
-    rows = list(reader)
     if len(rows) > MAX_IMPORT_ROWS:
         raise ValidationFailed(f"at most {MAX_IMPORT_ROWS} rows per import",
                                code="too_many_rows")

@@ -102,10 +102,13 @@ def content_disposition(filename: str, inline: bool = False) -> str:
 
 
 def safe_filename(name: str | None) -> str:
-    """A file name as stored: no path, no control characters, at most 255 characters."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
-    return base[:255] or "file"
+    """A file name as stored: no path, no control characters, at most 255 characters.
+    Nothing on disk is named by it (blobs are stored by checksum); it is cleaned so that
+    the name a client saves the download under cannot climb out of its folder either:
+    a name that is only dots (``..``) becomes ``file``."""
+    base = "".join(ch for ch in (name or "") if unicodedata.category(ch)[0] != "C")
+    base = base.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    return base if base.strip(".") else "file"
 
 
 def searchable(*parts: str | None) -> str:
