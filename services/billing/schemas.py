@@ -591,6 +591,9 @@ class StoredValueAccount(BaseModel):
     customer_name: str | None
     card_id: str | None = None
     card_number: str | None = None
+    card_status: Literal["active", "frozen", "cancelled"] | None = Field(
+        None, description="a card account's card as billing last heard of it: frozen, it "
+        "takes no top-up and pays nothing; cancelled, only its principal may be refunded")
     currency: str
     balance: Money = Field(description="the sum of the account's entries; never negative: "
                            "principal + bonus")

@@ -10,7 +10,14 @@ from typing import Any
 import eventlet
 from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
-from crm_platform.service import CrmService, UnitOfWorkProvider, event_handler, rpc, timer
+from crm_platform.service import (
+    CrmService,
+    UnitOfWorkProvider,
+    batch_event_handler,
+    event_handler,
+    rpc,
+    timer,
+)
 from crm_platform.service.calls import call
 from crm_platform.service.copies import CustomerCopies, StaffCopies
 from crm_platform.uow import UnitOfWork
@@ -35,13 +42,14 @@ from services.billing.use_cases import (
     stored_value,
 )
 from services.billing.use_cases.common import today
-from services.customer.events import CustomerErased, CustomerMerged
+from services.customer.events import CustomerErased, CustomerMerged, MemberCardChanged
 from services.sales.events import OrderCancelled, OrderConfirmed
 
 # Subscriptions (one place): customer customer.created / customer.updated /
 # customer.owner_changed / customer.archived / customer.merged / customer.erased
 # (CustomerCopies); gateway user.created / user.updated / user.deactivated, team.created /
-# team.updated (StaffCopies); sales order.confirmed / order.cancelled. Synchronous calls:
+# team.updated (StaffCopies); customer member_card.changed (a card account follows its
+# card's status); sales order.confirmed / order.cancelled. Synchronous calls:
 # the customer service's get_customer_snapshot for a customer not copied here yet
 # (CustomerCopies.fetch_customer), its get_member_card when a stored-value account is
 # opened for a member card.
@@ -430,6 +438,12 @@ class BillingService(CrmService, StaffCopies, CustomerCopies):
         order = event.payload(OrderCancelled)
         plans.on_order_cancelled(uow, order)
         credit.release_reservation(uow, order.order_id)
+
+    # -- customer events ----------------------------------------------------------------
+    @batch_event_handler("customer", "member_card.changed")
+    def on_member_card_changed(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        for event in events:
+            stored_value.follow_card(uow, event.payload(MemberCardChanged))
 
     # -- local copies -------------------------------------------------------------------
     def customer_merged(self, uow: UnitOfWork, merged: CustomerMerged) -> None:

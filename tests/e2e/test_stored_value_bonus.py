@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.sales_support import _ok
+from tests.support.infra import wait_until
 from tests.support.platform import Platform
 from tests.support.problems import expect_problem
 
@@ -184,3 +185,46 @@ def test_racing_spends_of_a_cards_balance_leave_one_accepted_and_no_part_negativ
         assert _parts(after) == ("500.00", "454.55", "45.45")
         entries = _ok(f.get(f"{path}/entries"))["items"]
         assert sorted(e["kind"] for e in entries) == ["spend", "top_up"]
+
+
+def test_a_card_account_follows_its_card_frozen_then_cancelled(
+        platform: Platform, people: dict[str, Any]) -> None:
+    """A frozen card's account takes no top-up and pays nothing; unfrozen it does again;
+    a cancelled card's unused principal may still be refunded, nothing else."""
+    customer, card = _customer_with_card(platform, people["rep"])
+    status = f"/api/v1/member-cards/{card['id']}/status"
+    with platform.client(people["finance"]["token"]) as f, \
+            platform.client(people["rep"]["token"]) as c:
+        account = _ok(f.post("/api/v1/stored-value-accounts", json={
+            "customer_id": customer["id"], "currency": "CNY", "card_id": card["id"]}), 201)
+        path = f"/api/v1/stored-value-accounts/{account['id']}"
+        _top_up(f, account["id"], "300.00")
+        invoice = _invoice(f, customer["id"], "100.00")
+        spend = {"invoice_id": invoice["id"], "amount": "100.00", "currency": "CNY"}
+        top_up = {"amount": "50.00", "currency": "CNY", "method": "cash"}
+        assert account["card_status"] == "active"
+
+        def card_is(state: str) -> bool:  # billing has the card's event
+            return bool(_ok(f.get(path))["card_status"] == state)
+        _ok(c.post(status, json={"action": "freeze"}))
+        wait_until(lambda: card_is("frozen"), 30, "billing follows the frozen card")
+        for action, body in (("top-ups", top_up), ("spend", spend),
+                             ("refunds", {"amount": "10.00", "currency": "CNY",
+                                          "reason": "冻结中退款"})):
+            problem = expect_problem(f.post(f"{path}/{action}", json=body), 409,
+                                     "invalid_transition")
+            assert problem["current_state"] == "frozen"
+        assert _ok(f.get(path))["balance"] == "300.00"  # nothing moved
+
+        _ok(c.post(status, json={"action": "unfreeze"}))
+        wait_until(lambda: card_is("active"), 30, "billing follows the unfrozen card")
+        _ok(f.post(f"{path}/spend", json=spend), 201)
+        assert _ok(f.get(path))["balance"] == "200.00"
+
+        _ok(c.post(status, json={"action": "cancel"}))
+        wait_until(lambda: card_is("cancelled"), 30, "billing follows the cancelled card")
+        for action, body in (("top-ups", top_up), ("spend", spend)):
+            expect_problem(f.post(f"{path}/{action}", json=body), 409, "invalid_transition")
+        refunded = _ok(f.post(f"{path}/refunds", json={
+            "amount": "200.00", "currency": "CNY", "reason": "退卡"}), 201)
+        assert refunded["account"]["balance"] == "0.00"

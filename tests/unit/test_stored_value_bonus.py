@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from crm_platform.errors import ValidationFailed
+from crm_platform.errors import StateViolation, ValidationFailed
 
 from services.billing.domain import stored_value as sv
 
@@ -94,3 +94,22 @@ def test_neither_part_goes_below_zero() -> None:
     with pytest.raises(ValidationFailed) as caught:
         sv.apply(HELD, sv.Parts(D("0"), D("-100.01")))
     assert caught.value.code == "insufficient_balance"
+
+
+@pytest.mark.parametrize(("card_status", "kind", "allowed"), [
+    (None, sv.TOP_UP, True), (None, sv.SPEND, True),
+    ("active", sv.TOP_UP, True), ("active", sv.SPEND, True),
+    ("frozen", sv.TOP_UP, False), ("frozen", sv.SPEND, False),
+    ("frozen", sv.REFUND, False), ("frozen", sv.PAYMENT_REFUND, True),
+    ("cancelled", sv.TOP_UP, False), ("cancelled", sv.SPEND, False),
+    ("cancelled", sv.REFUND, True), ("cancelled", sv.PAYMENT_REFUND, True),
+])
+def test_a_card_accounts_movements_follow_the_cards_status(
+        card_status: str | None, kind: str, allowed: bool) -> None:
+    if allowed:
+        sv.check_card(card_status, kind)
+        return
+    with pytest.raises(StateViolation) as refused:
+        sv.check_card(card_status, kind)
+    assert refused.value.code == "invalid_transition"
+    assert refused.value.extra["current_state"] == card_status

@@ -295,6 +295,11 @@ class StoredValueAccount(Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     card_id: Mapped[str | None] = mapped_column(String(36))
     card_number: Mapped[str | None] = mapped_column(String(30))
+    # the card's status as the customer service last published it (``member_card.changed``,
+    # applied by ``card_version``): a frozen or cancelled card's account takes no top-up
+    # and pays nothing (migration 0008)
+    card_status: Mapped[str | None] = mapped_column(String(20))
+    card_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     balance: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     bonus_balance: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"),
                                                    nullable=False)

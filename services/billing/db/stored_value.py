@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from crm_platform.auth import Caller
 from crm_platform.errors import NotFound
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.billing.db import queries
@@ -62,3 +62,12 @@ def entries_between(s: Session, account_id: str, start: datetime, end: datetime
         StoredValueEntry.account_id == account_id, StoredValueEntry.created_at >= start,
         StoredValueEntry.created_at < end)
         .order_by(StoredValueEntry.created_at, StoredValueEntry.id)))
+
+
+def follow_card(s: Session, card_id: str, status: str, version: int) -> int:
+    """The card's accounts take its status, unless they hold a newer one already."""
+    result = s.execute(update(StoredValueAccount)
+                       .where(StoredValueAccount.card_id == card_id,
+                              StoredValueAccount.card_version < version)
+                       .values(card_status=status, card_version=version))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -34,10 +34,27 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from crm_platform.errors import ValidationFailed
 from crm_platform.money import ZERO
+from crm_platform.states import refused
 
 TOP_UP, SPEND, REFUND, PAYMENT_REFUND = "top_up", "spend", "refund", "payment_refund"
 # what each kind does to the balance
 SIGNS = {TOP_UP: 1, SPEND: -1, REFUND: -1, PAYMENT_REFUND: 1}
+
+
+# what a member card's account may still do while the card is not active: a frozen card's
+# money waits for it; a cancelled card's unused principal may be refunded. A refunded
+# payment always puts its money back.
+CARD_ALLOWS = {"frozen": frozenset({PAYMENT_REFUND}),
+               "cancelled": frozenset({REFUND, PAYMENT_REFUND})}
+
+
+def check_card(card_status: str | None, kind: str) -> None:
+    """A movement of ``kind`` on an account whose card is ``card_status`` (None: the
+    customer's own account): refused, as the card refuses a redemption, unless the
+    status allows it (409 ``invalid_transition``, ``current_state`` the card's)."""
+    allowed = CARD_ALLOWS.get(card_status or "")
+    if card_status is not None and allowed is not None and kind not in allowed:
+        raise refused("member card", card_status, kind, ("active",))
 
 
 def check_currency(account_currency: str, currency: str) -> None:

@@ -28,6 +28,7 @@ from services.billing.domain import stored_value as rules
 from services.billing.use_cases.common import day_end, day_start, positive, text
 from services.billing.use_cases.payments import receive
 from services.billing.use_cases.stored_value_entries import account_out, entry_out, held, post
+from services.customer.events import MemberCardChanged
 
 
 def _name(uow: UnitOfWork, a: StoredValueAccount) -> str | None:
@@ -71,7 +72,9 @@ def open_account(uow: UnitOfWork, caller: Caller, data: schemas.StoredValueAccou
     account = StoredValueAccount(id=str(uuid.uuid4()), customer_id=customer.id,
                                  currency=data.currency, balance=ZERO, bonus_balance=ZERO,
                                  card_id=card["id"] if card else None,
-                                 card_number=card["number"] if card else None, version=1,
+                                 card_number=card["number"] if card else None,
+                                 card_status=card["status"] if card else None,
+                                 card_version=card["version"] if card else 0, version=1,
                                  created_by=caller.user_id, created_at=now, updated_at=now)
     s.add(account)
     uow.commit()
@@ -126,6 +129,7 @@ def spend(uow: UnitOfWork, caller: Caller, account_id: str, data: schemas.SpendI
     s = uow.session
     account = db.account(s, caller, account_id, lock=True)
     rules.check_currency(account.currency, data.currency)
+    rules.check_card(account.card_status, rules.SPEND)
     amount = positive(data.amount, data.currency)
     # refused before the payment is made
     parts = rules.spend_parts(amount, held(account), quantum(account.currency))
@@ -252,3 +256,8 @@ def balances(uow: UnitOfWork, caller: Caller, query: schemas.StoredValueBalanceQ
                     "accounts": [account_out(a, customer.name) for a in group]})
     return schemas.StoredValueBalances.model_validate(
         {"customer_id": customer.id, "balances": out}).model_dump(mode="json")
+
+
+def follow_card(uow: UnitOfWork, card: MemberCardChanged) -> None:
+    """A member card's status, as the customer service published it, on its accounts."""
+    db.follow_card(uow.session, card.id, card.status, card.version)

@@ -25,7 +25,8 @@ def account_out(a: StoredValueAccount, customer_name: str | None) -> dict[str, A
     c = a.currency
     return schemas.StoredValueAccount.model_validate({
         "id": a.id, "customer_id": a.customer_id, "customer_name": customer_name,
-        "card_id": a.card_id, "card_number": a.card_number, "currency": c,
+        "card_id": a.card_id, "card_number": a.card_number, "card_status": a.card_status,
+        "currency": c,
         "balance": text(a.balance, c), "principal_balance": text(a.balance - a.bonus_balance, c),
         "bonus_balance": text(a.bonus_balance, c), "version": a.version,
         "created_at": a.created_at, "updated_at": a.updated_at}).model_dump(mode="json")
@@ -56,7 +57,10 @@ def post(uow: UnitOfWork, caller: Caller, account: StoredValueAccount, kind: str
          amount: Decimal, *, bonus: Decimal = ZERO, **fields: Any) -> StoredValueEntry:
     """Append a movement of ``amount`` (positive; its kind gives the sign), ``bonus`` of
     it the bonus part, to the locked ``account``; refused (422 ``insufficient_balance``)
-    when the balance, or either part of it, would go below zero."""
+    when the balance, or either part of it, would go below zero, or (409
+    ``invalid_transition``) when the account's frozen or cancelled card does not allow
+    it."""
+    rules.check_card(account.card_status, kind)
     c = account.currency
     before = held(account)
     signed, after = rules.movement(kind, before.total, amount)
