@@ -232,6 +232,13 @@ def test_an_erased_person_customer_leaves_no_personal_data_anywhere(
         before = set(_tables_holding(platform, markers))
         assert before >= PERSON_REACHES, sorted(PERSON_REACHES - before)
 
+        # a duplicate record of the person, merged into the customer: its record stays
+        # (status merged) and is erased with the survivor
+        duplicate = _ok(admin.post("/api/v1/customers", json={
+            "name": f"旧档{tag}", "kind": "person", "phone": f"138{digits}",
+            "email": f"old.{tag}@example.cn"}), 201)
+        _ok(admin.post("/api/v1/customers/merge", json={
+            "survivor_id": customer["id"], "merged_id": duplicate["id"]}))
         # a company is no natural person; a rep may not erase
         company = _ok(admin.post("/api/v1/customers", json={
             "name": f"公司{uuid.uuid4().hex[:8]}", "kind": "company"}), 201)

@@ -10,7 +10,7 @@ from crm_platform.erasure import scrub_rows
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.customer.db.models import Contact, CustomerHistory, FollowUp, VisitPlan
+from services.customer.db.models import Contact, Customer, CustomerHistory, FollowUp, VisitPlan
 
 # what a history entry of an erased customer keeps of its changes: that there were some
 ERASED_CHANGES = {"erased": True}
@@ -19,6 +19,12 @@ ERASED_CHANGES = {"erased": True}
 def contacts_of(s: Session, customer_id: str) -> list[Contact]:
     return list(s.scalars(select(Contact).where(Contact.customer_id == customer_id)
                           .order_by(Contact.id).with_for_update()))
+
+
+def merged_into(s: Session, customer_id: str) -> list[Customer]:
+    """The records merged into the customer (the person's duplicates), locked."""
+    return list(s.scalars(select(Customer).where(Customer.merged_into_id == customer_id)
+                          .order_by(Customer.id).with_for_update()))
 
 
 def scrub_history(s: Session, customer_id: str, values: Sequence[str]) -> None:
