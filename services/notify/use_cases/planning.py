@@ -313,15 +313,10 @@ def condition_holds(uow: UnitOfWork, rule: Rule, event: Mapping[str, Any],
         return False
 
 
-def on_event(uow: UnitOfWork, event: CloudEvent, now: datetime | None = None) -> Plan:
-    """Every rule and webhook subscription the event concerns."""
-    return on_events(uow, [event], now)[0]
-
-
 def on_events(uow: UnitOfWork, events: list[CloudEvent], now: datetime | None = None
               ) -> list[Plan]:
-    """:func:`on_event` for each of a batch of events, in order; the rules of each event
-    type and the active webhook endpoints are read once for the batch."""
+    """Every rule and webhook subscription each of a batch of events concerns, in order;
+    the rules of each event type and the active webhook endpoints are read once."""
     now = now or utcnow()
     rules_by_type: dict[str, list[Rule]] = {}
     endpoints = queries.active_endpoints(uow.session)
