@@ -20,7 +20,8 @@ EVENTS_PUBLISH_FAILED = Counter(
 )
 EVENTS_CONSUMED = Counter(
     "crm_events_consumed_total",
-    "Events consumed by outcome (applied, duplicate, retried, dead_lettered)",
+    "Events consumed by outcome (applied, duplicate, ignored: nothing to do, retried, "
+    "dead_lettered)",
     ["service", "type", "outcome"],
 )
 RPC_EXPIRED = Counter(

@@ -23,15 +23,20 @@ The event handlers that keep the copies are in :mod:`crm_platform.service.copies
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from sqlalchemy import JSON, Boolean, Date, Integer, String, Table, cast, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from crm_platform.db import UTCDateTime, insert_many, is_postgres, utcnow
+from crm_platform.db import UTCDateTime, column_defaults, insert_many, is_postgres, utcnow
+from crm_platform.events import CloudEvent, EventData
 
 VERSION_COLUMN = "source_version"
 
@@ -167,6 +172,137 @@ def upsert_newest(s: Session, model: Any, rows: list[dict[str, Any]]) -> set[str
         _table(model), values,
         f'ON CONFLICT ("id") DO UPDATE SET {updates} '
         f'WHERE "{table}".{VERSION_COLUMN} < excluded.{VERSION_COLUMN} RETURNING "id"')))
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What a copy handler (:func:`crm_platform.service.entrypoints.copy_handler`) keeps
+    of a batch: the copy's model and, per event, ``(event id, event type, row)``."""
+
+    model: Any
+    items: list[tuple[str, str, dict[str, Any]]]
+
+
+def copied(model: Any, events: Sequence[CloudEvent], payload: type[EventData],
+           overrides: Callable[[Any], dict[str, Any]] | None = None) -> Copied:
+    """Each event's payload read through its model ``payload`` as a row of the copy
+    ``model`` (:func:`snapshot_values`, with ``overrides(snapshot)``'s extra columns)."""
+    items = []
+    for event in events:
+        snapshot = event.payload(payload)
+        row = snapshot_values(model, snapshot)
+        if overrides is not None:
+            row.update(overrides(snapshot))
+        items.append((event.id, event.type, row))
+    return Copied(model, items)
+
+
+def consume_snapshots(sessions: sessionmaker[Session], inbox: Table | None, consumer: str,
+                      model: Any, items: Sequence[tuple[str, str, dict[str, Any]]]
+                      ) -> tuple[set[str], set[str]]:
+    """A consumer's batch of snapshots committed on its own: each event ``(event id,
+    event type, row)`` marked consumed by ``consumer`` in ``inbox`` and, for the events
+    not consumed before, the rows written as :func:`upsert_newest` writes them, in one
+    transaction; returns (the fresh event ids, the record ids written). Without
+    ``inbox`` (a test's switch) every event counts as fresh.
+
+    On PostgreSQL it is one statement outside any transaction block (the inbox insert and
+    the upsert as data-modifying CTEs, the rows as one JSON parameter read into the
+    table's row type): one round trip, where ``BEGIN``, the inbox insert, the upsert and
+    ``COMMIT`` were four, and a copy's batch is the whole of a consumer's work."""
+    if not items:
+        return set(), set()
+    events: dict[str, tuple[str, dict[str, Any]]] = {}
+    for event_id, event_type, row in items:
+        events.setdefault(event_id, (event_type, row))
+    bind = sessions.kw["bind"]
+    if bind.dialect.name != "postgresql":
+        with sessions() as s:
+            fresh = set(events) if inbox is None else set(s.scalars(*insert_many(
+                inbox, [{"consumer": consumer, "event_id": event_id, "event_type": kind,
+                         "processed_at": utcnow()} for event_id, (kind, _) in events.items()],
+                'ON CONFLICT DO NOTHING RETURNING "event_id"')))
+            applied = upsert_newest(s, model, [row for event_id, (_, row) in events.items()
+                                               if event_id in fresh])
+            s.commit()
+        return fresh, applied
+    newest: dict[str, dict[str, Any]] = {}
+    for event_id, (_, row) in events.items():
+        held = newest.get(row["id"])
+        if held is None or held[VERSION_COLUMN] < row[VERSION_COLUMN]:
+            newest[row["id"]] = {**row, "_event": event_id}
+    rows = [newest[key] for key in sorted(newest)]  # id order: writers lock alike
+    columns = tuple(name for name in rows[0] if name != "_event")
+    # columns the snapshots leave out take their Python-side defaults on insert only
+    defaults = column_defaults(_table(model), frozenset((*columns, "copied_at")))
+    for row in rows:
+        row.update({name: default() for name, default in defaults.items()})
+    params = {"rows": orjson.dumps(rows).decode()}
+    if inbox is not None:
+        params.update(consumer=consumer, events=orjson.dumps(
+            [{"id": event_id, "type": kind} for event_id, (kind, _) in events.items()]
+        ).decode())
+    name, body = _consume_sql(None if inbox is None else inbox.name, _table(model).name,
+                              columns, tuple(defaults))
+    with bind.connect() as conn:
+        # psycopg2's client-side flag, as read sessions use it (crm_platform.db): no BEGIN
+        # and COMMIT around the one statement, and nothing sent to switch it
+        dbapi = conn.connection.dbapi_connection
+        dbapi.autocommit = True
+        try:
+            if conn.get_execution_options().get("crm_prepare"):
+                # planned once per connection, not per batch (db.execute_prepared)
+                given = _CONSUME_PARAMS[:1 if inbox is None else 3]
+                sql = f"EXECUTE {name}({', '.join(given)})"
+                prepared: set[str] = conn.connection.info.setdefault("crm_prepared", set())
+                if name not in prepared:
+                    sql = f"PREPARE {name} AS {body}; {sql}"
+                    prepared.add(name)
+            else:
+                sql = body
+                for n, param in enumerate(_CONSUME_PARAMS, 1):
+                    sql = sql.replace(f"${n}", param)
+            result = conn.exec_driver_sql(sql, params).all()
+        finally:
+            dbapi.autocommit = False
+    if inbox is None:
+        return set(events), {record for kind, record in result if kind == "record"}
+    return ({record for kind, record in result if kind == "event"},
+            {record for kind, record in result if kind == "record"})
+
+
+@lru_cache(maxsize=256)
+def _consume_sql(inbox: str | None, table: str, columns: tuple[str, ...],
+                 defaulted: tuple[str, ...]) -> tuple[str, str]:
+    """The statement's name and text; its parameters are ``$1`` the rows (JSON), and with
+    an inbox ``$2`` the consumer and ``$3`` the events (JSON). ``defaulted`` columns are
+    written on insert only."""
+    names = ", ".join(f'"{name}"' for name in (*columns, *defaulted))
+    values = ", ".join(f'r."{name}"' for name in (*columns, *defaulted))
+    updates = ", ".join(f'"{name}" = excluded."{name}"' for name in (*columns, "copied_at")
+                        if name != "id")
+    fresh = wanted = events = ""
+    if inbox is not None:
+        fresh = (f"fresh AS (INSERT INTO \"{inbox}\" (\"consumer\", \"event_id\", "
+                 "\"event_type\", \"processed_at\") "
+                 "SELECT $2::text, e ->> 'id', e ->> 'type', now() "
+                 "FROM json_array_elements($3::json) AS e "
+                 "ON CONFLICT DO NOTHING RETURNING \"event_id\"), ")
+        wanted = "WHERE doc ->> '_event' IN (SELECT \"event_id\" FROM fresh) "
+        events = "SELECT 'event', \"event_id\" FROM fresh UNION ALL "
+    body = (f"WITH {fresh}written AS ("
+            f'INSERT INTO "{table}" ({names}, "copied_at") SELECT {values}, now() '
+            "FROM json_array_elements($1::json) AS doc, "
+            f'json_populate_record(NULL::"{table}", doc) AS r {wanted}'
+            f'ON CONFLICT ("id") DO UPDATE SET {updates} '
+            f'WHERE "{table}"."{VERSION_COLUMN}" < excluded."{VERSION_COLUMN}" '
+            f"RETURNING \"id\") {events}SELECT 'record', \"id\" FROM written")
+    name = "crm_copy_" + hashlib.sha1(body.encode()).hexdigest()[:20]
+    return name, body
+
+
+_CONSUME_PARAMS = ("CAST(%(rows)s AS json)", "CAST(%(consumer)s AS text)",
+                   "CAST(%(events)s AS json)")
 
 
 def locked_values(s: Session, model: Any, record_ids: Iterable[str],

@@ -32,6 +32,7 @@ from crm_platform.bulk_insert import insert_rows
 from crm_platform.db import MessagingTables, insert_many, utcnow
 from crm_platform.errors import Conflict
 from crm_platform.events import CloudEvent, EventData, exchange_name
+from crm_platform.read_models import Copied, consume_snapshots
 from crm_platform.settings import get_settings
 
 # called with the outbox rows a commit wrote (for the relay's fast path)
@@ -231,6 +232,15 @@ class UnitOfWork:
                            "event_type": ev.type, "processed_at": now}
                           for event_id, ev in fresh.items()])
         return [ev for event_id, ev in fresh.items() if event_id in new]
+
+    def commit_copies(self, consumer: str, copied: Copied) -> set[str]:
+        """Mark the events of ``copied`` consumed by ``consumer`` and write their rows to
+        its copy, committed together at once and apart from this unit of work's own
+        transaction (:func:`crm_platform.read_models.consume_snapshots`); returns the ids
+        of the events not consumed before."""
+        fresh, _ = consume_snapshots(self._sessions, None if self._no_inbox else self.tables.inbox,
+                                     consumer, copied.model, copied.items)
+        return fresh
 
     def _mark(self, rows: list[dict[str, Any]]) -> set[str]:
         if self._no_inbox:  # test-only: every delivery counts as the first

@@ -46,7 +46,7 @@ class NotifyService(CrmService, StaffCopies, CustomerCopies, ContactCopies):
     staff_copy, team_copy, customer_copy, contact_copy = Staff, Team, Customer, Contact
 
     # -- events ----------------------------------------------------------------------------
-    @event_stream(PUBLISHERS)
+    @event_stream(PUBLISHERS, concerned=planning.concerned)
     def on_platform_event(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
         """Rules turn the events into messages; webhook subscriptions take a copy. The
         senders are woken only for work to send (most events concern no rule)."""

@@ -32,9 +32,9 @@ from sqlalchemy import update
 from crm_platform.erasure import erasable, scrub_answers, strings
 from crm_platform.errors import NotFound
 from crm_platform.events import CloudEvent
-from crm_platform.read_models import apply_snapshots, locked_values
+from crm_platform.read_models import Copied, apply_snapshots, copied, locked_values
 from crm_platform.service.calls import call
-from crm_platform.service.entrypoints import batch_event_handler, event_handler
+from crm_platform.service.entrypoints import batch_event_handler, copy_handler, event_handler
 from crm_platform.uow import UnitOfWork
 from gateway.events import TeamSnapshot, UserDeactivated, UserSnapshot
 from services.customer.events import (
@@ -52,13 +52,13 @@ class StaffCopies:
     staff_copy: Any
     team_copy: Any
 
-    @batch_event_handler("gateway", "user.created")
-    def on_user_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        apply_snapshots(uow.session, self.staff_copy, [e.payload(UserSnapshot) for e in events])
+    @copy_handler("gateway", "user.created")
+    def on_user_created(self, events: list[CloudEvent]) -> Copied:
+        return copied(self.staff_copy, events, UserSnapshot)
 
-    @batch_event_handler("gateway", "user.updated")
-    def on_user_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        apply_snapshots(uow.session, self.staff_copy, [e.payload(UserSnapshot) for e in events])
+    @copy_handler("gateway", "user.updated")
+    def on_user_updated(self, events: list[CloudEvent]) -> Copied:
+        return copied(self.staff_copy, events, UserSnapshot)
 
     @event_handler("gateway", "user.deactivated")
     def on_user_deactivated(self, event: CloudEvent, uow: UnitOfWork) -> None:
@@ -75,13 +75,13 @@ class StaffCopies:
     def hand_over(self, uow: UnitOfWork, deactivated: UserDeactivated) -> None:
         """Move ``deactivated.id``'s open records to ``deactivated.successor_id``."""
 
-    @batch_event_handler("gateway", "team.created")
-    def on_team_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        apply_snapshots(uow.session, self.team_copy, [e.payload(TeamSnapshot) for e in events])
+    @copy_handler("gateway", "team.created")
+    def on_team_created(self, events: list[CloudEvent]) -> Copied:
+        return copied(self.team_copy, events, TeamSnapshot)
 
-    @batch_event_handler("gateway", "team.updated")
-    def on_team_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        apply_snapshots(uow.session, self.team_copy, [e.payload(TeamSnapshot) for e in events])
+    @copy_handler("gateway", "team.updated")
+    def on_team_updated(self, events: list[CloudEvent]) -> Copied:
+        return copied(self.team_copy, events, TeamSnapshot)
 
 
 class CustomerCopies:
@@ -103,9 +103,11 @@ class CustomerCopies:
             return None
         return CustomerSnapshot.model_validate(found)
 
-    @batch_event_handler("customer", "customer.created")
-    def on_customer_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        self._apply_customers(uow, [e.payload(CustomerSnapshot) for e in events])
+    @copy_handler("customer", "customer.created")
+    def on_customer_created(self, events: list[CloudEvent]) -> Copied:
+        """Only the copy: a created customer has no owner before (a copy fetched ahead
+        of this event holds its version or a newer one, so this one is not applied)."""
+        return copied(self.customer_copy, events, CustomerSnapshot)
 
     @batch_event_handler("customer", "customer.updated")
     def on_customer_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
@@ -192,21 +194,18 @@ class ContactCopies:
 
     contact_copy: Any
 
-    @batch_event_handler("customer", "contact.created")
-    def on_contact_created(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        apply_snapshots(uow.session, self.contact_copy,
-                        [e.payload(ContactSnapshot) for e in events])
+    @copy_handler("customer", "contact.created")
+    def on_contact_created(self, events: list[CloudEvent]) -> Copied:
+        return copied(self.contact_copy, events, ContactSnapshot)
 
-    @batch_event_handler("customer", "contact.updated")
-    def on_contact_updated(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        apply_snapshots(uow.session, self.contact_copy,
-                        [e.payload(ContactSnapshot) for e in events])
+    @copy_handler("customer", "contact.updated")
+    def on_contact_updated(self, events: list[CloudEvent]) -> Copied:
+        return copied(self.contact_copy, events, ContactSnapshot)
 
-    @batch_event_handler("customer", "contact.deleted")
-    def on_contact_deleted(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
-        apply_snapshots(uow.session, self.contact_copy,
-                        [e.payload(ContactSnapshot) for e in events],
-                        lambda _deleted: {"is_deleted": True})
+    @copy_handler("customer", "contact.deleted")
+    def on_contact_deleted(self, events: list[CloudEvent]) -> Copied:
+        return copied(self.contact_copy, events, ContactSnapshot,
+                      lambda _deleted: {"is_deleted": True})
 
     @batch_event_handler("customer", "contact.erased")
     def on_contact_erased(self, events: list[CloudEvent], uow: UnitOfWork) -> None:

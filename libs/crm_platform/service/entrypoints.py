@@ -54,7 +54,7 @@ from crm_platform import metrics, wire
 from crm_platform.errors import Conflict, DomainError
 from crm_platform.events import CloudEvent
 from crm_platform.settings import get_settings
-from crm_platform.uow import WORKER_CALL, WORKER_UNITS, with_audit_changes
+from crm_platform.uow import WORKER_CALL, WORKER_UNITS, UnitOfWork, with_audit_changes
 
 log = logging.getLogger(__name__)
 
@@ -388,24 +388,66 @@ def batch_event_handler(
     return decorate
 
 
-def _exactly_once_each(fn: Callable[..., Any]) -> Callable[..., Any]:
+def copy_handler(source_service: str, event_type: str
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate ``def handler(self, events: list[CloudEvent]) -> Copied`` that only keeps
+    a local copy: it says which copy and which row each event writes
+    (:func:`crm_platform.read_models.copied`), and the wrapper marks the events consumed
+    and writes the rows in one commit of its own — on PostgreSQL one statement per
+    batch — with the guarantees of :func:`batch_event_handler`. A handler that does more
+    than write the copy (moves records with an owner, scrubs erased values) is a
+    :func:`batch_event_handler`."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        consumer = fn.__name__
+
+        @functools.wraps(fn)
+        def handle(self: Any, bodies: list[Any]) -> None:
+            events = [_cloud_event(body) for body in bodies]
+            fresh = self.uow().commit_copies(consumer, fn(self, events))
+            for event in events:
+                metrics.EVENTS_CONSUMED.labels(
+                    self.name, event.type, "applied" if event.id in fresh else "duplicate"
+                ).inc()
+                fresh.discard(event.id)  # delivered twice in one batch: applied once
+
+        return BatchEventHandler.decorator(source_service, event_type)(handle)  # type: ignore[no-any-return]
+
+    return decorate
+
+
+Concerned = Callable[[UnitOfWork, list[CloudEvent]], list[CloudEvent]]
+
+
+def _exactly_once_each(fn: Callable[..., Any], concerned: Concerned | None = None
+                       ) -> Callable[..., Any]:
     """Wrap ``fn(self, events, uow)`` so its effect commits with the inbox marks of the
-    batch's events, and only the events not applied before reach it."""
+    batch's events, and only the events not applied before reach it. With ``concerned``
+    (read-only: which of the events the handler has anything to do for), the others are
+    acked untouched, without a transaction."""
     consumer = fn.__name__
 
     @functools.wraps(fn)
     def handle(self: Any, bodies: list[Any]) -> None:
         events = [_cloud_event(body) for body in bodies]
-        with self.uow() as uow:
-            fresh = uow.mark_consumed_many(events, consumer)
-            if fresh:
-                uow.correlation_id = uow.correlation_id or fresh[0].correlationid
-                fn(self, fresh, uow)
-            uow.commit()
+        wanted = events
+        if concerned is not None:
+            with self.uow(read_only=True) as reading:
+                wanted = concerned(reading, events)
+        fresh: list[CloudEvent] = []
+        if wanted:
+            with self.uow() as uow:
+                fresh = uow.mark_consumed_many(wanted, consumer)
+                if fresh:
+                    uow.correlation_id = uow.correlation_id or fresh[0].correlationid
+                    fn(self, fresh, uow)
+                uow.commit()
         applied = {e.id for e in fresh}
+        asked = {e.id for e in wanted}
         for event in events:
-            metrics.EVENTS_CONSUMED.labels(
-                self.name, event.type, "applied" if event.id in applied else "duplicate").inc()
+            outcome = ("applied" if event.id in applied
+                       else "duplicate" if event.id in asked else "ignored")
+            metrics.EVENTS_CONSUMED.labels(self.name, event.type, outcome).inc()
 
     return handle
 
@@ -477,14 +519,19 @@ class BatchEventStreamHandler(BatchEventHandler, EventStreamHandler):
     one batch (one transaction for their effects and inbox marks)."""
 
 
-def event_stream(sources: tuple[str, ...], pattern: str = "#"
+def event_stream(sources: tuple[str, ...], pattern: str = "#", *,
+                 concerned: Concerned | None = None
                  ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Like :func:`batch_event_handler`, for every event of ``sources`` whose type matches
     the AMQP ``pattern`` (``#``: all); the handler reads each ``event.type`` to tell them
-    apart. Batched: a consumer of every event must not pay a transaction per event."""
+    apart. Batched: a consumer of every event must not pay a transaction per event.
+    ``concerned(uow, events)``, given a read-only unit of work, picks the events the
+    handler reacts to now (those a rule or subscription is for); the others are acked
+    without a transaction or an inbox mark — nothing was done, so nothing can be done
+    twice."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         return BatchEventStreamHandler.decorator(sources, pattern)(  # type: ignore[no-any-return]
-            _exactly_once_each(fn))
+            _exactly_once_each(fn, concerned))
 
     return decorate

@@ -41,6 +41,17 @@ def rules_for(s: Session, event_type: str) -> list[Rule]:
     return [r for r in rows if rule_rules.matches(r.event_type, event_type)]
 
 
+def subscribed_patterns(s: Session) -> set[str]:
+    """The event types (and ``x.*`` / ``*`` patterns) of the enabled rules and of the
+    active webhook endpoints' subscriptions."""
+    patterns = set(s.scalars(select(Rule.event_type).where(Rule.enabled.is_(True))
+                             .distinct()))
+    for types in s.scalars(select(WebhookEndpoint.event_types)
+                           .where(WebhookEndpoint.status == "active")):
+        patterns.update(types or ())
+    return patterns
+
+
 def staff(s: Session, user_id: str | None) -> Staff | None:
     return s.get(Staff, user_id) if user_id else None
 

@@ -313,6 +313,14 @@ def condition_holds(uow: UnitOfWork, rule: Rule, event: Mapping[str, Any],
         return False
 
 
+def concerned(uow: UnitOfWork, events: list[CloudEvent]) -> list[CloudEvent]:
+    """The events some enabled rule or active webhook subscription is for: the others
+    (most of the stream: every copy-keeping event of every publisher) have nothing to
+    plan, so they need no transaction and no inbox mark."""
+    patterns = queries.subscribed_patterns(uow.session)
+    return [event for event in events if matches_any(patterns, event.type)]
+
+
 def on_events(uow: UnitOfWork, events: list[CloudEvent], now: datetime | None = None
               ) -> list[Plan]:
     """Every rule and webhook subscription each of a batch of events concerns, in order;
