@@ -18,10 +18,10 @@ from crm_platform.read_models import (
     apply_snapshots,
     consume_snapshots,
     copied,
-    snapshot_values,
     copy_of,
     follow_merges,
     locked_values,
+    snapshot_values,
     staff_with_role,
 )
 from sqlalchemy import JSON, Engine, select
