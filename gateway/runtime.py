@@ -120,6 +120,7 @@ class OutboxThread:
                 rows = self._queue.get(timeout=timeout)
                 if rows:
                     self.relay.publish_committed(rows)
+                    self.relay.delete_confirmed()  # the gateway's writes are few
             except queue.Empty:
                 pass
             except Exception:

@@ -16,7 +16,7 @@ from crm_platform.amqp import ConfirmedPublisher, NotConfirmed, Outgoing
 from crm_platform.db import make_engine, messaging_tables, session_factory
 from crm_platform.outbox import OutboxRelay
 from kombu import Connection, Exchange, Queue
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, func, select
 
 from tests.support.infra import Vhost
 
@@ -140,6 +140,48 @@ def test_the_relay_keeps_unconfirmed_rows_and_a_sweep_publishes_them(
             assert s.execute(select(tables.outbox.c.id)).all() == []
         with conn:
             assert sorted(json.loads(b)["n"] for b in _bodies(conn, queue)) == list(range(7))
+    finally:
+        publisher.close()
+        engine.dispose()
+
+
+def test_the_fast_path_deletes_confirmed_rows_together_and_the_sweep_never_resends_them(
+        vhost: Vhost, tmp_path: Path) -> None:
+    """Rows the fast path published stay until :meth:`OutboxRelay.delete_confirmed`
+    takes them all in one transaction; a sweep in between deletes them instead of
+    sending them again, however old they are."""
+    exchange = f"fast-{uuid.uuid4().hex[:6]}.events"
+    conn, queue = _tap(vhost, exchange)
+    metadata = MetaData()
+    tables = messaging_tables(metadata)
+    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
+    metadata.create_all(engine)
+    sessions = session_factory(engine)
+    old = datetime.now(UTC) - timedelta(minutes=1)
+    rows = [{"id": f"f{n}", "exchange": exchange, "routing_key": "thing.created",
+             "body": json.dumps({"n": n}), "headers": "{}", "created_at": old, "attempts": 0}
+            for n in range(5)]
+    with sessions() as s, s.begin():
+        s.execute(tables.outbox.insert(), rows)
+    publisher = ConfirmedPublisher(vhost.uri)
+    relay = OutboxRelay(sessions, tables, publisher, "test")
+    try:
+        assert relay.publish_committed(rows[:2]) == 2
+        assert relay.publish_committed(rows[2:4]) == 2
+        assert relay.confirmed_waiting == 4
+        with sessions() as s:
+            assert s.execute(select(func.count()).select_from(tables.outbox)).scalar() == 5
+        assert relay.delete_confirmed() == 4
+        assert relay.delete_confirmed() == 0
+        with sessions() as s:
+            assert s.execute(select(tables.outbox.c.id)).scalars().all() == ["f4"]
+
+        assert relay.publish_committed(rows[4:]) == 1
+        assert relay.sweep() == 0  # the row is old enough to sweep, but confirmed: deleted
+        with sessions() as s:
+            assert s.execute(select(tables.outbox.c.id)).all() == []
+        with conn:
+            assert sorted(json.loads(b)["n"] for b in _bodies(conn, queue)) == list(range(5))
     finally:
         publisher.close()
         engine.dispose()

@@ -7,13 +7,14 @@ A service mixes in what it copies and names its tables::
 
 (``ContactCopies`` keeps ``contact_copy`` likewise) and gets the subscriptions (each a
 SERVICE_POOL queue of its own, exactly-once through the inbox). The handlers take their
-queue's events in batches (:func:`~crm_platform.service.entrypoints.batch_event_handler`):
-one transaction and one
-upsert statement for the batch, one inbox row per event, so keeping another copy costs a
-service little per event. What a service does besides keeping the copy goes in a hook,
-called in the same transaction only when the event was newer than the copy — so an
-older ``customer.owner_changed`` handled late never moves records back to a previous
-owner:
+queue's events in batches. A handler that only keeps the copy is a
+:func:`~crm_platform.service.entrypoints.copy_handler`: the batch's inbox rows and its
+upsert are one statement committed on its own (one round trip on PostgreSQL), so keeping
+another copy costs a service little per event. One that does more is a
+:func:`~crm_platform.service.entrypoints.batch_event_handler` (one transaction per
+batch). What a service does besides keeping the copy goes in a hook, called in the same
+transaction only when the event was newer than the copy — so an older
+``customer.owner_changed`` handled late never moves records back to a previous owner:
 
     def customer_owner_changed(self, uow, customer): ...
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -47,6 +48,8 @@ ANSWERS_KEPT = timedelta(hours=24)
 ANSWERS_SWEEP_SECONDS = 600.0
 # longer than any call takes: an answer not kept by then never will be
 ANSWER_LOST_AFTER = timedelta(seconds=60)
+# the fast path deletes the rows the broker confirmed this long after the first of them
+CONFIRMED_DELETE_SECONDS = 0.25
 
 
 def shared_publisher(amqp_uri: str) -> ConfirmedPublisher:
@@ -125,15 +128,36 @@ class UnitOfWorkProvider(DependencyProvider):  # type: ignore[misc]
 
     def _publish_committed(self) -> None:
         """The fast path: one green thread publishes what commits hand it, in batches,
-        so a burst of commits holds one database connection, not one each."""
+        so a burst of commits holds one database connection, not one each. The confirmed
+        rows are deleted together once ``CONFIRMED_DELETE_SECONDS`` passed since the
+        first of them (or 500 wait), not a transaction per commit."""
+        delete_at: float | None = None
         while True:
-            rows = list(self._committed.get())
-            while not self._committed.empty() and len(rows) < 500:
-                rows.extend(self._committed.get_nowait())
             try:
-                self.relay.publish_committed(rows)
+                wait = None if delete_at is None else max(0.0, delete_at - time.monotonic())
+                rows = list(self._committed.get(timeout=wait))
+                while not self._committed.empty() and len(rows) < 500:
+                    rows.extend(self._committed.get_nowait())
+            except eventlet.queue.Empty:
+                rows = []
+            try:
+                if rows:
+                    self.relay.publish_committed(rows)
+                waiting = self.relay.confirmed_waiting
+                if not waiting:  # none, or the sweep deleted them
+                    delete_at = None
+                    continue
+                if delete_at is None:
+                    delete_at = time.monotonic() + CONFIRMED_DELETE_SECONDS
+                if waiting >= 500 or time.monotonic() >= delete_at:
+                    delete_at = None
+                    self.relay.delete_confirmed()
             except Exception:  # the sweep will pick them up
                 log.exception("fast-path publish failed; left for the sweep")
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):  # else the sweep after a restart sends them
+            self.relay.delete_confirmed()
 
     def _sweep_forever(self) -> None:
         answers_swept = 0.0

@@ -10,7 +10,7 @@ from typing import Any
 from crm_platform.db import is_postgres, skip_locked
 from crm_platform.errors import NotFound
 from crm_platform.read_models import follow_merges
-from sqlalchemy import Select, and_, extract, func, or_, select, text
+from sqlalchemy import JSON, Select, and_, cast, extract, func, null, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
 from services.notify.db.models import (
@@ -44,11 +44,14 @@ def rules_for(s: Session, event_type: str) -> list[Rule]:
 def subscribed_patterns(s: Session) -> set[str]:
     """The event types (and ``x.*`` / ``*`` patterns) of the enabled rules and of the
     active webhook endpoints' subscriptions."""
-    patterns = set(s.scalars(select(Rule.event_type).where(Rule.enabled.is_(True))
-                             .distinct()))
-    for types in s.scalars(select(WebhookEndpoint.event_types)
-                           .where(WebhookEndpoint.status == "active")):
-        patterns.update(types or ())
+    # one round trip: the stream asks this for every batch of events
+    rows = s.execute(union_all(
+        select(Rule.event_type, cast(null(), JSON)).where(Rule.enabled.is_(True)),
+        select(null(), WebhookEndpoint.event_types).where(
+            WebhookEndpoint.status == "active")))
+    patterns: set[str] = set()
+    for pattern, types in rows:
+        patterns.update([pattern] if pattern is not None else types or ())
     return patterns
 
 
