@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crm_platform.amqp import ConfirmedPublisher, NotConfirmed, Outgoing
@@ -17,6 +18,7 @@ from crm_platform.db import make_engine, messaging_tables, session_factory
 from crm_platform.outbox import OutboxRelay
 from kombu import Connection, Exchange, Queue
 from sqlalchemy import MetaData, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.infra import Vhost
 
@@ -104,25 +106,34 @@ def test_a_refused_batch_raises_and_the_publisher_recovers(vhost: Vhost) -> None
         publisher.close()
 
 
-def test_the_relay_keeps_unconfirmed_rows_and_a_sweep_publishes_them(
-        vhost: Vhost, tmp_path: Path) -> None:
-    good, bad = (f"{name}-{uuid.uuid4().hex[:6]}.events" for name in ("good", "bad"))
-    conn, queue = _tap(vhost, good)
-    with Connection(vhost.uri) as admin:
-        Exchange(bad, type="direct", durable=True)(admin.channel()).declare()
+def _outbox_rows(tmp_path: Path, exchange: str, prefix: str, count: int
+                 ) -> tuple[Any, Any, sessionmaker[Session], list[dict[str, Any]]]:
+    """A SQLite outbox holding ``count`` rows for ``exchange``, a minute old (old enough
+    for a sweep): (engine, tables, sessions, rows)."""
     metadata = MetaData()
     tables = messaging_tables(metadata)
     engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
     metadata.create_all(engine)
     sessions = session_factory(engine)
     old = datetime.now(UTC) - timedelta(minutes=1)
-    rows = [{"id": f"g{n}", "exchange": good, "routing_key": "thing.created",
+    rows = [{"id": f"{prefix}{n}", "exchange": exchange, "routing_key": "thing.created",
              "body": json.dumps({"n": n}), "headers": "{}", "created_at": old, "attempts": 0}
-            for n in range(7)]
-    rows.append({"id": "b0", "exchange": bad, "routing_key": "thing.created", "body": "{}",
-                 "headers": "{}", "created_at": old, "attempts": 0})
+            for n in range(count)]
     with sessions() as s, s.begin():
         s.execute(tables.outbox.insert(), rows)
+    return engine, tables, sessions, rows
+
+
+def test_the_relay_keeps_unconfirmed_rows_and_a_sweep_publishes_them(
+        vhost: Vhost, tmp_path: Path) -> None:
+    good, bad = (f"{name}-{uuid.uuid4().hex[:6]}.events" for name in ("good", "bad"))
+    conn, queue = _tap(vhost, good)
+    with Connection(vhost.uri) as admin:
+        Exchange(bad, type="direct", durable=True)(admin.channel()).declare()
+    engine, tables, sessions, rows = _outbox_rows(tmp_path, good, "g", 7)
+    with sessions() as s, s.begin():
+        s.execute(tables.outbox.insert(), [{**rows[0], "id": "b0", "exchange": bad,
+                                            "body": "{}"}])
     publisher = ConfirmedPublisher(vhost.uri)
     relay = OutboxRelay(sessions, tables, publisher, "test", batch_size=3)
     try:
@@ -152,17 +163,7 @@ def test_the_fast_path_deletes_confirmed_rows_together_and_the_sweep_never_resen
     sending them again, however old they are."""
     exchange = f"fast-{uuid.uuid4().hex[:6]}.events"
     conn, queue = _tap(vhost, exchange)
-    metadata = MetaData()
-    tables = messaging_tables(metadata)
-    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    metadata.create_all(engine)
-    sessions = session_factory(engine)
-    old = datetime.now(UTC) - timedelta(minutes=1)
-    rows = [{"id": f"f{n}", "exchange": exchange, "routing_key": "thing.created",
-             "body": json.dumps({"n": n}), "headers": "{}", "created_at": old, "attempts": 0}
-            for n in range(5)]
-    with sessions() as s, s.begin():
-        s.execute(tables.outbox.insert(), rows)
+    engine, tables, sessions, rows = _outbox_rows(tmp_path, exchange, "f", 5)
     publisher = ConfirmedPublisher(vhost.uri)
     relay = OutboxRelay(sessions, tables, publisher, "test")
     try:
